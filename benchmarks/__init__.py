@@ -1,0 +1,1 @@
+"""Airspeed Velocity suites: one module per stage family (see README, "Benchmarks")."""

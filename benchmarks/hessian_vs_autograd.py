@@ -1,0 +1,95 @@
+"""Structured d²×d² X-Hessian (SPEC §4) against ``torch.func.hessian`` of the same loss.
+
+asv times both; run this file directly for the ratio measured side by side in one process::
+
+    python benchmarks/hessian_vs_autograd.py --n 64 --d 32
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+from solvers import Problem, oracles
+
+
+def _setup(n: int, d: int):
+    problem = Problem.planted(n, d, seed=0)
+    rng = np.random.default_rng(1)
+    X = problem.X_star + 0.1 * rng.standard_normal((d, d))
+    return problem, X, problem.Y_star
+
+
+def _torch_hessian(problem: Problem, Y: np.ndarray):
+    import torch
+
+    A1, A2, A3, B = (torch.tensor(problem.host[k], dtype=torch.float64) for k in ("A1", "A2", "A3", "B"))
+    V = A3 @ torch.tensor(Y, dtype=torch.float64)
+    d = problem.d
+
+    def loss(x):
+        return ((torch.softmax(A1 @ x.reshape(d, d) @ A2.T, dim=1) @ V - B) ** 2).sum()
+
+    return torch.func.hessian(loss)
+
+
+class HessianVersusAutograd:
+    """NumPy float64: the structured assembly and the generic autograd route."""
+
+    params = ([32, 64], [8, 16, 32])
+    param_names = ["n", "d"]
+
+    def setup(self, n: int, d: int) -> None:
+        self.problem, self.X, self.Y = _setup(n, d)
+        oracles.hessian_x(self.problem, self.X, self.Y)
+
+    def time_structured_hessian(self, n: int, d: int) -> None:
+        oracles.hessian_x(self.problem, self.X, self.Y)
+
+    def time_torch_func_hessian(self, n: int, d: int) -> None:
+        try:
+            import torch
+        except ImportError as exc:
+            raise NotImplementedError("torch not installed") from exc
+        if not hasattr(self, "_autograd"):
+            self._autograd = _torch_hessian(self.problem, self.Y)
+            self._x = torch.tensor(self.X.reshape(-1))
+        self._autograd(self._x)
+
+
+def _median_time(fn, repeat: int) -> tuple[float, float]:
+    fn()  # warm-up
+    samples = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    q = statistics.quantiles(samples, n=4) if len(samples) > 1 else [samples[0]] * 3
+    return statistics.median(samples), q[2] - q[0]
+
+
+def main() -> None:
+    import torch
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--n", type=int, default=64)
+    parser.add_argument("--d", type=int, default=32)
+    parser.add_argument("--repeat", type=int, default=15)
+    args = parser.parse_args()
+    problem, X, Y = _setup(args.n, args.d)
+    autograd = _torch_hessian(problem, Y)
+    x = torch.tensor(X.reshape(-1))
+    error = float(np.abs(autograd(x).numpy() - oracles.hessian_x(problem, X, Y)).max())
+    ours, ours_iqr = _median_time(lambda: oracles.hessian_x(problem, X, Y), 4 * args.repeat)
+    theirs, theirs_iqr = _median_time(lambda: autograd(x), args.repeat)
+    print(f"n={args.n} d={args.d} float64, torch threads={torch.get_num_threads()}")
+    print(f"structured hessian_x : {ours * 1e3:8.2f} ms (IQR {ours_iqr * 1e3:.2f})")
+    print(f"torch.func.hessian   : {theirs * 1e3:8.2f} ms (IQR {theirs_iqr * 1e3:.2f})")
+    print(f"speed-up             : {theirs / ours:8.1f}x   max |difference| {error:.1e}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""``attnreg``: the command line. Each subcommand lives in its own module with
+``configure(parser)`` and ``run(args) -> int``, imported only when it is used."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+#: subcommand -> (module, one-line help)
+SUBCOMMANDS = {
+    "env": ("solvers.cli_env", "print the environment every result records"),
+    "solve": ("solvers.cli_solve", "solve one problem with one method, with live progress"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="attnreg", description=__doc__.split("\n")[0].strip("`: "))
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, summary) in SUBCOMMANDS.items():
+        sub_parser = sub.add_parser(name, help=summary, description=summary)
+        sub_parser.set_defaults(_module=module)
+        importlib.import_module(module).configure(sub_parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``attnreg`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    return int(importlib.import_module(args._module).run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""``attnreg solve``: one method on one problem, with live progress and a one-line summary."""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from .backends import BACKEND_NAMES, DTYPES
+from .problem import Problem
+from .progress import solve_with_progress
+from .registry import list_solvers
+
+
+def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options shared by every command that builds one problem."""
+    parser.add_argument("--n", type=int, default=128, help="sequence length (default 128)")
+    parser.add_argument("--d", type=int, default=16, help="feature dimension (default 16)")
+    parser.add_argument("--seed", type=int, default=0, help="problem seed (default 0)")
+    parser.add_argument("--kind", choices=("planted", "random"), default="planted",
+                        help="planted (min L = 0, the default) or random B")
+    parser.add_argument("--backend", choices=BACKEND_NAMES, default="numpy")
+    parser.add_argument("--dtype", choices=DTYPES, default="float64")
+    parser.add_argument("--start-noise", type=float, default=None, metavar="SIGMA",
+                        help="planted only: start from X* + SIGMA·G (G standard normal, seed+5) "
+                             "instead of X = 0; Y starts at the exact least-squares step")
+    parser.add_argument("--eps", type=float, default=1e-10, help="target loss (default 1e-10)")
+    parser.add_argument("--max-iter", type=int, default=100)
+    parser.add_argument("--max-time", type=float, default=None, help="solver-time limit in seconds")
+
+
+def build_problem(args: argparse.Namespace) -> tuple[Problem, np.ndarray | None]:
+    """The problem and starting X that the shared options describe."""
+    make = Problem.planted if args.kind == "planted" else Problem.random
+    problem = make(args.n, args.d, seed=args.seed, backend=args.backend, dtype=args.dtype)
+    X0 = None
+    if args.start_noise is not None:
+        if problem.X_star is None:
+            raise SystemExit("--start-noise needs a planted problem")
+        G = np.random.default_rng(args.seed + 5).standard_normal((args.d, args.d))
+        X0 = problem.X_star + args.start_noise * G
+    return problem, X0
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_problem_arguments(parser)
+    parser.add_argument("--method", default="alternating", choices=list_solvers(), metavar="METHOD",
+                        help=f"one of: {', '.join(list_solvers())} (default alternating)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .registry import get_solver
+
+    problem, X0 = build_problem(args)
+    solver = get_solver(args.method)
+    result = solve_with_progress(solver, problem, X0, eps=args.eps, max_iter=args.max_iter, max_time=args.max_time)
+    print(f"{result.solver} on {problem} -> {result.status}: loss {result.loss:.3e} after "
+          f"{result.iterations} iterations, {result.time:.3f} s solver time ({result.message})")
+    return 0 if result.status in ("converged", "max_iter", "timeout") else 1

@@ -1,0 +1,142 @@
+"""The attention-regression problem L(X, Y) = ‖softmax_rows(A1 X A2ᵀ) A3 Y − B‖²_F (SPEC §1)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .backends import Backend, get_backend
+
+_INPUTS = ("A1", "A2", "A3", "B")
+
+
+def _validate_host(name: str, array: Any) -> np.ndarray:
+    """Check that ``array`` is a finite, real floating 2-D host array; return it as NumPy."""
+    if not isinstance(array, np.ndarray):
+        module = type(array).__module__.split(".")[0]
+        if module in ("torch", "cupy"):
+            raise TypeError(f"{name} is a {module} array; Problem takes host NumPy arrays and "
+                            f"moves them to the backend itself (use .cpu().numpy() / cupy.asnumpy)")
+        array = np.asarray(array)
+    if array.dtype.kind != "f":
+        kind = {"c": "complex", "i": "integer", "u": "unsigned integer", "b": "boolean"}.get(array.dtype.kind, str(array.dtype))
+        raise ValueError(f"{name} must have a real floating dtype, got {kind} ({array.dtype})")
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got shape {array.shape}")
+    if not np.all(np.isfinite(array)):
+        bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
+        raise ValueError(f"{name} has {bad} non-finite entries (NaN or inf)")
+    return array
+
+
+def softmax_rows_host(Z: np.ndarray) -> np.ndarray:
+    """Row-wise softmax with the max subtracted, on NumPy (used only to generate B)."""
+    E = np.exp(Z - Z.max(axis=1, keepdims=True))
+    return E / E.sum(axis=1, keepdims=True)
+
+
+class Problem:
+    """Data of one attention-regression instance, resident on a backend.
+
+    Parameters
+    ----------
+    A1, A2, A3, B : numpy.ndarray
+        Host arrays of equal shape ``(n, d)``, finite, real floating dtype.
+    backend : str or Backend
+        Where the problem lives: ``"numpy"``, ``"torch"``, ``"torch-cuda"`` or ``"cupy"``.
+    dtype : {"float64", "float32"}
+        Precision on the backend (ignored when ``backend`` is a Backend instance).
+    X_star, Y_star : numpy.ndarray, optional
+        A known minimiser (planted instances), kept on the host.
+
+    Attributes
+    ----------
+    n, d : int
+        Sequence length and feature dimension.
+    A1, A2, A3, B : backend arrays
+    host : dict of str to numpy.ndarray
+        The inputs as given, so that every backend can be fed identical numbers.
+    """
+
+    def __init__(self, A1: Any, A2: Any, A3: Any, B: Any, *, backend: str | Backend = "numpy",
+                 dtype: str = "float64", X_star: np.ndarray | None = None,
+                 Y_star: np.ndarray | None = None, name: str = "custom") -> None:
+        arrays = {key: _validate_host(key, value) for key, value in zip(_INPUTS, (A1, A2, A3, B))}
+        shape = arrays["A1"].shape
+        for key, value in arrays.items():
+            if value.shape != shape:
+                raise ValueError(f"{key} has shape {value.shape} but A1 has shape {shape}; "
+                                 "A1, A2, A3 and B must all be n×d")
+        self.n, self.d = shape
+        if self.n < 1 or self.d < 1:
+            raise ValueError(f"n and d must be positive, got n={self.n}, d={self.d}")
+        self.backend = get_backend(backend, dtype)
+        self.xp = self.backend.xp
+        self.dtype = self.backend.dtype
+        self.host = arrays
+        self.A1, self.A2, self.A3, self.B = (self.backend.asarray(arrays[key]) for key in _INPUTS)
+        for key, value in (("X_star", X_star), ("Y_star", Y_star)):
+            if value is not None and np.shape(value) != (self.d, self.d):
+                raise ValueError(f"{key} must be d×d = {(self.d, self.d)}, got {np.shape(value)}")
+        self.X_star = X_star
+        self.Y_star = Y_star
+        self.name = name
+
+    @classmethod
+    def planted(cls, n: int, d: int, seed: int = 0, *, backend: str | Backend = "numpy",
+                dtype: str = "float64") -> "Problem":
+        """Instance with a known zero-loss minimiser (SPEC §1).
+
+        With ``rng = numpy.random.default_rng(seed)`` draw, in this order, A1, A2, A3 with
+        N(0, 1/d) entries, X* with N(0, 0.25) entries and Y* with N(0, 1) entries; then
+        B = softmax_rows(A1 X* A2ᵀ) A3 Y*, so min L = 0.
+        """
+        rng = np.random.default_rng(seed)
+        A1, A2, A3 = _draw_inputs(rng, n, d)
+        X_star = rng.normal(0.0, 0.5, size=(d, d))
+        Y_star = rng.normal(0.0, 1.0, size=(d, d))
+        B = softmax_rows_host(A1 @ X_star @ A2.T) @ (A3 @ Y_star)
+        return cls(A1, A2, A3, B, backend=backend, dtype=dtype, X_star=X_star, Y_star=Y_star,
+                   name=f"planted(n={n}, d={d}, seed={seed})")
+
+    @classmethod
+    def random(cls, n: int, d: int, seed: int = 0, *, backend: str | Backend = "numpy",
+               dtype: str = "float64") -> "Problem":
+        """Instance with A1, A2, A3 drawn as in :meth:`planted` and B with N(0, 1) entries."""
+        rng = np.random.default_rng(seed)
+        A1, A2, A3 = _draw_inputs(rng, n, d)
+        B = rng.normal(0.0, 1.0, size=(n, d))
+        return cls(A1, A2, A3, B, backend=backend, dtype=dtype, name=f"random(n={n}, d={d}, seed={seed})")
+
+    def on(self, backend: str | Backend, dtype: str | None = None) -> "Problem":
+        """The same numbers on another backend (or dtype)."""
+        return Problem(*(self.host[key] for key in _INPUTS), backend=backend,
+                       dtype=dtype or self.dtype, X_star=self.X_star, Y_star=self.Y_star, name=self.name)
+
+    def as_variable(self, value: Any, name: str) -> Any:
+        """Return ``value`` (a host or a backend array) as a d×d backend array, or raise.
+
+        Host arrays are validated and copied to the device; arrays of another library or
+        device raise ``TypeError`` rather than being silently moved.
+        """
+        library = type(value).__module__.split(".")[0]
+        if isinstance(value, np.ndarray) or library not in ("torch", "cupy"):
+            host = _validate_host(name, np.asarray(value))
+            value = host.astype(self.dtype, copy=False) if self.backend.name == "numpy" else self.backend.asarray(host)
+        elif not self.backend.owns(value):
+            raise TypeError(f"{name} is a {library} array on {getattr(value, 'device', '?')}, but the problem "
+                            f"lives on backend {self.backend.name!r} ({self.backend.device})")
+        elif str(value.dtype).rsplit(".", 1)[-1] != self.dtype:
+            value = self.xp.astype(value, getattr(self.xp, self.dtype))
+        if tuple(value.shape) != (self.d, self.d):
+            raise ValueError(f"{name} must be d×d = {(self.d, self.d)}, got shape {tuple(value.shape)}")
+        return value
+
+    def __repr__(self) -> str:
+        return f"Problem({self.name}, backend={self.backend.name!r}, dtype={self.dtype!r})"
+
+
+def _draw_inputs(rng: np.random.Generator, n: int, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    scale = 1.0 / np.sqrt(d)
+    return tuple(rng.normal(0.0, scale, size=(n, d)) for _ in range(3))  # type: ignore[return-value]

@@ -1,0 +1,62 @@
+"""Solver registry: ``get_solver(name, backend=..., **options)``.
+
+Solver modules are imported on first use, so ``import solvers`` stays light and never
+imports torch; a module registers its classes with :func:`register`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any, TypeVar
+
+from .base import IterativeSolver
+
+#: Modules that define solvers, imported the first time the registry is consulted.
+SOLVER_MODULES = ("solvers.alternating",)
+
+_REGISTRY: dict[str, type[IterativeSolver]] = {}
+T = TypeVar("T", bound=type[IterativeSolver])
+
+
+def register(cls: T) -> T:
+    """Class decorator adding a solver under ``cls.name``."""
+    if not cls.name:
+        raise ValueError(f"{cls.__name__} has no name")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def _load() -> None:
+    for module in SOLVER_MODULES:
+        importlib.import_module(module)
+
+
+def list_solvers() -> list[str]:
+    """Names of every registered solver, in registration order."""
+    _load()
+    return list(_REGISTRY)
+
+
+def get_solver(name: str, backend: str | None = None, **options: Any) -> IterativeSolver:
+    """Instantiate the solver called ``name``.
+
+    Parameters
+    ----------
+    name : str
+        See :func:`list_solvers`.
+    backend : str, optional
+        Run on this backend (the problem is moved before the clock starts).
+    **options
+        Solver-specific options, passed to its constructor.
+
+    Raises
+    ------
+    ValueError
+        Unknown name, or a backend the method cannot run on.
+    """
+    _load()
+    try:
+        cls = _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown solver {name!r}; choose one of {', '.join(_REGISTRY)}") from None
+    return cls(backend=backend, **options)

@@ -1,0 +1,90 @@
+"""What a solve returns: a status from a fixed vocabulary, the iterate and its history."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+
+STATUSES = ("converged", "max_iter", "timeout", "diverged", "error")
+
+
+class HistoryRow(NamedTuple):
+    """One monitored iterate: solver time excludes monitoring and is taken after synchronising."""
+
+    iteration: int
+    time: float
+    loss: float
+    grad_norm: float
+
+
+@dataclass
+class SolveResult:
+    """Outcome of :meth:`Solver.solve`.
+
+    Attributes
+    ----------
+    status : str
+        One of :data:`STATUSES`. Failed and diverged runs keep their partial history.
+    X, Y : numpy.ndarray
+        Last accepted iterate, on the host.
+    loss : float
+        L(X, Y) at that iterate.
+    iterations : int
+        Iterations performed.
+    history : list of HistoryRow
+        Iteration 0 is the starting point.
+    message : str
+        Why the run stopped, in words.
+    solver, backend, dtype : str
+        What ran.
+    info : dict
+        Solver-specific extras (final damping, CG iterations, ...).
+    """
+
+    status: str
+    X: np.ndarray
+    Y: np.ndarray
+    loss: float
+    iterations: int
+    history: list[HistoryRow]
+    message: str = ""
+    solver: str = ""
+    backend: str = ""
+    dtype: str = ""
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"status must be one of {STATUSES}, got {self.status!r}")
+
+    @property
+    def time(self) -> float:
+        """Solver time in seconds up to the last iterate."""
+        return self.history[-1].time if self.history else 0.0
+
+    def time_to_reach(self, eps: float) -> float | None:
+        """Solver time at which the loss first fell to ``eps`` or below, or ``None``."""
+        for row in self.history:
+            if row.loss <= eps:
+                return row.time
+        return None
+
+    def iterations_to_reach(self, eps: float) -> int | None:
+        """First iteration whose loss is ``eps`` or below, or ``None``."""
+        for row in self.history:
+            if row.loss <= eps:
+                return row.iteration
+        return None
+
+    def time_per_iteration(self) -> float:
+        """Mean solver time per iteration (NaN when no iteration ran)."""
+        return self.time / self.iterations if self.iterations else math.nan
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready record (the iterate itself is left out)."""
+        return {"solver": self.solver, "backend": self.backend, "dtype": self.dtype, "status": self.status,
+                "message": self.message, "loss": self.loss, "iterations": self.iterations, "time": self.time,
+                "history": [row._asdict() for row in self.history], "info": self.info}
