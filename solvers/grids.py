@@ -1,0 +1,74 @@
+"""Size grids for the asv suites and the reproduction run.
+
+Chosen by name (``quick``, ``full``, ``gpu``); the asv suites read the environment
+variable ``ATTNREG_GRID`` (default ``quick``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+GRID_ENV = "ATTNREG_GRID"
+
+
+@dataclass(frozen=True)
+class Grid:
+    """Sizes for each sweep.
+
+    Attributes
+    ----------
+    n_sweep, d_for_n : sizes of the n-sweep (time against n at fixed d)
+    d_sweep, n_for_d : sizes of the d-sweep (time against d at fixed n), product stages
+    solve_d_sweep, n_for_solve : d-sweep of the d²×d² stages (Hessian assembly and solve,
+        solver iterations) at fixed n
+    convergence_sizes : (n, d) planted problems for iterations-to-ε
+    backends : default backends
+    memory_limit : bytes a single stage may use (larger sizes are skipped as n/a)
+    """
+
+    name: str
+    n_sweep: tuple[int, ...]
+    d_for_n: int
+    d_sweep: tuple[int, ...]
+    n_for_d: int
+    solve_d_sweep: tuple[int, ...]
+    n_for_solve: int
+    convergence_sizes: tuple[tuple[int, int], ...]
+    backends: tuple[str, ...]
+    memory_limit: float
+
+    def points(self, sweep: str) -> list[tuple[int, int]]:
+        """The (n, d) pairs of sweep ``"n"``, ``"d"`` or ``"solve_d"``."""
+        if sweep == "n":
+            return [(n, self.d_for_n) for n in self.n_sweep]
+        if sweep == "d":
+            return [(self.n_for_d, d) for d in self.d_sweep]
+        if sweep == "solve_d":
+            return [(self.n_for_solve, d) for d in self.solve_d_sweep]
+        raise ValueError(f"unknown sweep {sweep!r}")
+
+
+GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
+    Grid("quick", n_sweep=(256, 512, 1024, 2048, 4096), d_for_n=32,
+         d_sweep=(8, 16, 32, 64, 128), n_for_d=1024,
+         solve_d_sweep=(8, 12, 16, 24, 32, 48), n_for_solve=128,
+         convergence_sizes=((128, 16),), backends=("numpy",), memory_limit=4 * 2**30),
+    Grid("full", n_sweep=(256, 512, 1024, 2048, 4096, 8192), d_for_n=64,
+         d_sweep=(8, 16, 32, 64, 128, 256), n_for_d=2048,
+         solve_d_sweep=(8, 12, 16, 24, 32, 48, 64, 80), n_for_solve=256,
+         convergence_sizes=((128, 16), (256, 24)), backends=("numpy", "torch"), memory_limit=12 * 2**30),
+    Grid("gpu", n_sweep=(1024, 2048, 4096, 8192, 16384), d_for_n=128,
+         d_sweep=(16, 32, 64, 128, 256), n_for_d=8192,
+         solve_d_sweep=(16, 32, 48, 64, 96, 128, 160, 200), n_for_solve=1024,
+         convergence_sizes=((128, 16), (1024, 64)), backends=("torch-cuda", "cupy"), memory_limit=100 * 2**30),
+)}
+
+
+def get_grid(name: str | None = None) -> Grid:
+    """Grid ``name``, or the one named by ``$ATTNREG_GRID`` (default ``quick``)."""
+    name = name or os.environ.get(GRID_ENV, "quick")
+    try:
+        return GRIDS[name]
+    except KeyError:
+        raise ValueError(f"unknown grid {name!r}; choose one of {', '.join(GRIDS)} (set {GRID_ENV})") from None

@@ -1,0 +1,257 @@
+"""What a benchmark stage is: the single source of truth for the asv suites and the report.
+
+A :class:`Stage` knows how to prepare its inputs on a backend (off the clock), what one
+timed call does, its classical flop count (SPEC §7, for the operations this code
+performs), a memory estimate used to skip sizes that cannot fit, and the exponents
+the paper's claim implies for its time against n (fixed d) and d (fixed n).
+
+Timed bodies never synchronise themselves; callers use :func:`run_synchronized` (or
+:func:`time_body`), which waits for the device before the clock stops.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import oracles
+from .backends import Backend
+from .problem import Problem
+
+Body = Callable[[], Any]
+OMEGA_CLASSICAL = 3.0
+OMEGA_BEST = 2.371552  # best known bound on ω (Williams, Xu, Xu, Zhou 2024)
+
+#: Second-order solvers whose single iteration is a stage ("iteration:<name>").
+ITERATION_SOLVERS = ("alternating", "sketched", "joint-newton", "gauss-newton", "newton-cg")
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One timed operation of the method.
+
+    Attributes
+    ----------
+    name : str
+        Identifier used by asv benchmark names, report rows and result files.
+    title : str
+        Human description.
+    prepare : callable
+        ``prepare(problem, X, Y) -> body``; all input preparation happens here, off the clock.
+    flops : callable or None
+        ``flops(n, d)``: floating-point operations of one call, classical products.
+    memory : callable
+        ``memory(n, d)``: peak number of array *elements* one call needs (times itemsize for bytes).
+    claim_n, claim_d : callable
+        ``claim(omega)``: exponent of time against n at fixed d (resp. d at fixed n) that
+        the paper's bound implies, in the regime the grids use (n ≫ d for the product
+        stages). ``None`` where the stage is not swept along that axis.
+    regime : str
+        When that exponent applies, in words (shown in the report).
+    sweeps : tuple of str
+        Which grid sweeps the stage takes part in: ``"n"``, ``"d"``, ``"solve_d"``.
+    """
+
+    name: str
+    title: str
+    prepare: Callable[[Problem, Any, Any], Body]
+    flops: Callable[[int, int], float] | None
+    memory: Callable[[int, int], float]
+    claim_n: Callable[[float], float] | None = None
+    claim_d: Callable[[float], float] | None = None
+    regime: str = ""
+    sweeps: tuple[str, ...] = field(default=("n", "d"))
+
+    def bytes_needed(self, n: int, d: int, itemsize: int = 8) -> float:
+        """Estimated peak device memory of one call, in bytes."""
+        return self.memory(n, d) * itemsize
+
+
+def stage_point(problem: Problem, seed: int = 0) -> tuple[Any, Any]:
+    """A fixed, non-trivial point (X, Y) near the planted solution (never zeros)."""
+    rng = np.random.default_rng(seed + 1_000)
+    d = problem.d
+    X = (problem.X_star if problem.X_star is not None else np.zeros((d, d))) + 0.1 * rng.standard_normal((d, d))
+    Y = problem.Y_star if problem.Y_star is not None else rng.standard_normal((d, d))
+    return problem.as_variable(X, "X"), problem.as_variable(Y, "Y")
+
+
+def _prepare_forward(problem: Problem, X: Any, Y: Any) -> Body:
+    return lambda: oracles.forward(problem, X, Y)
+
+
+def _prepare_gradient(problem: Problem, X: Any, Y: Any) -> Body:
+    return lambda: oracles.grad(problem, X, Y)
+
+
+def _prepare_y_solve(problem: Problem, X: Any, Y: Any) -> Body:
+    return lambda: oracles.y_solve(problem, X)
+
+
+def _prepare_hessian(problem: Problem, X: Any, Y: Any) -> Body:
+    return lambda: oracles.hessian_x(problem, X, Y)
+
+
+def _prepare_hessian_solve(problem: Problem, X: Any, Y: Any) -> Body:
+    """Cholesky solve with the (damped, hence SPD) Gauss–Newton matrix of the point."""
+    xp = problem.xp
+    H = oracles.hessian_x(problem, X, Y, gauss_newton=True)
+    shift = 1e-6 * float(xp.mean(xp.linalg.diagonal(H))) + 1e-12
+    H = H + shift * xp.eye(H.shape[0], dtype=H.dtype, device=_device(H))
+    g = xp.reshape(oracles.grad(problem, X, Y)[0], (-1,))
+
+    def body() -> Any:
+        solution, ok = problem.backend.cho_solve(H, g)
+        if not ok:
+            raise FloatingPointError("hessian_solve: the damped Gauss–Newton matrix did not factorise")
+        return solution
+
+    return body
+
+
+def _prepare_hvp(problem: Problem, X: Any, Y: Any) -> Body:
+    rng = np.random.default_rng(7)
+    D = problem.as_variable(rng.standard_normal((problem.d, problem.d)), "D")
+    return lambda: oracles.hvp_x(problem, X, Y, D)
+
+
+def _iteration_stage(solver_name: str) -> Stage:
+    def prepare(problem: Problem, X: Any, Y: Any) -> Body:
+        from .registry import get_solver, list_solvers
+
+        if solver_name not in list_solvers():
+            raise NotImplementedError(f"solver {solver_name!r} is not available")
+        solver = get_solver(solver_name)
+        state = solver.init_state(problem, X, Y)
+        return lambda: solver.step(problem, state)
+
+    joint = solver_name in ("joint-newton", "gauss-newton")
+    matrix_free = solver_name == "newton-cg"
+    return Stage(
+        name=f"iteration:{solver_name}",
+        title=f"one iteration of {solver_name}",
+        prepare=prepare,
+        flops=None,
+        memory=(lambda n, d: 12 * n * n + 30 * n * d) if matrix_free else
+               ((lambda n, d: 6 * n * d * d + 4 * n * n + (12 if joint else 4) * d**4)),
+        claim_d=None if matrix_free else (lambda omega: 2 * omega),
+        regime="dominated by the d²×d² (joint: 2d²×2d²) solve at large d" if not matrix_free
+               else "matrix-free: matrix-multiplication time per CG step",
+        sweeps=("solve_d",),
+    )
+
+
+def _device(array: Any) -> Any:
+    from array_api_compat import device
+
+    return device(array)
+
+
+def _forward_flops(n: int, d: int) -> float:
+    return 2.0 * n * d * d + 4.0 * n * n * d
+
+
+STAGES: dict[str, Stage] = {stage.name: stage for stage in (
+    Stage("forward", "logits A1·X·A2ᵀ, row softmax, output S·(A3·Y)", _prepare_forward,
+          flops=_forward_flops, memory=lambda n, d: 3 * n * n + 6 * n * d + 2 * d * d,
+          claim_n=lambda omega: 2.0, claim_d=lambda omega: omega - 2.0,
+          regime="n ≫ d: T_mat(n,n,d) ~ n²·d^(ω−2)"),
+    Stage("gradient", "loss gradients ∇_X L and ∇_Y L (SPEC §2)", _prepare_gradient,
+          flops=lambda n, d: 3.0 * _forward_flops(n, d), memory=lambda n, d: 6 * n * n + 8 * n * d + 4 * d * d,
+          claim_n=lambda omega: 2.0, claim_d=lambda omega: omega - 2.0,
+          regime="n ≫ d: T_mat(n,n,d) ~ n²·d^(ω−2)"),
+    Stage("y_solve", "exact least-squares Y step: PᵀP, PᵀB, d×d Cholesky (SPEC §3)", _prepare_y_solve,
+          flops=lambda n, d: 6.0 * n * d * d + 4.0 * n * n * d + d**3 / 3 + 2.0 * d**3,
+          memory=lambda n, d: 3 * n * n + 6 * n * d + 4 * d * d,
+          claim_n=lambda omega: 2.0, claim_d=lambda omega: omega - 2.0,
+          regime="n ≫ d: T_mat(n,n,d) dominates T_mat(d,n,d) + d^ω"),
+    Stage("hvp", "Hessian–vector product H_X·vec(D) without forming H_X (SPEC §5)", _prepare_hvp,
+          flops=lambda n, d: 6.0 * n * d * d + 14.0 * n * n * d, memory=lambda n, d: 10 * n * n + 10 * n * d,
+          claim_n=lambda omega: 2.0, claim_d=lambda omega: omega - 2.0,
+          regime="n ≫ d: T_mat(n,n,d) ~ n²·d^(ω−2)"),
+    Stage("hessian_assembly", "structured d²×d² X-Hessian (SPEC §4)", _prepare_hessian,
+          flops=lambda n, d: 4.0 * n * n * d * d + n * d**3 * (d + 1) + 2.0 * n * d**3 + _forward_flops(n, d) + 6.0 * n * n * d,
+          memory=lambda n, d: 8 * n * d * d + 4 * n * n + 1.5 * d**4,
+          claim_d=lambda omega: 4.0 if omega == OMEGA_CLASSICAL else omega + 1.0,
+          regime="n < d²: the d²×n×d² Kronecker product, n·d⁴ (classical)",
+          sweeps=("solve_d",)),
+    Stage("hessian_solve", "Cholesky solve with a d²×d² Hessian (SPEC §4)", _prepare_hessian_solve,
+          flops=lambda n, d: d**6 / 3.0 + 4.0 * d**4, memory=lambda n, d: 8 * n * d * d + 4 * n * n + 3 * d**4,
+          claim_d=lambda omega: 2.0 * omega, regime="large d: d^(2ω) Cholesky of a d²×d² matrix",
+          sweeps=("solve_d",)),
+    *(_iteration_stage(name) for name in ITERATION_SOLVERS),
+)}
+
+
+def prepare_stage(stage: Stage | str, backend: str | Backend, n: int, d: int, *, dtype: str = "float64",
+                  seed: int = 0, warmup: int = 1, memory_limit: float | None = None) -> tuple[Body, Backend]:
+    """Build a planted problem on ``backend``, prepare ``stage`` and warm it up.
+
+    Returns the timed body and the backend (whose ``synchronize`` the timer must call).
+
+    Raises
+    ------
+    NotImplementedError
+        The backend is unavailable here, or the estimated memory exceeds ``memory_limit``
+        bytes (asv shows both as n/a).
+    """
+    from .backends import BackendUnavailable
+
+    stage = STAGES[stage] if isinstance(stage, str) else stage
+    itemsize = 8 if dtype == "float64" else 4
+    if memory_limit is not None and stage.bytes_needed(n, d, itemsize) > memory_limit:
+        raise NotImplementedError(f"{stage.name} at n={n}, d={d} needs ~{stage.bytes_needed(n, d, itemsize) / 2**30:.1f} "
+                                  f"GiB > limit {memory_limit / 2**30:.1f} GiB")
+    try:
+        problem = Problem.planted(n, d, seed=seed, backend=backend, dtype=dtype)
+    except BackendUnavailable as exc:
+        raise NotImplementedError(str(exc)) from exc
+    X, Y = stage_point(problem, seed)
+    body = stage.prepare(problem, X, Y)
+    for _ in range(warmup):
+        run_synchronized(body, problem.backend)
+    return body, problem.backend
+
+
+def run_synchronized(body: Body, backend: Backend) -> Any:
+    """Call ``body`` and wait for the device to finish its work."""
+    out = body()
+    backend.synchronize()
+    return out
+
+
+def time_body(body: Body, backend: Backend, *, repeat: int = 5, min_time: float = 0.0,
+              max_time: float = math.inf) -> list[float]:
+    """Wall-clock seconds of ``repeat`` synchronised calls (more while under ``min_time``).
+
+    Stops early, after at least one call, once ``max_time`` seconds have been spent.
+    """
+    samples: list[float] = []
+    spent = 0.0
+    while len(samples) < repeat or spent < min_time:
+        backend.synchronize()
+        start = time.perf_counter()
+        body()
+        backend.synchronize()
+        samples.append(time.perf_counter() - start)
+        spent += samples[-1]
+        if spent >= max_time:
+            break
+    return samples
+
+
+def gemm_rate(backend: Backend, size: int, *, repeat: int = 5) -> float:
+    """The backend's own square matrix-product rate in flop/s (median of ``repeat``).
+
+    Inputs are random (never zeros), generated on the host and moved to the device.
+    """
+    rng = np.random.default_rng(11)
+    A = backend.asarray(rng.standard_normal((size, size)))
+    B = backend.asarray(rng.standard_normal((size, size)))
+    samples = time_body(lambda: A @ B, backend, repeat=repeat + 1)[1:]
+    return 2.0 * size**3 / float(np.median(samples))
