@@ -52,7 +52,9 @@ class IterativeSolver:
     ----------
     backend : str, optional
         Move the problem to this backend before solving (off the clock). ``None`` keeps
-        the problem's own backend.
+        the problem's own backend, unless the method cannot run there (see
+        :attr:`backends`): then it runs on :meth:`natural_backend`, and the result says so
+        (``info["moved_from"]``, the message, and ``result.backend``).
     gtol : float
         Relative gradient-norm tolerance.
     divergence_factor : float
@@ -66,7 +68,8 @@ class IterativeSolver:
     def __init__(self, backend: str | None = None, *, gtol: float = 1e-13,
                  divergence_factor: float = 1e8) -> None:
         if backend is not None and self.backends is not None and backend not in self.backends:
-            raise ValueError(f"{self.name} runs on {', '.join(self.backends)} only; asked for {backend!r}")
+            raise ValueError(f"{self.name} runs on {', '.join(self.backends)} only, not on {backend!r}; "
+                             f"leave backend unset to run it on its natural backend")
         self.backend = backend
         self.gtol = gtol
         self.divergence_factor = divergence_factor
@@ -104,51 +107,65 @@ class IterativeSolver:
         """
         if max_iter < 0:
             raise ValueError(f"max_iter must be non-negative, got {max_iter}")
-        if self.backends is not None and problem.backend.name not in self.backends and self.backend is None:
-            raise ValueError(f"{self.name} runs on {', '.join(self.backends)} only; the problem is on "
-                             f"{problem.backend.name!r} (pass backend=... or move it with problem.on(...))")
-        if self.backend is not None and self.backend != problem.backend.name:
-            problem = problem.on(self.backend)
-        backend = problem.backend
+        problem, moved = self._place(problem)
         X = problem.as_variable(np.zeros((problem.d, problem.d)) if X0 is None else X0, "X0")
         Y = oracles.y_solve(problem, X) if Y0 is None else problem.as_variable(Y0, "Y0")
-
-        history: list[HistoryRow] = []
-
-        def record(iteration: int, elapsed: float, state: State) -> HistoryRow:
-            fw = oracles.forward(problem, state.X, state.Y)
-            gX, gY = oracles.grad_from(problem, fw)
-            xp = problem.xp
-            gnorm = math.sqrt(float(xp.sum(gX * gX)) + float(xp.sum(gY * gY)))
-            row = HistoryRow(iteration, elapsed, oracles.loss_from(problem, fw), gnorm)
-            history.append(row)
-            if callback is not None:
-                callback(row)
-            return row
-
+        run = Run(self, problem, eps=eps, max_iter=max_iter, max_time=max_time, callback=callback)
         state = State(X, Y)
-        first = record(0, 0.0, state)
-        status, message, elapsed, iteration = "", "", 0.0, 0
+        first = run.record(0, 0.0, state)
+        iteration, status, message = 0, "", ""
         if first.loss <= eps:
             status, message = "converged", f"loss {first.loss:.3e} ≤ eps at the start"
         elif not math.isfinite(first.loss):
             status, message = "error", "the loss at the starting point is not finite"
         else:
-            try:
-                backend.synchronize()
-                started = time.perf_counter()
-                state = self.init_state(problem, state.X, state.Y)
-                backend.synchronize()
-                elapsed = time.perf_counter() - started
-            except Exception as exc:  # noqa: BLE001 - reported as the run's status
-                status, message = "error", _describe(exc)
-        while not status:
-            if iteration >= max_iter:
-                status, message = "max_iter", f"reached max_iter={max_iter}"
-                break
-            if max_time is not None and elapsed >= max_time:
-                status, message = "timeout", f"solver time {elapsed:.3g} s passed max_time={max_time:g} s"
-                break
+            state, iteration, status, message = self.drive(problem, state, run)
+        info = self.info(state)
+        if moved:
+            info["moved_from"] = moved
+            message += f" (ran on {problem.backend.name}: {self.name} does not run on {moved}; moved off the clock)"
+        last = run.history[-1]
+        backend = problem.backend
+        return SolveResult(status=status, X=backend.to_numpy(state.X), Y=backend.to_numpy(state.Y),
+                           loss=last.loss, iterations=iteration, history=run.history, message=message,
+                           solver=self.name, backend=backend.name, dtype=problem.dtype, info=info)
+
+    def natural_backend(self, problem: Problem) -> str:
+        """Where to run when the problem lives on a backend outside :attr:`backends`."""
+        assert self.backends is not None
+        return self.backends[0]
+
+    def _place(self, problem: Problem) -> tuple[Problem, str | None]:
+        """The problem on the backend this solver runs on, and the backend it left (if moved)."""
+        target = self.backend
+        if target is None and self.backends is not None and problem.backend.name not in self.backends:
+            target = self.natural_backend(problem)
+        if target is None or target == problem.backend.name:
+            return problem, None
+        moved = problem.backend.name if self.backend is None else None
+        return problem.on(target), moved
+
+    def drive(self, problem: Problem, state: State, run: "Run") -> tuple[State, int, str, str]:
+        """Iterate from ``state`` until ``run`` says stop; return (state, iterations, status, message).
+
+        The default calls :meth:`init_state` once and then :meth:`step`, timing only those
+        calls (device synchronised at both ends). A solver that owns its loop (a SciPy
+        minimiser, say) overrides this and reports each iterate through ``run``.
+        """
+        backend = problem.backend
+        elapsed, iteration = 0.0, 0
+        try:
+            backend.synchronize()
+            started = time.perf_counter()
+            state = self.init_state(problem, state.X, state.Y)
+            backend.synchronize()
+            elapsed = time.perf_counter() - started
+        except Exception as exc:  # noqa: BLE001 - reported as the run's status
+            return state, 0, "error", _describe(exc)
+        while True:
+            status, message = run.limits(iteration, elapsed)
+            if status:
+                return state, iteration, status, message
             try:
                 backend.synchronize()
                 started = time.perf_counter()
@@ -156,29 +173,19 @@ class IterativeSolver:
                 backend.synchronize()
                 elapsed += time.perf_counter() - started
             except StepFailed as exc:
-                status, message = "error", f"stalled: {exc}"
-                break
+                return state, iteration, "error", f"stalled: {exc}"
             except Exception as exc:  # noqa: BLE001 - a failing step is a result, not a crash
-                status, message = "error", _describe(exc)
-                break
+                return state, iteration, "error", _describe(exc)
             except KeyboardInterrupt:
-                status, message = "error", "interrupted by the user"
-                break
+                return state, iteration, "error", "interrupted by the user"
             iteration += 1
             state = new_state
-            row = record(iteration, elapsed, state)
-            if not math.isfinite(row.loss) or row.loss > self.divergence_factor * max(first.loss, 1e-300):
-                status, message = "diverged", f"loss {row.loss:.3e} (start {first.loss:.3e})"
-            elif row.loss <= eps:
-                status, message = "converged", f"loss {row.loss:.3e} ≤ eps={eps:g}"
-            elif row.grad_norm <= self.gtol * first.grad_norm:
-                status, message = "converged", (f"gradient norm {row.grad_norm:.3e} ≤ gtol·‖∇L₀‖ "
-                                                 f"(gtol={self.gtol:g}); loss {row.loss:.3e} > eps")
-        last = history[-1]
-        return SolveResult(status=status, X=backend.to_numpy(state.X), Y=backend.to_numpy(state.Y),
-                           loss=last.loss, iterations=iteration, history=history, message=message,
-                           solver=self.name, backend=backend.name, dtype=problem.dtype,
-                           info=self.info(state))
+            status, message = run.verdict(run.record(iteration, elapsed, state))
+            if status:
+                return state, iteration, status, message
+
+    def monitor(self, problem: Problem, state: State) -> None:
+        """Off-the-clock measurements on a new iterate, before it is recorded (default: none)."""
 
     def info(self, state: State) -> dict[str, Any]:
         """Solver-specific extras for the result (default: none)."""
@@ -189,3 +196,66 @@ def _describe(exc: BaseException) -> str:
     where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
     place = f" at {where.filename.rsplit('/', 1)[-1]}:{where.lineno}" if where else ""
     return f"{type(exc).__name__}: {exc}{place}"
+
+
+class Run:
+    """The monitoring and stopping rules of one solve, shared by every way of iterating.
+
+    Parameters
+    ----------
+    solver : IterativeSolver
+        Supplies ``gtol``, ``divergence_factor`` and the :meth:`~IterativeSolver.monitor` hook.
+    problem : Problem
+    eps, max_iter, max_time, callback
+        As in :meth:`IterativeSolver.solve`.
+
+    Attributes
+    ----------
+    history : list of HistoryRow
+        Every recorded iterate, iteration 0 first.
+    """
+
+    def __init__(self, solver: IterativeSolver, problem: Problem, *, eps: float, max_iter: int,
+                 max_time: float | None, callback: Callable[[HistoryRow], None] | None) -> None:
+        self.solver = solver
+        self.problem = problem
+        self.eps = eps
+        self.max_iter = max_iter
+        self.max_time = max_time
+        self.callback = callback
+        self.history: list[HistoryRow] = []
+
+    def record(self, iteration: int, elapsed: float, state: State) -> HistoryRow:
+        """Loss and gradient norm at ``state`` (off the clock), appended to the history."""
+        problem = self.problem
+        if iteration:
+            self.solver.monitor(problem, state)
+        fw = oracles.forward(problem, state.X, state.Y)
+        gX, gY = oracles.grad_from(problem, fw)
+        xp = problem.xp
+        gnorm = math.sqrt(float(xp.sum(gX * gX)) + float(xp.sum(gY * gY)))
+        row = HistoryRow(iteration, elapsed, oracles.loss_from(problem, fw), gnorm)
+        self.history.append(row)
+        if self.callback is not None:
+            self.callback(row)
+        return row
+
+    def limits(self, iteration: int, elapsed: float) -> tuple[str, str]:
+        """``("max_iter" | "timeout", why)`` when no further iteration may start, else ``("", "")``."""
+        if iteration >= self.max_iter:
+            return "max_iter", f"reached max_iter={self.max_iter}"
+        if self.max_time is not None and elapsed >= self.max_time:
+            return "timeout", f"solver time {elapsed:.3g} s passed max_time={self.max_time:g} s"
+        return "", ""
+
+    def verdict(self, row: HistoryRow) -> tuple[str, str]:
+        """``("diverged" | "converged", why)`` for a new row, else ``("", "")``."""
+        first = self.history[0]
+        if not math.isfinite(row.loss) or row.loss > self.solver.divergence_factor * max(first.loss, 1e-300):
+            return "diverged", f"loss {row.loss:.3e} (start {first.loss:.3e})"
+        if row.loss <= self.eps:
+            return "converged", f"loss {row.loss:.3e} ≤ eps={self.eps:g}"
+        if row.grad_norm <= self.solver.gtol * first.grad_norm:
+            return "converged", (f"gradient norm {row.grad_norm:.3e} ≤ gtol·‖∇L₀‖ "
+                                 f"(gtol={self.solver.gtol:g}); loss {row.loss:.3e} > eps")
+        return "", ""

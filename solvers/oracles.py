@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from .problem import Problem
 
 Array = Any
@@ -105,7 +107,8 @@ def y_solve(problem: Problem, X: Array, reg: float = 0.0) -> Array:
     raise FloatingPointError("y_solve: PᵀP could not be factorised even with a ridge; is X finite?")
 
 
-def hessian_x(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = False) -> Array:
+def hessian_x(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = False,
+              rows: Any = None, weights: Any = None) -> Array:
     """The d²×d² Hessian of L in vec(X) (row-major), assembled in matrix-multiplication time.
 
     H_X = Σ_j (a_j a_jᵀ) ⊗ C_j with C_j = A2ᵀ M_j A2 (SPEC §4). All C_j come from two
@@ -115,35 +118,59 @@ def hessian_x(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = Fals
     ----------
     gauss_newton : bool
         Return only the positive-semidefinite Gauss–Newton part Σ_j (a_j a_jᵀ) ⊗ 2 E_j E_jᵀ.
+    rows : integer sequence, optional
+        Keep only these m row-terms j of the sum (a sketch, SPEC §6): the products become
+        m×n×d² and d²×m×d². Default: all n rows.
+    weights : sequence of float, optional
+        Multiply row-term ``rows[k]`` by ``weights[k]`` (needs ``rows``), e.g. the
+        1/(m·p_j) rescaling that makes a sampled sum unbiased.
     """
     xp = problem.xp
     fw = forward(problem, X, Y)
+    if weights is not None and rows is None:
+        raise ValueError("hessian_x: weights need rows")
+    A1 = problem.A1
+    if rows is not None:
+        index = xp.asarray(np.asarray(rows, dtype=np.int64), device=_device(fw.S))
+        S, R, A1, B = (xp.take(a, index, axis=0) for a in (fw.S, fw.R, A1, problem.B))
+        fw = Forward(S, fw.V, R)
+    else:
+        B = problem.B
     S, V, R = fw
-    n, d = problem.n, problem.d
+    n, d = S.shape[0], problem.d
     A2 = problem.A2
     SA2 = S @ A2
-    E = _E_blocks(problem, fw, SA2)
+    E = _E_blocks(problem, fw, SA2, B)
     C = 2.0 * (E @ xp.permute_dims(E, (0, 2, 1)))
     if not gauss_newton:
         SU = S * (R @ V.T)
         su = xp.sum(SU, axis=1)
         W = SU - S * su[:, None]
-        K2 = xp.reshape(A2[:, :, None] * A2[:, None, :], (n, d * d))
+        K2 = xp.reshape(A2[:, :, None] * A2[:, None, :], (problem.n, d * d))
         b = SU @ A2
         T = (xp.reshape(W @ K2, (n, d, d)) - SA2[:, :, None] * b[:, None, :] - b[:, :, None] * SA2[:, None, :]
              + 2.0 * su[:, None, None] * SA2[:, :, None] * SA2[:, None, :])
         C = C + 2.0 * T
     C = 0.5 * (C + xp.permute_dims(C, (0, 2, 1)))  # exact symmetry, on n·d² entries instead of d⁴
-    return _kron_sum_symmetric(problem, C)
+    if weights is not None:
+        C = C * xp.asarray(np.asarray(weights, dtype=problem.dtype), device=_device(C))[:, None, None]
+    return _kron_sum_symmetric(problem, C, A1)
 
 
-def hessian_joint(problem: Problem, X: Array, Y: Array) -> Array:
+def hessian_joint(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = False) -> Array:
     """The 2d²×2d² Hessian of L in (vec(X), vec(Y)), cross blocks included.
 
     Blocks: H_xx = :func:`hessian_x`; H_yy = 2 (PᵀP) ⊗ I_d with P = S A3 (row-major vec);
     H_yx[(k,l),(p,q)] = ∂²L/∂Y_kl ∂X_pq
     = 2 Σ_j F_j[k,q] A1[j,p] R[j,l] + 2 Σ_j P[j,k] A1[j,p] E_j[q,l],
     where E_j = A2ᵀ J_j V and F_j = A3ᵀ J_j A2 (J_j = diag(s_j) − s_j s_jᵀ).
+
+    Parameters
+    ----------
+    gauss_newton : bool
+        Return the joint Gauss–Newton matrix 2 JᵀJ, J = ∂vec(R)/∂(x, y), instead: the
+        terms that carry the residual R drop out (H_xx becomes its Gauss–Newton part, the
+        F·R term leaves H_yx; H_yy is unchanged because L is quadratic in Y).
     """
     xp = problem.xp
     fw = forward(problem, X, Y)
@@ -153,15 +180,16 @@ def hessian_joint(problem: Problem, X: Array, Y: Array) -> Array:
     SA2 = S @ A2
     P = S @ A3
     E = _E_blocks(problem, fw, SA2)
-    K3 = xp.reshape(A3[:, :, None] * A2[:, None, :], (n, d * d))
-    F = xp.reshape(S @ K3, (n, d, d)) - P[:, :, None] * SA2[:, None, :]
     # term 1: Σ_j F[j,k,q] A1[j,p] R[j,l] -> (k,q),(p,l) -> (k,l,p,q)
     # term 2: Σ_j P[j,k] A1[j,p] E[j,q,l]  -> (k,p),(q,l) -> (k,l,p,q)
-    H_yx = 2.0 * (_kron_sum(problem, F, A1[:, :, None] * R[:, None, :], (0, 3, 2, 1))
-                  + _kron_sum(problem, P[:, :, None] * A1[:, None, :], E, (0, 3, 1, 2)))
+    H_yx = 2.0 * _kron_sum(problem, P[:, :, None] * A1[:, None, :], E, (0, 3, 1, 2))
+    if not gauss_newton:
+        K3 = xp.reshape(A3[:, :, None] * A2[:, None, :], (n, d * d))
+        F = xp.reshape(S @ K3, (n, d, d)) - P[:, :, None] * SA2[:, None, :]
+        H_yx = H_yx + 2.0 * _kron_sum(problem, F, A1[:, :, None] * R[:, None, :], (0, 3, 2, 1))
     eye = _eye(problem, d)
     H_yy = 2.0 * xp.reshape((P.T @ P)[:, None, :, None] * eye[None, :, None, :], (d * d, d * d))
-    H_xx = hessian_x(problem, X, Y)
+    H_xx = hessian_x(problem, X, Y, gauss_newton=gauss_newton)
     top = xp.concat([H_xx, H_yx.T], axis=1)
     bottom = xp.concat([H_yx, H_yy], axis=1)
     return xp.concat([top, bottom], axis=0)
@@ -223,34 +251,34 @@ def _device(array: Array) -> Any:
     return device(array)
 
 
-def _E_blocks(problem: Problem, fw: Forward, SA2: Array) -> Array:
-    """E_j = A2ᵀ J_j V for all rows j, shape (n, d, d): one n×n×d² product."""
+def _E_blocks(problem: Problem, fw: Forward, SA2: Array, B: Array | None = None) -> Array:
+    """E_j = A2ᵀ J_j V for the rows j of ``fw.S`` (all n, or a subset whose rows of B are
+    ``B``), shape (rows, d, d): one rows×n×d² product."""
     xp = problem.xp
     S, V, R = fw
     n, d = problem.n, problem.d
     K = xp.reshape(problem.A2[:, :, None] * V[:, None, :], (n, d * d))
-    SV = R + problem.B
-    return xp.reshape(S @ K, (n, d, d)) - SA2[:, :, None] * SV[:, None, :]
+    SV = R + (problem.B if B is None else B)
+    return xp.reshape(S @ K, (-1, d, d)) - SA2[:, :, None] * SV[:, None, :]
 
 
-def _kron_sum_symmetric(problem: Problem, C: Array) -> Array:
-    """Σ_j (a_j a_jᵀ) ⊗ C_j (row-major), a_j = row j of A1, for symmetric C_j.
+def _kron_sum_symmetric(problem: Problem, C: Array, A1: Array | None = None) -> Array:
+    """Σ_j (a_j a_jᵀ) ⊗ C_j (row-major), a_j = row j of ``A1`` (default problem.A1), for symmetric C_j.
 
     Block (p, p') equals block (p', p) because a_j a_jᵀ is symmetric, so only the
     d(d+1)/2 pairs p ≤ p' enter the d(d+1)/2 × n × d² product (half the flops of the
     plain product); one gather then expands the pairs and puts the axes in
     (p, q, p', q') order, which a permutation would have needed anyway.
     """
-    import numpy as np
-
     xp = problem.xp
-    n, d = problem.n, problem.d
+    d = problem.d
+    A1 = problem.A1 if A1 is None else A1
+    n = A1.shape[0]
     where = _device(C)
     rows, cols = np.triu_indices(d)
     pair = np.empty((d, d), dtype=np.int64)
     pair[rows, cols] = pair[cols, rows] = np.arange(rows.size)
     rows, cols, pair, q = (xp.asarray(a, device=where) for a in (rows, cols, pair, np.arange(d)))
-    A1 = problem.A1
     lhs = xp.take(A1, rows, axis=1) * xp.take(A1, cols, axis=1)
     blocks = xp.reshape(lhs.T @ xp.reshape(C, (n, d * d)), (-1, d, d))
     return xp.reshape(blocks[pair[:, None, :], q[None, :, None], :], (d * d, d * d))
