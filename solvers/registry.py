@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 from .base import IterativeSolver
 
 #: Modules that define solvers, imported the first time the registry is consulted.
-SOLVER_MODULES = ("solvers.alternating",)
+SOLVER_MODULES = ("solvers.alternating", "solvers.sketched", "solvers.newton", "solvers.newton_cg", "solvers.peers")
 
 _REGISTRY: dict[str, type[IterativeSolver]] = {}
 T = TypeVar("T", bound=type[IterativeSolver])
