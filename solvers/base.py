@@ -107,7 +107,11 @@ class IterativeSolver:
         """
         if max_iter < 0:
             raise ValueError(f"max_iter must be non-negative, got {max_iter}")
+        original = problem
         problem, moved = self._place(problem)
+        if moved:  # a start given on the backend the problem left must cross via the host
+            X0, Y0 = (original.backend.to_numpy(a) if a is not None and original.backend.owns(a) else a
+                      for a in (X0, Y0))
         X = problem.as_variable(np.zeros((problem.d, problem.d)) if X0 is None else X0, "X0")
         Y = oracles.y_solve(problem, X) if Y0 is None else problem.as_variable(Y0, "Y0")
         run = Run(self, problem, eps=eps, max_iter=max_iter, max_time=max_time, callback=callback)
