@@ -11,6 +11,7 @@ import sys
 SUBCOMMANDS = {
     "env": ("solvers.cli_env", "print the environment every result records"),
     "solve": ("solvers.cli_solve", "solve one problem with one method, with live progress"),
+    "compare": ("solvers.cli_compare", "run several methods on one problem and tabulate times to each accuracy"),
 }
 
 

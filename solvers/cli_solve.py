@@ -22,8 +22,11 @@ def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--backend", choices=BACKEND_NAMES, default="numpy")
     parser.add_argument("--dtype", choices=DTYPES, default="float64")
     parser.add_argument("--start-noise", type=float, default=None, metavar="SIGMA",
-                        help="planted only: start from X* + SIGMA·G (G standard normal, seed+5) "
-                             "instead of X = 0; Y starts at the exact least-squares step")
+                        help="planted only: start from X* + SIGMA·G (G standard normal d×d from "
+                             "numpy default_rng(START_SEED)) instead of X = 0; Y starts at the exact "
+                             "least-squares step")
+    parser.add_argument("--start-seed", type=int, default=5,
+                        help="seed of G in --start-noise (default 5)")
     parser.add_argument("--eps", type=float, default=1e-10, help="target loss (default 1e-10)")
     parser.add_argument("--max-iter", type=int, default=100)
     parser.add_argument("--max-time", type=float, default=None, help="solver-time limit in seconds")
@@ -37,7 +40,7 @@ def build_problem(args: argparse.Namespace) -> tuple[Problem, np.ndarray | None]
     if args.start_noise is not None:
         if problem.X_star is None:
             raise SystemExit("--start-noise needs a planted problem")
-        G = np.random.default_rng(args.seed + 5).standard_normal((args.d, args.d))
+        G = np.random.default_rng(args.start_seed).standard_normal((args.d, args.d))
         X0 = problem.X_star + args.start_noise * G
     return problem, X0
 

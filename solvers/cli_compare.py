@@ -1,0 +1,141 @@
+"""``attnreg compare``: several methods on one problem, a table of times to each accuracy.
+
+Every method starts from the same (X0, Y0) and runs under the same stopping rules. One
+method failing (even at construction) does not stop the others: it is reported with
+status "error" and the reason. The exit status is 0 whenever the comparison ran; each
+method's status is data, shown in the table and saved with ``--json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from .base import _describe
+from .cli_solve import add_problem_arguments, build_problem
+from .problem import Problem
+from .progress import solve_with_progress
+from .registry import get_solver, list_solvers
+from .result import SolveResult
+
+#: Accuracies whose time-to-reach the table reports.
+TARGETS = (1e-2, 1e-4, 1e-8, 1e-12)
+
+
+def _method_list(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    known = list_solvers()
+    unknown = [name for name in names if name not in known]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown method(s) {', '.join(unknown) or '(none given)'}; "
+                                         f"choose from {', '.join(known)}")
+    return names
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    add_problem_arguments(parser)
+    parser.add_argument("--methods", type=_method_list, default=None, metavar="A,B,C",
+                        help=f"comma-separated methods (default: all of {', '.join(list_solvers())})")
+    parser.add_argument("--plot", type=Path, default=None, metavar="FILE.png",
+                        help="draw loss against time and against iteration for every method")
+    parser.add_argument("--json", type=Path, default=None, metavar="FILE",
+                        help="save every result and the environment (written atomically)")
+
+
+def compare(problem: Problem, methods: list[str], X0: Any = None, *, console: Console | None = None,
+            **solve_options: Any) -> list[SolveResult]:
+    """Run each method on ``problem`` from the same start; never raises for a failing method.
+
+    Parameters
+    ----------
+    problem : Problem
+    methods : list of str
+        Registry names.
+    X0 : array, optional
+        Common starting X (Y0 is the exact least-squares step for it, as in ``solve``).
+    console : rich.console.Console, optional
+        Where progress goes (default: standard error).
+    **solve_options
+        ``eps``, ``max_iter``, ``max_time``.
+    """
+    results = []
+    for method in methods:
+        try:
+            result = solve_with_progress(get_solver(method), problem, X0, console=console, **solve_options)
+        except Exception as exc:  # noqa: BLE001 - one failing method must not stop the others
+            result = SolveResult(status="error", X=np.full((problem.d, problem.d), np.nan),
+                                 Y=np.full((problem.d, problem.d), np.nan), loss=math.nan, iterations=0,
+                                 history=[], message=_describe(exc), solver=method,
+                                 backend=problem.backend.name, dtype=problem.dtype)
+        results.append(result)
+    return results
+
+
+def _seconds(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "not reached" if value is None else "–"
+    return f"{value * 1e3:.1f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def results_table(results: list[SolveResult], title: str = "") -> Table:
+    """A rich table: status, iterations, final loss, time to each of :data:`TARGETS`, time per iteration."""
+    table = Table(title=title or None)
+    for column in ("method", "backend", "status", "iters", "final loss"):
+        table.add_column(column, justify="left" if column in ("method", "backend", "status") else "right")
+    for target in TARGETS:
+        table.add_column(f"t(L≤{target:.0e})", justify="right")
+    table.add_column("time/iter", justify="right")
+    for result in results:
+        table.add_row(result.solver, result.backend, result.status, str(result.iterations), f"{result.loss:.3e}",
+                      *(_seconds(result.time_to_reach(target)) for target in TARGETS),
+                      _seconds(result.time_per_iteration()))
+    return table
+
+
+def write_json_atomic(path: Path, record: dict[str, Any]) -> None:
+    """Write ``record`` as JSON to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    path = Path(path)
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    try:
+        with os.fdopen(handle, "w") as stream:
+            json.dump(record, stream, indent=1, default=str)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def run(args: argparse.Namespace) -> int:
+    from .environment import collect
+
+    problem, X0 = build_problem(args)
+    methods = args.methods or list_solvers()
+    console = Console(stderr=True)
+    results = compare(problem, methods, X0, console=console, eps=args.eps, max_iter=args.max_iter,
+                      max_time=args.max_time)
+    out = Console(width=max(Console().width, 160))
+    out.print(results_table(results, title=f"{problem} eps={args.eps:g} max_iter={args.max_iter}"))
+    for result in results:
+        if result.status != "converged":
+            out.print(f"{result.solver}: {result.status}: {result.message}", highlight=False)
+    if args.plot is not None:
+        from .plots import plot_convergence
+
+        plot_convergence(results, args.plot, title=str(problem))
+        out.print(f"plot: {args.plot}")
+    if args.json is not None:
+        settings = {key: value for key, value in vars(args).items() if not key.startswith("_")}
+        write_json_atomic(args.json, {"problem": repr(problem), "settings": settings,
+                                      "environment": collect(problem.backend),
+                                      "results": [result.to_dict() for result in results]})
+        out.print(f"json: {args.json}")
+    return 0
