@@ -17,7 +17,7 @@ def _as_dict(result: SolveResult | Mapping[str, Any]) -> Mapping[str, Any]:
 
 def plot_convergence(results: Iterable[SolveResult | Mapping[str, Any]], path: str | Path, *,
                      title: str | None = None) -> Path:
-    """Draw loss (log scale) against solver time and against iteration, one line per run.
+    """Draw loss (log scale) against solver time (log scale) and against iteration, one line per run.
 
     Parameters
     ----------
@@ -45,9 +45,12 @@ def plot_convergence(results: Iterable[SolveResult | Mapping[str, Any]], path: s
             continue
         loss = np.maximum([row["loss"] for row in history], np.finfo(float).tiny)
         label = f"{record.get('solver', '?')} [{record.get('backend', '?')}] ({record.get('status', '?')})"
-        line, = by_time.semilogy([row["time"] for row in history], loss, marker=".", label=label)
+        times = np.array([row["time"] for row in history])
+        timed = times > 0
+        line, = by_time.loglog(times[timed], loss[timed], marker=".", label=label)
         by_iteration.semilogy([row["iteration"] for row in history], loss, marker=".", color=line.get_color())
-    by_time.set(xlabel="solver time (s)", ylabel="loss L", title="loss against time")
+    by_time.set(xlabel="solver time (s, log scale; the start at t = 0 is left out)", ylabel="loss L",
+                title="loss against time")
     by_iteration.set(xlabel="iteration", ylabel="loss L", title="loss against iteration")
     for axes in (by_time, by_iteration):
         axes.grid(True, which="both", alpha=0.3)
