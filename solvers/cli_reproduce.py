@@ -1,0 +1,79 @@
+"""``attnreg reproduce`` and ``attnreg report``: the reproduction run and its report.
+
+Both subcommands live here; :mod:`solvers.cli` registers this module under each name and
+:func:`run` dispatches on ``args.command``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+
+from .backends import BACKEND_NAMES
+from .grids import GRIDS
+
+DEFAULT_ASV_RESULTS = Path("reports") / "asv-results"
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--machine", default=None,
+                        help="machine name for reports/<machine>/ (default: asv's machine name, else the host name)")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default reports/<machine>/)")
+    if parser.prog.split()[-1] == "report":
+        parser.add_argument("--from-asv", nargs="?", const=DEFAULT_ASV_RESULTS, type=Path, default=None,
+                            metavar="RESULTS_DIR",
+                            help=f"build the report from stored asv results (default {DEFAULT_ASV_RESULTS}); "
+                                 "without it, rebuild from <out>/measurements.json")
+        return
+    parser.add_argument("--backend", dest="backends", action="append", choices=BACKEND_NAMES, metavar="B",
+                        help=f"backend to time (repeatable; default: the grid's). One of: {', '.join(BACKEND_NAMES)}")
+    parser.add_argument("--grid", choices=list(GRIDS), default="quick", help="size grid (default quick)")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue <out>/measurements.json, skipping the points it already holds")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def command_line() -> str:
+    """The command that is running, as a user would type it."""
+    args = sys.argv[1:]
+    return "attnreg " + shlex.join(args)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.command == "report":
+        return _run_report(args)
+    from .reproduce import reproduce
+
+    report = reproduce(args.grid, args.backends, args.out, resume=args.resume, command=command_line(),
+                       machine=args.machine, progress=not args.no_progress)
+    print(f"report written to {report}")
+    return 0
+
+
+def _run_report(args: argparse.Namespace) -> int:
+    import json
+
+    from .report import build_report, measurements_from_asv
+    from .reproduce import machine_name
+
+    if args.from_asv is not None:
+        if not args.from_asv.is_dir():
+            print(f"no asv results folder at {args.from_asv}", file=sys.stderr)
+            return 2
+        data = measurements_from_asv(args.from_asv, args.machine)
+        data["command"] = command_line()
+        if not data["points"]:
+            print(f"no stage timings found in {args.from_asv}", file=sys.stderr)
+            return 1
+        out = args.out or Path("reports") / data["machine"] / "from-asv"
+    else:
+        out = args.out or Path("reports") / machine_name(args.machine)
+        path = out / "measurements.json"
+        if not path.exists():
+            print(f"no {path}: run `attnreg reproduce` first, or pass --from-asv", file=sys.stderr)
+            return 2
+        data = json.loads(path.read_text())
+    print(f"report written to {build_report(data, out)}")
+    return 0

@@ -1,0 +1,440 @@
+"""The reproduction run: stage timings over a grid, the matrix-product rate, convergence runs.
+
+Stages come from :data:`solvers.stages.STAGES` (the asv suites time the same objects), sizes
+from :mod:`solvers.grids`. Every finished point is written at once to
+``<out>/measurements.json`` (temporary file + ``os.replace``), so an interrupted run keeps
+what it finished and ``resume=True`` continues it. A point that cannot run is recorded with
+its status (``skipped`` or ``failed``) and the reason; the report builds regardless.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import math
+import os
+import platform
+import re
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .grids import Grid, get_grid
+from .stages import STAGES, Stage, gemm_rate, prepare_stage, time_body
+
+SCHEMA = 1
+#: The solvers whose convergence the report compares; the paper's method comes first.
+REFERENCE_SOLVER = "alternating"
+#: Start of every convergence run: X0 = X* + START_NOISE·G, G ~ N(0, 1) from default_rng(START_SEED).
+START_NOISE = 0.5
+START_SEED = 5
+
+
+@dataclass(frozen=True)
+class Options:
+    """How hard to measure.
+
+    Attributes
+    ----------
+    repeat : int
+        Timed calls per point (after one warm-up call), at least.
+    min_time : float
+        Keep calling until this many seconds were timed at a point.
+    point_budget : float
+        Seconds of timed calls allowed per point; a size predicted to need more than this
+        per call is skipped, with every larger size of the same stage and sweep.
+    gemm_size : int
+        Side of the square matrix product that measures the backend's rate.
+    conv_eps, conv_max_iter, conv_max_time : float, int, float
+        Target loss and caps of each convergence run (solver time, seconds).
+    """
+
+    repeat: int = 5
+    min_time: float = 0.2
+    point_budget: float = 5.0
+    gemm_size: int = 2048
+    conv_eps: float = 1e-20
+    conv_max_iter: int = 1000
+    conv_max_time: float = 15.0
+
+    @classmethod
+    def for_grid(cls, grid: Grid) -> "Options":
+        """Defaults sized so that the quick grid finishes in minutes on two cores."""
+        if grid.name == "gpu":
+            return cls(point_budget=20.0, gemm_size=8192, conv_max_time=60.0)
+        if grid.name == "full":
+            return cls(point_budget=20.0, conv_max_time=60.0)
+        return cls()
+
+
+def machine_name(override: str | None = None) -> str:
+    """Name of this machine for ``reports/<name>/``: ``override``, asv's machine name, or the host name."""
+    name = override
+    if name is None:
+        path = Path.home() / ".asv-machine.json"
+        try:
+            name = next((key for key in json.loads(path.read_text()) if key != "version"), None)
+        except (OSError, ValueError):
+            name = None
+    name = name or platform.node() or "unknown"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "unknown"
+
+
+def write_atomic(path: Path, content: str | bytes) -> None:
+    """Write ``content`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(content.encode() if isinstance(content, str) else content)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with non-finite floats as ``None`` (strict JSON)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value
+
+
+class Store:
+    """``measurements.json`` in memory, saved atomically after every change."""
+
+    def __init__(self, path: Path, data: dict[str, Any]) -> None:
+        self.path = path
+        self.data = data
+
+    @classmethod
+    def open(cls, path: Path, header: dict[str, Any], resume: bool) -> "Store":
+        """Start a fresh file, or with ``resume`` continue the one at ``path``."""
+        data: dict[str, Any] = {"points": [], "gemm": {}, "convergence": [], "runs": []}
+        if resume and path.exists():
+            data = json.loads(path.read_text())
+        data.update(header)
+        store = cls(path, data)
+        store.save()
+        return store
+
+    def save(self) -> None:
+        """Write the whole record (temporary file + ``os.replace``)."""
+        text = json.dumps(json_safe(self.data), indent=1, default=_json_default, allow_nan=False)
+        write_atomic(self.path, text + "\n")
+
+    def point(self, stage: str, backend: str, n: int, d: int) -> dict[str, Any] | None:
+        """The recorded point with this key, if any."""
+        return next((p for p in self.data["points"] if (p["stage"], p["backend"], p["n"], p["d"]) ==
+                     (stage, backend, n, d)), None)
+
+    def add_point(self, record: dict[str, Any]) -> None:
+        """Record one measured (or skipped, or failed) point and save."""
+        self.data["points"].append(record)
+        self.save()
+
+    def convergence(self, solver: str, backend: str, n: int, d: int) -> dict[str, Any] | None:
+        """The recorded convergence run with this key, if any."""
+        return next((c for c in self.data["convergence"] if (c["solver"], c["requested_backend"], c["n"], c["d"]) ==
+                     (solver, backend, n, d)), None)
+
+
+@dataclass(frozen=True)
+class Task:
+    """One (stage, backend, size) to measure, and the sweeps it belongs to."""
+
+    stage: str
+    backend: str
+    sweep: str
+    n: int
+    d: int
+
+
+def plan(grid: Grid, backends: list[str], stages: list[str] | None = None) -> list[Task]:
+    """Every (backend, stage, sweep, size) of the grid, sizes increasing within a sweep."""
+    names = stages or list(STAGES)
+    return [Task(name, backend, sweep, n, d) for backend in backends for name in names
+            for sweep in STAGES[name].sweeps for n, d in grid.points(sweep)]
+
+
+def _sweeps_of(grid: Grid, stage: Stage, n: int, d: int) -> list[str]:
+    return [sweep for sweep in stage.sweeps if (n, d) in grid.points(sweep)]
+
+
+def estimate_seconds(stage: Stage, n: int, d: int, rate: float, options: Options) -> float:
+    """A rough wall-clock cost of measuring one point, for the progress bar's time estimate."""
+    flops = stage.flops(n, d) if stage.flops else 40.0 * stage.memory(n, d) * d
+    per_call = flops / (0.3 * rate)
+    calls = 1 + max(options.repeat, options.min_time / max(per_call, 1e-9))
+    return 0.02 + 2 * per_call + min(calls * per_call, options.point_budget)
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
+
+
+def measure_point(task: Task, grid: Grid, options: Options, sweeps: list[str]) -> dict[str, Any]:
+    """Prepare, warm up and time one point; never raises for a failing size."""
+    stage = STAGES[task.stage]
+    record: dict[str, Any] = {"stage": task.stage, "backend": task.backend, "n": task.n, "d": task.d,
+                              "sweeps": sweeps, "flops": stage.flops(task.n, task.d) if stage.flops else None}
+    started = time.perf_counter()
+    try:
+        body, backend = prepare_stage(stage, task.backend, task.n, task.d, warmup=1, memory_limit=grid.memory_limit)
+        record["prepare_s"] = time.perf_counter() - started
+        samples = time_body(body, backend, repeat=options.repeat, min_time=options.min_time,
+                            max_time=options.point_budget)
+    except NotImplementedError as exc:
+        record.update(status="skipped", reason=_describe(exc))
+        return record
+    except Exception as exc:  # noqa: BLE001 - a failing size is a result (MemoryError included)
+        record.update(status="failed", reason=_describe(exc))
+        return record
+    finally:
+        gc.collect()
+    q25, median, q75 = (float(v) for v in np.percentile(samples, [25, 50, 75]))
+    record.update(status="ok", reason="", times=samples, median=median, q25=q25, q75=q75, iqr=q75 - q25,
+                  repeats=len(samples), flops_per_s=record["flops"] / median if record["flops"] else None)
+    return record
+
+
+def _predicted_call(stage: Stage, done: list[dict[str, Any]], task: Task, axis: str) -> float | None:
+    """Predicted seconds per call at ``task`` from the measured sizes before it in its sweep."""
+    ok = [r for r in done if r["status"] == "ok"]
+    if not ok:
+        return None
+    last = ok[-1]
+    if stage.flops is not None:
+        return last["median"] * stage.flops(task.n, task.d) / stage.flops(last["n"], last["d"])
+    exponent = 6.0
+    if len(ok) >= 2 and ok[-2]["median"] > 0:
+        exponent = max(1.0, math.log(last["median"] / ok[-2]["median"]) / math.log(last[axis] / ok[-2][axis]))
+    return last["median"] * (getattr(task, axis) / last[axis]) ** exponent
+
+
+def run_stage_timings(store: Store, grid: Grid, backends: list[str], options: Options,
+                      tick: Callable[[str, float], None], stages: list[str] | None = None) -> None:
+    """Measure every planned point not yet in ``store``, with the early cut-off per sweep."""
+    from .backends import backend_unavailable_reason
+
+    rates = {b: (store.data["gemm"].get(b) or {}).get("flops_per_s") or 1e10 for b in backends}
+    cut: dict[tuple[str, str, str], str] = {}
+    history: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    unavailable = {b: backend_unavailable_reason(b) for b in backends}
+    for task in plan(grid, backends, stages):
+        stage = STAGES[task.stage]
+        key = (task.backend, task.stage, task.sweep)
+        axis = "n" if task.sweep == "n" else "d"
+        cost = estimate_seconds(stage, task.n, task.d, rates[task.backend], options)
+        record = store.point(task.stage, task.backend, task.n, task.d)
+        if record is None:
+            sweeps = _sweeps_of(grid, stage, task.n, task.d)
+            tick(f"{task.backend} {task.stage} n={task.n} d={task.d}", 0.0)
+            predicted = _predicted_call(stage, history.get(key, []), task, axis)
+            if unavailable[task.backend]:
+                record = {"status": "skipped", "reason": f"backend unavailable: {unavailable[task.backend]}"}
+            elif key in cut:
+                record = {"status": "skipped", "reason": cut[key]}
+            elif predicted is not None and predicted > options.point_budget:
+                record = {"status": "skipped", "reason": f"predicted {predicted:.3g} s per call > per-point budget "
+                                                         f"{options.point_budget:g} s"}
+            else:
+                record = measure_point(task, grid, options, sweeps)
+            record = {"stage": task.stage, "backend": task.backend, "n": task.n, "d": task.d, "sweeps": sweeps,
+                      "flops": stage.flops(task.n, task.d) if stage.flops else None, **record}
+            store.add_point(record)
+        history.setdefault(key, []).append(record)
+        if key not in cut:
+            if record["status"] == "failed":
+                cut[key] = f"a smaller size failed ({task.sweep}-sweep, {axis}={getattr(task, axis)})"
+            elif record["status"] == "skipped" and record["reason"].startswith("predicted"):
+                cut[key] = f"a smaller size was already over the per-point budget ({axis}={getattr(task, axis)})"
+            elif record["status"] == "ok" and record["median"] > options.point_budget:
+                cut[key] = (f"{axis}={getattr(task, axis)} took {record['median']:.3g} s per call > per-point budget "
+                            f"{options.point_budget:g} s")
+        tick("", cost)
+
+
+def measure_gemm(store: Store, backends: list[str], options: Options) -> None:
+    """The backend's own square matrix-product rate, measured in this run (once per backend)."""
+    from .backends import get_backend
+
+    for name in backends:
+        if name in store.data["gemm"]:
+            continue
+        try:
+            backend = get_backend(name)
+            rate = gemm_rate(backend, options.gemm_size)
+            entry: dict[str, Any] = {"status": "ok", "size": options.gemm_size, "flops_per_s": rate}
+        except Exception as exc:  # noqa: BLE001 - unavailable backends are recorded, not fatal
+            entry = {"status": "failed", "size": options.gemm_size, "reason": _describe(exc)}
+        finally:
+            gc.collect()
+        store.data["gemm"][name] = entry
+        store.save()
+
+
+def convergence_start(problem: Any) -> np.ndarray:
+    """X0 = X* + 0.5·G, G standard normal from ``default_rng(5)`` (Y0 is the exact LS step)."""
+    G = np.random.default_rng(START_SEED).standard_normal((problem.d, problem.d))
+    return problem.X_star + START_NOISE * G
+
+
+def run_convergence(store: Store, grid: Grid, backend: str, options: Options,
+                    tick: Callable[[str, float], None], solvers: list[str] | None = None) -> None:
+    """Every registered solver on the grid's planted problems, from the same start."""
+    from .problem import Problem
+    from .registry import get_solver, list_solvers
+
+    names = solvers or _ordered_solvers(list_solvers())
+    for n, d in grid.convergence_sizes:
+        for name in names:
+            if store.convergence(name, backend, n, d) is not None:
+                tick("", options.conv_max_time / 2)
+                continue
+            tick(f"convergence {name} n={n} d={d}", 0.0)
+            base = {"solver": name, "requested_backend": backend, "n": n, "d": d, "seed": 0,
+                    "start": f"X* + {START_NOISE}·G (G from default_rng({START_SEED})), Y = exact LS step",
+                    "eps": options.conv_eps, "max_iter": options.conv_max_iter, "max_time": options.conv_max_time}
+            try:
+                problem = Problem.planted(n, d, seed=0, backend=backend)
+                result = get_solver(name).solve(problem, convergence_start(problem), eps=options.conv_eps,
+                                                max_iter=options.conv_max_iter, max_time=options.conv_max_time)
+                run = {**base, **result.to_dict()}
+            except Exception as exc:  # noqa: BLE001 - recorded as the run's status
+                run = {**base, "backend": backend, "status": "error", "message": _describe(exc), "history": [],
+                       "iterations": 0, "loss": None, "time": 0.0, "info": {}}
+            finally:
+                gc.collect()
+            store.data["convergence"].append(run)
+            store.save()
+            tick("", options.conv_max_time / 2)
+
+
+def _ordered_solvers(names: list[str]) -> list[str]:
+    return sorted(names, key=lambda name: name != REFERENCE_SOLVER)
+
+
+def run_sparsification(store: Store, grid: Grid) -> None:
+    """The attention-sparsification measurements, when that module exists (imported lazily)."""
+    previous = store.data.get("sparsification")
+    if previous and previous.get("status") == "ok":
+        return
+    try:
+        from . import report_sparsify
+    except ImportError as exc:
+        entry: dict[str, Any] = {"status": "missing", "reason": _describe(exc)}
+    else:
+        try:
+            entry = {"status": "ok", "grid": grid.name, "data": report_sparsify.measure(grid.name)}
+            json.dumps(entry, default=_json_default)
+        except Exception as exc:  # noqa: BLE001 - the report records why and continues
+            entry = {"status": "failed", "reason": _describe(exc)}
+    store.data["sparsification"] = entry
+    store.save()
+
+
+@contextmanager
+def _progress(enabled: bool, total: float) -> Iterator[Callable[[str, float], None]]:
+    """A rich progress bar over estimated seconds of work, with the time left; quiet when disabled."""
+    if not enabled:
+        yield lambda label, advance: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    columns = (TextColumn("[bold]reproduce"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+               TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(), TextColumn("{task.description}"))
+    with Progress(*columns, console=Console(stderr=True), speed_estimate_period=120) as progress:
+        task = progress.add_task("", total=total)
+
+        def tick(label: str, advance: float) -> None:
+            progress.update(task, advance=advance, **({"description": label} if label else {}))
+
+        yield tick
+
+
+def reproduce(grid: Grid | str = "quick", backends: list[str] | None = None, out_dir: Path | None = None, *,
+              resume: bool = False, command: str = "", machine: str | None = None, progress: bool = True,
+              options: Options | None = None, stages: list[str] | None = None, solvers: list[str] | None = None,
+              sparsification: bool = True) -> Path:
+    """Run the measurements of the reproduction report and write it; return the report's path.
+
+    Parameters
+    ----------
+    grid : Grid or str
+        Sizes (``quick``, ``full``, ``gpu`` or a :class:`Grid`).
+    backends : list of str, optional
+        Default: the grid's backends.
+    out_dir : Path, optional
+        Default ``reports/<machine>/`` under the current directory.
+    resume : bool
+        Continue ``measurements.json`` in ``out_dir``: points already recorded (same
+        stage, backend, n, d) and finished convergence runs are not measured again.
+    command : str
+        The command line, recorded in the report.
+    machine : str, optional
+        Overrides :func:`machine_name`.
+    progress : bool
+        Show a progress bar with the estimated time left.
+    options : Options, optional
+        Default :meth:`Options.for_grid`.
+    stages, solvers : list of str, optional
+        Restrict to these stages / solvers (default: all).
+    sparsification : bool
+        Include the attention-sparsification section.
+    """
+    from .environment import collect
+    from .report import build_report
+
+    grid = get_grid(grid) if isinstance(grid, str) else grid
+    backends = list(backends or grid.backends)
+    options = options or Options.for_grid(grid)
+    name = machine_name(machine)
+    out_dir = Path(out_dir) if out_dir is not None else Path("reports") / name
+    header = {"schema": SCHEMA, "source": "reproduce", "machine": name, "command": command, "grid": asdict(grid),
+              "backends": backends, "options": asdict(options), "environment": collect()}
+    store = Store.open(out_dir / "measurements.json", header, resume)
+    started = time.perf_counter()
+    store.data["runs"].append({"started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                               "resumed": resume, "command": command})
+    store.save()
+    measure_gemm(store, backends, options)
+    rates = {b: (store.data["gemm"][b].get("flops_per_s") or 1e10) for b in backends}
+    tasks = plan(grid, backends, stages)
+    from .registry import list_solvers
+
+    n_solvers = len(solvers or list_solvers())
+    total = (sum(estimate_seconds(STAGES[t.stage], t.n, t.d, rates[t.backend], options) for t in tasks)
+             + len(grid.convergence_sizes) * n_solvers * options.conv_max_time / 2)
+    with _progress(progress, total) as tick:
+        run_stage_timings(store, grid, backends, options, tick, stages)
+        run_convergence(store, grid, backends[0], options, tick, solvers)
+    if sparsification:
+        run_sparsification(store, grid)
+    store.data["runs"][-1]["wall_s"] = time.perf_counter() - started
+    store.data["runs"][-1]["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    store.save()
+    return build_report(store.data, out_dir)
