@@ -11,6 +11,8 @@ import sys
 SUBCOMMANDS = {
     "env": ("solvers.cli_env", "print the environment every result records"),
     "solve": ("solvers.cli_solve", "solve one problem with one method, with live progress"),
+    "reproduce": ("solvers.cli_reproduce", "reproduction run: stage timings, convergence, report under reports/"),
+    "report": ("solvers.cli_reproduce", "rebuild the report from measurements.json or stored asv results"),
     "compare": ("solvers.cli_compare", "run several methods on one problem and tabulate times to each accuracy"),
 }
 
