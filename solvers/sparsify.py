@@ -536,9 +536,7 @@ def _bss(operand: _Dense | _Sparse, V: Array, be: Backend, steps: int, gram_norm
         to_lower, to_next_lower = 1.0 / (lam - lower), 1.0 / (lam - next_lower)
         coef_u = to_next_upper**2 / (xp.sum(to_upper) - xp.sum(to_next_upper)) + to_next_upper
         coef_l = to_next_lower**2 / (xp.sum(to_next_lower) - xp.sum(to_lower)) - to_next_lower
-        W2 = (Q.T @ V) ** 2
-        u_cost = xp.sum(W2 * coef_u[:, None], axis=0)
-        l_gain = xp.sum(W2 * coef_l[:, None], axis=0)
+        u_cost, l_gain = xp.stack([coef_u, coef_l]) @ (Q.T @ V) ** 2
         best = int(xp.argmax(l_gain - u_cost))
         t = 2.0 / float(u_cost[best] + l_gain[best])
         v = V[:, best]

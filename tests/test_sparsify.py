@@ -50,8 +50,8 @@ def test_zero_baseline_is_the_deviation_from_uniform(small: np.ndarray) -> None:
 @pytest.mark.parametrize("method", ["norm", "leverage"])
 def test_reweighting_is_unbiased(small: np.ndarray, method: str) -> None:
     K = small @ small.T
-    mean = np.mean([np.asarray(sparsify(small, 40, method, seed=s).Y @ sparsify(small, 40, method, seed=s).Y.T)
-                    for s in range(400)], axis=0)
+    samples = [sparsify(small, 40, method, seed=s).Y for s in range(400)]
+    mean = np.mean([Y @ Y.T for Y in samples], axis=0)
     # 400 draws of a 40-sample estimator: the average is within a few per cent of XXᵀ.
     assert np.abs(mean - K).max() < 0.05 * np.abs(K).max()
 
