@@ -14,6 +14,7 @@ SUBCOMMANDS = {
     "reproduce": ("solvers.cli_reproduce", "reproduction run: stage timings, convergence, report under reports/"),
     "report": ("solvers.cli_reproduce", "rebuild the report from measurements.json or stored asv results"),
     "compare": ("solvers.cli_compare", "run several methods on one problem and tabulate times to each accuracy"),
+    "sparsify": ("solvers.cli_sparsify", "attention sparsification: error table of each method over seeds"),
 }
 
 

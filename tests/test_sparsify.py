@@ -146,3 +146,13 @@ def test_sparsify_then_solve_matches_full_loss() -> None:
     assert reduced.loss < 1e-8
     short = sparsify_then_solve(problem, solve, 2, "leverage", seed=0)
     assert short.m <= 2 and short.loss > 1e-4  # m < n cannot reach the planted optimum here
+
+
+def test_cli_prints_the_error_table(capsys: pytest.CaptureFixture[str]) -> None:
+    from solvers.cli import main
+
+    assert main(["sparsify", "--n", "8", "--d", "256", "--seeds", "2", "--m", "40"]) == 0
+    out = capsys.readouterr().out
+    for method in METHODS:
+        assert method in out
+    assert "done-when" in out

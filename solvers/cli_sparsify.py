@@ -1,0 +1,48 @@
+"""``attnreg sparsify``: attention-sparsification error table (SPEC §8) over seeds."""
+
+from __future__ import annotations
+
+import argparse
+
+from .backends import BACKEND_NAMES, DTYPES
+from .sparsify import METHODS, RANDOMIZED, default_m
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--n", type=int, default=64, help="rows of X (default 64)")
+    parser.add_argument("--d", type=int, default=4096, help="columns of X (default 4096)")
+    parser.add_argument("--r", type=float, default=0.05, help="bound r; X has ‖XXᵀ‖∞ = 0.9 r (default 0.05)")
+    parser.add_argument("--method", choices=(*METHODS, "all"), default="all", help="method (default all)")
+    parser.add_argument("--m", type=int, nargs="+", default=None, metavar="M",
+                        help="draws / barrier steps for norm, leverage, bss (default ⌈8 n ln n⌉ and 4n); "
+                             "the baselines always use m = 0 and m = n")
+    parser.add_argument("--seeds", type=int, default=20, help="seeds 0..S-1 (default 20)")
+    parser.add_argument("--backend", choices=BACKEND_NAMES, default="numpy")
+    parser.add_argument("--dtype", choices=DTYPES, default="float64")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .backends import get_backend
+    from .report_sparsify import done_when, error_study, summarize_errors
+
+    methods = METHODS if args.method == "all" else (args.method,)
+    randomized = tuple(args.m) if args.m else (min(default_m("norm", args.n), args.d),)
+    bss = tuple(m for m in (args.m or (min(default_m("bss", args.n), args.d),)) if m > args.n)
+    if "bss" in methods and not bss:
+        raise SystemExit(f"bss needs m > n = {args.n}")
+    backend = get_backend(args.backend, args.dtype)
+    error = error_study(args.n, args.d, args.r, range(args.seeds), backend, bss_m=bss,
+                        randomized_m=randomized, methods=methods)
+    gram = max(row["gram_norm"] for row in error["rows"])
+    print(f"n={args.n} d={args.d} ‖XXᵀ‖∞ ≤ {gram:.4g} < r={args.r:g}, {args.seeds} seeds, {backend.name} {backend.dtype}")
+    print(f"{'method':<13}{'draws':>7}{'kept':>7}{'rel mean':>10}{'rel max':>10}{'abs mean':>11}{'abs max':>11}"
+          f"{'time':>11}")
+    for row in summarize_errors(error):
+        print(f"{row['method']:<13}{row['draws']:>7}{row['m_mean']:>7.0f}{row['relative_mean']:>10.4f}"
+              f"{row['relative_max']:>10.4f}{row['absolute_mean']:>11.3e}{row['absolute_max']:>11.3e}"
+              f"{row['time_median'] * 1e3:>9.1f}ms")
+    for check in done_when(error):
+        kind = "randomized" if check["method"] in RANDOMIZED else "deterministic"
+        print(f"done-when ({kind} {check['method']}, {check['draws']} draws): max relative error "
+              f"{check['relative_max']:.4f} ≤ {check['target']}: {'met' if check['met'] else 'NOT met'}")
+    return 0
