@@ -84,8 +84,13 @@ def _figure(ncols: int, width: float = 5.2, height: float = 4.2) -> tuple[Any, A
 def _save(fig: Any, path: Path) -> None:
     import matplotlib.pyplot as plt
 
+    from matplotlib.ticker import NullFormatter
+
+    for ax in fig.axes:
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.yaxis.set_minor_formatter(NullFormatter())
     buffer = io.BytesIO()
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.12, top=0.92, wspace=0.28)
     fig.savefig(buffer, format="png", dpi=110)
     plt.close(fig)
     write_atomic(path, buffer.getvalue())
@@ -101,6 +106,17 @@ def _styles(names: Iterable[str]) -> dict[str, Any]:
 LINESTYLES = ("-", "--", ":", "-.")
 
 
+def _size_ticks(ax: Any, sizes: Iterable[int]) -> None:
+    """Label a logarithmic size axis with exactly the sizes that were run."""
+    from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
+
+    ticks = sorted(set(sizes))
+    if ticks:
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_locator(NullLocator())
+
+
 def _legend(ax: Any, **options: Any) -> None:
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=6, **options)
@@ -113,11 +129,13 @@ def plot_scaling(scaling: list[ScalingResult], records: list[dict[str, Any]], pa
     colors = _styles(r.stage for r in scaling)
     styles = {b: LINESTYLES[i % len(LINESTYLES)] for i, b in enumerate(dict.fromkeys(r.backend for r in scaling))}
     for ax, sweep in zip(axes, sweeps):
+        sizes: list[int] = []
         for res in (r for r in scaling if r.sweep == sweep):
             points = [p for p in analysis.sweep_records(records, res.stage, res.backend, sweep) if p["status"] == "ok"]
             if not points:
                 continue
             x = [p[res.axis] for p in points]
+            sizes += x
             y = [p["median"] for p in points]
             err = [[p["median"] - p.get("q25", p["median"]) for p in points],
                    [p.get("q75", p["median"]) - p["median"] for p in points]]
@@ -134,6 +152,7 @@ def plot_scaling(scaling: list[ScalingResult], records: list[dict[str, Any]], pa
         other = "d" if sweep == "n" else "n"
         ax.set(xscale="log", yscale="log", xlabel=f"{'n' if sweep == 'n' else 'd'} ({other} = {fixed})",
                ylabel="seconds per call (median, IQR)", title=SWEEP_TITLES[sweep])
+        _size_ticks(ax, sizes)
         ax.axhline(analysis.MIN_FIT_TIME, color="grey", lw=0.8, ls=":")
         _legend(ax, loc="upper left")
         ax.grid(True, which="both", alpha=0.2)
@@ -178,15 +197,18 @@ def plot_fraction(scaling: list[ScalingResult], records: list[dict[str, Any]], r
     colors = _styles(r.stage for r in scaling)
     styles = {b: LINESTYLES[i % len(LINESTYLES)] for i, b in enumerate(dict.fromkeys(r.backend for r in scaling))}
     for ax, sweep in zip(axes, sweeps):
+        sizes: list[int] = []
         for res in (r for r in scaling if r.sweep == sweep):
             points = analysis.sweep_records(records, res.stage, res.backend, sweep)
             pairs = [(p[res.axis], analysis.fraction_of_peak(p, rates.get(res.backend))) for p in points]
             pairs = [(x, f) for x, f in pairs if f is not None]
+            sizes += [x for x, _ in pairs]
             if pairs:
                 ax.plot(*zip(*pairs), marker="o", ms=3, ls=styles[res.backend], color=colors[res.stage],
                         label=f"{res.stage} [{res.backend}]")
         ax.set(xscale="log", yscale="log", xlabel="n" if sweep == "n" else "d", ylabel="fraction of GEMM rate",
                title=f"fraction of peak: {SWEEP_TITLES[sweep]}")
+        _size_ticks(ax, sizes)
         ax.axhline(1.0, color="grey", lw=0.8, ls=":")
         _legend(ax)
         ax.grid(True, which="both", alpha=0.2)

@@ -35,6 +35,8 @@ REFERENCE_SOLVER = "alternating"
 #: Start of every convergence run: X0 = X* + START_NOISE·G, G ~ N(0, 1) from default_rng(START_SEED).
 START_NOISE = 0.5
 START_SEED = 5
+#: Rough seconds of the attention-sparsification measurements, for the time-left estimate.
+SPARSIFICATION_ESTIMATE = 60.0
 
 
 @dataclass(frozen=True)
@@ -337,10 +339,11 @@ def _ordered_solvers(names: list[str]) -> list[str]:
     return sorted(names, key=lambda name: name != REFERENCE_SOLVER)
 
 
-def run_sparsification(store: Store, grid: Grid) -> None:
+def run_sparsification(store: Store, grid: Grid, tick: Callable[[str, float], None]) -> None:
     """The attention-sparsification measurements, when that module exists (imported lazily)."""
     previous = store.data.get("sparsification")
     if previous and previous.get("status") == "ok":
+        tick("", SPARSIFICATION_ESTIMATE)
         return
     try:
         from . import report_sparsify
@@ -348,12 +351,14 @@ def run_sparsification(store: Store, grid: Grid) -> None:
         entry: dict[str, Any] = {"status": "missing", "reason": _describe(exc)}
     else:
         try:
-            entry = {"status": "ok", "grid": grid.name, "data": report_sparsify.measure(grid.name)}
+            data = report_sparsify.measure(grid.name, progress=lambda message: tick(f"sparsification: {message}", 0.0))
+            entry = {"status": "ok", "grid": grid.name, "data": data}
             json.dumps(entry, default=_json_default)
         except Exception as exc:  # noqa: BLE001 - the report records why and continues
             entry = {"status": "failed", "reason": _describe(exc)}
     store.data["sparsification"] = entry
     store.save()
+    tick("", SPARSIFICATION_ESTIMATE)
 
 
 @contextmanager
@@ -428,12 +433,13 @@ def reproduce(grid: Grid | str = "quick", backends: list[str] | None = None, out
 
     n_solvers = len(solvers or list_solvers())
     total = (sum(estimate_seconds(STAGES[t.stage], t.n, t.d, rates[t.backend], options) for t in tasks)
-             + len(grid.convergence_sizes) * n_solvers * options.conv_max_time / 2)
+             + len(grid.convergence_sizes) * n_solvers * options.conv_max_time / 2
+             + (SPARSIFICATION_ESTIMATE if sparsification else 0.0))
     with _progress(progress, total) as tick:
         run_stage_timings(store, grid, backends, options, tick, stages)
         run_convergence(store, grid, backends[0], options, tick, solvers)
-    if sparsification:
-        run_sparsification(store, grid)
+        if sparsification:
+            run_sparsification(store, grid, tick)
     store.data["runs"][-1]["wall_s"] = time.perf_counter() - started
     store.data["runs"][-1]["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     store.save()

@@ -1,0 +1,120 @@
+"""Fits, the compute-bound rule and verdicts of the reproduction report, on synthetic data."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from solvers import analysis
+from solvers.analysis import Fit
+
+
+def _records(stage: str, sweep: str, sizes, times, fixed: int, backend: str = "numpy"):
+    axis = "n" if sweep == "n" else "d"
+    other = "d" if axis == "n" else "n"
+    return [{"stage": stage, "backend": backend, axis: s, other: fixed, "sweeps": [sweep], "status": "ok",
+             "median": t, "flops": None} for s, t in zip(sizes, times)]
+
+
+def test_fit_loglog_recovers_slope_with_ci(rng):
+    sizes = np.array([256, 512, 1024, 2048, 4096, 8192])
+    times = 1e-9 * sizes**2.0 * np.exp(0.03 * rng.standard_normal(sizes.size))
+    fit = analysis.fit_loglog(sizes, times)
+    assert fit.points == 6
+    assert fit.ci_low < 2.0 < fit.ci_high
+    assert abs(fit.slope - 2.0) < 0.1
+    assert 0 < fit.half_width < 0.2
+
+
+def test_fit_with_two_points_has_no_ci():
+    fit = analysis.fit_loglog([10, 20], [1.0, 8.0])
+    assert fit.slope == pytest.approx(3.0)
+    assert math.isnan(fit.ci_low) and math.isnan(fit.stderr)
+
+
+def test_fit_needs_two_distinct_sizes():
+    with pytest.raises(ValueError):
+        analysis.fit_line([1.0, 1.0], [2.0, 3.0])
+
+
+@pytest.mark.parametrize(("fit", "expected", "verdict"), [
+    (Fit(2.05, 0, 0.02, 1.98, 2.12, 5), 2.0, "holds"),            # expected inside the CI
+    (Fit(2.4, 0, 0.02, 2.28, 2.52, 5), 2.0, "holds"),             # CI within the ±0.3 tolerance
+    (Fit(1.2, 0, 0.02, 1.1, 1.3, 5), 2.0, "does not hold"),
+    (Fit(2.0, 0, 1.0, 0.0, 4.0, 5), 2.0, "inconclusive"),         # CI too wide
+    (Fit(2.0, 0, math.nan, math.nan, math.nan, 2), 2.0, "inconclusive"),
+    (None, 2.0, "inconclusive"),
+    (Fit(2.0, 0, 0.02, 1.9, 2.1, 5), None, "no claim"),
+])
+def test_verdict_rule(fit, expected, verdict):
+    assert analysis.verdict(fit, expected)[0] == verdict
+
+
+def test_analyse_scaling_uses_only_compute_bound_points():
+    sizes = [64, 128, 256, 512, 1024, 2048]
+    times = [2e-4, 4e-4, 1.6e-3, 6.4e-3, 2.56e-2, 1.024e-1]       # overhead floor, then n²
+    records = _records("forward", "n", sizes, times, fixed=32)
+    records.append({"stage": "forward", "backend": "numpy", "n": 4096, "d": 32, "sweeps": ["n"],
+                    "status": "failed", "reason": "MemoryError: boom", "flops": None})
+    result = analysis.analyse_scaling(records, "forward", "numpy", "n")
+    assert result.used == [256, 512, 1024, 2048]
+    assert [size for size, _ in result.excluded] == [64, 128, 4096]
+    assert "overhead-bound" in result.excluded[0][1] and "MemoryError" in result.excluded[2][1]
+    assert result.fit.slope == pytest.approx(2.0)
+    assert result.expected == 2.0 and result.verdict == "holds"
+    assert result.flop_slope == pytest.approx(2.0, abs=0.1)
+
+
+def test_analyse_scaling_explains_a_miss_with_the_flop_count():
+    sizes, fixed = [8, 16, 32, 64, 128], 1024
+    times = [0.05 + 1e-4 * d for d in sizes]                      # d-independent softmax dominates
+    result = analysis.analyse_scaling(_records("forward", "d", sizes, times, fixed), "forward", "numpy", "d")
+    assert result.expected == 1.0
+    assert result.verdict == "does not hold"
+    assert "below" in result.why and "achieved FLOP/s" in result.why
+
+
+def test_sweep_records_groups_untagged_points_by_fixed_size():
+    records = [{"stage": "forward", "backend": "numpy", "n": n, "d": 32, "status": "ok", "median": 1.0}
+               for n in (256, 512, 1024)]
+    records += [{"stage": "forward", "backend": "numpy", "n": 1024, "d": d, "status": "ok", "median": 1.0}
+                for d in (8, 16)]
+    assert [r["n"] for r in analysis.sweep_records(records, "forward", "numpy", "n")] == [256, 512, 1024]
+    assert [r["d"] for r in analysis.sweep_records(records, "forward", "numpy", "d")] == [8, 16, 32]
+    assert analysis.sweep_records(records, "forward", "numpy", "solve_d") == []
+
+
+def test_approaches_six():
+    sizes = [8, 16, 24, 32, 48]
+    rising = _records("hessian_solve", "solve_d", sizes, [1e-4, 4e-4, 2e-3, 6e-3, 6e-2], fixed=128)
+    result = analysis.analyse_scaling(rising, "hessian_solve", "numpy", "solve_d")
+    ok, why = analysis.approaches(result, 6.0)
+    assert ok and "local exponents" in why
+    flat = _records("hessian_solve", "solve_d", sizes, [1e-3, 2e-3, 3e-3, 4e-3, 5e-3], fixed=128)
+    assert not analysis.approaches(analysis.analyse_scaling(flat, "hessian_solve", "numpy", "solve_d"), 6.0)[0]
+
+
+def test_convergence_iterations_per_decade():
+    history = [{"iteration": k, "time": 0.01 * k, "loss": 10.0 ** (-k / 2), "grad_norm": 1.0} for k in range(30)]
+    run = {"solver": "alternating", "backend": "numpy", "n": 32, "d": 4, "status": "converged",
+           "iterations": 29, "history": history}
+    result = analysis.analyse_convergence(run)
+    assert result.iterations[1e-2] == 4 and result.iterations[1e-12] == 24
+    assert result.fit.slope == pytest.approx(2.0)
+    assert result.times[1e-8] == pytest.approx(0.16)
+
+
+def test_convergence_not_reached_has_no_fit():
+    history = [{"iteration": 0, "time": 0.0, "loss": 1.0, "grad_norm": 1.0}]
+    result = analysis.analyse_convergence({"solver": "gd", "n": 8, "d": 2, "history": history})
+    assert result.fit is None and all(v is None for v in result.iterations.values())
+
+
+def test_fraction_of_peak_and_speedups():
+    records = [{"stage": "forward", "backend": "numpy", "n": 8, "d": 2, "status": "ok", "median": 2.0, "flops": 4e9},
+               {"stage": "forward", "backend": "torch", "n": 8, "d": 2, "status": "ok", "median": 0.5, "flops": 4e9}]
+    assert analysis.fraction_of_peak(records[0], 4e9) == pytest.approx(0.5)
+    assert analysis.fraction_of_peak(records[0], None) is None
+    assert analysis.speedups(records) == [{"stage": "forward", "n": 8, "d": 2, "backend": "torch", "speedup": 4.0}]

@@ -1,0 +1,168 @@
+"""The reproduction run and its report, on a micro grid (seconds, not minutes)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from solvers import reproduce as rp
+from solvers.cli import main
+from solvers.grids import Grid
+from solvers.report import build_report, measurements_from_asv
+
+MICRO = Grid("micro", n_sweep=(32, 64, 128), d_for_n=4, d_sweep=(2, 4), n_for_d=32, solve_d_sweep=(2, 3, 4),
+             n_for_solve=16, convergence_sizes=((16, 3),), backends=("numpy",), memory_limit=2**28)
+FAST = rp.Options(repeat=2, min_time=0.0, point_budget=1.0, gemm_size=64, conv_eps=1e-12, conv_max_iter=5,
+                  conv_max_time=2.0)
+STAGES = ["forward", "hessian_solve"]
+
+
+def _run(out: Path, **kwargs) -> Path:
+    options = dict(command="attnreg reproduce --test", machine="test-machine", progress=False, options=FAST,
+                   stages=STAGES, solvers=["alternating"], sparsification=False)
+    options.update(kwargs)
+    return rp.reproduce(MICRO, ["numpy"], out, **options)
+
+
+def _points(out: Path) -> list[dict]:
+    return json.loads((out / "measurements.json").read_text())["points"]
+
+
+def test_micro_run_writes_the_report(tmp_path):
+    report = _run(tmp_path)
+    assert report == tmp_path / "report.md"
+    for name in ("measurements.json", "stage_timings.csv", "analysis.json", "scaling.png", "convergence.png",
+                 "fraction_of_peak.png"):
+        assert (tmp_path / name).stat().st_size > 0, name
+    text = report.read_text()
+    assert text.index("## Verdict") < text.index("## Convergence")
+    assert "`attnreg reproduce --test`" in text and "`alternating`" in text
+    data = json.loads((tmp_path / "measurements.json").read_text())
+    assert data["environment"]["python"] and data["gemm"]["numpy"]["status"] == "ok"
+    # 3 n-sweep + 2 d-sweep points share (32, 4): forward has 4 distinct points, hessian_solve 3
+    assert len(data["points"]) == 7
+    shared = next(p for p in data["points"] if p["stage"] == "forward" and (p["n"], p["d"]) == (32, 4))
+    assert shared["sweeps"] == ["n", "d"]
+    assert all(p["status"] == "ok" and p["median"] > 0 for p in data["points"])
+    assert data["convergence"][0]["solver"] == "alternating" and data["convergence"][0]["history"]
+    assert data["runs"][0]["wall_s"] > 0
+    assert len((tmp_path / "stage_timings.csv").read_text().splitlines()) == 8
+
+
+def test_resume_skips_finished_points(tmp_path, monkeypatch):
+    calls = []
+    real = rp.measure_point
+
+    def interrupt_after_two(task, *args):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        calls.append(task)
+        return real(task, *args)
+
+    monkeypatch.setattr(rp, "measure_point", interrupt_after_two)
+    with pytest.raises(KeyboardInterrupt):
+        _run(tmp_path)
+    assert len(_points(tmp_path)) == 2                      # what finished was kept
+
+    monkeypatch.setattr(rp, "measure_point", real)
+    _run(tmp_path, resume=True)
+    points = _points(tmp_path)
+    assert len(points) == 7
+    first = [(p["stage"], p["n"], p["d"]) for p in points[:2]]
+    assert first == [(t.stage, t.n, t.d) for t in calls]
+
+    def must_not_run(task, *args):
+        raise AssertionError(f"{task} was measured again")
+
+    monkeypatch.setattr(rp, "measure_point", must_not_run)
+    _run(tmp_path, resume=True)
+    data = json.loads((tmp_path / "measurements.json").read_text())
+    assert len(data["points"]) == 7 and len(data["convergence"]) == 1 and len(data["runs"]) == 3
+
+
+def test_failing_size_is_recorded_and_report_builds(tmp_path, monkeypatch):
+    real = rp.prepare_stage
+
+    def out_of_memory(stage, backend, n, d, **kwargs):
+        if n >= 64:
+            raise MemoryError("simulated out of memory")
+        return real(stage, backend, n, d, **kwargs)
+
+    monkeypatch.setattr(rp, "prepare_stage", out_of_memory)
+    report = _run(tmp_path, stages=["forward"])
+    by_n = {p["n"]: p for p in _points(tmp_path) if p["d"] == 4}
+    assert by_n[32]["status"] == "ok"
+    assert by_n[64]["status"] == "failed" and "simulated out of memory" in by_n[64]["reason"]
+    assert by_n[128]["status"] == "skipped" and "smaller size failed" in by_n[128]["reason"]
+    text = report.read_text()
+    assert "simulated out of memory" in text and "## Verdict" in text
+
+
+def test_per_point_budget_cuts_larger_sizes(tmp_path):
+    _run(tmp_path, stages=["forward"], options=rp.Options(repeat=1, min_time=0.0, point_budget=1e-9, gemm_size=64,
+                                                          conv_max_iter=2))
+    by_n = {p["n"]: p for p in _points(tmp_path) if p["d"] == 4}
+    assert by_n[32]["status"] == "ok"
+    assert by_n[64]["status"] == "skipped" and "per-point budget" in by_n[64]["reason"]
+    assert by_n[128]["status"] == "skipped"
+
+
+def test_machine_name(monkeypatch, tmp_path):
+    assert rp.machine_name("my box/1") == "my-box-1"
+    monkeypatch.setattr(Path, "home", lambda: tmp_path)
+    (tmp_path / ".asv-machine.json").write_text(json.dumps({"asv-box": {"machine": "asv-box"}, "version": 1}))
+    assert rp.machine_name() == "asv-box"
+
+
+def _asv_results(root: Path) -> Path:
+    results = root / "results"
+    (results / "box").mkdir(parents=True)
+    names = ["backend", "n", "d"]
+    (results / "benchmarks.json").write_text(json.dumps({
+        "bench_stages.TimeForwardN.time_forward": {"param_names": names},
+        "bench_stages.TimeHessianSolve.time_hessian_solve": {"param_names": names},
+        "bench_stages.PeakForward.peakmem_forward": {"param_names": names}, "version": 2}))
+    ns = [256, 512, 1024, 2048]
+    forward = [1e-8 * n**2 for n in ns] + [None] * len(ns)     # torch: n/a
+    solve_d = [16, 24, 32, 48]
+    solve = [2e-3 * (d / 16) ** 6 for d in solve_d]
+    columns = ["result", "params", "version", "started_at", "duration", "stats_ci_99_a", "stats_ci_99_b",
+               "stats_q_25", "stats_q_75", "stats_number", "stats_repeat", "samples", "profile"]
+    (results / "box" / "abc123-existing.json").write_text(json.dumps({
+        "commit_hash": "abc123", "env_name": "existing", "date": 1, "params": {"machine": "box"},
+        "python": "3.11", "requirements": {}, "env_vars": {}, "result_columns": columns, "version": 2,
+        "results": {
+            "bench_stages.TimeForwardN.time_forward": [forward, [["'numpy'", "'torch'"], [str(n) for n in ns], ["32"]]],
+            "bench_stages.TimeHessianSolve.time_hessian_solve": [solve, [["'numpy'"], ["128"], [str(d) for d in solve_d]]],
+            "bench_stages.PeakForward.peakmem_forward": [[1e6], [["'numpy'"], ["256"], ["32"]]]}}))
+    (results / "box" / "machine.json").write_text(json.dumps({"machine": "box", "version": 1}))
+    return results
+
+
+def test_report_from_asv_results(tmp_path):
+    results = _asv_results(tmp_path)
+    data = measurements_from_asv(results)
+    ok = [p for p in data["points"] if p["status"] == "ok"]
+    assert {p["stage"] for p in ok} == {"forward", "hessian_solve"} and len(ok) == 8
+    assert sum(p["status"] == "skipped" for p in data["points"]) == 4
+    report = build_report(data, tmp_path / "out")
+    text = report.read_text()
+    assert "stored asv results" in text
+    fits = json.loads((tmp_path / "out" / "analysis.json").read_text())["scaling"]
+    forward = next(f for f in fits if f["stage"] == "forward" and f["sweep"] == "n" and f["backend"] == "numpy")
+    assert forward["fit"]["slope"] == pytest.approx(2.0) and forward["verdict"] == "holds"
+    solve = next(f for f in fits if f["stage"] == "hessian_solve")
+    assert solve["fit"]["slope"] == pytest.approx(6.0)
+
+
+def test_cli_report_commands(tmp_path, capsys):
+    results = _asv_results(tmp_path)
+    assert main(["report", "--from-asv", str(results), "--out", str(tmp_path / "asv")]) == 0
+    assert (tmp_path / "asv" / "report.md").exists()
+    _run(tmp_path / "run")
+    (tmp_path / "run" / "report.md").unlink()
+    assert main(["report", "--out", str(tmp_path / "run")]) == 0
+    assert (tmp_path / "run" / "report.md").exists()
+    assert main(["report", "--out", str(tmp_path / "nothing")]) == 2
