@@ -151,7 +151,7 @@ def test_sparsify_then_solve_matches_full_loss() -> None:
 def test_cli_prints_the_error_table(capsys: pytest.CaptureFixture[str]) -> None:
     from solvers.cli import main
 
-    assert main(["sparsify", "--n", "8", "--d", "256", "--seeds", "2", "--m", "40"]) == 0
+    assert main(["sparsify", "--n", "8", "--d", "256", "--seeds", "2"]) == 0
     out = capsys.readouterr().out
     for method in METHODS:
         assert method in out
