@@ -109,7 +109,7 @@ class IterativeSolver:
             raise ValueError(f"max_iter must be non-negative, got {max_iter}")
         original = problem
         problem, moved = self._place(problem)
-        if moved:  # a start given on the backend the problem left must cross via the host
+        if problem is not original:  # a start on the backend the problem left crosses via the host
             X0, Y0 = (original.backend.to_numpy(a) if a is not None and original.backend.owns(a) else a
                       for a in (X0, Y0))
         X = problem.as_variable(np.zeros((problem.d, problem.d)) if X0 is None else X0, "X0")

@@ -8,6 +8,13 @@ damping (:func:`solvers.damping.damped_newton_step`):
 * ``gauss-newton`` uses the positive-semidefinite Gauss–Newton matrix 2 JᵀJ with
   J = ∂vec(R)/∂(x, y) (``hessian_joint(..., gauss_newton=True)``): linear convergence in
   general, fast where the residual is small.
+
+Documented accuracy (float64, tested): on planted instances started near the planted
+minimiser (X* + 0.5·G, Y by least squares) both reach L ≤ 1e-20; on Problem.planted(128,
+16, seed=1) with G from default_rng(5), joint-newton does so in 22 iterations. Like every
+local method they can also stop at a spurious local minimum (status "converged" by the
+relative-gradient rule with L > eps), e.g. planted(32, 4, seed=1) from the same kind of
+start ends at L ≈ 7e-4.
 """
 
 from __future__ import annotations
