@@ -67,3 +67,12 @@ def test_start_seed_reproduces_the_documented_start():
     args = build_parser().parse_args(["compare", "--n", "12", "--d", "3", "--seed", "1", "--start-noise", "0.5"])
     problem, X0 = build_problem(args)
     np.testing.assert_array_equal(X0, problem.X_star + 0.5 * np.random.default_rng(5).standard_normal((3, 3)))
+
+
+@pytest.mark.parametrize("method", ["sketched", "joint-newton", "gauss-newton", "newton-cg", "adam", "gd", "lbfgs",
+                                    "autograd-newton"])
+def test_solve_runs_every_method(method, capsys):
+    code = main(["solve", "--method", method, "--n", "10", "--d", "2", "--max-iter", "2", "--eps", "1e-30"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert out.startswith(method) and "2 iterations" in out
