@@ -1,0 +1,37 @@
+"""pytest-benchmark: the main stages on small sizes, on every backend that runs here.
+
+CI writes the numbers with ``--benchmark-json=out/benchmarks.json``; nothing here asserts
+on a timing (shared runners vary by 0.6–1.5× run to run). ``--benchmark-disable`` runs
+each body once, as a plain test. Stages are defined once, in :mod:`solvers.stages`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from solvers.stages import STAGES, prepare_stage, run_synchronized
+
+from .conftest import ALL_BACKENDS
+
+#: Small sizes: products at n ≫ d, d²×d² stages at a d whose Hessian is 64×64.
+SIZES = {"forward": (256, 16), "gradient": (256, 16), "y_solve": (256, 16), "hvp": (256, 16),
+         "hessian_assembly": (64, 8), "hessian_solve": (64, 8)}
+ROUNDS = 5
+
+
+@pytest.mark.parametrize("stage", list(SIZES))
+@pytest.mark.parametrize("backend", ALL_BACKENDS)
+def test_stage(benchmark, stage: str, backend: str) -> None:
+    n, d = SIZES[stage]
+    body, device = prepare_stage(stage, backend, n, d)
+    flops = STAGES[stage].flops(n, d)
+    benchmark.group = stage
+    benchmark.extra_info.update(stage=stage, backend=backend, n=n, d=d, flops=flops)
+    out = benchmark.pedantic(run_synchronized, args=(body, device), rounds=ROUNDS, iterations=1)
+    assert out is not None
+    stats = benchmark.stats
+    if stats is not None:  # None under --benchmark-disable
+        benchmark.extra_info["gflops_median"] = flops / stats.stats.median / 1e9
+        assert math.isfinite(benchmark.extra_info["gflops_median"])
