@@ -305,11 +305,19 @@ class ConvergenceResult:
 
 
 def analyse_convergence(run: dict[str, Any], eps_levels: Sequence[float] = EPS_LEVELS) -> ConvergenceResult:
-    """Iterations and time to reach each ε in ``run`` (a ``SolveResult.to_dict()`` plus n, d)."""
-    history = run.get("history", [])
+    """Iterations and time to reach each ε in ``run`` (a ``SolveResult.to_dict()`` plus n, d).
+
+    A run without a history but with ``iterations_to_eps`` ({ε: iterations or None}, as
+    stored asv results give it) is read from that table instead.
+    """
+    history = run.get("history") or []
     iterations: dict[float, int | None] = {}
     times: dict[float, float | None] = {}
-    for eps in eps_levels:
+    if not history and run.get("iterations_to_eps"):
+        for eps, it in sorted(run["iterations_to_eps"].items(), key=lambda item: -float(item[0])):
+            iterations[float(eps)] = None if it is None or not math.isfinite(it) else int(it)
+            times[float(eps)] = None
+    for eps in eps_levels if not iterations else ():
         row = next((h for h in history if h["loss"] <= eps), None)
         iterations[eps] = row["iteration"] if row else None
         times[eps] = row["time"] if row else None
@@ -319,7 +327,7 @@ def analyse_convergence(run: dict[str, Any], eps_levels: Sequence[float] = EPS_L
         fit = fit_line([x for x, _ in reached], [it for _, it in reached])
     return ConvergenceResult(solver=run["solver"], backend=run.get("backend", ""), n=run["n"], d=run["d"],
                              status=run.get("status", ""), iterations=iterations, times=times, fit=fit,
-                             final_loss=history[-1]["loss"] if history else math.nan,
+                             final_loss=history[-1]["loss"] if history else run.get("loss", math.nan),
                              total_iterations=run.get("iterations", 0))
 
 

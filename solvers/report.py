@@ -35,6 +35,14 @@ def _fmt(value: float | None, digits: int = 2) -> str:
     return "–" if value is None or (isinstance(value, float) and not math.isfinite(value)) else f"{value:.{digits}f}"
 
 
+def _fmt_loss(loss: float | None) -> str:
+    return "–" if loss is None or not math.isfinite(loss) else f"{loss:.2e}"
+
+
+def _fmt_count(count: int | None) -> str:
+    return "–" if count is None else str(count)
+
+
 def _fmt_time(seconds: float | None) -> str:
     if seconds is None:
         return "–"
@@ -304,13 +312,14 @@ def convergence_section(runs: list[dict[str, Any]], results: list[ConvergenceRes
             per_decade = (f"{res.fit.slope:.3g}" if not math.isfinite(res.fit.stderr)
                           else f"{res.fit.slope:.3g} [{res.fit.ci_low:.3g}, {res.fit.ci_high:.3g}]")
         rows.append([f"`{res.solver}`", f"{res.n}×{res.d}", run.get("backend", ""), res.status,
-                     f"{res.final_loss:.2e}" if res.final_loss is not None and math.isfinite(res.final_loss) else "–",
-                     res.total_iterations, *[res.iterations[e] if res.iterations[e] is not None else "–" for e in eps_levels],
-                     per_decade, _fmt_time(res.times[1e-8])])
+                     _fmt_loss(res.final_loss),
+                     res.total_iterations, *[_fmt_count(res.iterations.get(e)) for e in eps_levels],
+                     per_decade, _fmt_time(res.times.get(1e-8))])
     start = runs[0].get("start", "")
     lines = ["## Convergence against log(1/ε)", "",
-             f"Planted problems (min L = 0), every solver from the same start: {start}. Caps per run: "
-             f"ε = {runs[0].get('eps')}, {runs[0].get('max_iter')} iterations, {runs[0].get('max_time')} s solver time. "
+             f"Planted problems (min L = 0), every solver from the same start: {start}. "
+             + (f"Caps per run: ε = {runs[0]['eps']}, {runs[0]['max_iter']} iterations, {runs[0]['max_time']} s "
+                "solver time. " if runs[0].get("max_iter") is not None else "") +
              "The claim's log(1/ε) factor hides the iterations needed per decade of ε: the slope below "
              "(OLS of iterations on log10(1/ε) over the ε reached; 95 % CI with three or more) is that constant.", "",
              _table(["solver", "n×d", "backend", "status", "final loss", "iterations",
@@ -326,20 +335,20 @@ def _convergence_claims(results: list[ConvergenceResult]) -> list[str]:
     for size in dict.fromkeys((r.n, r.d) for r in results):
         mine = [r for r in results if (r.n, r.d) == size]
         ref = next((r for r in mine if r.solver == REFERENCE_SOLVER), None)
-        deepest = min(mine, key=lambda r: (r.final_loss if r.final_loss is not None and math.isfinite(r.final_loss)
-                                           else math.inf))
-        reached = {r.solver: r.iterations[1e-8] for r in mine if r.iterations[1e-8] is not None}
+        finite = [r for r in mine if r.final_loss is not None and math.isfinite(r.final_loss)]
+        deepest = min(finite, key=lambda r: r.final_loss) if finite else None
+        reached = {r.solver: r.iterations[1e-8] for r in mine if r.iterations.get(1e-8) is not None}
         if ref is not None:
             ref_text = (f"`{REFERENCE_SOLVER}` reached 1e-8 after {ref.iterations[1e-8]} iterations"
-                        if ref.iterations[1e-8] is not None else
-                        f"`{REFERENCE_SOLVER}` did not reach 1e-8 (final loss {ref.final_loss:.2e}, {ref.status})")
+                        if ref.iterations.get(1e-8) is not None else
+                        f"`{REFERENCE_SOLVER}` did not reach 1e-8 ({ref.status}, final loss {_fmt_loss(ref.final_loss)})")
             if ref.fit is not None:
                 ref_text += f", {ref.fit.slope:.3g} iterations per decade of ε"
             lines.append(f"- n={size[0]}, d={size[1]}: {ref_text}.")
         if reached:
             fastest = min(reached, key=reached.get)
-            lines.append(f"- n={size[0]}, d={size[1]}: fewest iterations to 1e-8: `{fastest}` ({reached[fastest]}); "
-                         f"lowest final loss: `{deepest.solver}` ({deepest.final_loss:.2e}).")
+            lowest = f"; lowest final loss: `{deepest.solver}` ({deepest.final_loss:.2e})" if deepest else ""
+            lines.append(f"- n={size[0]}, d={size[1]}: fewest iterations to 1e-8: `{fastest}` ({reached[fastest]}){lowest}.")
     return lines + [""] if lines else []
 
 
@@ -495,6 +504,8 @@ def _stage_of(benchmark: str, params: dict[str, Any]) -> str | None:
     """The stage a benchmark times: a ``stage`` parameter, else the longest stage name in its name."""
     if params.get("stage") in STAGES:
         return params["stage"]
+    if f"iteration:{params.get('solver')}" in STAGES and "iteration" in benchmark.lower():
+        return f"iteration:{params['solver']}"
     flat = re.sub(r"[^a-z0-9]", "", benchmark.rsplit(".", 1)[-1].lower() + benchmark.lower())
     matches = [name for name in STAGES if re.sub(r"[^a-z0-9]", "", name.lower()) in flat]
     return max(matches, key=len) if matches else None
@@ -518,6 +529,7 @@ def measurements_from_asv(results_dir: Path, machine: str | None = None) -> dict
     files = sorted((f for folder in folders for f in folder.glob("*.json") if f.name != "machine.json"),
                    key=lambda f: json.loads(f.read_text()).get("date", 0))
     points: dict[tuple[str, str, int, int], dict[str, Any]] = {}
+    convergence: dict[tuple[str, str, int, int], dict[str, Any]] = {}
     env: dict[str, Any] = {}
     for path in files:
         result_file = json.loads(path.read_text())
@@ -527,7 +539,8 @@ def measurements_from_asv(results_dir: Path, machine: str | None = None) -> dict
                "git": {"commit": result_file.get("commit_hash"), "dirty": None}, "asv_file": str(path)}
         columns = result_file.get("result_columns", ["result", "params"])
         for bench, row in result_file["results"].items():
-            if not bench.split(".")[-1].startswith("time_"):
+            method = bench.split(".")[-1]
+            if not (method.startswith("time_") or method == "track_iterations"):
                 continue
             entry = dict(zip(columns, row)) if isinstance(row, list) else {"result": row, "params": []}
             param_lists = entry.get("params") or []
@@ -538,12 +551,33 @@ def measurements_from_asv(results_dir: Path, machine: str | None = None) -> dict
             combos = list(itertools.product(*param_lists)) if param_lists else [()]
             for i, combo in enumerate(combos):
                 params = {name: _parse_param(v) for name, v in zip(param_names, combo)}
-                record = _asv_record(bench, params, values[i] if i < len(values) else None, entry, i)
+                value = values[i] if i < len(values) else None
+                if method == "track_iterations":
+                    _asv_iterations(convergence, params, value)
+                    continue
+                record = _asv_record(bench, params, value, entry, i)
                 if record is not None:
                     points[(record["stage"], record["backend"], record["n"], record["d"])] = record
     return {"schema": 1, "source": "asv", "machine": machine_name(machine or env.get("machine")),
             "command": "", "grid": {"name": "asv"}, "backends": sorted({p[1] for p in points}),
-            "environment": env, "points": list(points.values()), "gemm": {}, "convergence": [], "runs": []}
+            "environment": env, "points": list(points.values()), "gemm": {}, "runs": [],
+            "convergence": [run for run in convergence.values()
+                            if any(v is not None for v in run["iterations_to_eps"].values())]}
+
+
+def _asv_iterations(runs: dict[tuple[str, str, int, int], dict[str, Any]], params: dict[str, Any],
+                    value: Any) -> None:
+    """Add one (solver, backend, n, d, ε) -> iterations value of an asv convergence benchmark."""
+    key = (params.get("solver"), params.get("backend"), params.get("n"), params.get("d"))
+    if None in key or not isinstance(params.get("eps"), float):
+        return
+    run = runs.setdefault(key, {"solver": key[0], "backend": key[1], "requested_backend": key[1], "n": key[2],
+                                "d": key[3], "status": "asv", "history": [], "iterations": 0, "loss": None,
+                                "start": "as in benchmarks/bench_convergence.py", "iterations_to_eps": {}})
+    finite = isinstance(value, (int, float)) and math.isfinite(value)
+    run["iterations_to_eps"][params["eps"]] = int(value) if finite else None
+    if finite:
+        run["iterations"] = max(run["iterations"], int(value))
 
 
 def _asv_record(bench: str, params: dict[str, Any], value: Any, entry: dict[str, Any],

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from .grids import Grid, get_grid
-from .stages import STAGES, Stage, gemm_rate, prepare_stage, time_body
+from .stages import OMEGA_CLASSICAL, STAGES, Stage, gemm_rate, prepare_stage, time_body
 
 SCHEMA = 1
 #: The solvers whose convergence the report compares; the paper's method comes first.
@@ -36,7 +36,7 @@ REFERENCE_SOLVER = "alternating"
 START_NOISE = 0.5
 START_SEED = 5
 #: Rough seconds of the attention-sparsification measurements, for the time-left estimate.
-SPARSIFICATION_ESTIMATE = 60.0
+SPARSIFICATION_ESTIMATE = 90.0
 
 
 @dataclass(frozen=True)
@@ -223,16 +223,20 @@ def measure_point(task: Task, grid: Grid, options: Options, sweeps: list[str]) -
 
 
 def _predicted_call(stage: Stage, done: list[dict[str, Any]], task: Task, axis: str) -> float | None:
-    """Predicted seconds per call at ``task`` from the measured sizes before it in its sweep."""
+    """Predicted seconds per call at ``task`` from the last measured size before it in its sweep.
+
+    Scales by the stage's flop count, or (no flop count) by the exponent the claim implies
+    with classical products along ``axis`` (3 where it implies none): never by a measured
+    local slope, which noise can make arbitrarily large.
+    """
     ok = [r for r in done if r["status"] == "ok"]
     if not ok:
         return None
     last = ok[-1]
     if stage.flops is not None:
         return last["median"] * stage.flops(task.n, task.d) / stage.flops(last["n"], last["d"])
-    exponent = 6.0
-    if len(ok) >= 2 and ok[-2]["median"] > 0:
-        exponent = max(1.0, math.log(last["median"] / ok[-2]["median"]) / math.log(last[axis] / ok[-2][axis]))
+    claim = stage.claim_n if axis == "n" else stage.claim_d
+    exponent = claim(OMEGA_CLASSICAL) if claim is not None else 3.0
     return last["median"] * (getattr(task, axis) / last[axis]) ** exponent
 
 

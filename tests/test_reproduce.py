@@ -123,7 +123,10 @@ def _asv_results(root: Path) -> Path:
     (results / "benchmarks.json").write_text(json.dumps({
         "bench_stages.TimeForwardN.time_forward": {"param_names": names},
         "bench_stages.TimeHessianSolve.time_hessian_solve": {"param_names": names},
-        "bench_stages.PeakForward.peakmem_forward": {"param_names": names}, "version": 2}))
+        "bench_stages.PeakForward.peakmem_forward": {"param_names": names},
+        "bench_iteration.Iteration.time_iteration": {"param_names": ["solver", *names]},
+        "bench_convergence.IterationsToEps.track_iterations": {"param_names": ["solver", *names, "eps"]},
+        "version": 2}))
     ns = [256, 512, 1024, 2048]
     forward = [1e-8 * n**2 for n in ns] + [None] * len(ns)     # torch: n/a
     solve_d = [16, 24, 32, 48]
@@ -136,7 +139,13 @@ def _asv_results(root: Path) -> Path:
         "results": {
             "bench_stages.TimeForwardN.time_forward": [forward, [["'numpy'", "'torch'"], [str(n) for n in ns], ["32"]]],
             "bench_stages.TimeHessianSolve.time_hessian_solve": [solve, [["'numpy'"], ["128"], [str(d) for d in solve_d]]],
-            "bench_stages.PeakForward.peakmem_forward": [[1e6], [["'numpy'"], ["256"], ["32"]]]}}))
+            "bench_stages.PeakForward.peakmem_forward": [[1e6], [["'numpy'"], ["256"], ["32"]]],
+            "bench_iteration.Iteration.time_iteration": [[0.01, 0.02], [["'alternating'"], ["'numpy'"], ["128"],
+                                                                        ["8", "16"]]],
+            "bench_convergence.IterationsToEps.track_iterations": [
+                [3, 6, 12, None, 2, 3, 4, 5],
+                [["'alternating'", "'joint-newton'"], ["'numpy'"], ["128"], ["16"], ["0.01", "0.0001", "1e-08", "1e-12"]]],
+        }}))
     (results / "box" / "machine.json").write_text(json.dumps({"machine": "box", "version": 1}))
     return results
 
@@ -145,7 +154,7 @@ def test_report_from_asv_results(tmp_path):
     results = _asv_results(tmp_path)
     data = measurements_from_asv(results)
     ok = [p for p in data["points"] if p["status"] == "ok"]
-    assert {p["stage"] for p in ok} == {"forward", "hessian_solve"} and len(ok) == 8
+    assert {p["stage"] for p in ok} == {"forward", "hessian_solve", "iteration:alternating"} and len(ok) == 10
     assert sum(p["status"] == "skipped" for p in data["points"]) == 4
     report = build_report(data, tmp_path / "out")
     text = report.read_text()
@@ -155,6 +164,10 @@ def test_report_from_asv_results(tmp_path):
     assert forward["fit"]["slope"] == pytest.approx(2.0) and forward["verdict"] == "holds"
     solve = next(f for f in fits if f["stage"] == "hessian_solve")
     assert solve["fit"]["slope"] == pytest.approx(6.0)
+    runs = {r["solver"]: r for r in json.loads((tmp_path / "out" / "analysis.json").read_text())["convergence"]}
+    assert runs["alternating"]["iterations"]["1e-08"] == 12 and runs["alternating"]["iterations"]["1e-12"] is None
+    assert runs["joint-newton"]["fit"]["slope"] == pytest.approx(0.3, abs=0.05)
+    assert "`joint-newton`" in text
 
 
 def test_cli_report_commands(tmp_path, capsys):
