@@ -24,7 +24,7 @@ MIN_FIT_TIME = 1e-3
 #: A fitted exponent "holds" when its 95 % CI comes within this distance of the expected one.
 TOLERANCE = 0.3
 #: A CI wider than this (half-width) makes the verdict "inconclusive".
-MAX_HALF_WIDTH = 1.0
+MAX_HALF_WIDTH = 0.5
 #: Targets for iterations-to-ε.
 EPS_LEVELS = (1e-2, 1e-4, 1e-6, 1e-8, 1e-10, 1e-12)
 #: Sweep -> (axis varied, attribute of Stage holding the claimed exponent).

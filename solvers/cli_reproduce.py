@@ -46,8 +46,13 @@ def run(args: argparse.Namespace) -> int:
         return _run_report(args)
     from .reproduce import reproduce
 
-    report = reproduce(args.grid, args.backends, args.out, resume=args.resume, command=command_line(),
-                       machine=args.machine, progress=not args.no_progress)
+    try:
+        report = reproduce(args.grid, args.backends, args.out, resume=args.resume, command=command_line(),
+                           machine=args.machine, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print("interrupted: the finished points are kept in measurements.json; "
+              "run the same command with --resume to continue", file=sys.stderr)
+        return 130
     print(f"report written to {report}")
     return 0
 

@@ -186,12 +186,13 @@ def plot_convergence(runs: list[dict[str, Any]], results: list[ConvergenceResult
             xs = [min(x for x, _ in reached), max(x for x, _ in reached)]
             axes[2].plot(xs, [res.fit.intercept + res.fit.slope * v for v in xs], color=colors[run["solver"]],
                          label=f"{run['solver']}: {res.fit.slope:.2g} it/decade")
-    axes[0].set(yscale="log", xscale="symlog", xlabel="iteration", ylabel="loss L(X, Y)", title="loss against iteration")
+    axes[0].set(yscale="log", xscale="symlog", xlabel="iteration", ylabel="loss L(X, Y)", title="loss against iteration",
+                xlim=(0, None))
     axes[1].set(yscale="log", xscale="log", xlabel="solver time (s)", ylabel="loss", title="loss against time")
     axes[2].set(xlabel="log10(1/ε)", ylabel="iterations to reach ε", yscale="symlog",
                 title="iterations against log(1/ε)")
     for ax in axes:
-        ax.grid(True, which="both", alpha=0.2)
+        ax.grid(True, alpha=0.2)
     for ax in (axes[0], axes[2]):
         _legend(ax)
     _save(fig, path)
@@ -425,7 +426,7 @@ def environment_lines(data: dict[str, Any]) -> list[str]:
     return lines
 
 
-CSV_COLUMNS = ("stage", "backend", "n", "d", "sweeps", "status", "median_s", "q25_s", "q75_s", "repeats", "flops",
+CSV_COLUMNS = ("stage", "backend", "n", "d", "sweeps", "status", "median_s", "q25_s", "q75_s", "min_s", "repeats", "flops",
                "gflops_per_s", "fraction_of_gemm", "reason")
 
 
@@ -439,6 +440,7 @@ def timings_csv(records: list[dict[str, Any]], rates: dict[str, float]) -> str:
         fraction = analysis.fraction_of_peak(r, rates.get(r["backend"]))
         writer.writerow([r["stage"], r["backend"], r["n"], r["d"], " ".join(r.get("sweeps", [])), r["status"],
                          r.get("median") if ok else "", r.get("q25", "") if ok else "", r.get("q75", "") if ok else "",
+                         r.get("min", "") if ok else "",
                          r.get("repeats", "") if ok else "", r.get("flops") or "",
                          f"{r['flops'] / r['median'] / 1e9:.4g}" if ok and r.get("flops") else "",
                          f"{fraction:.4g}" if fraction is not None else "", r.get("reason", "")])

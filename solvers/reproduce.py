@@ -218,6 +218,7 @@ def measure_point(task: Task, grid: Grid, options: Options, sweeps: list[str]) -
         gc.collect()
     q25, median, q75 = (float(v) for v in np.percentile(samples, [25, 50, 75]))
     record.update(status="ok", reason="", times=samples, median=median, q25=q25, q75=q75, iqr=q75 - q25,
+                  min=float(min(samples)),
                   repeats=len(samples), flops_per_s=record["flops"] / median if record["flops"] else None)
     return record
 
