@@ -156,3 +156,25 @@ def test_cli_prints_the_error_table(capsys: pytest.CaptureFixture[str]) -> None:
     for method in METHODS:
         assert method in out
     assert "done-when" in out
+
+
+def test_report_section_from_a_tiny_grid(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    import dataclasses
+    import json
+
+    from solvers import report_sparsify
+
+    tiny = dataclasses.replace(report_sparsify.GRIDS["quick"], seeds=2, n=16, d=512, bss_m=(32, 64),
+                               time_d=(256, 512), time_n=(8, 16), densities=(0.1, 1.0), repeat=1, solve_n=4,
+                               solve_d=(12, 16), max_iter=20)
+    monkeypatch.setitem(report_sparsify.GRIDS, "quick", tiny)
+    messages: list[str] = []
+    data = json.loads(json.dumps(report_sparsify.measure("quick", progress=messages.append)))
+    assert messages
+    markdown = report_sparsify.render(data, tmp_path)
+    assert markdown.startswith("## Attention sparsification")
+    for name in ("sparsify_error_vs_m.png", "sparsify_time.png", "sparsify_then_solve.png"):
+        assert (tmp_path / name).stat().st_size > 0 and f"({name})" in markdown
+    checks = report_sparsify.done_when(data["error"])
+    assert [check["method"] for check in checks] == ["norm", "leverage", "bss"]
+    assert "Verdict" in markdown and "| zero | 0 |" in markdown
