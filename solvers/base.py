@@ -165,7 +165,7 @@ class IterativeSolver:
             backend.synchronize()
             elapsed = time.perf_counter() - started
         except Exception as exc:  # noqa: BLE001 - reported as the run's status
-            return state, 0, "error", _describe(exc)
+            return state, 0, "error", describe_exception(exc)
         while True:
             status, message = run.limits(iteration, elapsed)
             if status:
@@ -179,7 +179,7 @@ class IterativeSolver:
             except StepFailed as exc:
                 return state, iteration, "error", f"stalled: {exc}"
             except Exception as exc:  # noqa: BLE001 - a failing step is a result, not a crash
-                return state, iteration, "error", _describe(exc)
+                return state, iteration, "error", describe_exception(exc)
             except KeyboardInterrupt:
                 return state, iteration, "error", "interrupted by the user"
             iteration += 1
@@ -196,7 +196,8 @@ class IterativeSolver:
         return {}
 
 
-def _describe(exc: BaseException) -> str:
+def describe_exception(exc: BaseException) -> str:
+    """``"Type: message at file:line"`` for an exception, as recorded in result messages."""
     where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
     place = f" at {where.filename.rsplit('/', 1)[-1]}:{where.lineno}" if where else ""
     return f"{type(exc).__name__}: {exc}{place}"

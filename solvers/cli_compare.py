@@ -20,7 +20,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from .base import _describe
+from .base import describe_exception
 from .cli_solve import add_problem_arguments, build_problem
 from .problem import Problem
 from .progress import solve_with_progress
@@ -74,7 +74,7 @@ def compare(problem: Problem, methods: list[str], X0: Any = None, *, console: Co
         except Exception as exc:  # noqa: BLE001 - one failing method must not stop the others
             result = SolveResult(status="error", X=np.full((problem.d, problem.d), np.nan),
                                  Y=np.full((problem.d, problem.d), np.nan), loss=math.nan, iterations=0,
-                                 history=[], message=_describe(exc), solver=method,
+                                 history=[], message=describe_exception(exc), solver=method,
                                  backend=problem.backend.name, dtype=problem.dtype)
         results.append(result)
     return results

@@ -23,7 +23,7 @@ import numpy as np
 
 from . import oracles
 from .backends import backend_unavailable_reason
-from .base import IterativeSolver, Run, State, _describe
+from .base import IterativeSolver, Run, State, describe_exception
 from .damping import damped_newton_step
 from .problem import Problem
 from .registry import register
@@ -247,7 +247,7 @@ class LBFGS(IterativeSolver):
         try:
             result = scipy.optimize.minimize(fun, z0, jac=True, method="L-BFGS-B", callback=callback, options=options)
         except Exception as exc:  # noqa: BLE001 - a failing run is a result, not a crash
-            return progress["state"], progress["iteration"], "error", _describe(exc)
+            return progress["state"], progress["iteration"], "error", describe_exception(exc)
         except KeyboardInterrupt:
             return progress["state"], progress["iteration"], "error", "interrupted by the user"
         status, message = progress["status"]
