@@ -20,7 +20,7 @@ from typing import Any
 from . import analysis
 from .analysis import ConvergenceResult, ScalingResult
 from .reproduce import REFERENCE_SOLVER, json_safe, machine_name, write_atomic
-from .stages import OMEGA_BEST, STAGES
+from .stages import STAGES
 
 #: The stage whose exponent against n stands for T_mat(n, n, d) (the S·V product dominates it).
 NND_STAGE = "forward"
