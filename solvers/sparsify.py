@@ -55,6 +55,7 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse
+from array_api_compat import array_namespace
 from array_api_compat import device as _device
 
 from .backends import Backend, get_backend
@@ -263,8 +264,6 @@ def attention_error(gram: Array, Y: Array) -> tuple[float, float]:
         ``‖A(Y) − A(X)‖∞`` and that divided by ``‖A(X) − 1/n‖∞`` (the deviation of the
         exact attention matrix from uniform; ``inf`` when it is exactly uniform).
     """
-    from array_api_compat import array_namespace
-
     xp = array_namespace(gram, Y)
     n = gram.shape[0]
     exact = attention(xp, gram)
