@@ -380,9 +380,14 @@ def speedup_section(speedups: list[dict[str, Any]]) -> list[str]:
     """Backends side by side, where more than one ran."""
     if not speedups:
         return []
-    rows = [[f"`{s['stage']}`", s["backend"], s["n"], s["d"], f"{s['speedup']:.2f}×"] for s in speedups]
-    return ["## Backends side by side", "", _table(["stage", "backend", "n", "d", "speedup over numpy"], rows), "",
-            "![speedups](speedups.png)", ""]
+    backends = list(dict.fromkeys(s["backend"] for s in speedups))
+    table: dict[tuple[str, int, int], dict[str, float]] = {}
+    for s in speedups:
+        table.setdefault((s["stage"], s["n"], s["d"]), {})[s["backend"]] = s["speedup"]
+    rows = [[f"`{stage}`", n, d, *(f"{values[b]:.2f}×" if b in values else "–" for b in backends)]
+            for (stage, n, d), values in table.items()]
+    return ["## Backends side by side", "", "Speedup over numpy at each size both measured (above 1: faster).", "",
+            _table(["stage", "n", "d", *backends], rows), "", "![speedups](speedups.png)", ""]
 
 
 def sparsification_section(data: dict[str, Any], out_dir: Path) -> list[str]:
