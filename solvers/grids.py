@@ -60,7 +60,7 @@ GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
          convergence_sizes=((128, 16), (256, 24)), backends=("numpy", "torch"), memory_limit=12 * 2**30),
     Grid("gpu", n_sweep=(1024, 2048, 4096, 8192, 16384), d_for_n=128,
          d_sweep=(16, 32, 64, 128, 256), n_for_d=8192,
-         solve_d_sweep=(16, 32, 48, 64, 96, 128, 160, 200), n_for_solve=1024,
+         solve_d_sweep=(16, 32, 48, 64, 96, 128, 160, 200, 240), n_for_solve=1024,
          convergence_sizes=((128, 16), (1024, 64)), backends=("torch-cuda", "cupy"), memory_limit=100 * 2**30),
 )}
 
