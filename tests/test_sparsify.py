@@ -178,3 +178,15 @@ def test_report_section_from_a_tiny_grid(monkeypatch: pytest.MonkeyPatch, tmp_pa
     checks = report_sparsify.done_when(data["error"])
     assert [check["method"] for check in checks] == ["norm", "leverage", "bss"]
     assert "Verdict" in markdown and "| zero | 0 |" in markdown
+
+
+@pytest.mark.slow
+def test_done_when_twenty_seeds() -> None:
+    """Issue #6 done-when, 20 seeds: randomized ⌈8 n ln n⌉ ≤ 0.2, deterministic m = 4n ≤ 0.5."""
+    from solvers.report_sparsify import done_when, error_study
+
+    n, d = 64, 4096
+    error = error_study(n, d, 0.05, range(20), randomized_m=(math.ceil(8 * n * math.log(n)),),
+                        bss_m=(4 * n,), methods=("norm", "leverage", "bss"))
+    checks = done_when(error)
+    assert len(checks) == 3 and all(check["met"] for check in checks), checks
