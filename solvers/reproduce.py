@@ -164,7 +164,7 @@ class Store:
 
 @dataclass(frozen=True)
 class Task:
-    """One (stage, backend, size) to measure, and the sweeps it belongs to."""
+    """One (stage, backend, size) to measure, and the sweep that planned it."""
 
     stage: str
     backend: str
@@ -197,11 +197,16 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
 
 
+def _base_record(task: Task, sweeps: list[str]) -> dict[str, Any]:
+    stage = STAGES[task.stage]
+    return {"stage": task.stage, "backend": task.backend, "n": task.n, "d": task.d, "sweeps": sweeps,
+            "flops": stage.flops(task.n, task.d) if stage.flops else None}
+
+
 def measure_point(task: Task, grid: Grid, options: Options, sweeps: list[str]) -> dict[str, Any]:
     """Prepare, warm up and time one point; never raises for a failing size."""
     stage = STAGES[task.stage]
-    record: dict[str, Any] = {"stage": task.stage, "backend": task.backend, "n": task.n, "d": task.d,
-                              "sweeps": sweeps, "flops": stage.flops(task.n, task.d) if stage.flops else None}
+    record = _base_record(task, sweeps)
     started = time.perf_counter()
     try:
         body, backend = prepare_stage(stage, task.backend, task.n, task.d, warmup=1, memory_limit=grid.memory_limit)
@@ -260,17 +265,17 @@ def run_stage_timings(store: Store, grid: Grid, backends: list[str], options: Op
             sweeps = _sweeps_of(grid, stage, task.n, task.d)
             tick(f"{task.backend} {task.stage} n={task.n} d={task.d}", 0.0)
             predicted = _predicted_call(stage, history.get(key, []), task, axis)
+            reason = ""
             if unavailable[task.backend]:
-                record = {"status": "skipped", "reason": f"backend unavailable: {unavailable[task.backend]}"}
+                reason = f"backend unavailable: {unavailable[task.backend]}"
             elif key in cut:
-                record = {"status": "skipped", "reason": cut[key]}
+                reason = cut[key]
             elif predicted is not None and predicted > options.point_budget:
-                record = {"status": "skipped", "reason": f"predicted {predicted:.3g} s per call > per-point budget "
-                                                         f"{options.point_budget:g} s"}
+                reason = f"predicted {predicted:.3g} s per call > per-point budget {options.point_budget:g} s"
+            if reason:
+                record = {**_base_record(task, sweeps), "status": "skipped", "reason": reason}
             else:
                 record = measure_point(task, grid, options, sweeps)
-            record = {"stage": task.stage, "backend": task.backend, "n": task.n, "d": task.d, "sweeps": sweeps,
-                      "flops": stage.flops(task.n, task.d) if stage.flops else None, **record}
             store.add_point(record)
         history.setdefault(key, []).append(record)
         if key not in cut:
