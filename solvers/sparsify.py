@@ -227,13 +227,11 @@ def sparsify(X: Any, m: int | None = None, method: str = "leverage", *, seed: in
         result = Sparsification(method, be.xp.zeros((n, 0), dtype=K.dtype, device=_device(K)),
                                 np.zeros(0, dtype=np.int64), np.zeros(0), None, 0, gram_norm)
     elif method == "norm":
-        p = be.to_numpy(operand.sq_norms())
-        result = _sampled(operand, be, p / p.sum(), m, seed, method, gram_norm)
+        result = _sampled(operand, be, be.to_numpy(operand.sq_norms()), m, seed, method, gram_norm)
     else:
         lam, U, V = _whiten(operand, K, be)
         if method == "leverage":
-            p = be.to_numpy(be.xp.sum(V * V, axis=0))
-            result = _sampled(operand, be, p / p.sum(), m, seed, method, gram_norm)
+            result = _sampled(operand, be, be.to_numpy(be.xp.sum(V * V, axis=0)), m, seed, method, gram_norm)
         elif method == "bss":
             result = _bss(operand, V, be, m, gram_norm)
         else:
@@ -508,9 +506,13 @@ def _whiten(operand: _Dense | _Sparse, K: Array, be: Backend) -> tuple[Array, Ar
     return lam, U, operand.left(U.T / xp.sqrt(lam)[:, None])
 
 
-def _sampled(operand: _Dense | _Sparse, be: Backend, p: np.ndarray, m: int, seed: int, method: str,
+def _sampled(operand: _Dense | _Sparse, be: Backend, scores: np.ndarray, m: int, seed: int, method: str,
              gram_norm: float) -> Sparsification:
-    """m i.i.d. draws from p, merged: column i kept with weight count_i / (m p_i)."""
+    """m i.i.d. draws from p ∝ scores, merged: column i kept with weight count_i / (m p_i)."""
+    total = float(scores.sum())
+    if not total > 0:
+        raise ValueError("X is zero: there is nothing to sample (the zero baseline is exact)")
+    p = scores / total
     draws = np.random.default_rng(seed).choice(p.size, size=m, p=p)
     columns, counts = np.unique(draws, return_counts=True)
     scales = np.sqrt(counts / (m * p[columns]))

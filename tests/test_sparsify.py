@@ -109,6 +109,8 @@ def test_bad_input() -> None:
         sparsify(bad)
     with pytest.raises(ValueError, match="non-finite"):
         sparsify(scipy.sparse.csr_matrix(bad))
+    with pytest.raises(ValueError, match="X is zero"):
+        sparsify(np.zeros((4, 16)), method="norm")
     with pytest.raises(ValueError, match="singular"):
         sparsify(np.vstack([X[:4], X[:4]]), method="leverage")
     with pytest.warns(SparsificationWarning, match="does not apply"):
