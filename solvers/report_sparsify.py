@@ -81,7 +81,7 @@ GRIDS = {grid.name: grid for grid in (
     SparsifyGrid("full", seeds=20, n=64, d=4096, r=0.05, bss_m=(80, 96, 128, 160, 192, 256),
                  time_d=(1024, 2048, 4096, 8192, 16384), time_n=(16, 32, 64, 128, 256),
                  densities=(0.003, 0.01, 0.03, 0.1, 0.3, 1.0), repeat=5, solve_n=16, solve_d=(48, 64, 80),
-                 solve_configs=_SOLVE_CONFIGS, solvers=("alternating",), max_time=120.0, max_iter=100, eps=1e-12,
+                 solve_configs=_SOLVE_CONFIGS, solvers=("alternating",), max_time=60.0, max_iter=100, eps=1e-12,
                  backends=("numpy",)),
     SparsifyGrid("gpu", seeds=20, n=64, d=4096, r=0.05, bss_m=(80, 96, 128, 160, 192, 256),
                  time_d=(1024, 2048, 4096, 8192, 16384, 32768), time_n=(16, 32, 64, 128, 256, 512),
