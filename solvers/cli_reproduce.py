@@ -32,6 +32,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grid", choices=list(GRIDS), default="quick", help="size grid (default quick)")
     parser.add_argument("--resume", action="store_true",
                         help="continue <out>/measurements.json, skipping the points it already holds")
+    parser.add_argument("--threads", type=int, default=None, metavar="N",
+                        help="limit BLAS/OpenMP/torch threads to N for the whole run (e.g. 1 on a shared machine)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -48,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         report = reproduce(args.grid, args.backends, args.out, resume=args.resume, command=command_line(),
-                           machine=args.machine, progress=not args.no_progress)
+                           machine=args.machine, progress=not args.no_progress, threads=args.threads)
     except KeyboardInterrupt:
         print("interrupted: the finished points are kept in measurements.json; "
               "run the same command with --resume to continue", file=sys.stderr)

@@ -422,7 +422,8 @@ def environment_lines(data: dict[str, Any]) -> list[str]:
              + ", ".join(f"{k} {v}" for k, v in (env.get("versions") or {}).items())
              + (f"; BLAS: {blas}" if blas else ""),
              f"- commit: `{git.get('commit')}`{' (uncommitted changes)' if git.get('dirty') else ''}",
-             f"- grid: `{(data.get('grid') or {}).get('name', '?')}`, backends: {', '.join(data.get('backends', []))}"]
+             f"- grid: `{(data.get('grid') or {}).get('name', '?')}`, backends: {', '.join(data.get('backends', []))}"
+             + (f", native threads limited to {data['threads']}" if data.get("threads") else "")]
     if runs:
         lines.append(f"- measured: {runs[0].get('started', '?')} → {runs[-1].get('finished', 'unfinished')}, "
                      f"{wall:.0f} s of run time over {len(runs)} invocation(s)")

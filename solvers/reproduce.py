@@ -372,6 +372,30 @@ def run_sparsification(store: Store, grid: Grid, tick: Callable[[str, float], No
 
 
 @contextmanager
+def _thread_limit(threads: int | None, backends: list[str]) -> Iterator[None]:
+    """Limit native thread pools (BLAS, OpenMP, torch's intra-op pool) to ``threads`` while inside."""
+    if threads is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    torch_threads = None
+    if any(name.startswith("torch") for name in backends):
+        import torch
+
+        torch_threads = torch.get_num_threads()
+        torch.set_num_threads(threads)
+    try:
+        with threadpool_limits(limits=threads):
+            yield
+    finally:
+        if torch_threads is not None:
+            import torch
+
+            torch.set_num_threads(torch_threads)
+
+
+@contextmanager
 def _progress(enabled: bool, total: float) -> Iterator[Callable[[str, float], None]]:
     """A rich progress bar over estimated seconds of work, with the time left; quiet when disabled."""
     if not enabled:
@@ -394,7 +418,7 @@ def _progress(enabled: bool, total: float) -> Iterator[Callable[[str, float], No
 def reproduce(grid: Grid | str = "quick", backends: list[str] | None = None, out_dir: Path | None = None, *,
               resume: bool = False, command: str = "", machine: str | None = None, progress: bool = True,
               options: Options | None = None, stages: list[str] | None = None, solvers: list[str] | None = None,
-              sparsification: bool = True) -> Path:
+              sparsification: bool = True, threads: int | None = None) -> Path:
     """Run the measurements of the reproduction report and write it; return the report's path.
 
     Parameters
@@ -420,8 +444,12 @@ def reproduce(grid: Grid | str = "quick", backends: list[str] | None = None, out
         Restrict to these stages / solvers (default: all).
     sparsification : bool
         Include the attention-sparsification section.
+    threads : int, optional
+        Limit BLAS/OpenMP threads (and torch's) to this many for the whole run, e.g. 1 on a
+        machine shared with other jobs; recorded. Default: the libraries' own choice.
     """
     from .environment import collect
+    from .registry import list_solvers
     from .report import build_report
 
     grid = get_grid(grid) if isinstance(grid, str) else grid
@@ -429,27 +457,26 @@ def reproduce(grid: Grid | str = "quick", backends: list[str] | None = None, out
     options = options or Options.for_grid(grid)
     name = machine_name(machine)
     out_dir = Path(out_dir) if out_dir is not None else Path("reports") / name
-    header = {"schema": SCHEMA, "source": "reproduce", "machine": name, "command": command, "grid": asdict(grid),
-              "backends": backends, "options": asdict(options), "environment": collect()}
-    store = Store.open(out_dir / "measurements.json", header, resume)
-    started = time.perf_counter()
-    store.data["runs"].append({"started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                               "resumed": resume, "command": command})
-    store.save()
-    measure_gemm(store, backends, options)
-    rates = {b: (store.data["gemm"][b].get("flops_per_s") or 1e10) for b in backends}
-    tasks = plan(grid, backends, stages)
-    from .registry import list_solvers
-
-    n_solvers = len(solvers or list_solvers())
-    total = (sum(estimate_seconds(STAGES[t.stage], t.n, t.d, rates[t.backend], options) for t in tasks)
-             + len(grid.convergence_sizes) * n_solvers * options.conv_max_time / 2
-             + (SPARSIFICATION_ESTIMATE if sparsification else 0.0))
-    with _progress(progress, total) as tick:
-        run_stage_timings(store, grid, backends, options, tick, stages)
-        run_convergence(store, grid, backends[0], options, tick, solvers)
-        if sparsification:
-            run_sparsification(store, grid, tick)
+    with _thread_limit(threads, backends):
+        header = {"schema": SCHEMA, "source": "reproduce", "machine": name, "command": command,
+                  "grid": asdict(grid), "backends": backends, "options": asdict(options), "threads": threads,
+                  "environment": collect()}
+        store = Store.open(out_dir / "measurements.json", header, resume)
+        started = time.perf_counter()
+        store.data["runs"].append({"started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                                   "resumed": resume, "command": command})
+        store.save()
+        measure_gemm(store, backends, options)
+        rates = {b: (store.data["gemm"][b].get("flops_per_s") or 1e10) for b in backends}
+        total = (sum(estimate_seconds(STAGES[t.stage], t.n, t.d, rates[t.backend], options)
+                     for t in plan(grid, backends, stages))
+                 + len(grid.convergence_sizes) * len(solvers or list_solvers()) * options.conv_max_time / 2
+                 + (SPARSIFICATION_ESTIMATE if sparsification else 0.0))
+        with _progress(progress, total) as tick:
+            run_stage_timings(store, grid, backends, options, tick, stages)
+            run_convergence(store, grid, backends[0], options, tick, solvers)
+            if sparsification:
+                run_sparsification(store, grid, tick)
     store.data["runs"][-1]["wall_s"] = time.perf_counter() - started
     store.data["runs"][-1]["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     store.save()

@@ -109,9 +109,11 @@ def test_failing_size_is_recorded_and_report_builds(tmp_path, monkeypatch):
     assert "simulated out of memory" in text and "## Verdict" in text
 
 
-def test_per_point_budget_cuts_larger_sizes(tmp_path):
-    _run(tmp_path, stages=["forward"], options=rp.Options(repeat=1, min_time=0.0, point_budget=1e-9, gemm_size=64,
-                                                          conv_max_iter=2))
+def test_per_point_budget_cuts_larger_sizes_and_threads_are_limited(tmp_path):
+    _run(tmp_path, stages=["forward"], threads=1,
+         options=rp.Options(repeat=1, min_time=0.0, point_budget=1e-9, gemm_size=64, conv_max_iter=2))
+    data = json.loads((tmp_path / "measurements.json").read_text())
+    assert data["threads"] == 1 and all(blas["num_threads"] == 1 for blas in data["environment"]["blas"])
     by_n = {p["n"]: p for p in _points(tmp_path) if p["d"] == 4}
     assert by_n[32]["status"] == "ok"
     assert by_n[64]["status"] == "skipped" and "per-point budget" in by_n[64]["reason"]
