@@ -112,7 +112,7 @@ class ScalingResult:
     used, excluded : list
         Sizes used in the fit, and ``(size, why)`` for those left out.
     local : list of float
-        Exponents between consecutive measured (ok) sizes.
+        Exponents between consecutive sizes used in the fit.
     verdict : str
         "holds", "does not hold", "inconclusive" or "no data".
     why : str
@@ -234,9 +234,9 @@ def analyse_scaling(records: list[dict[str, Any]], stage: str, backend: str, swe
             result.excluded.append((r[axis], f"{r['median'] * 1e3:.3g} ms < {min_time * 1e3:g} ms (overhead-bound)"))
         else:
             result.used.append(r[axis])
-    if len(ok) >= 2:
-        result.local = local_slopes([r[axis] for r in ok], [r["median"] for r in ok])
     used = [r for r in ok if r[axis] in result.used]
+    if len(used) >= 2:
+        result.local = local_slopes([r[axis] for r in used], [r["median"] for r in used])
     if not chosen:
         return result
     if len(used) >= 2:
@@ -256,7 +256,7 @@ def approaches(result: ScalingResult, target: float, tolerance: float = 1.0) -> 
     exponents increase over the compute-bound sizes and the last one is the closest to it.
     """
     if not result.local:
-        return False, "fewer than two measured sizes"
+        return False, "fewer than two compute-bound sizes"
     local = result.local
     last = local[-1]
     text = ", ".join(f"{v:.2f}" for v in local)
