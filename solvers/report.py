@@ -525,7 +525,9 @@ def measurements_from_asv(results_dir: Path, machine: str | None = None) -> dict
     Reads ``<results_dir>/<machine>/*.json`` (every machine folder when ``machine`` is not
     given, the newest file per machine winning for a point), with parameter names from
     ``benchmarks.json`` next to them when present. Only ``time_*`` benchmarks whose
-    parameters include a backend and n and d (as parameters or fixed by the name) are used.
+    parameters include a backend, n and d are used, and ``track_iterations`` for the
+    convergence section. Combinations asv did not run (n/a: off the active grid, backend
+    missing, or failed) carry no reason in asv's files; they are only counted (``asv_not_run``).
     """
     results_dir = Path(results_dir)
     names: dict[str, list[str]] = {}
@@ -539,6 +541,7 @@ def measurements_from_asv(results_dir: Path, machine: str | None = None) -> dict
     points: dict[tuple[str, str, int, int], dict[str, Any]] = {}
     convergence: dict[tuple[str, str, int, int], dict[str, Any]] = {}
     env: dict[str, Any] = {}
+    not_run = 0
     for path in files:
         result_file = json.loads(path.read_text())
         if "results" not in result_file:
@@ -564,11 +567,13 @@ def measurements_from_asv(results_dir: Path, machine: str | None = None) -> dict
                     _asv_iterations(convergence, params, value)
                     continue
                 record = _asv_record(bench, params, value, entry, i)
-                if record is not None:
+                if record is None:
+                    not_run += 1
+                else:
                     points[(record["stage"], record["backend"], record["n"], record["d"])] = record
     return {"schema": 1, "source": "asv", "machine": machine_name(machine or env.get("machine")),
             "command": "", "grid": {"name": "asv"}, "backends": sorted({p[1] for p in points}),
-            "environment": env, "points": list(points.values()), "gemm": {}, "runs": [],
+            "environment": env, "points": list(points.values()), "asv_not_run": not_run, "gemm": {}, "runs": [],
             "convergence": [run for run in convergence.values()
                             if any(v is not None for v in run["iterations_to_eps"].values())]}
 
@@ -602,7 +607,7 @@ def _asv_record(bench: str, params: dict[str, Any], value: Any, entry: dict[str,
     record: dict[str, Any] = {"stage": stage, "backend": backend, "n": n, "d": d, "benchmark": bench,
                               "flops": spec.flops(n, d) if spec.flops else None}
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return {**record, "status": "skipped", "reason": "asv: n/a or failed"}
+        return None
     q25 = (entry.get("stats_q_25") or [None] * (index + 1))[index]
     q75 = (entry.get("stats_q_75") or [None] * (index + 1))[index]
     value = float(value)
