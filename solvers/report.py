@@ -424,6 +424,9 @@ def environment_lines(data: dict[str, Any]) -> list[str]:
              f"- commit: `{git.get('commit')}`{' (uncommitted changes)' if git.get('dirty') else ''}",
              f"- grid: `{(data.get('grid') or {}).get('name', '?')}`, backends: {', '.join(data.get('backends', []))}"
              + (f", native threads limited to {data['threads']}" if data.get("threads") else "")]
+    if data.get("asv_not_run"):
+        lines.append(f"- asv parameter combinations not run (n/a: off the grid, backend missing, or failed): "
+                     f"{data['asv_not_run']}; read from `{env.get('asv_file')}`")
     if runs:
         lines.append(f"- measured: {runs[0].get('started', '?')} → {runs[-1].get('finished', 'unfinished')}, "
                      f"{wall:.0f} s of run time over {len(runs)} invocation(s)")
