@@ -25,9 +25,9 @@ from typing import Any, ClassVar
 import numpy as np
 from asv_runner.benchmarks.mark import SkipNotImplemented
 
+from solvers import stages  # not ``from … import time_body``: asv would collect it as a benchmark
 from solvers.backends import BACKEND_NAMES, Backend, backend_unavailable_reason
 from solvers.grids import GRID_ENV, GRIDS, Grid, get_grid
-from solvers import stages  # not ``from … import time_body``: asv would collect it as a benchmark
 from solvers.stages import STAGES, prepare_stage, run_synchronized
 
 #: Comma-separated backends to run (or ``all``); default: the active grid's own backends.
@@ -147,6 +147,7 @@ class StageSuite(abc.ABC):
         """Name of the stage in :data:`solvers.stages.STAGES` (a class attribute in subclasses)."""
 
     def setup(self, backend: str, n: int, d: int) -> None:
+        """Prepare the stage's inputs off the clock and warm this size up once."""
         grid = check_point(backend, n, d, (self.sweep,))
         self.body, self.backend = prepare_stage(self.stage, backend, n, d, memory_limit=grid.memory_limit)
 
