@@ -284,6 +284,10 @@ class ConvergenceResult:
         ε -> solver time at that iteration.
     fit : Fit or None
         Iterations against log10(1/ε) over the ε reached (slope: iterations per decade).
+    final_loss : float
+        Loss at the last recorded iterate.
+    total_iterations : int
+        Iterations the run performed.
     """
 
     solver: str

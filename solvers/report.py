@@ -293,8 +293,28 @@ def verdict_section(scaling: list[ScalingResult]) -> list[str]:
     return lines + (["Headline:", ""] + headline + [""] if headline else [])
 
 
-def excluded_section(scaling: list[ScalingResult], records: list[dict[str, Any]]) -> list[str]:
-    """Which sizes were left out of the fits, and every skipped or failed point with its reason."""
+#: Above this median relative spread (IQR / median) the report warns that the timings are noisy.
+NOISE_WARNING = 0.10
+
+
+def noise_lines(records: list[dict[str, Any]]) -> list[str]:
+    """How noisy the timings were: the spread of repeated calls, relative to their median."""
+    spreads = sorted((r["q75"] - r["q25"]) / r["median"] for r in records
+                     if r["status"] == "ok" and r.get("median") and r.get("q25") is not None and r.get("q75") is not None)
+    if not spreads:
+        return []
+    typical = spreads[len(spreads) // 2]
+    text = (f"Timing noise: the interquartile range of repeated calls is {typical:.0%} of the median at a typical "
+            f"point (worst {spreads[-1]:.0%}).")
+    if typical > NOISE_WARNING:
+        text += (f" Above {NOISE_WARNING:.0%}: the machine was probably busy with other work while this ran, "
+                 "and the exponents above are not trustworthy; rerun on an otherwise idle machine "
+                 "(or with `--threads 1` on a shared one).")
+    return [text, ""]
+
+
+def excluded_section(scaling: list[ScalingResult]) -> list[str]:
+    """Which sizes were left out of the fits and why (overhead-bound, skipped or failed)."""
     lines = ["## Sizes left out", ""]
     rows = [[f"`{r.stage}`", r.backend, _sweep_text(r), size, why] for r in scaling for size, why in r.excluded]
     lines += [_table(["stage", "backend", "sweep", "size", "why"], rows) if rows else "None.", ""]
@@ -479,13 +499,14 @@ def build_report(data: dict[str, Any], out_dir: Path) -> Path:
              "exponents of each stage's time against n and d, the iterations hidden in log(1/ε), and how far "
              f"each stage runs from the backend's matrix-product rate. Built from {source}.", ""]
     lines += verdict_section(scaling)
+    lines += noise_lines(records)
     lines += ["## Time against size", "", "Medians with interquartile bars; thick lines are the fits over the "
               "sizes used; the dotted line is the compute-bound threshold.", "", "![scaling](scaling.png)", ""]
     lines += convergence_section(runs, convergence)
     lines += peak_section(scaling, records, rates)
     lines += speedup_section(fits["speedups"])
     lines += sparsification_section(data, out_dir)
-    lines += excluded_section(scaling, records)
+    lines += excluded_section(scaling)
     lines += ["## Where these numbers come from", ""] + environment_lines(data) + [""]
     summary = {"scaling": [r.to_dict() for r in scaling], "convergence": [r.to_dict() for r in convergence],
                "speedups": fits["speedups"], "gemm": rates}
