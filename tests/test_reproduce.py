@@ -190,3 +190,26 @@ def test_cli_report_commands(tmp_path, micro_run):
     assert main(["report", "--out", str(tmp_path / "run")]) == 0
     assert (tmp_path / "run" / "report.md").exists()
     assert main(["report", "--out", str(tmp_path / "nothing")]) == 2
+
+
+def test_cli_reproduce_passes_its_options(monkeypatch, tmp_path, capsys):
+    seen = {}
+
+    def fake(grid, backends, out, **kwargs):
+        seen.update(grid=grid, backends=backends, out=out, **kwargs)
+        return out / "report.md"
+
+    monkeypatch.setattr(rp, "reproduce", fake)
+    argv = ["reproduce", "--backend", "numpy", "--backend", "torch", "--grid", "full", "--out", str(tmp_path),
+            "--resume", "--threads", "1", "--no-progress", "--machine", "box"]
+    assert main(argv) == 0
+    assert seen["grid"] == "full" and seen["backends"] == ["numpy", "torch"] and seen["out"] == tmp_path
+    assert seen["resume"] and seen["threads"] == 1 and not seen["progress"] and seen["machine"] == "box"
+    assert seen["command"].startswith("attnreg ")
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(rp, "reproduce", interrupted)
+    assert main(["reproduce", "--no-progress"]) == 130
+    assert "--resume" in capsys.readouterr().err
