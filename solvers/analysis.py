@@ -250,24 +250,30 @@ def analyse_scaling(records: list[dict[str, Any]], stage: str, backend: str, swe
 
 
 def approaches(result: ScalingResult, target: float, tolerance: float = 1.0) -> tuple[bool, str]:
-    """Whether the local exponents of ``result`` rise towards ``target`` over the sizes run.
+    """Whether the time of ``result`` grows like size^``target`` over its compute-bound sizes.
 
-    True when the last local exponent lies within ``tolerance`` of ``target``, or the local
-    exponents increase over the compute-bound sizes and the last one is the closest to it.
+    True when (a) the exponent between the two largest compute-bound sizes lies within
+    ``tolerance`` of ``target``, or (b) the exponent fitted over all of them does and its
+    95 % CI contains ``target``, or (c) the local exponents rise and the last is the
+    closest to ``target``.
     """
     if not result.local:
         return False, "fewer than two compute-bound sizes"
     local = result.local
     last = local[-1]
-    text = ", ".join(f"{v:.2f}" for v in local)
+    text = "local exponents " + ", ".join(f"{v:.2f}" for v in local)
     if abs(last - target) <= tolerance:
-        return True, f"local exponents {text}: the last is within ±{tolerance:g} of {target:g}"
+        return True, f"{text}: the last is within ±{tolerance:g} of {target:g}"
+    fit = result.fit
+    if (fit is not None and abs(fit.slope - target) <= tolerance and math.isfinite(fit.half_width)
+            and fit.ci_low <= target <= fit.ci_high):
+        return True, (f"fitted exponent {fit.slope:.2f} within ±{tolerance:g} of {target:g}, which its 95 % CI "
+                      f"contains ({text})")
     tail = local[-3:]
-    rising = all(b >= a - 0.1 for a, b in zip(tail, tail[1:]))
-    closest = min(local, key=lambda v: abs(v - target)) == last
-    if rising and closest:
-        return True, f"local exponents {text}: rising towards {target:g} but still {target - last:.2f} short"
-    return False, f"local exponents {text}: not approaching {target:g} over these sizes"
+    rising = len(tail) > 1 and all(b >= a - 0.1 for a, b in zip(tail, tail[1:]))
+    if rising and min(local, key=lambda v: abs(v - target)) == last:
+        return True, f"{text}: rising towards {target:g} but still {target - last:.2f} short"
+    return False, f"{text}: not approaching {target:g} over these sizes"
 
 
 @dataclass

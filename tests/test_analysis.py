@@ -118,3 +118,12 @@ def test_fraction_of_peak_and_speedups():
     assert analysis.fraction_of_peak(records[0], 4e9) == pytest.approx(0.5)
     assert analysis.fraction_of_peak(records[0], None) is None
     assert analysis.speedups(records) == [{"stage": "forward", "n": 8, "d": 2, "backend": "torch", "speedup": 4.0}]
+
+
+def test_approaches_through_the_fit():
+    # local exponents 6.6 then 4.9 (efficiency still rising), fit ≈ 5.6 with a CI containing 6
+    sizes, times = [24, 32, 48], [1.7e-3, 1.14e-2, 8.4e-2]
+    result = analysis.analyse_scaling(_records("hessian_solve", "solve_d", sizes, times, fixed=128),
+                                      "hessian_solve", "numpy", "solve_d")
+    ok, why = analysis.approaches(result, 6.0)
+    assert ok and "fitted exponent" in why
