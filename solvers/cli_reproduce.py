@@ -11,6 +11,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from .analysis import MIN_FIT_TIME
 from .backends import BACKEND_NAMES
 from .grids import GRIDS
 
@@ -21,6 +22,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--machine", default=None,
                         help="machine name for reports/<machine>/ (default: asv's machine name, else the host name)")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default reports/<machine>/)")
+    parser.add_argument("--min-fit-ms", type=float, default=MIN_FIT_TIME * 1e3, metavar="MS",
+                        help=f"sizes faster than this are overhead-bound and left out of the fits "
+                             f"(default {MIN_FIT_TIME * 1e3:g} ms)")
     if parser.prog.split()[-1] == "report":
         parser.add_argument("--from-asv", nargs="?", const=DEFAULT_ASV_RESULTS, type=Path, default=None,
                             metavar="RESULTS_DIR",
@@ -50,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         report = reproduce(args.grid, args.backends, args.out, resume=args.resume, command=command_line(),
-                           machine=args.machine, progress=not args.no_progress, threads=args.threads)
+                           machine=args.machine, progress=not args.no_progress, threads=args.threads,
+                           min_fit_time=args.min_fit_ms / 1e3)
     except KeyboardInterrupt:
         print("interrupted: the finished points are kept in measurements.json; "
               "run the same command with --resume to continue", file=sys.stderr)
@@ -82,5 +87,5 @@ def _run_report(args: argparse.Namespace) -> int:
             print(f"no {path}: run `attnreg reproduce` first, or pass --from-asv", file=sys.stderr)
             return 2
         data = json.loads(path.read_text())
-    print(f"report written to {build_report(data, out)}")
+    print(f"report written to {build_report(data, out, args.min_fit_ms / 1e3)}")
     return 0

@@ -61,8 +61,11 @@ def gemm_rates(data: dict[str, Any]) -> dict[str, float]:
             if entry.get("status") == "ok" and entry.get("flops_per_s")}
 
 
-def analyse(data: dict[str, Any]) -> dict[str, Any]:
-    """All fits of the report: scaling per (backend, stage, sweep), convergence per run, speedups."""
+def analyse(data: dict[str, Any], min_fit_time: float = analysis.MIN_FIT_TIME) -> dict[str, Any]:
+    """All fits of the report: scaling per (backend, stage, sweep), convergence per run, speedups.
+
+    ``min_fit_time`` (seconds) is the compute-bound threshold of the scaling fits.
+    """
     records = data.get("points", [])
     rates = gemm_rates(data)
     scaling: list[ScalingResult] = []
@@ -70,7 +73,7 @@ def analyse(data: dict[str, Any]) -> dict[str, Any]:
         for stage in dict.fromkeys(r["stage"] for r in records):
             sweeps = STAGES[stage].sweeps if stage in STAGES else ("n", "d")
             for sweep in sweeps:
-                result = analysis.analyse_scaling(records, stage, backend, sweep, rates.get(backend))
+                result = analysis.analyse_scaling(records, stage, backend, sweep, rates.get(backend), min_fit_time)
                 if result.fixed is not None:
                     scaling.append(result)
     convergence = [analysis.analyse_convergence(run) for run in data.get("convergence", [])]
@@ -130,7 +133,8 @@ def _legend(ax: Any, **options: Any) -> None:
         ax.legend(fontsize=6, **options)
 
 
-def plot_scaling(scaling: list[ScalingResult], records: list[dict[str, Any]], path: Path) -> None:
+def plot_scaling(scaling: list[ScalingResult], records: list[dict[str, Any]], path: Path,
+                 min_fit_time: float = analysis.MIN_FIT_TIME) -> None:
     """Time against size per sweep, medians with IQR bars, fitted lines over the points used."""
     sweeps = [s for s in SWEEP_TITLES if any(r.sweep == s for r in scaling)]
     fig, axes = _figure(max(len(sweeps), 1))
@@ -161,7 +165,7 @@ def plot_scaling(scaling: list[ScalingResult], records: list[dict[str, Any]], pa
         ax.set(xscale="log", yscale="log", xlabel=f"{'n' if sweep == 'n' else 'd'} ({other} = {fixed})",
                ylabel="seconds per call (median, IQR)", title=SWEEP_TITLES[sweep])
         _size_ticks(ax, sizes)
-        ax.axhline(analysis.MIN_FIT_TIME, color="grey", lw=0.8, ls=":")
+        ax.axhline(min_fit_time, color="grey", lw=0.8, ls=":")
         _legend(ax, loc="upper left")
         ax.grid(True, which="both", alpha=0.2)
     _save(fig, path)
@@ -264,7 +268,7 @@ def _closer_omega(res: ScalingResult) -> str:
     return closer
 
 
-def verdict_section(scaling: list[ScalingResult]) -> list[str]:
+def verdict_section(scaling: list[ScalingResult], min_fit_time: float = analysis.MIN_FIT_TIME) -> list[str]:
     """The verdict table and the two headline statements."""
     judged = [r for r in scaling if r.expected is not None]
     rows = [[f"`{r.stage}`", r.backend, _sweep_text(r), _fmt(r.expected), _fmt(r.expected_best), _fit_text(r),
@@ -272,7 +276,7 @@ def verdict_section(scaling: list[ScalingResult]) -> list[str]:
     lines = ["## Verdict", "",
              _table(["stage", "backend", "time against", "expected (ω=3)", "expected (ω≈2.37)",
                      "fitted exponent [95 % CI]", "closer to", "sizes fitted", "verdict", "why"], rows), ""]
-    lines += [f"Rule: a fit uses only the sizes whose median time is at least {analysis.MIN_FIT_TIME * 1e3:g} ms "
+    lines += [f"Rule: a fit uses only the sizes whose median time is at least {min_fit_time * 1e3:g} ms "
               "(faster calls are overhead-bound), by ordinary least squares of log time on log size, with a 95 % "
               "confidence interval from the t distribution. The claim **holds** when that interval comes within "
               f"±{analysis.TOLERANCE} of the exponent expected with classical products (ω = 3); it is "
@@ -476,16 +480,19 @@ def timings_csv(records: list[dict[str, Any]], rates: dict[str, float]) -> str:
     return out.getvalue()
 
 
-def build_report(data: dict[str, Any], out_dir: Path) -> Path:
-    """Write ``report.md``, the plots, ``analysis.json`` and ``stage_timings.csv`` into ``out_dir``."""
+def build_report(data: dict[str, Any], out_dir: Path, min_fit_time: float = analysis.MIN_FIT_TIME) -> Path:
+    """Write ``report.md``, the plots, ``analysis.json`` and ``stage_timings.csv`` into ``out_dir``.
+
+    ``min_fit_time`` (seconds): sizes faster than this are overhead-bound and left out of the fits.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     records = data.get("points", [])
-    fits = analyse(data)
+    fits = analyse(data, min_fit_time)
     scaling, convergence, rates = fits["scaling"], fits["convergence"], fits["gemm"]
     runs = data.get("convergence", [])
     if scaling:
-        plot_scaling(scaling, records, out_dir / "scaling.png")
+        plot_scaling(scaling, records, out_dir / "scaling.png", min_fit_time)
         plot_fraction(scaling, records, rates, out_dir / "fraction_of_peak.png")
     if runs:
         plot_convergence(runs, convergence, out_dir / "convergence.png")
@@ -498,7 +505,7 @@ def build_report(data: dict[str, Any], out_dir: Path) -> Path:
              "Õ((T_mat(n,n,d) + T_mat(n,d,d) + d^{2ω}) log(1/ε)). This report checks, on this machine, the "
              "exponents of each stage's time against n and d, the iterations hidden in log(1/ε), and how far "
              f"each stage runs from the backend's matrix-product rate. Built from {source}.", ""]
-    lines += verdict_section(scaling)
+    lines += verdict_section(scaling, min_fit_time)
     lines += noise_lines(records)
     lines += ["## Time against size", "", "Medians with interquartile bars; thick lines are the fits over the "
               "sizes used; the dotted line is the compute-bound threshold.", "", "![scaling](scaling.png)", ""]
@@ -508,7 +515,7 @@ def build_report(data: dict[str, Any], out_dir: Path) -> Path:
     lines += sparsification_section(data, out_dir)
     lines += excluded_section(scaling)
     lines += ["## Where these numbers come from", ""] + environment_lines(data) + [""]
-    summary = {"scaling": [r.to_dict() for r in scaling], "convergence": [r.to_dict() for r in convergence],
+    summary = {"min_fit_time": min_fit_time, "scaling": [r.to_dict() for r in scaling], "convergence": [r.to_dict() for r in convergence],
                "speedups": fits["speedups"], "gemm": rates}
     write_atomic(out_dir / "analysis.json", json.dumps(json_safe(summary), indent=1, default=str) + "\n")
     write_atomic(out_dir / "stage_timings.csv", timings_csv(records, rates))

@@ -419,7 +419,7 @@ def _progress(enabled: bool, total: float) -> Iterator[Callable[[str, float], No
 def reproduce(grid: Grid | str = "quick", backends: list[str] | None = None, out_dir: Path | None = None, *,
               resume: bool = False, command: str = "", machine: str | None = None, progress: bool = True,
               options: Options | None = None, stages: list[str] | None = None, solvers: list[str] | None = None,
-              sparsification: bool = True, threads: int | None = None) -> Path:
+              sparsification: bool = True, threads: int | None = None, min_fit_time: float | None = None) -> Path:
     """Run the measurements of the reproduction report and write it; return the report's path.
 
     Parameters
@@ -448,6 +448,9 @@ def reproduce(grid: Grid | str = "quick", backends: list[str] | None = None, out
     threads : int, optional
         Limit BLAS/OpenMP threads (and torch's) to this many for the whole run, e.g. 1 on a
         machine shared with other jobs; recorded. Default: the libraries' own choice.
+    min_fit_time : float, optional
+        Compute-bound threshold of the fits in seconds (default
+        :data:`solvers.analysis.MIN_FIT_TIME`).
     """
     from .environment import collect
     from .registry import list_solvers
@@ -481,4 +484,4 @@ def reproduce(grid: Grid | str = "quick", backends: list[str] | None = None, out
     store.data["runs"][-1]["wall_s"] = time.perf_counter() - started
     store.data["runs"][-1]["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
     store.save()
-    return build_report(store.data, out_dir)
+    return build_report(store.data, out_dir, **({} if min_fit_time is None else {"min_fit_time": min_fit_time}))

@@ -187,8 +187,8 @@ def test_cli_report_commands(tmp_path, micro_run):
     assert (tmp_path / "asv" / "report.md").exists()
     (tmp_path / "run").mkdir()
     shutil.copy(micro_run / "measurements.json", tmp_path / "run")
-    assert main(["report", "--out", str(tmp_path / "run")]) == 0
-    assert (tmp_path / "run" / "report.md").exists()
+    assert main(["report", "--out", str(tmp_path / "run"), "--min-fit-ms", "0.001"]) == 0
+    assert "at least 0.001 ms" in (tmp_path / "run" / "report.md").read_text()
     assert main(["report", "--out", str(tmp_path / "nothing")]) == 2
 
 
@@ -201,10 +201,11 @@ def test_cli_reproduce_passes_its_options(monkeypatch, tmp_path, capsys):
 
     monkeypatch.setattr(rp, "reproduce", fake)
     argv = ["reproduce", "--backend", "numpy", "--backend", "torch", "--grid", "full", "--out", str(tmp_path),
-            "--resume", "--threads", "1", "--no-progress", "--machine", "box"]
+            "--resume", "--threads", "1", "--no-progress", "--machine", "box", "--min-fit-ms", "5"]
     assert main(argv) == 0
     assert seen["grid"] == "full" and seen["backends"] == ["numpy", "torch"] and seen["out"] == tmp_path
     assert seen["resume"] and seen["threads"] == 1 and not seen["progress"] and seen["machine"] == "box"
+    assert seen["min_fit_time"] == pytest.approx(0.005)
     assert seen["command"].startswith("attnreg ")
 
     def interrupted(*args, **kwargs):
