@@ -149,8 +149,8 @@ def plot_scaling(scaling: list[ScalingResult], records: list[dict[str, Any]], pa
             x = [p[res.axis] for p in points]
             sizes += x
             y = [p["median"] for p in points]
-            err = [[p["median"] - p.get("q25", p["median"]) for p in points],
-                   [p.get("q75", p["median"]) - p["median"] for p in points]]
+            err = [[max(p["median"] - (p.get("q25") or p["median"]), 0.0) for p in points],
+                   [max((p.get("q75") or p["median"]) - p["median"], 0.0) for p in points]]
             label = f"{res.stage} [{res.backend}]"
             if res.fit is not None:
                 label += f" slope {res.fit.slope:.2f}"
@@ -641,6 +641,6 @@ def _asv_record(bench: str, params: dict[str, Any], value: Any, entry: dict[str,
         return None
     q25 = (entry.get("stats_q_25") or [None] * (index + 1))[index]
     q75 = (entry.get("stats_q_75") or [None] * (index + 1))[index]
-    value = float(value)
-    return {**record, "status": "ok", "reason": "", "median": value, "q25": q25 if q25 is not None else value,
-            "q75": q75 if q75 is not None else value}
+    value = float(value)  # asv rounds its quartiles to 5 digits: keep q25 ≤ median ≤ q75
+    return {**record, "status": "ok", "reason": "", "median": value, "q25": min(q25 if q25 is not None else value, value),
+            "q75": max(q75 if q75 is not None else value, value)}
