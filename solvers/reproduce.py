@@ -29,8 +29,9 @@ import numpy as np
 from .grids import Grid, get_grid
 from .stages import OMEGA_CLASSICAL, STAGES, Stage, gemm_rate, prepare_stage, time_body
 
+#: Version of the ``measurements.json`` layout.
 SCHEMA = 1
-#: The solvers whose convergence the report compares; the paper's method comes first.
+#: The paper's method: run first, and the one the report's convergence statements compare.
 REFERENCE_SOLVER = "alternating"
 #: Start of every convergence run: X0 = X* + START_NOISE·G, G ~ N(0, 1) from default_rng(START_SEED).
 START_NOISE = 0.5
