@@ -28,7 +28,10 @@ from asv_runner.benchmarks.mark import SkipNotImplemented
 from solvers import stages  # not ``from … import time_body``: asv would collect it as a benchmark
 from solvers.backends import BACKEND_NAMES, Backend, backend_unavailable_reason
 from solvers.grids import GRID_ENV, GRIDS, Grid, get_grid
+from solvers.allocator import retain_freed_memory
 from solvers.stages import STAGES, prepare_stage, run_synchronized
+
+retain_freed_memory()  # the timing policy of every attnreg measurement: see solvers/allocator.py
 
 #: Comma-separated backends to run (or ``all``); default: the active grid's own backends.
 BACKENDS_ENV = "ATTNREG_BACKENDS"

@@ -17,6 +17,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from .allocator import allocator_policy
 from .backends import Backend
 
 _PACKAGES = ("attnreg", "numpy", "scipy", "array-api-compat", "torch", "cupy-cuda12x", "cupy", "asv", "matplotlib")
@@ -76,6 +77,7 @@ def collect(backend: Backend | None = None) -> dict[str, Any]:
         "blas": blas,
         "gpus": gpus.splitlines() if gpus else [],
         "git": git_commit(),
+        "allocator": allocator_policy(),
         "env_vars": {key: os.environ[key] for key in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                                       "CUDA_VISIBLE_DEVICES") if key in os.environ},
     }
@@ -95,6 +97,9 @@ def format_lines(record: dict[str, Any]) -> list[str]:
     lines += [f"gpu: {line}" for line in record["gpus"]] or ["gpu: none found (nvidia-smi absent or no device)"]
     git = record["git"]
     lines.append(f"commit: {git['commit'] or 'not a git checkout'}{' (dirty)' if git['dirty'] else ''}")
+    allocator = record.get("allocator", {})
+    lines.append(f"allocator: {allocator.get('policy')} " + (f"(mmap threshold {allocator['mmap_threshold']})"
+                 if allocator.get("policy") == "retain" else f"({allocator.get('reason', '')})"))
     for key, value in record.get("backend", {}).items():
         lines.append(f"backend.{key}: {value}")
     lines += [f"env {key}={value}" for key, value in record["env_vars"].items()]

@@ -11,6 +11,7 @@ import math
 
 import pytest
 
+from solvers.allocator import retain_freed_memory
 from solvers.stages import STAGES, prepare_stage, run_synchronized
 
 from .conftest import ALL_BACKENDS
@@ -19,6 +20,12 @@ from .conftest import ALL_BACKENDS
 SIZES = {"forward": (256, 16), "gradient": (256, 16), "y_solve": (256, 16), "hvp": (256, 16),
          "hessian_assembly": (64, 8), "hessian_solve": (64, 8)}
 ROUNDS = 5
+
+
+@pytest.fixture(scope="module", autouse=True)
+def allocator_policy() -> dict:
+    """Time under the allocator policy of every attnreg measurement (solvers/allocator.py)."""
+    return retain_freed_memory()
 
 
 @pytest.mark.parametrize("stage", list(SIZES))

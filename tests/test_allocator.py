@@ -1,0 +1,37 @@
+"""The allocator policy is opt-in per process, recorded, and can be switched off."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+
+import pytest
+
+glibc = pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="the policy only exists on glibc")
+
+
+def _run(code: str, **env: str) -> str:
+    environment = {**os.environ, **env}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env=environment).stdout
+
+
+def test_importing_solvers_leaves_the_allocator_alone():
+    out = _run("import solvers, solvers.oracles; from solvers.allocator import allocator_policy; "
+               "print(allocator_policy()['policy'])")
+    assert out.strip() == "system"
+
+
+@glibc
+def test_attnreg_commands_retain_freed_memory_and_record_it():
+    record = json.loads(_run("from solvers.cli import main; main(['env', '--json'])"))
+    assert record["allocator"]["policy"] == "retain"
+    assert record["allocator"]["mmap_threshold"] >= 2**20
+
+
+def test_environment_variable_turns_it_off():
+    record = json.loads(_run("from solvers.cli import main; main(['env', '--json'])", ATTNREG_MALLOC="system"))
+    assert record["allocator"] == {"policy": "system", "reason": "ATTNREG_MALLOC=system"}
