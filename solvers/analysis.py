@@ -254,8 +254,8 @@ def approaches(result: ScalingResult, target: float, tolerance: float = 1.0) -> 
 
     True when (a) the exponent between the two largest compute-bound sizes lies within
     ``tolerance`` of ``target``, or (b) the exponent fitted over all of them does and its
-    95 % CI contains ``target``, or (c) the local exponents rise and the last is the
-    closest to ``target``.
+    95 % CI contains ``target``, or (c) the local exponents rise towards ``target`` from
+    below and the last is the closest to it.
     """
     if not result.local:
         return False, "fewer than two compute-bound sizes"
@@ -271,7 +271,7 @@ def approaches(result: ScalingResult, target: float, tolerance: float = 1.0) -> 
                       f"contains ({text})")
     tail = local[-3:]
     rising = len(tail) > 1 and all(b >= a - 0.1 for a, b in zip(tail, tail[1:]))
-    if rising and min(local, key=lambda v: abs(v - target)) == last:
+    if rising and last < target and min(local, key=lambda v: abs(v - target)) == last:
         return True, f"{text}: rising towards {target:g} but still {target - last:.2f} short"
     return False, f"{text}: not approaching {target:g} over these sizes"
 

@@ -231,7 +231,7 @@ def measure_point(task: Task, grid: Grid, options: Options, sweeps: list[str]) -
 
 
 def _predicted_call(stage: Stage, done: list[dict[str, Any]], task: Task, axis: str) -> float | None:
-    """Predicted seconds per call at ``task`` from the last measured size before it in its sweep.
+    """Predicted seconds per call at ``task`` from the fastest call at the last measured size.
 
     Scales by the stage's flop count, or (no flop count) by the exponent the claim implies
     with classical products along ``axis`` (3 where it implies none): never by a measured
@@ -241,11 +241,12 @@ def _predicted_call(stage: Stage, done: list[dict[str, Any]], task: Task, axis: 
     if not ok:
         return None
     last = ok[-1]
+    fastest = last.get("min", last["median"])  # the least disturbed call: other jobs only slow calls down
     if stage.flops is not None:
-        return last["median"] * stage.flops(task.n, task.d) / stage.flops(last["n"], last["d"])
+        return fastest * stage.flops(task.n, task.d) / stage.flops(last["n"], last["d"])
     claim = stage.claim_n if axis == "n" else stage.claim_d
     exponent = claim(OMEGA_CLASSICAL) if claim is not None else 3.0
-    return last["median"] * (getattr(task, axis) / last[axis]) ** exponent
+    return fastest * (getattr(task, axis) / last[axis]) ** exponent
 
 
 def run_stage_timings(store: Store, grid: Grid, backends: list[str], options: Options,

@@ -127,3 +127,10 @@ def test_approaches_through_the_fit():
                                       "hessian_solve", "numpy", "solve_d")
     ok, why = analysis.approaches(result, 6.0)
     assert ok and "fitted exponent" in why
+
+
+def test_overshooting_local_exponents_do_not_approach():
+    sizes = [16, 24, 32]
+    result = analysis.analyse_scaling(_records("hessian_solve", "solve_d", sizes, [0.11, 0.0044, 0.45], fixed=128),
+                                      "hessian_solve", "numpy", "solve_d")
+    assert not analysis.approaches(result, 6.0)[0]
