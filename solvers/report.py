@@ -365,6 +365,7 @@ def _convergence_claims(results: list[ConvergenceResult]) -> list[str]:
         reached = {r.solver: r.iterations[1e-8] for r in mine if r.iterations.get(1e-8) is not None}
         if ref is not None:
             ref_text = (f"`{REFERENCE_SOLVER}` reached 1e-8 after {ref.iterations[1e-8]} iterations"
+                        + (f" ({_fmt_time(ref.times[1e-8])})" if ref.times.get(1e-8) is not None else "")
                         if ref.iterations.get(1e-8) is not None else
                         f"`{REFERENCE_SOLVER}` did not reach 1e-8 ({ref.status}, final loss {_fmt_loss(ref.final_loss)})")
             if ref.fit is not None:
@@ -373,7 +374,11 @@ def _convergence_claims(results: list[ConvergenceResult]) -> list[str]:
         if reached:
             fastest = min(reached, key=reached.get)
             lowest = f"; lowest final loss: `{deepest.solver}` ({deepest.final_loss:.2e})" if deepest else ""
-            lines.append(f"- n={size[0]}, d={size[1]}: fewest iterations to 1e-8: `{fastest}` ({reached[fastest]}){lowest}.")
+            timed = {r.solver: r.times[1e-8] for r in mine if r.times.get(1e-8) is not None}
+            quickest = (f"; least solver time to 1e-8: `{min(timed, key=timed.get)}` ({_fmt_time(min(timed.values()))})"
+                        if timed else "")
+            lines.append(f"- n={size[0]}, d={size[1]}: fewest iterations to 1e-8: `{fastest}` ({reached[fastest]})"
+                         f"{quickest}{lowest}.")
     return lines + [""] if lines else []
 
 
