@@ -50,10 +50,10 @@ class Grid:
 
 
 GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
-    Grid("quick", n_sweep=(256, 512, 1024, 2048, 4096), d_for_n=32,
-         d_sweep=(8, 16, 32, 64, 128), n_for_d=1024,
-         solve_d_sweep=(8, 12, 16, 24, 32, 48), n_for_solve=128,
-         convergence_sizes=((128, 16),), backends=("numpy",), memory_limit=4 * 2**30),
+    Grid("quick", n_sweep=(256, 512, 1024, 2048, 4096, 8192), d_for_n=32,
+         d_sweep=(8, 16, 32, 64, 128, 256, 512), n_for_d=1024,
+         solve_d_sweep=(8, 12, 16, 24, 32, 48, 64), n_for_solve=128,
+         convergence_sizes=((128, 16),), backends=("numpy",), memory_limit=8 * 2**30),
     Grid("full", n_sweep=(256, 512, 1024, 2048, 4096, 8192), d_for_n=64,
          d_sweep=(8, 16, 32, 64, 128, 256), n_for_d=2048,
          solve_d_sweep=(8, 12, 16, 24, 32, 48, 64, 80), n_for_solve=256,
