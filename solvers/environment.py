@@ -51,12 +51,14 @@ def _cpu_model() -> str:
 
 
 def git_commit(path: Path | None = None) -> dict[str, Any]:
-    """The commit of the checkout holding ``path`` (default: this package), and whether it is dirty."""
+    """The commit of the checkout holding ``path`` (default: this package), and whether its
+    code differs from it (changes under ``reports/`` do not count)."""
     where = path or Path(__file__).resolve().parent
     commit = _run(["git", "rev-parse", "HEAD"], cwd=where)
     if commit is None:
         return {"commit": None, "dirty": None}
-    status = _run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=where)
+    # reports/ is where runs write their own results: it does not make the code dirty
+    status = _run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top)", ":(top,exclude)reports"], cwd=where)
     return {"commit": commit, "dirty": bool(status)}
 
 

@@ -39,7 +39,7 @@ def _single_threaded_scipy_blas() -> AbstractContextManager[Any]:
 
 
 #: Largest system solved with SciPy's BLAS on one thread (see the module docstring).
-SINGLE_THREAD_MAX = 1024
+SINGLE_THREAD_MAX = 512
 
 
 class NumpyBackend:
