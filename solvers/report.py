@@ -17,6 +17,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from . import analysis
 from .analysis import ConvergenceResult, ScalingResult
 from .reproduce import REFERENCE_SOLVER, json_safe, machine_name, write_atomic
@@ -186,14 +188,15 @@ def plot_convergence(runs: list[dict[str, Any]], results: list[ConvergenceResult
         reached = [(math.log10(1 / eps), it) for eps, it in res.iterations.items() if it is not None]
         if reached:
             axes[2].plot(*zip(*reached), marker="o", ms=3, ls="none", color=colors[run["solver"]])
-        if res.fit is not None:
-            xs = [min(x for x, _ in reached), max(x for x, _ in reached)]
-            axes[2].plot(xs, [res.fit.intercept + res.fit.slope * v for v in xs], color=colors[run["solver"]],
+        if res.fit is not None:  # a straight line in log10(1/ε), drawn where it predicts ≥ 1 iteration
+            xs = np.linspace(min(x for x, _ in reached), max(x for x, _ in reached), 50)
+            ys = res.fit.intercept + res.fit.slope * xs
+            axes[2].plot(xs[ys >= 1], ys[ys >= 1], color=colors[run["solver"]],
                          label=f"{run['solver']}: {res.fit.slope:.2g} it/decade")
     axes[0].set(yscale="log", xscale="symlog", xlabel="iteration", ylabel="loss L(X, Y)", title="loss against iteration",
                 xlim=(0, None))
     axes[1].set(yscale="log", xscale="log", xlabel="solver time (s)", ylabel="loss", title="loss against time")
-    axes[2].set(xlabel="log10(1/ε)", ylabel="iterations to reach ε", yscale="symlog",
+    axes[2].set(xlabel="log10(1/ε)", ylabel="iterations to reach ε (log scale)", yscale="log",
                 title="iterations against log(1/ε)")
     for ax in axes:
         ax.grid(True, alpha=0.2)
