@@ -41,17 +41,15 @@ class _JointDamped(IterativeSolver):
         return State(X, Y, mu=self.mu0)
 
     def step(self, problem: Problem, state: State) -> State:
-        xp = problem.xp
-        d = problem.d
         X, Y = state.X, state.Y
         fw = oracles.forward(problem, X, Y)
         current = oracles.loss_from(problem, fw)
-        gX, gY = oracles.grad_from(problem, fw)
-        g = xp.concat([xp.reshape(gX, (-1,)), xp.reshape(gY, (-1,))])
+        g = oracles.join(problem, *oracles.grad_from(problem, fw))
         H = oracles.hessian_joint(problem, X, Y, gauss_newton=self.gauss_newton)
 
         def update(p: Any) -> tuple[Any, Any]:
-            return X - xp.reshape(p[: d * d], (d, d)), Y - xp.reshape(p[d * d:], (d, d))
+            pX, pY = oracles.split(problem, p)
+            return X - pX, Y - pY
 
         p, _, mu = damped_newton_step(problem.backend, H, g, lambda p: oracles.loss(problem, *update(p)),
                                       current, state.mu)

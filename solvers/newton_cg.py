@@ -132,21 +132,17 @@ class NewtonCG(IterativeSolver):
         fw = oracles.forward(problem, X, Y)
         current = oracles.loss_from(problem, fw)
         gX, gY = oracles.grad_from(problem, fw)
-        g = xp.concat([xp.reshape(gX, (-1,)), xp.reshape(gY, (-1,))])
+        g = oracles.join(problem, gX, gY)
         gnorm = math.sqrt(_dot(xp, g, g))
         g0 = state.g0 or gnorm
 
-        def split(v: Any) -> tuple[Any, Any]:
-            return xp.reshape(v[: d * d], (d, d)), xp.reshape(v[d * d:], (d, d))
-
         def matvec(v: Any) -> Any:
-            hX, hY = oracles.hvp(problem, X, Y, *split(v), fw=fw)
-            return xp.concat([xp.reshape(hX, (-1,)), xp.reshape(hY, (-1,))])
+            return oracles.join(problem, *oracles.hvp(problem, X, Y, *oracles.split(problem, v), fw=fw))
 
         tol = min(0.5, math.sqrt(gnorm / g0)) * gnorm
         p, reason, used = steihaug_cg(xp, matvec, g, state.radius, tol, self.max_cg or 2 * d * d)
         predicted = -(_dot(xp, g, p) + 0.5 * _dot(xp, p, matvec(p)))
-        pX, pY = split(p)
+        pX, pY = oracles.split(problem, p)
         trial = oracles.loss(problem, X + pX, Y + pY)
         actual = current - trial
         ratio = actual / predicted if predicted > 0 else (1.0 if actual > 0 else -math.inf)

@@ -235,6 +235,19 @@ def hvp(problem: Problem, X: Array, Y: Array, dX: Array | None, dY: Array | None
     return hX, 2.0 * (A3.T @ inner)
 
 
+def join(problem: Problem, A: Array, B: Array) -> Array:
+    """The joint vector (vec A, vec B) of two d×d arrays, row-major: x first, then y."""
+    xp = problem.xp
+    return xp.concat([xp.reshape(A, (-1,)), xp.reshape(B, (-1,))])
+
+
+def split(problem: Problem, v: Array) -> tuple[Array, Array]:
+    """Inverse of :func:`join`: the two d×d arrays of a joint vector of length 2d²."""
+    xp = problem.xp
+    d = problem.d
+    return xp.reshape(v[: d * d], (d, d)), xp.reshape(v[d * d:], (d, d))
+
+
 def hvp_x(problem: Problem, X: Array, Y: Array, D: Array) -> Array:
     """``H_X vec(D)`` reshaped to d×d, without forming H_X (SPEC §5)."""
     return hvp(problem, X, Y, D, None)[0]

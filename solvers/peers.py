@@ -170,19 +170,14 @@ class AutogradNewton(_TorchPeer):
     def step(self, problem: Problem, state: State) -> State:
         import torch
 
-        d = problem.d
-
-        def split(z: Any) -> tuple[Any, Any]:
-            return z[: d * d].reshape(d, d), z[d * d:].reshape(d, d)
-
         def f(z: Any) -> Any:
-            return torch_loss(problem, *split(z))
+            return torch_loss(problem, *oracles.split(problem, z))
 
-        z = torch.cat([state.X.reshape(-1), state.Y.reshape(-1)])
+        z = oracles.join(problem, state.X, state.Y)
         g, current = torch.func.grad_and_value(f)(z)
         H = torch.func.hessian(f)(z)
         p, _, mu = damped_newton_step(problem.backend, H, g, lambda p: float(f(z - p)), float(current), state.mu)
-        return State(*split(z - p), mu=mu)
+        return State(*oracles.split(problem, z - p), mu=mu)
 
     def info(self, state: State) -> dict[str, Any]:
         return {"final_damping": getattr(state, "mu", self.mu0)}
@@ -214,25 +209,21 @@ class LBFGS(IterativeSolver):
     def drive(self, problem: Problem, state: State, run: Run) -> tuple[State, int, str, str]:
         import scipy.optimize
 
-        d = problem.d
         status, message = run.limits(0, 0.0)
         if status:
             return state, 0, status, message
 
-        def split(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            return z[: d * d].reshape(d, d), z[d * d:].reshape(d, d)
-
         def fun(z: np.ndarray) -> tuple[float, np.ndarray]:
-            fw = oracles.forward(problem, *split(z))
-            gX, gY = oracles.grad_from(problem, fw)
-            return oracles.loss_from(problem, fw), np.concatenate([gX.reshape(-1), gY.reshape(-1)]).astype(np.float64)
+            fw = oracles.forward(problem, *oracles.split(problem, z))
+            gradient = oracles.join(problem, *oracles.grad_from(problem, fw))
+            return oracles.loss_from(problem, fw), np.asarray(gradient, dtype=np.float64)
 
         progress = {"state": state, "iteration": 0, "elapsed": 0.0, "status": ("", "")}
 
         def callback(intermediate_result: Any) -> None:
             progress["elapsed"] += time.perf_counter() - progress["resumed"]
             progress["iteration"] += 1
-            progress["state"] = State(*(a.copy() for a in split(intermediate_result.x)))
+            progress["state"] = State(*(a.copy() for a in oracles.split(problem, intermediate_result.x)))
             row = run.record(progress["iteration"], progress["elapsed"], progress["state"])
             verdict = run.verdict(row)
             progress["status"] = verdict if verdict[0] else run.limits(progress["iteration"], progress["elapsed"])
@@ -240,7 +231,7 @@ class LBFGS(IterativeSolver):
                 raise StopIteration
             progress["resumed"] = time.perf_counter()
 
-        z0 = np.concatenate([np.asarray(state.X).reshape(-1), np.asarray(state.Y).reshape(-1)]).astype(np.float64)
+        z0 = np.asarray(oracles.join(problem, state.X, state.Y), dtype=np.float64)
         options = {"maxcor": self.memory, "maxiter": run.max_iter + 1, "maxfun": 50 * (run.max_iter + 1),
                    "ftol": 0.0, "gtol": 0.0}
         progress["resumed"] = time.perf_counter()

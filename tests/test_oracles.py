@@ -139,3 +139,13 @@ def test_large_logits_stay_finite(scale):
     S = oracles.softmax_rows(np, np.array([[50.0, 0.0, -50.0], [1000.0, 999.0, 0.0]]))
     np.testing.assert_allclose(S.sum(axis=1), 1.0)
     assert np.isfinite(S).all()
+
+
+def test_join_and_split_are_inverse_row_major(rng):
+    problem = Problem.random(5, 3)
+    A, B = rng.normal(size=(3, 3)), rng.normal(size=(3, 3))
+    v = oracles.join(problem, A, B)
+    np.testing.assert_array_equal(v, np.concatenate([A.reshape(-1), B.reshape(-1)]))
+    back = oracles.split(problem, v)
+    np.testing.assert_array_equal(back[0], A)
+    np.testing.assert_array_equal(back[1], B)
