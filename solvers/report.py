@@ -135,13 +135,19 @@ def _legend(ax: Any, **options: Any) -> None:
         ax.legend(fontsize=6, **options)
 
 
-def plot_scaling(scaling: list[ScalingResult], records: list[dict[str, Any]], path: Path,
-                 min_fit_time: float = analysis.MIN_FIT_TIME) -> None:
-    """Time against size per sweep, medians with IQR bars, fitted lines over the points used."""
+def _sweep_figure(scaling: list[ScalingResult]) -> tuple[list[str], Any, Any, dict[str, Any], dict[str, str]]:
+    """One panel per sweep present, a colour per stage and a line style per backend."""
     sweeps = [s for s in SWEEP_TITLES if any(r.sweep == s for r in scaling)]
     fig, axes = _figure(max(len(sweeps), 1))
     colors = _styles(r.stage for r in scaling)
     styles = {b: LINESTYLES[i % len(LINESTYLES)] for i, b in enumerate(dict.fromkeys(r.backend for r in scaling))}
+    return sweeps, fig, axes, colors, styles
+
+
+def plot_scaling(scaling: list[ScalingResult], records: list[dict[str, Any]], path: Path,
+                 min_fit_time: float = analysis.MIN_FIT_TIME) -> None:
+    """Time against size per sweep, medians with IQR bars, fitted lines over the points used."""
+    sweeps, fig, axes, colors, styles = _sweep_figure(scaling)
     for ax, sweep in zip(axes, sweeps):
         sizes: list[int] = []
         for res in (r for r in scaling if r.sweep == sweep):
@@ -208,10 +214,7 @@ def plot_convergence(runs: list[dict[str, Any]], results: list[ConvergenceResult
 def plot_fraction(scaling: list[ScalingResult], records: list[dict[str, Any]], rates: dict[str, float],
                   path: Path) -> None:
     """Achieved FLOP/s as a fraction of the backend's measured matrix-product rate."""
-    sweeps = [s for s in SWEEP_TITLES if any(r.sweep == s for r in scaling)]
-    fig, axes = _figure(max(len(sweeps), 1))
-    colors = _styles(r.stage for r in scaling)
-    styles = {b: LINESTYLES[i % len(LINESTYLES)] for i, b in enumerate(dict.fromkeys(r.backend for r in scaling))}
+    sweeps, fig, axes, colors, styles = _sweep_figure(scaling)
     for ax, sweep in zip(axes, sweeps):
         sizes: list[int] = []
         for res in (r for r in scaling if r.sweep == sweep):
