@@ -77,7 +77,10 @@ def _run_report(args: argparse.Namespace) -> int:
         data = measurements_from_asv(args.from_asv, args.machine)
         data["command"] = command_line()
         if not data["points"]:
-            print(f"no stage timings found in {args.from_asv}", file=sys.stderr)
+            hint = ("" if (args.from_asv / "benchmarks.json").exists() else
+                    f" ({args.from_asv / 'benchmarks.json'} is missing: it names each benchmark's parameters; "
+                    "`asv run` or `asv check` writes it)")
+            print(f"no stage timings found in {args.from_asv}{hint}", file=sys.stderr)
             return 1
         out = args.out or Path("reports") / data["machine"] / "from-asv"
     else:
