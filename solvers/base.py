@@ -196,8 +196,15 @@ class IterativeSolver:
         return {}
 
 
-def describe_exception(exc: BaseException) -> str:
-    """``"Type: message at file:line"`` for an exception, as recorded in result messages."""
+def describe_exception(exc: BaseException, *, brief: bool = False) -> str:
+    """``"Type: message at file:line"`` for an exception, as recorded in result messages.
+
+    With ``brief``, the first line of the message only, without the location and at most
+    300 characters: the reason shown in a report table.
+    """
+    if brief:
+        lines = str(exc).strip().splitlines()
+        return f"{type(exc).__name__}: {lines[0] if lines else ''}"[:300]
     where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
     place = f" at {where.filename.rsplit('/', 1)[-1]}:{where.lineno}" if where else ""
     return f"{type(exc).__name__}: {exc}{place}"

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .base import describe_exception
 from .grids import Grid, get_grid
 from .stages import OMEGA_CLASSICAL, STAGES, Stage, gemm_rate, prepare_stage, time_body
 
@@ -194,9 +195,6 @@ def estimate_seconds(stage: Stage, n: int, d: int, rate: float, options: Options
     return 0.02 + 2 * per_call + min(calls * per_call, options.point_budget)
 
 
-def _describe(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}"[:300]
 
 
 def _base_record(task: Task, sweeps: list[str]) -> dict[str, Any]:
@@ -216,10 +214,10 @@ def measure_point(task: Task, grid: Grid, options: Options, sweeps: list[str]) -
         samples = time_body(body, backend, repeat=options.repeat, min_time=options.min_time,
                             max_time=options.point_budget)
     except NotImplementedError as exc:
-        record.update(status="skipped", reason=_describe(exc))
+        record.update(status="skipped", reason=describe_exception(exc, brief=True))
         return record
     except Exception as exc:  # noqa: BLE001 - a failing size is a result (MemoryError included)
-        record.update(status="failed", reason=_describe(exc))
+        record.update(status="failed", reason=describe_exception(exc, brief=True))
         return record
     finally:
         gc.collect()
@@ -304,7 +302,7 @@ def measure_gemm(store: Store, backends: list[str], options: Options) -> None:
             rate = gemm_rate(backend, options.gemm_size)
             entry: dict[str, Any] = {"status": "ok", "size": options.gemm_size, "flops_per_s": rate}
         except Exception as exc:  # noqa: BLE001 - unavailable backends are recorded, not fatal
-            entry = {"status": "failed", "size": options.gemm_size, "reason": _describe(exc)}
+            entry = {"status": "failed", "size": options.gemm_size, "reason": describe_exception(exc, brief=True)}
         finally:
             gc.collect()
         store.data["gemm"][name] = entry
@@ -339,7 +337,7 @@ def run_convergence(store: Store, grid: Grid, backend: str, options: Options,
                                                 max_iter=options.conv_max_iter, max_time=options.conv_max_time)
                 run = {**base, **result.to_dict()}
             except Exception as exc:  # noqa: BLE001 - recorded as the run's status
-                run = {**base, "backend": backend, "status": "error", "message": _describe(exc), "history": [],
+                run = {**base, "backend": backend, "status": "error", "message": describe_exception(exc, brief=True), "history": [],
                        "iterations": 0, "loss": None, "time": 0.0, "info": {}}
             finally:
                 gc.collect()
@@ -361,14 +359,14 @@ def run_sparsification(store: Store, grid: Grid, tick: Callable[[str, float], No
     try:
         from . import report_sparsify
     except ImportError as exc:
-        entry: dict[str, Any] = {"status": "missing", "reason": _describe(exc)}
+        entry: dict[str, Any] = {"status": "missing", "reason": describe_exception(exc, brief=True)}
     else:
         try:
             data = report_sparsify.measure(grid.name, progress=lambda message: tick(f"sparsification: {message}", 0.0))
             entry = {"status": "ok", "grid": grid.name, "data": data}
             json.dumps(entry, default=_json_default)
         except Exception as exc:  # noqa: BLE001 - the report records why and continues
-            entry = {"status": "failed", "reason": _describe(exc)}
+            entry = {"status": "failed", "reason": describe_exception(exc, brief=True)}
     store.data["sparsification"] = entry
     store.save()
     tick("", SPARSIFICATION_ESTIMATE)
