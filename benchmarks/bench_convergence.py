@@ -2,7 +2,7 @@
 
 The paper's bound carries a log(1/ε) factor: for a method with that rate, iterations grow
 linearly in log(1/ε). Every solver starts from the report's start
-(:func:`solvers.reproduce.convergence_start`, X* + 0.5·G) with Y the exact least-squares
+(:func:`solvers.harness.reproduce.convergence_start`, X* + 0.5·G) with Y the exact least-squares
 step; each solve runs once per asv run (``setup_cache``) and serves every ε.
 """
 
@@ -12,8 +12,8 @@ import math
 from typing import Any
 
 from solvers.backends import BACKEND_NAMES, backend_unavailable_reason
-from solvers.grids import GRIDS
-from solvers.stages import ITERATION_SOLVERS
+from solvers.harness.grids import GRIDS
+from solvers.harness.stages import ITERATION_SOLVERS
 
 from ._common import active_backends, active_grid
 
@@ -40,7 +40,7 @@ def solve_all() -> dict[Key, Any]:
         that combination does not run here.
     """
     from solvers import Problem, get_solver, list_solvers
-    from solvers.reproduce import convergence_start
+    from solvers.harness.reproduce import convergence_start
 
     grid, registered = active_grid(), list_solvers()
     runs: dict[Key, Any] = {}

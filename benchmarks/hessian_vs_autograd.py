@@ -85,7 +85,7 @@ def main() -> None:
     user's own script gets), then under the harness's allocator policy (solvers/allocator.py)."""
     import torch
 
-    from solvers.allocator import allocator_policy, retain_freed_memory
+    from solvers.harness.allocator import allocator_policy, retain_freed_memory
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=64)

@@ -9,10 +9,10 @@ from __future__ import annotations
 import importlib
 from typing import Any, TypeVar
 
-from .base import IterativeSolver
+from .loop import IterativeSolver
 
 #: Modules that define solvers, imported the first time the registry is consulted.
-SOLVER_MODULES = ("solvers.alternating", "solvers.sketched", "solvers.newton", "solvers.newton_cg", "solvers.peers")
+SOLVER_MODULES = ("solvers.methods.alternating", "solvers.methods.sketched", "solvers.methods.newton", "solvers.methods.newton_cg", "solvers.methods.peers")
 
 _REGISTRY: dict[str, type[IterativeSolver]] = {}
 T = TypeVar("T", bound=type[IterativeSolver])

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from solvers import analysis
-from solvers.analysis import Fit
+from solvers.harness import analysis
+from solvers.harness.analysis import Fit
 
 
 def _records(stage: str, sweep: str, sizes, times, fixed: int, backend: str = "numpy"):

@@ -7,9 +7,9 @@ import json
 import pytest
 
 from solvers import Problem, get_solver
-from solvers import cli_compare
+from solvers.cli import compare as cli_compare
 from solvers.cli import main
-from solvers.plots import plot_convergence
+from solvers.harness.figures import plot_convergence
 
 
 def test_compare_prints_a_table_and_writes_plot_and_json(tmp_path, capsys):
@@ -62,7 +62,7 @@ def test_start_seed_reproduces_the_documented_start():
     import numpy as np
 
     from solvers.cli import build_parser
-    from solvers.cli_solve import build_problem
+    from solvers.cli.solve import build_problem
 
     args = build_parser().parse_args(["compare", "--n", "12", "--d", "3", "--seed", "1", "--start-noise", "0.5"])
     problem, X0 = build_problem(args)

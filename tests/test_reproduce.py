@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from solvers import reproduce as rp
+from solvers.harness import reproduce as rp
 from solvers.cli import main
-from solvers.grids import Grid
-from solvers.report import build_report, measurements_from_asv
+from solvers.harness.grids import Grid
+from solvers.harness.report import build_report, measurements_from_asv
 
 MICRO = Grid("micro", n_sweep=(32, 64, 128), d_for_n=4, d_sweep=(2, 4), n_for_d=32, solve_d_sweep=(2, 3, 4),
              n_for_solve=16, convergence_sizes=((16, 3),), backends=("numpy",), memory_limit=2**28)

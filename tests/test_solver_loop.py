@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from solvers import STATUSES, Problem, get_solver, list_solvers, oracles
-from solvers.base import IterativeSolver, State
+from solvers.loop import IterativeSolver, State
 
 
 def planted_start(n=32, d=4, seed=1, noise=0.5):

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from solvers import STATUSES, Problem, get_solver, oracles
-from solvers.alternating import XRegulariser
-from solvers.newton_cg import steihaug_cg
-from solvers.sketched import row_probabilities, sample_rows, spectral_factor
+from solvers.methods.alternating import XRegulariser
+from solvers.methods.newton_cg import steihaug_cg
+from solvers.methods.sketched import row_probabilities, sample_rows, spectral_factor
 
 
 def planted_start(n=48, d=4, seed=1, noise=0.5, backend="numpy"):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from .backends import BACKEND_NAMES, DTYPES
-from .sparsify import METHODS, RANDOMIZED, default_m
+from ..backends import BACKEND_NAMES, DTYPES
+from ..sparsify import METHODS, RANDOMIZED, default_m
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -22,8 +22,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .backends import get_backend
-    from .report_sparsify import done_when, error_study, summarize_errors
+    from ..backends import get_backend
+    from ..harness.sparsify_study import done_when, error_study, summarize_errors
 
     methods = METHODS if args.method == "all" else (args.method,)
     randomized = tuple(args.m) if args.m else (min(default_m("norm", args.n), args.d),)

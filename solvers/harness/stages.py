@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from . import oracles
-from .backends import Backend
-from .problem import Problem
+from .. import oracles
+from ..backends import Backend
+from ..problem import Problem
 
 Body = Callable[[], Any]
 OMEGA_CLASSICAL = 3.0
@@ -122,7 +122,7 @@ def _prepare_hvp(problem: Problem, X: Any, Y: Any) -> Body:
 
 def _iteration_stage(solver_name: str) -> Stage:
     def prepare(problem: Problem, X: Any, Y: Any) -> Body:
-        from .registry import get_solver, list_solvers
+        from ..registry import get_solver, list_solvers
 
         if solver_name not in list_solvers():
             raise NotImplementedError(f"solver {solver_name!r} is not available")
@@ -200,7 +200,7 @@ def prepare_stage(stage: Stage | str, backend: str | Backend, n: int, d: int, *,
         The backend is unavailable here, or the estimated memory exceeds ``memory_limit``
         bytes (asv shows both as n/a).
     """
-    from .backends import BackendUnavailable
+    from ..backends import BackendUnavailable
 
     stage = STAGES[stage] if isinstance(stage, str) else stage
     itemsize = 8 if dtype == "float64" else 4

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from .result import SolveResult
+from ..result import SolveResult
 
 
 def _as_dict(result: SolveResult | Mapping[str, Any]) -> Mapping[str, Any]:

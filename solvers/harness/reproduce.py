@@ -1,7 +1,7 @@
 """The reproduction run: stage timings over a grid, the matrix-product rate, convergence runs.
 
-Stages come from :data:`solvers.stages.STAGES` (the asv suites time the same objects), sizes
-from :mod:`solvers.grids`. Every finished point is written at once to
+Stages come from :data:`solvers.harness.stages.STAGES` (the asv suites time the same objects), sizes
+from :mod:`solvers.harness.grids`. Every finished point is written at once to
 ``<out>/measurements.json`` (temporary file + ``os.replace``), so an interrupted run keeps
 what it finished and ``resume=True`` continues it. A point that cannot run is recorded with
 its status (``skipped`` or ``failed``) and the reason; the report builds regardless.
@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .base import describe_exception
+from ..loop import describe_exception
 from .grids import Grid, get_grid
 from .stages import OMEGA_CLASSICAL, STAGES, Stage, gemm_rate, prepare_stage, time_body
 
@@ -250,7 +250,7 @@ def _predicted_call(stage: Stage, done: list[dict[str, Any]], task: Task, axis: 
 def run_stage_timings(store: Store, grid: Grid, backends: list[str], options: Options,
                       tick: Callable[[str, float], None], stages: list[str] | None = None) -> None:
     """Measure every planned point not yet in ``store``, with the early cut-off per sweep."""
-    from .backends import backend_unavailable_reason
+    from ..backends import backend_unavailable_reason
 
     rates = {b: (store.data["gemm"].get(b) or {}).get("flops_per_s") or 1e10 for b in backends}
     cut: dict[tuple[str, str, str], str] = {}
@@ -292,7 +292,7 @@ def run_stage_timings(store: Store, grid: Grid, backends: list[str], options: Op
 
 def measure_gemm(store: Store, backends: list[str], options: Options) -> None:
     """The backend's own square matrix-product rate, measured in this run (once per backend)."""
-    from .backends import get_backend
+    from ..backends import get_backend
 
     for name in backends:
         if name in store.data["gemm"]:
@@ -318,8 +318,8 @@ def convergence_start(problem: Any) -> np.ndarray:
 def run_convergence(store: Store, grid: Grid, backend: str, options: Options,
                     tick: Callable[[str, float], None], solvers: list[str] | None = None) -> None:
     """Every registered solver on the grid's planted problems, from the same start."""
-    from .problem import Problem
-    from .registry import get_solver, list_solvers
+    from ..problem import Problem
+    from ..registry import get_solver, list_solvers
 
     names = solvers or _ordered_solvers(list_solvers())
     for n, d in grid.convergence_sizes:
@@ -357,7 +357,7 @@ def run_sparsification(store: Store, grid: Grid, tick: Callable[[str, float], No
         tick("", SPARSIFICATION_ESTIMATE)
         return
     try:
-        from . import report_sparsify
+        from . import sparsify_study as report_sparsify
     except ImportError as exc:
         entry: dict[str, Any] = {"status": "missing", "reason": describe_exception(exc, brief=True)}
     else:
@@ -450,10 +450,10 @@ def reproduce(grid: Grid | str = "quick", backends: list[str] | None = None, out
         machine shared with other jobs; recorded. Default: the libraries' own choice.
     min_fit_time : float, optional
         Compute-bound threshold of the fits in seconds (default
-        :data:`solvers.analysis.MIN_FIT_TIME`).
+        :data:`solvers.harness.analysis.MIN_FIT_TIME`).
     """
     from .environment import collect
-    from .registry import list_solvers
+    from ..registry import list_solvers
     from .report import build_report
 
     grid = get_grid(grid) if isinstance(grid, str) else grid

@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 
-from . import oracles
+from .. import oracles
 from .alternating import Alternating
-from .base import State
-from .problem import Problem
-from .registry import register
+from ..loop import State
+from ..problem import Problem
+from ..registry import register
 
 
 def row_probabilities(A1: np.ndarray, kind: str = "leverage") -> np.ndarray:
@@ -95,7 +95,7 @@ class Sketched(Alternating):
         Record the achieved ε0 of each step (off the clock; costs an exact Hessian and
         an eigen-decomposition per iteration).
     **options
-        Those of :class:`~solvers.alternating.Alternating` (regularisers, ``mu0``).
+        Those of :class:`~solvers.methods.alternating.Alternating` (regularisers, ``mu0``).
     """
 
     name = "sketched"

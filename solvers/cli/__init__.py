@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import sys
 
 #: subcommand -> (module, one-line help)
 SUBCOMMANDS = {
-    "env": ("solvers.cli_env", "print the environment every result records"),
-    "solve": ("solvers.cli_solve", "solve one problem with one method, with live progress"),
-    "reproduce": ("solvers.cli_reproduce", "reproduction run: stage timings, convergence, report under reports/"),
-    "report": ("solvers.cli_reproduce", "rebuild the report from measurements.json or stored asv results"),
-    "compare": ("solvers.cli_compare", "run several methods on one problem and tabulate times to each accuracy"),
-    "sparsify": ("solvers.cli_sparsify", "attention sparsification: error table of each method over seeds"),
+    "env": ("solvers.cli.env", "print the environment every result records"),
+    "solve": ("solvers.cli.solve", "solve one problem with one method, with live progress"),
+    "reproduce": ("solvers.cli.reproduce", "reproduction run: stage timings, convergence, report under reports/"),
+    "report": ("solvers.cli.reproduce", "rebuild the report from measurements.json or stored asv results"),
+    "compare": ("solvers.cli.compare", "run several methods on one problem and tabulate times to each accuracy"),
+    "sparsify": ("solvers.cli.sparsify", "attention sparsification: error table of each method over seeds"),
 }
 
 
@@ -30,7 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``attnreg`` console script."""
-    from .allocator import retain_freed_memory
+    from ..harness.allocator import retain_freed_memory
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -40,6 +39,3 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     return int(importlib.import_module(args._module).run(args) or 0)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse
 
-from .backends import Backend, backend_unavailable_reason, get_backend
-from .sparsify import (
+from ..backends import Backend, backend_unavailable_reason, get_backend
+from ..sparsify import (
     METHODS, RANDOMIZED, attention_error, attention_instance, default_m, planted_wide, sample_sizes,
     sparsify, sparsify_then_solve,
 )
@@ -192,7 +192,7 @@ def timing_study(spec: SparsifyGrid, be: Backend, say: Callable[[str], None]) ->
 
 def solve_study(spec: SparsifyGrid, be: Backend, say: Callable[[str], None]) -> dict:
     """Full solve against sparsify-then-solve on :func:`~solvers.sparsify.planted_wide`."""
-    from .registry import get_solver, list_solvers
+    from ..registry import get_solver, list_solvers
 
     solver_name = next(name for name in (*spec.solvers, "alternating") if name in list_solvers())
 

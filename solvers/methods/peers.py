@@ -21,12 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from . import oracles
-from .backends import backend_unavailable_reason
-from .base import IterativeSolver, Run, State, describe_exception
+from .. import oracles
+from ..backends import backend_unavailable_reason
+from ..loop import IterativeSolver, Run, State, describe_exception
 from .damping import damped_newton_step
-from .problem import Problem
-from .registry import register
+from ..problem import Problem
+from ..registry import register
 
 
 def torch_loss(problem: Problem, X: Any, Y: Any) -> Any:

@@ -1,8 +1,8 @@
 """The reproduction report: ``report.md``, PNG plots, the fits and a CSV of the stage timings.
 
-:func:`build_report` turns the raw record written by :mod:`solvers.reproduce` (or read from
+:func:`build_report` turns the raw record written by :mod:`solvers.harness.reproduce` (or read from
 stored asv results by :func:`measurements_from_asv`) into the report. Every number and
-every claim in the text is computed from that record by :mod:`solvers.analysis`.
+every claim in the text is computed from that record by :mod:`solvers.harness.analysis`.
 """
 
 from __future__ import annotations
@@ -432,7 +432,7 @@ def sparsification_section(data: dict[str, Any], out_dir: Path) -> list[str]:
         return []
     if entry.get("status") == "ok":
         try:
-            from . import report_sparsify
+            from . import sparsify_study as report_sparsify
 
             return [report_sparsify.render(entry["data"], out_dir).rstrip(), ""]
         except Exception as exc:  # noqa: BLE001 - the rest of the report still builds
@@ -562,7 +562,7 @@ def _stage_of(benchmark: str, params: dict[str, Any]) -> str | None:
 
 
 def measurements_from_asv(results_dir: Path, machine: str | None = None) -> dict[str, Any]:
-    """Stage timings from stored asv 0.6 results, in the record format of :mod:`solvers.reproduce`.
+    """Stage timings from stored asv 0.6 results, in the record format of :mod:`solvers.harness.reproduce`.
 
     Reads ``<results_dir>/<machine>/*.json`` (every machine folder when ``machine`` is not
     given, the newest file per machine winning for a point), with parameter names from
@@ -637,7 +637,7 @@ def _asv_iterations(runs: dict[tuple[str, str, int, int], dict[str, Any]], param
 
 def _asv_record(bench: str, params: dict[str, Any], value: Any, entry: dict[str, Any],
                 index: int) -> dict[str, Any] | None:
-    from .backends import BACKEND_NAMES
+    from ..backends import BACKEND_NAMES
 
     stage = _stage_of(bench, params)
     backend = next((v for v in params.values() if v in BACKEND_NAMES), None)

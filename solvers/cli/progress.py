@@ -7,9 +7,9 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from .base import IterativeSolver
-from .problem import Problem
-from .result import HistoryRow, SolveResult
+from ..loop import IterativeSolver
+from ..problem import Problem
+from ..result import HistoryRow, SolveResult
 
 
 def solve_with_progress(solver: IterativeSolver, problem: Problem, X0: Any = None, Y0: Any = None,

@@ -6,11 +6,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from .backends import Backend
-
-
-class StepFailed(RuntimeError):
-    """No damping up to the limit gave a factorisable system and a lower loss."""
+from ..backends import Backend
+from ..loop import StepFailed
 
 
 def damped_newton_step(backend: Backend, H: Any, g: Any, trial_loss: Callable[[Any], float],

@@ -11,9 +11,9 @@ import shlex
 import sys
 from pathlib import Path
 
-from .analysis import MIN_FIT_TIME
-from .backends import BACKEND_NAMES
-from .grids import GRIDS
+from ..harness.analysis import MIN_FIT_TIME
+from ..backends import BACKEND_NAMES
+from ..harness.grids import GRIDS
 
 DEFAULT_ASV_RESULTS = Path("reports") / "asv-results"
 
@@ -50,7 +50,7 @@ def command_line() -> str:
 def run(args: argparse.Namespace) -> int:
     if args.command == "report":
         return _run_report(args)
-    from .reproduce import reproduce
+    from ..harness.reproduce import reproduce
 
     try:
         report = reproduce(args.grid, args.backends, args.out, resume=args.resume, command=command_line(),
@@ -67,8 +67,8 @@ def run(args: argparse.Namespace) -> int:
 def _run_report(args: argparse.Namespace) -> int:
     import json
 
-    from .report import build_report, measurements_from_asv
-    from .reproduce import machine_name
+    from ..harness.report import build_report, measurements_from_asv
+    from ..harness.reproduce import machine_name
 
     if args.from_asv is not None:
         if not args.from_asv.is_dir():

@@ -20,12 +20,12 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from .base import describe_exception
-from .cli_solve import add_problem_arguments, build_problem
-from .problem import Problem
+from ..loop import describe_exception
+from .solve import add_problem_arguments, build_problem
+from ..problem import Problem
 from .progress import solve_with_progress
-from .registry import get_solver, list_solvers
-from .result import SolveResult
+from ..registry import get_solver, list_solvers
+from ..result import SolveResult
 
 #: Accuracies whose time-to-reach the table reports.
 TARGETS = (1e-2, 1e-4, 1e-8, 1e-12)
@@ -115,7 +115,7 @@ def write_json_atomic(path: Path, record: dict[str, Any]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .environment import collect
+    from ..harness.environment import collect
 
     problem, X0 = build_problem(args)
     methods = args.methods or list_solvers()
@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         if result.status != "converged":
             out.print(f"{result.solver}: {result.status}: {result.message}", highlight=False)
     if args.plot is not None:
-        from .plots import plot_convergence
+        from ..harness.figures import plot_convergence
 
         plot_convergence(results, args.plot, title=str(problem))
         out.print(f"plot: {args.plot}")

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import oracles
-from .base import IterativeSolver, State
+from .. import oracles
+from ..loop import IterativeSolver, State
 from .damping import damped_newton_step
-from .problem import Problem
-from .registry import register
+from ..problem import Problem
+from ..registry import register
 
 
 class XRegulariser:

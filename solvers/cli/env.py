@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from .backends import BACKEND_NAMES, DTYPES, get_backend
-from .environment import collect, format_lines
+from ..backends import BACKEND_NAMES, DTYPES, get_backend
+from ..harness.environment import collect, format_lines
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

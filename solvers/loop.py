@@ -11,9 +11,12 @@ from typing import Any, ClassVar, Protocol
 import numpy as np
 
 from . import oracles
-from .damping import StepFailed
 from .problem import Problem
 from .result import HistoryRow, SolveResult
+
+
+class StepFailed(RuntimeError):
+    """A method cannot make further progress from its current iterate (reported as "stalled")."""
 
 
 class Solver(Protocol):

@@ -25,11 +25,10 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from . import oracles
-from .base import IterativeSolver, State
-from .damping import StepFailed
-from .problem import Problem
-from .registry import register
+from .. import oracles
+from ..loop import IterativeSolver, State, StepFailed
+from ..problem import Problem
+from ..registry import register
 
 
 def _dot(xp: Any, a: Any, b: Any) -> float:

@@ -6,10 +6,10 @@ import argparse
 
 import numpy as np
 
-from .backends import BACKEND_NAMES, DTYPES
-from .problem import Problem
+from ..backends import BACKEND_NAMES, DTYPES
+from ..problem import Problem
 from .progress import solve_with_progress
-from .registry import list_solvers
+from ..registry import list_solvers
 
 
 def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,7 +52,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .registry import get_solver
+    from ..registry import get_solver
 
     problem, X0 = build_problem(args)
     solver = get_solver(args.method)

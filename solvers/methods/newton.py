@@ -1,7 +1,7 @@
 """Damped Newton and Gauss–Newton on the joint variable (x, y) = (vec X, vec Y).
 
 Both solve a dense 2d²×2d² system per iteration by Cholesky with Levenberg–Marquardt
-damping (:func:`solvers.damping.damped_newton_step`):
+damping (:func:`solvers.methods.damping.damped_newton_step`):
 
 * ``joint-newton`` uses the exact joint Hessian (:func:`solvers.oracles.hessian_joint`,
   cross block ∂²L/∂x∂y included): locally quadratic convergence on planted instances;
@@ -21,11 +21,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import oracles
-from .base import IterativeSolver, State
+from .. import oracles
+from ..loop import IterativeSolver, State
 from .damping import damped_newton_step
-from .problem import Problem
-from .registry import register
+from ..problem import Problem
+from ..registry import register
 
 
 class _JointDamped(IterativeSolver):
