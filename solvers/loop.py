@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import math
+import numbers
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from . import oracles
+from . import kernels
+from .backends import Backend
 from .problem import Problem
 from .result import HistoryRow, SolveResult
 
@@ -30,13 +33,12 @@ class Solver(Protocol):
         ...
 
 
+@dataclass
 class State:
-    """The iterate (backend arrays X, Y) and whatever a solver keeps between steps."""
+    """The iterate: backend arrays X and Y. Methods that keep more between steps subclass it."""
 
-    def __init__(self, X: Any, Y: Any, **extra: Any) -> None:
-        self.X = X
-        self.Y = Y
-        self.__dict__.update(extra)
+    X: Any
+    Y: Any
 
 
 class IterativeSolver:
@@ -53,7 +55,7 @@ class IterativeSolver:
 
     Parameters
     ----------
-    backend : str, optional
+    backend : str or Backend, optional
         Move the problem to this backend before solving (off the clock). ``None`` keeps
         the problem's own backend, unless the method cannot run there (see
         :attr:`backends`): then it runs on :meth:`natural_backend`, and the result says so
@@ -68,18 +70,22 @@ class IterativeSolver:
     #: Backends the method can run on; ``None`` means all of them.
     backends: ClassVar[tuple[str, ...] | None] = None
 
-    def __init__(self, backend: str | None = None, *, gtol: float = 1e-13,
+    def __init__(self, backend: str | Backend | None = None, *, gtol: float = 1e-13,
                  divergence_factor: float = 1e8) -> None:
-        if backend is not None and self.backends is not None and backend not in self.backends:
-            raise ValueError(f"{self.name} runs on {', '.join(self.backends)} only, not on {backend!r}; "
+        if backend is not None and not isinstance(backend, (str, Backend)):
+            raise TypeError(f"backend must be a backend name or a Backend, got {type(backend).__name__}")
+        name = backend.name if isinstance(backend, Backend) else backend
+        if name is not None and self.backends is not None and name not in self.backends:
+            raise ValueError(f"{self.name} runs on {', '.join(self.backends)} only, not on {name!r}; "
                              f"leave backend unset to run it on its natural backend")
         self.backend = backend
         self.gtol = gtol
         self.divergence_factor = divergence_factor
 
     def options(self) -> dict[str, Any]:
-        """The solver's options, for result records."""
-        return {key: value for key, value in vars(self).items() if not key.startswith("_")}
+        """The solver's options, for result records (a Backend is recorded by its name)."""
+        return {key: value.name if isinstance(value, Backend) else value
+                for key, value in vars(self).items() if not key.startswith("_")}
 
     def init_state(self, problem: Problem, X: Any, Y: Any) -> State:
         """Prepare the first state (timed). Default: nothing beyond the iterate."""
@@ -108,34 +114,41 @@ class IterativeSolver:
         callback : callable, optional
             Called with each :class:`HistoryRow` (iteration 0 included).
         """
-        if max_iter < 0:
-            raise ValueError(f"max_iter must be non-negative, got {max_iter}")
+        check_limits(eps=eps, max_iter=max_iter, max_time=max_time)
         original = problem
         problem, moved = self._place(problem)
         if problem is not original:  # a start on the backend the problem left crosses via the host
             X0, Y0 = (original.backend.to_numpy(a) if a is not None and original.backend.owns(a) else a
                       for a in (X0, Y0))
         X = problem.as_variable(np.zeros((problem.d, problem.d)) if X0 is None else X0, "X0")
-        Y = oracles.y_solve(problem, X) if Y0 is None else problem.as_variable(Y0, "Y0")
+        Y = None if Y0 is None else problem.as_variable(Y0, "Y0")
         run = Run(self, problem, eps=eps, max_iter=max_iter, max_time=max_time, callback=callback)
         state = State(X, Y)
-        first = run.record(0, 0.0, state)
-        iteration, status, message = 0, "", ""
-        if first.loss <= eps:
-            status, message = "converged", f"loss {first.loss:.3e} ≤ eps at the start"
-        elif not math.isfinite(first.loss):
-            status, message = "error", "the loss at the starting point is not finite"
+        iteration = 0
+        try:  # from here on every ending is a status: the inputs were valid
+            if Y is None:
+                state = State(X, kernels.y_solve(problem, X))
+            first = run.record(0, 0.0, state)
+        except Exception as exc:  # noqa: BLE001 - e.g. PᵀP not factorisable at an overflowing start
+            status, message = "error", f"cannot evaluate the starting point: {describe_exception(exc)}"
         else:
-            state, iteration, status, message = self.drive(problem, state, run)
+            if first.loss <= eps:
+                status, message = "converged", f"loss {first.loss:.3e} ≤ eps at the start"
+            elif not math.isfinite(first.loss):
+                status, message = "error", f"the loss at the starting point is not finite ({first.loss})"
+            else:
+                state, iteration, status, message = self.drive(problem, state, run)
         info = self.info(state)
         if moved:
             info["moved_from"] = moved
             message += f" (ran on {problem.backend.name}: {self.name} does not run on {moved}; moved off the clock)"
-        last = run.history[-1]
         backend = problem.backend
-        return SolveResult(status=status, X=backend.to_numpy(state.X), Y=backend.to_numpy(state.Y),
-                           loss=last.loss, iterations=iteration, history=run.history, message=message,
-                           solver=self.name, backend=backend.name, dtype=problem.dtype, info=info)
+        host = {key: np.full((problem.d, problem.d), np.nan) if value is None else backend.to_numpy(value)
+                for key, value in (("X", state.X), ("Y", state.Y))}
+        return SolveResult(status=status, X=host["X"], Y=host["Y"],
+                           loss=run.history[-1].loss if run.history else math.nan, iterations=iteration,
+                           history=run.history, message=message, solver=self.name, backend=backend.name,
+                           dtype=problem.dtype, info=info)
 
     def natural_backend(self, problem: Problem) -> str:
         """Where to run when the problem lives on a backend outside :attr:`backends`."""
@@ -147,7 +160,9 @@ class IterativeSolver:
         target = self.backend
         if target is None and self.backends is not None and problem.backend.name not in self.backends:
             target = self.natural_backend(problem)
-        if target is None or target == problem.backend.name:
+        if target is None or target is problem.backend or target == problem.backend.name:
+            return problem, None
+        if isinstance(target, Backend) and (target.name, target.dtype) == (problem.backend.name, problem.dtype):
             return problem, None
         moved = problem.backend.name if self.backend is None else None
         return problem.on(target), moved
@@ -187,7 +202,11 @@ class IterativeSolver:
                 return state, iteration, "error", "interrupted by the user"
             iteration += 1
             state = new_state
-            status, message = run.verdict(run.record(iteration, elapsed, state))
+            try:
+                row = run.record(iteration, elapsed, state)
+            except Exception as exc:  # noqa: BLE001 - the iterate cannot be evaluated: a result
+                return state, iteration, "error", f"cannot evaluate iterate {iteration}: {describe_exception(exc)}"
+            status, message = run.verdict(row)
             if status:
                 return state, iteration, status, message
 
@@ -211,6 +230,17 @@ def describe_exception(exc: BaseException, *, brief: bool = False) -> str:
     where = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
     place = f" at {where.filename.rsplit('/', 1)[-1]}:{where.lineno}" if where else ""
     return f"{type(exc).__name__}: {exc}{place}"
+
+
+def check_limits(*, eps: float, max_iter: int, max_time: float | None) -> None:
+    """Raise ``ValueError`` (naming the argument, its value and what is allowed) for invalid stopping limits."""
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not math.isfinite(eps) or eps < 0:
+        raise ValueError(f"eps must be a finite number ≥ 0, got {eps!r}")
+    if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 0:
+        raise ValueError(f"max_iter must be an integer ≥ 0, got {max_iter!r}")
+    if max_time is not None and (isinstance(max_time, bool) or not isinstance(max_time, numbers.Real)
+                                 or not max_time > 0):
+        raise ValueError(f"max_time must be a number of seconds > 0 (or None for no limit), got {max_time!r}")
 
 
 class Run:
@@ -245,11 +275,11 @@ class Run:
         problem = self.problem
         if iteration:
             self.solver.monitor(problem, state)
-        fw = oracles.forward(problem, state.X, state.Y)
-        gX, gY = oracles.grad_from(problem, fw)
+        fw = kernels.forward(problem, state.X, state.Y)
+        gX, gY = kernels.grad_from(problem, fw)
         xp = problem.xp
         gnorm = math.sqrt(float(xp.sum(gX * gX)) + float(xp.sum(gY * gY)))
-        row = HistoryRow(iteration, elapsed, oracles.loss_from(problem, fw), gnorm)
+        row = HistoryRow(iteration, elapsed, kernels.loss_from(problem, fw), gnorm)
         self.history.append(row)
         if self.callback is not None:
             self.callback(row)

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pytest
 
-from solvers import STATUSES, Problem, get_solver, list_solvers, oracles
+from solvers import STATUSES, Problem, get_backend, get_solver, list_solvers, oracles
 from solvers.loop import IterativeSolver, State
+
+from .conftest import ALL_BACKENDS
 
 
 def planted_start(n=32, d=4, seed=1, noise=0.5):
@@ -28,13 +32,36 @@ class _Scale(IterativeSolver):
         return State(state.X, self.factor * state.Y)
 
 
+@dataclass
+class _CountingState(State):
+    calls: int = 0
+
+
 class _Broken(IterativeSolver):
     name = "broken-test"
 
+    def init_state(self, problem, X, Y):
+        return _CountingState(X, Y)
+
     def step(self, problem, state):
-        if getattr(state, "calls", 0) >= 2:
+        if state.calls >= 2:
             raise np.linalg.LinAlgError("boom")
-        return State(0.9 * state.X, state.Y, calls=getattr(state, "calls", 0) + 1)
+        return _CountingState(0.9 * state.X, state.Y, calls=state.calls + 1)
+
+
+class _NaNStep(IterativeSolver):
+    """Test double: its second step puts a NaN into X (a broken update, not an exception)."""
+
+    name = "nan-step-test"
+
+    def init_state(self, problem, X, Y):
+        return _CountingState(X, Y)
+
+    def step(self, problem, state):
+        X = 0.9 * state.X
+        if state.calls == 1:
+            X = X * float("nan")
+        return _CountingState(X, state.Y, calls=state.calls + 1)
 
 
 def test_alternating_decreases_the_loss_monotonically(backend_name):
@@ -116,3 +143,54 @@ def test_result_rejects_unknown_status():
 
     with pytest.raises(ValueError, match="status"):
         SolveResult("finished", np.eye(2), np.eye(2), 0.0, 0, [])
+
+
+@pytest.mark.parametrize("backend_name", [p for p in ALL_BACKENDS if p.id in ("numpy", "torch")])
+def test_nan_step_ends_diverged_with_partial_history(backend_name):
+    problem, X0 = planted_start()
+    result = _NaNStep().solve(problem.on(backend_name), X0, max_iter=10)
+    assert result.status == "diverged", result.message
+    assert "nan" in result.message.lower()
+    assert result.iterations == 2 and len(result.history) == 3
+    assert np.isfinite(result.history[1].loss) and not np.isfinite(result.history[2].loss)
+
+
+@pytest.mark.parametrize("backend_name", [p for p in ALL_BACKENDS if p.id in ("numpy", "torch")])
+def test_overflowing_problem_ends_as_a_status_not_an_exception(backend_name):
+    base = Problem.planted(32, 4, seed=1)
+    huge = Problem(base.host["A1"], base.host["A2"], 1e160 * base.host["A3"], 1e160 * base.host["B"],
+                   backend=backend_name)
+    for name in ("alternating", "joint-newton", "newton-cg"):
+        result = get_solver(name).solve(huge, max_iter=3)
+        assert result.status in ("error", "diverged"), (name, result.status)
+        assert result.message
+
+
+def test_solvers_accept_backend_instances_wherever_they_accept_names():
+    problem, X0 = planted_start()
+    numpy_backend = get_backend("numpy")
+    by_name = get_solver("lbfgs", backend="numpy").solve(problem, X0, max_iter=3)
+    by_instance = get_solver("lbfgs", backend=numpy_backend).solve(problem, X0, max_iter=3)
+    assert by_instance.backend == "numpy" and by_instance.status == by_name.status
+    assert [r.loss for r in by_instance.history] == [r.loss for r in by_name.history]
+    assert get_solver("alternating", backend=numpy_backend).options()["backend"] == "numpy"
+
+
+def test_a_backend_instance_the_method_cannot_run_on_is_refused_by_name():
+    pytest.importorskip("torch")
+    with pytest.raises(ValueError, match="lbfgs runs on numpy only, not on 'torch'"):
+        get_solver("lbfgs", backend=get_backend("torch"))
+
+
+@pytest.mark.parametrize("bad", [{"eps": -1.0}, {"eps": float("nan")}, {"max_time": -5.0}, {"max_iter": 2.5},
+                                 {"max_iter": -3}])
+def test_invalid_stopping_limits_are_rejected_before_any_work(bad):
+    problem, X0 = planted_start()
+    name = next(iter(bad))
+    with pytest.raises(ValueError, match=name):
+        get_solver("alternating").solve(problem, X0, **bad)
+
+
+def test_unknown_solver_option_lists_the_valid_ones():
+    with pytest.raises(ValueError, match=r"no option\(s\) step_size.*mu0"):
+        get_solver("alternating", step_size=0.1)

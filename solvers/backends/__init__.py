@@ -67,6 +67,13 @@ class Backend(Protocol):
         """The backend's policy (library version, device, dtype, TF32) for result records."""
 
 
+def device_of(array: Any) -> Any:
+    """The device ``array`` lives on, in its library's own terms (for ``device=`` arguments)."""
+    from array_api_compat import device
+
+    return device(array)
+
+
 def get_backend(name: str | Backend = "numpy", dtype: str = "float64", *, tf32: bool = False) -> Backend:
     """Construct the backend adapter called ``name``.
 
@@ -136,5 +143,6 @@ __all__ = [
     "BackendUnavailable",
     "available_backends",
     "backend_unavailable_reason",
+    "device_of",
     "get_backend",
 ]

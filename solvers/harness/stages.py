@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from .. import oracles
-from ..backends import Backend
+from .. import kernels
+from ..backends import Backend, device_of
 from ..problem import Problem
 
 Body = Callable[[], Any]
@@ -82,28 +82,28 @@ def stage_point(problem: Problem, seed: int = 0) -> tuple[Any, Any]:
 
 
 def _prepare_forward(problem: Problem, X: Any, Y: Any) -> Body:
-    return lambda: oracles.forward(problem, X, Y)
+    return lambda: kernels.forward(problem, X, Y)
 
 
 def _prepare_gradient(problem: Problem, X: Any, Y: Any) -> Body:
-    return lambda: oracles.grad(problem, X, Y)
+    return lambda: kernels.grad(problem, X, Y)
 
 
 def _prepare_y_solve(problem: Problem, X: Any, Y: Any) -> Body:
-    return lambda: oracles.y_solve(problem, X)
+    return lambda: kernels.y_solve(problem, X)
 
 
 def _prepare_hessian(problem: Problem, X: Any, Y: Any) -> Body:
-    return lambda: oracles.hessian_x(problem, X, Y)
+    return lambda: kernels.hessian_x(problem, X, Y)
 
 
 def _prepare_hessian_solve(problem: Problem, X: Any, Y: Any) -> Body:
     """Cholesky solve with the (damped, hence SPD) Gauss–Newton matrix of the point."""
     xp = problem.xp
-    H = oracles.hessian_x(problem, X, Y, gauss_newton=True)
+    H = kernels.hessian_x(problem, X, Y, gauss_newton=True)
     shift = 1e-6 * float(xp.mean(xp.linalg.diagonal(H))) + 1e-12
-    H = H + shift * xp.eye(H.shape[0], dtype=H.dtype, device=_device(H))
-    g = xp.reshape(oracles.grad(problem, X, Y)[0], (-1,))
+    H = H + shift * xp.eye(H.shape[0], dtype=H.dtype, device=device_of(H))
+    g = xp.reshape(kernels.grad(problem, X, Y)[0], (-1,))
 
     def body() -> Any:
         solution, ok = problem.backend.cho_solve(H, g)
@@ -117,7 +117,7 @@ def _prepare_hessian_solve(problem: Problem, X: Any, Y: Any) -> Body:
 def _prepare_hvp(problem: Problem, X: Any, Y: Any) -> Body:
     rng = np.random.default_rng(7)
     D = problem.as_variable(rng.standard_normal((problem.d, problem.d)), "D")
-    return lambda: oracles.hvp_x(problem, X, Y, D)
+    return lambda: kernels.hvp_x(problem, X, Y, D)
 
 
 def _iteration_stage(solver_name: str) -> Stage:
@@ -144,12 +144,6 @@ def _iteration_stage(solver_name: str) -> Stage:
                else "matrix-free: matrix-multiplication time per CG step",
         sweeps=("solve_d",),
     )
-
-
-def _device(array: Any) -> Any:
-    from array_api_compat import device
-
-    return device(array)
 
 
 def _forward_flops(n: int, d: int) -> float:

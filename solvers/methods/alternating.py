@@ -18,11 +18,13 @@ compared on.
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass, replace
 from typing import Any
 
-from .. import oracles
-from ..loop import IterativeSolver, State
-from .damping import damped_newton_step
+from .. import kernels
+from ..backends import Backend
+from .damping import DampedMethod, DampedState, damped_newton_step
 from ..problem import Problem
 from ..registry import register
 
@@ -78,12 +80,19 @@ class XRegulariser:
         if self.lam:
             out = self.lam * xp.reshape(self.G1[:, None, :, None] * self.G2[None, :, None, :], (d * d, d * d))
         if self.gamma:
-            out = out + 2.0 * self.gamma * oracles._eye(self.problem, d * d)
+            out = out + 2.0 * self.gamma * kernels.eye(self.problem, d * d)
         return out
 
 
+@dataclass
+class AlternatingState(DampedState):
+    """The iterate, the damping μ and the X regulariser (built once, in ``init_state``)."""
+
+    reg: XRegulariser
+
+
 @register
-class Alternating(IterativeSolver):
+class Alternating(DampedMethod):
     """Exact Y step, then a Levenberg–Marquardt Newton step in X (the paper's method).
 
     Parameters
@@ -100,29 +109,31 @@ class Alternating(IterativeSolver):
 
     name = "alternating"
 
-    def __init__(self, backend: str | None = None, *, reg_attention: float = 0.0, reg_x: float = 0.0,
-                 reg_y: float = 0.0, mu0: float = 1e-3, **common: Any) -> None:
+    def __init__(self, backend: str | Backend | None = None, *, reg_attention: float = 0.0, reg_x: float = 0.0,
+                 reg_y: float = 0.0, **common: Any) -> None:
         super().__init__(backend, **common)
+        for key, value in (("reg_attention", reg_attention), ("reg_x", reg_x), ("reg_y", reg_y)):
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"{key} must be a finite number ≥ 0, got {value!r}")
         self.reg_attention = reg_attention
         self.reg_x = reg_x
         self.reg_y = reg_y
-        self.mu0 = mu0
 
-    def init_state(self, problem: Problem, X: Any, Y: Any) -> State:
-        return State(X, Y, mu=self.mu0, reg=XRegulariser(problem, self.reg_attention, self.reg_x))
+    def init_state(self, problem: Problem, X: Any, Y: Any) -> AlternatingState:
+        return AlternatingState(X, Y, mu=self.mu0, reg=XRegulariser(problem, self.reg_attention, self.reg_x))
 
-    def x_hessian(self, problem: Problem, X: Any, Y: Any, state: State) -> Any:
+    def x_hessian(self, problem: Problem, X: Any, Y: Any, state: AlternatingState) -> Any:
         """The d²×d² matrix the X step solves with (the exact H_X here; sketched overrides)."""
-        return oracles.hessian_x(problem, X, Y)
+        return kernels.hessian_x(problem, X, Y)
 
-    def step(self, problem: Problem, state: State) -> State:
+    def step(self, problem: Problem, state: AlternatingState) -> AlternatingState:
         xp = problem.xp
         d = problem.d
         X, reg = state.X, state.reg
-        Y = oracles.y_solve(problem, X, reg=self.reg_y)
-        fw = oracles.forward(problem, X, Y)
-        current = oracles.loss_from(problem, fw) + reg.value(X)
-        gX, _ = oracles.grad_from(problem, fw)
+        Y = kernels.y_solve(problem, X, reg=self.reg_y)
+        fw = kernels.forward(problem, X, Y)
+        current = kernels.loss_from(problem, fw) + reg.value(X)
+        gX, _ = kernels.grad_from(problem, fw)
         H = self.x_hessian(problem, X, Y, state)
         if reg.active:
             gX = gX + reg.grad(X)
@@ -130,11 +141,7 @@ class Alternating(IterativeSolver):
 
         def trial(p: Any) -> float:
             X_new = X - xp.reshape(p, (d, d))
-            return oracles.loss(problem, X_new, Y) + reg.value(X_new)
+            return kernels.loss(problem, X_new, Y) + reg.value(X_new)
 
         p, _, mu = damped_newton_step(problem.backend, H, xp.reshape(gX, (-1,)), trial, current, state.mu)
-        carried = {key: value for key, value in vars(state).items() if key not in ("X", "Y", "mu")}
-        return State(X - xp.reshape(p, (d, d)), Y, mu=mu, **carried)
-
-    def info(self, state: State) -> dict[str, Any]:
-        return {"final_damping": getattr(state, "mu", self.mu0)}
+        return replace(state, X=X - xp.reshape(p, (d, d)), Y=Y, mu=mu)

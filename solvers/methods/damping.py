@@ -1,13 +1,15 @@
-"""Levenberg–Marquardt damping shared by every Newton-type solver."""
+"""Levenberg–Marquardt damping shared by every dense Newton-type solver: the step and its bookkeeping."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from ..backends import Backend
-from ..loop import StepFailed
+from ..backends import Backend, device_of
+from ..loop import IterativeSolver, State, StepFailed
+from ..problem import Problem
 
 
 def damped_newton_step(backend: Backend, H: Any, g: Any, trial_loss: Callable[[Any], float],
@@ -47,7 +49,7 @@ def damped_newton_step(backend: Backend, H: Any, g: Any, trial_loss: Callable[[A
     scale = float(xp.mean(xp.abs(diagonal))) or 1.0
     mu = max(mu, mu_floor)
     while mu <= mu_max:
-        step, ok = backend.cho_solve(H + (mu * scale) * xp.eye(size, dtype=H.dtype, device=_device(H)), g)
+        step, ok = backend.cho_solve(H + (mu * scale) * xp.eye(size, dtype=H.dtype, device=device_of(H)), g)
         if ok:
             new_loss = trial_loss(step)
             if math.isfinite(new_loss) and new_loss < current_loss:
@@ -57,7 +59,32 @@ def damped_newton_step(backend: Backend, H: Any, g: Any, trial_loss: Callable[[A
                      f"(loss {current_loss:.3e}); at a minimum or the Hessian is unusable")
 
 
-def _device(array: Any) -> Any:
-    from array_api_compat import device
 
-    return device(array)
+@dataclass
+class DampedState(State):
+    """The iterate and the relative damping μ to try first at the next step."""
+
+    mu: float
+
+
+class DampedMethod(IterativeSolver):
+    """A method whose steps come from :func:`damped_newton_step`: the ``mu0`` option, μ carried
+    from step to step in a :class:`DampedState`, and the final μ reported in the result.
+
+    Parameters
+    ----------
+    mu0 : float
+        Initial relative Levenberg–Marquardt damping (divided by 10 after each accepted step).
+    """
+
+    def __init__(self, backend: str | Backend | None = None, *, mu0: float = 1e-3, **common: Any) -> None:
+        super().__init__(backend, **common)
+        if not (math.isfinite(mu0) and mu0 >= 0):
+            raise ValueError(f"mu0 must be a finite number ≥ 0, got {mu0!r}")
+        self.mu0 = mu0
+
+    def init_state(self, problem: Problem, X: Any, Y: Any) -> DampedState:
+        return DampedState(X, Y, mu=self.mu0)
+
+    def info(self, state: State) -> dict[str, Any]:
+        return {"final_damping": getattr(state, "mu", self.mu0)}

@@ -3,7 +3,7 @@
 Both solve a dense 2d²×2d² system per iteration by Cholesky with Levenberg–Marquardt
 damping (:func:`solvers.methods.damping.damped_newton_step`):
 
-* ``joint-newton`` uses the exact joint Hessian (:func:`solvers.oracles.hessian_joint`,
+* ``joint-newton`` uses the exact joint Hessian (:func:`solvers.kernels.hessian_joint`,
   cross block ∂²L/∂x∂y included): locally quadratic convergence on planted instances;
 * ``gauss-newton`` uses the positive-semidefinite Gauss–Newton matrix 2 JᵀJ with
   J = ∂vec(R)/∂(x, y) (``hessian_joint(..., gauss_newton=True)``): linear convergence in
@@ -21,42 +21,31 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import oracles
-from ..loop import IterativeSolver, State
-from .damping import damped_newton_step
+from .. import kernels
+from .damping import DampedMethod, DampedState, damped_newton_step
 from ..problem import Problem
 from ..registry import register
 
 
-class _JointDamped(IterativeSolver):
-    """Levenberg–Marquardt steps on (x, y) with the matrix :meth:`matrix` returns."""
+class _JointDamped(DampedMethod):
+    """Levenberg–Marquardt steps on (x, y) with the exact joint Hessian or its Gauss–Newton part."""
 
     gauss_newton = False
 
-    def __init__(self, backend: str | None = None, *, mu0: float = 1e-3, **common: Any) -> None:
-        super().__init__(backend, **common)
-        self.mu0 = mu0
-
-    def init_state(self, problem: Problem, X: Any, Y: Any) -> State:
-        return State(X, Y, mu=self.mu0)
-
-    def step(self, problem: Problem, state: State) -> State:
+    def step(self, problem: Problem, state: DampedState) -> DampedState:
         X, Y = state.X, state.Y
-        fw = oracles.forward(problem, X, Y)
-        current = oracles.loss_from(problem, fw)
-        g = oracles.join(problem, *oracles.grad_from(problem, fw))
-        H = oracles.hessian_joint(problem, X, Y, gauss_newton=self.gauss_newton)
+        fw = kernels.forward(problem, X, Y)
+        current = kernels.loss_from(problem, fw)
+        g = kernels.join(problem, *kernels.grad_from(problem, fw))
+        H = kernels.hessian_joint(problem, X, Y, gauss_newton=self.gauss_newton)
 
         def update(p: Any) -> tuple[Any, Any]:
-            pX, pY = oracles.split(problem, p)
+            pX, pY = kernels.split(problem, p)
             return X - pX, Y - pY
 
-        p, _, mu = damped_newton_step(problem.backend, H, g, lambda p: oracles.loss(problem, *update(p)),
+        p, _, mu = damped_newton_step(problem.backend, H, g, lambda p: kernels.loss(problem, *update(p)),
                                       current, state.mu)
-        return State(*update(p), mu=mu)
-
-    def info(self, state: State) -> dict[str, Any]:
-        return {"final_damping": getattr(state, "mu", self.mu0)}
+        return DampedState(*update(p), mu=mu)
 
 
 @register

@@ -2,7 +2,7 @@
 
 Each iteration approximately minimises the quadratic model
 m(p) = gᵀp + ½ pᵀHp over ‖p‖ ≤ Δ by conjugate gradients, where every product Hp is the
-exact joint Hessian–vector product :func:`solvers.oracles.hvp` (a few n×n×d and n×d×d
+exact joint Hessian–vector product :func:`solvers.kernels.hvp` (a few n×n×d and n×d×d
 matrix products, SPEC §5). No d²×d² array is ever formed, so an iteration costs
 (CG steps) × T_mat(n, n, d) — matrix-multiplication time without the d^{2ω} solve.
 
@@ -23,9 +23,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
-from .. import oracles
+from .. import kernels
+from ..backends import Backend
 from ..loop import IterativeSolver, State, StepFailed
 from ..problem import Problem
 from ..registry import register
@@ -93,6 +95,17 @@ def _to_boundary(xp: Any, p: Any, direction: Any, radius: float) -> float:
     return (-b + math.sqrt(max(b * b - 4.0 * a * c, 0.0))) / (2.0 * a)
 
 
+@dataclass
+class NewtonCGState(State):
+    """The iterate, the trust radius, ‖g‖ at the first step (for the forcing term) and counters."""
+
+    radius: float
+    g0: float | None = None
+    cg_iterations: int = 0
+    rejected: int = 0
+    stops: dict[str, int] = field(default_factory=dict)
+
+
 @register
 class NewtonCG(IterativeSolver):
     """Trust-region Newton–CG on (x, y) with exact Hessian–vector products, matrix-free.
@@ -111,7 +124,7 @@ class NewtonCG(IterativeSolver):
 
     name = "newton-cg"
 
-    def __init__(self, backend: str | None = None, *, radius0: float = 1.0, max_cg: int | None = None,
+    def __init__(self, backend: str | Backend | None = None, *, radius0: float = 1.0, max_cg: int | None = None,
                  accept: float = 1e-4, min_radius: float = 1e-15, **common: Any) -> None:
         super().__init__(backend, **common)
         if radius0 <= 0:
@@ -121,28 +134,28 @@ class NewtonCG(IterativeSolver):
         self.accept = accept
         self.min_radius = min_radius
 
-    def init_state(self, problem: Problem, X: Any, Y: Any) -> State:
-        return State(X, Y, radius=self.radius0, g0=None, cg_iterations=0, rejected=0, stops={})
+    def init_state(self, problem: Problem, X: Any, Y: Any) -> NewtonCGState:
+        return NewtonCGState(X, Y, radius=self.radius0)
 
-    def step(self, problem: Problem, state: State) -> State:
+    def step(self, problem: Problem, state: NewtonCGState) -> NewtonCGState:
         xp = problem.xp
         d = problem.d
         X, Y = state.X, state.Y
-        fw = oracles.forward(problem, X, Y)
-        current = oracles.loss_from(problem, fw)
-        gX, gY = oracles.grad_from(problem, fw)
-        g = oracles.join(problem, gX, gY)
+        fw = kernels.forward(problem, X, Y)
+        current = kernels.loss_from(problem, fw)
+        gX, gY = kernels.grad_from(problem, fw)
+        g = kernels.join(problem, gX, gY)
         gnorm = math.sqrt(_dot(xp, g, g))
         g0 = state.g0 or gnorm
 
         def matvec(v: Any) -> Any:
-            return oracles.join(problem, *oracles.hvp(problem, X, Y, *oracles.split(problem, v), fw=fw))
+            return kernels.join(problem, *kernels.hvp(problem, X, Y, *kernels.split(problem, v), fw=fw))
 
         tol = min(0.5, math.sqrt(gnorm / g0)) * gnorm
         p, reason, used = steihaug_cg(xp, matvec, g, state.radius, tol, self.max_cg or 2 * d * d)
         predicted = -(_dot(xp, g, p) + 0.5 * _dot(xp, p, matvec(p)))
-        pX, pY = oracles.split(problem, p)
-        trial = oracles.loss(problem, X + pX, Y + pY)
+        pX, pY = kernels.split(problem, p)
+        trial = kernels.loss(problem, X + pX, Y + pY)
         actual = current - trial
         ratio = actual / predicted if predicted > 0 else (1.0 if actual > 0 else -math.inf)
         step_norm = math.sqrt(_dot(xp, p, p))
@@ -157,8 +170,8 @@ class NewtonCG(IterativeSolver):
             raise StepFailed(f"trust radius {radius:.3e} below min_radius={self.min_radius:g} "
                              f"(loss {current:.3e}); no further decrease found")
         new_X, new_Y = (X + pX, Y + pY) if accepted else (X, Y)
-        return State(new_X, new_Y, radius=radius, g0=g0, cg_iterations=state.cg_iterations + used + 1,
-                     rejected=state.rejected + (not accepted), stops=stops)
+        return NewtonCGState(new_X, new_Y, radius=radius, g0=g0, cg_iterations=state.cg_iterations + used + 1,
+                             rejected=state.rejected + (not accepted), stops=stops)
 
     def info(self, state: State) -> dict[str, Any]:
         return {key: getattr(state, key, None) for key in ("radius", "cg_iterations", "rejected", "stops")}

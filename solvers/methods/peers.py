@@ -1,9 +1,9 @@
 """The methods a user would otherwise reach for: first-order autograd, L-BFGS, autograd Newton.
 
 * ``adam`` and ``gd``: torch autograd through the same forward pass as the oracles
-  (:func:`solvers.oracles.forward` on torch tensors), ``torch.optim.Adam`` / ``SGD``;
+  (:func:`solvers.kernels.forward` on torch tensors), ``torch.optim.Adam`` / ``SGD``;
 * ``lbfgs``: ``scipy.optimize.minimize(method="L-BFGS-B")`` with the analytic gradient
-  (:func:`solvers.oracles.grad`); one history row per SciPy iteration, recorded from its
+  (:func:`solvers.kernels.grad`); one history row per SciPy iteration, recorded from its
   callback with the clock stopped;
 * ``autograd-newton``: the generic second-order route, ``torch.func.hessian`` of the loss
   in (x, y) and Levenberg–Marquardt damped Newton steps.
@@ -17,21 +17,22 @@ move. torch is imported only when a torch method is constructed or run.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from .. import oracles
-from ..backends import backend_unavailable_reason
+from .. import kernels
+from ..backends import Backend, backend_unavailable_reason
 from ..loop import IterativeSolver, Run, State, describe_exception
-from .damping import damped_newton_step
+from .damping import DampedMethod, DampedState, damped_newton_step
 from ..problem import Problem
 from ..registry import register
 
 
 def torch_loss(problem: Problem, X: Any, Y: Any) -> Any:
     """L(X, Y) as a 0-d torch tensor that autograd (and ``torch.func``) can differentiate."""
-    R = oracles.forward(problem, X, Y).R
+    R = kernels.forward(problem, X, Y).R
     return problem.xp.sum(R * R)
 
 
@@ -58,10 +59,18 @@ class _TorchPeer(IterativeSolver):
         return "torch-cuda" if on_gpu and backend_unavailable_reason("torch-cuda") is None else "torch"
 
 
+@dataclass
+class OptimiserState(State):
+    """The iterate (detached copies), the leaf tensors the optimiser updates, and the optimiser."""
+
+    params: list[Any]
+    optimiser: Any
+
+
 class _TorchOptimiser(_TorchPeer):
     """One ``torch.optim`` step per iteration on the leaf tensors (X, Y)."""
 
-    def __init__(self, backend: str | None = None, *, lr: float, **common: Any) -> None:
+    def __init__(self, backend: str | Backend | None = None, *, lr: float, **common: Any) -> None:
         super().__init__(backend, **common)
         if lr <= 0:
             raise ValueError(f"lr must be positive, got {lr}")
@@ -76,16 +85,18 @@ class _TorchOptimiser(_TorchPeer):
 
         self.make_optimiser([torch.zeros(1, requires_grad=True)])
 
-    def init_state(self, problem: Problem, X: Any, Y: Any) -> State:
+    def init_state(self, problem: Problem, X: Any, Y: Any) -> OptimiserState:
         params = [X.detach().clone().requires_grad_(True), Y.detach().clone().requires_grad_(True)]
-        return State(params[0].detach(), params[1].detach(), params=params, optimiser=self.make_optimiser(params))
+        return OptimiserState(params[0].detach(), params[1].detach(), params=params,
+                              optimiser=self.make_optimiser(params))
 
-    def step(self, problem: Problem, state: State) -> State:
+    def step(self, problem: Problem, state: OptimiserState) -> OptimiserState:
         optimiser, params = state.optimiser, state.params
         optimiser.zero_grad(set_to_none=True)
         torch_loss(problem, *params).backward()
         optimiser.step()
-        return State(params[0].detach().clone(), params[1].detach().clone(), params=params, optimiser=optimiser)
+        return OptimiserState(params[0].detach().clone(), params[1].detach().clone(), params=params,
+                              optimiser=optimiser)
 
 
 @register
@@ -102,7 +113,7 @@ class Adam(_TorchOptimiser):
 
     name = "adam"
 
-    def __init__(self, backend: str | None = None, *, lr: float = 1e-2, betas: tuple[float, float] = (0.9, 0.999),
+    def __init__(self, backend: str | Backend | None = None, *, lr: float = 1e-2, betas: tuple[float, float] = (0.9, 0.999),
                  **common: Any) -> None:
         super().__init__(backend, lr=lr, **common)
         self.betas = tuple(betas)
@@ -128,7 +139,7 @@ class GradientDescent(_TorchOptimiser):
 
     name = "gd"
 
-    def __init__(self, backend: str | None = None, *, lr: float = 0.1, momentum: float = 0.0, **common: Any) -> None:
+    def __init__(self, backend: str | Backend | None = None, *, lr: float = 0.1, momentum: float = 0.0, **common: Any) -> None:
         super().__init__(backend, lr=lr, **common)
         self.momentum = momentum
 
@@ -139,7 +150,7 @@ class GradientDescent(_TorchOptimiser):
 
 
 @register
-class AutogradNewton(_TorchPeer):
+class AutogradNewton(_TorchPeer, DampedMethod):
     """Damped Newton on (x, y) with the dense Hessian from ``torch.func.hessian``.
 
     The same Levenberg–Marquardt rule as ``joint-newton``; only the Hessian comes from
@@ -153,10 +164,6 @@ class AutogradNewton(_TorchPeer):
 
     name = "autograd-newton"
 
-    def __init__(self, backend: str | None = None, *, mu0: float = 1e-3, **common: Any) -> None:
-        super().__init__(backend, **common)
-        self.mu0 = mu0
-
     def warm_up(self, problem: Problem) -> None:
         import torch
 
@@ -164,23 +171,17 @@ class AutogradNewton(_TorchPeer):
         torch.func.grad_and_value(lambda v: (v * v).sum())(z)
         torch.func.hessian(lambda v: (v * v).sum())(z)
 
-    def init_state(self, problem: Problem, X: Any, Y: Any) -> State:
-        return State(X, Y, mu=self.mu0)
-
-    def step(self, problem: Problem, state: State) -> State:
+    def step(self, problem: Problem, state: DampedState) -> DampedState:
         import torch
 
         def f(z: Any) -> Any:
-            return torch_loss(problem, *oracles.split(problem, z))
+            return torch_loss(problem, *kernels.split(problem, z))
 
-        z = oracles.join(problem, state.X, state.Y)
+        z = kernels.join(problem, state.X, state.Y)
         g, current = torch.func.grad_and_value(f)(z)
         H = torch.func.hessian(f)(z)
         p, _, mu = damped_newton_step(problem.backend, H, g, lambda p: float(f(z - p)), float(current), state.mu)
-        return State(*oracles.split(problem, z - p), mu=mu)
-
-    def info(self, state: State) -> dict[str, Any]:
-        return {"final_damping": getattr(state, "mu", self.mu0)}
+        return DampedState(*kernels.split(problem, z - p), mu=mu)
 
 
 @register
@@ -202,7 +203,7 @@ class LBFGS(IterativeSolver):
     name = "lbfgs"
     backends = ("numpy",)
 
-    def __init__(self, backend: str | None = None, *, memory: int = 10, **common: Any) -> None:
+    def __init__(self, backend: str | Backend | None = None, *, memory: int = 10, **common: Any) -> None:
         super().__init__(backend, **common)
         self.memory = memory
 
@@ -214,16 +215,16 @@ class LBFGS(IterativeSolver):
             return state, 0, status, message
 
         def fun(z: np.ndarray) -> tuple[float, np.ndarray]:
-            fw = oracles.forward(problem, *oracles.split(problem, z))
-            gradient = oracles.join(problem, *oracles.grad_from(problem, fw))
-            return oracles.loss_from(problem, fw), np.asarray(gradient, dtype=np.float64)
+            fw = kernels.forward(problem, *kernels.split(problem, z.astype(problem.dtype, copy=False)))
+            gradient = kernels.join(problem, *kernels.grad_from(problem, fw))
+            return kernels.loss_from(problem, fw), np.asarray(gradient, dtype=np.float64)
 
         progress = {"state": state, "iteration": 0, "elapsed": 0.0, "status": ("", "")}
 
         def callback(intermediate_result: Any) -> None:
             progress["elapsed"] += time.perf_counter() - progress["resumed"]
             progress["iteration"] += 1
-            progress["state"] = State(*(a.copy() for a in oracles.split(problem, intermediate_result.x)))
+            progress["state"] = State(*(a.copy() for a in kernels.split(problem, intermediate_result.x)))
             row = run.record(progress["iteration"], progress["elapsed"], progress["state"])
             verdict = run.verdict(row)
             progress["status"] = verdict if verdict[0] else run.limits(progress["iteration"], progress["elapsed"])
@@ -231,7 +232,7 @@ class LBFGS(IterativeSolver):
                 raise StopIteration
             progress["resumed"] = time.perf_counter()
 
-        z0 = np.asarray(oracles.join(problem, state.X, state.Y), dtype=np.float64)
+        z0 = np.asarray(kernels.join(problem, state.X, state.Y), dtype=np.float64)
         options = {"maxcor": self.memory, "maxiter": run.max_iter + 1, "maxfun": 50 * (run.max_iter + 1),
                    "ftol": 0.0, "gtol": 0.0}
         progress["resumed"] = time.perf_counter()

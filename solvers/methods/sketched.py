@@ -3,7 +3,7 @@
 H_X = Σ_j (a_j a_jᵀ) ⊗ C_j is a sum of n row-terms. Each iteration draws m of them with
 replacement, with probabilities p_j that mix the leverage scores of A1 with the uniform
 distribution, and rescales each drawn term by 1/(m p_j), so the sampled matrix H̃ is an
-unbiased estimate of H_X. It is assembled by :func:`solvers.oracles.hessian_x` with its
+unbiased estimate of H_X. It is assembled by :func:`solvers.kernels.hessian_x` with its
 ``rows``/``weights`` arguments: m×n×d² and d²×m×d² products instead of n×n×d² and d²×n×d².
 The sampling runs on the host with a seeded NumPy Generator, so every backend sees the
 same rows.
@@ -17,14 +17,17 @@ needs H positive definite; where it is not, the relative spectral-norm error
 
 from __future__ import annotations
 
+import numbers
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import scipy.linalg
 
-from .. import oracles
-from .alternating import Alternating
+from .. import kernels
+from ..backends import Backend
 from ..loop import State
+from .alternating import Alternating, AlternatingState
 from ..problem import Problem
 from ..registry import register
 
@@ -79,6 +82,22 @@ def spectral_factor(H_exact: np.ndarray, H_approx: np.ndarray) -> tuple[float, s
     return float(np.max(np.abs(eigenvalues - 1.0))), "spectral"
 
 
+@dataclass
+class SketchedState(AlternatingState):
+    """The alternating state, the row sampler, and (with ``measure_eps0``) the achieved ε0 per step.
+
+    ``sketch`` holds the point and sampled Hessian of the last step until :meth:`Sketched.monitor`
+    has measured it (off the clock); every step's state shares one ``eps0`` list.
+    """
+
+    rng: np.random.Generator
+    probabilities: np.ndarray
+    m: int
+    eps0: list[float] = field(default_factory=list)
+    eps0_kind: str | None = None
+    sketch: tuple[Any, Any, Any] | None = None
+
+
 @register
 class Sketched(Alternating):
     """Alternating steps whose X-Hessian sums m sampled, rescaled row-terms.
@@ -100,11 +119,11 @@ class Sketched(Alternating):
 
     name = "sketched"
 
-    def __init__(self, backend: str | None = None, *, m: int | None = None, sampling: str = "leverage",
+    def __init__(self, backend: str | Backend | None = None, *, m: int | None = None, sampling: str = "leverage",
                  seed: int = 0, measure_eps0: bool = False, **options: Any) -> None:
         super().__init__(backend, **options)
-        if m is not None and m < 1:
-            raise ValueError(f"m must be positive, got {m}")
+        if m is not None and (isinstance(m, bool) or not isinstance(m, numbers.Integral) or m < 1):
+            raise ValueError(f"m must be a positive integer (row-terms drawn per step), got {m!r}")
         if sampling not in ("leverage", "uniform"):
             raise ValueError(f"sampling must be 'leverage' or 'uniform', got {sampling!r}")
         self.m = m
@@ -112,33 +131,31 @@ class Sketched(Alternating):
         self.seed = seed
         self.measure_eps0 = measure_eps0
 
-    def init_state(self, problem: Problem, X: Any, Y: Any) -> State:
-        state = super().init_state(problem, X, Y)
-        state.rng = np.random.default_rng(self.seed)
-        state.probabilities = row_probabilities(problem.host["A1"], self.sampling)
-        state.m = min(problem.n, 4 * problem.d) if self.m is None else self.m
-        state.eps0, state.eps0_kind = [], None
-        return state
+    def init_state(self, problem: Problem, X: Any, Y: Any) -> SketchedState:
+        base = super().init_state(problem, X, Y)
+        return SketchedState(base.X, base.Y, mu=base.mu, reg=base.reg, rng=np.random.default_rng(self.seed),
+                             probabilities=row_probabilities(problem.host["A1"], self.sampling),
+                             m=min(problem.n, 4 * problem.d) if self.m is None else self.m)
 
-    def x_hessian(self, problem: Problem, X: Any, Y: Any, state: State) -> Any:
+    def x_hessian(self, problem: Problem, X: Any, Y: Any, state: SketchedState) -> Any:
         rows, weights = sample_rows(state.rng, state.probabilities, state.m)
-        H = oracles.hessian_x(problem, X, Y, rows=rows, weights=weights)
+        H = kernels.hessian_x(problem, X, Y, rows=rows, weights=weights)
         if self.measure_eps0:
             state.sketch = (X, Y, H)
         return H
 
-    def monitor(self, problem: Problem, state: State) -> None:
-        if not self.measure_eps0:
+    def monitor(self, problem: Problem, state: SketchedState) -> None:
+        if not self.measure_eps0 or state.sketch is None:
             return
         X, Y, H_approx = state.sketch
-        H_exact = oracles.hessian_x(problem, X, Y)
+        H_exact = kernels.hessian_x(problem, X, Y)
         if state.reg.active:
             H_exact, H_approx = H_exact + state.reg.hessian(), H_approx + state.reg.hessian()
         to_host = problem.backend.to_numpy
         eps0, state.eps0_kind = spectral_factor(to_host(H_exact).astype(np.float64),
                                                 to_host(H_approx).astype(np.float64))
         state.eps0.append(eps0)
-        del state.sketch
+        state.sketch = None
 
     def info(self, state: State) -> dict[str, Any]:
         record = {**super().info(state), "m": getattr(state, "m", self.m)}

@@ -54,9 +54,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse
 from array_api_compat import array_namespace
-from array_api_compat import device as _device
 
-from ..backends import Backend, get_backend
+from ..backends import Backend, device_of, get_backend
 from ..oracles import softmax_rows
 
 Array = Any
@@ -221,7 +220,7 @@ def sparsify(X: Any, m: int | None = None, method: str = "leverage", *, seed: in
     if r is not None:
         _check_r(r, gram_norm)
     if method == "zero":
-        result = Sparsification(method, be.xp.zeros((n, 0), dtype=K.dtype, device=_device(K)),
+        result = Sparsification(method, be.xp.zeros((n, 0), dtype=K.dtype, device=device_of(K)),
                                 np.zeros(0, dtype=np.int64), np.zeros(0), None, 0, gram_norm)
     elif method == "norm":
         result = _sampled(operand, be, be.to_numpy(operand.sq_norms()), m, seed, method, gram_norm)
@@ -295,7 +294,7 @@ class _Dense:
         return M @ self.X
 
     def take(self, columns: np.ndarray, scales: Array) -> Array:
-        index = self.xp.asarray(columns, device=_device(self.X))
+        index = self.xp.asarray(columns, device=device_of(self.X))
         return self.xp.take(self.X, index, axis=1) * scales[None, :]
 
 
@@ -409,7 +408,7 @@ def _bss(operand: _Dense | _Sparse, V: Array, be: Backend, steps: int, gram_norm
     root = math.sqrt(b)
     delta_l, delta_u = 1.0, (root + 1.0) / (root - 1.0)
     lower, upper = -n * root, n * (b + root) / (root - 1.0)
-    A = xp.zeros((n, n), dtype=V.dtype, device=_device(V))
+    A = xp.zeros((n, n), dtype=V.dtype, device=device_of(V))
     weights = np.zeros(d)
     for _ in range(steps):
         lam, Q = xp.linalg.eigh(A)
