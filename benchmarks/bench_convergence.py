@@ -2,7 +2,7 @@
 
 The paper's bound carries a log(1/ε) factor: for a method with that rate, iterations grow
 linearly in log(1/ε). Every solver starts from the report's start
-(:func:`solvers.harness.reproduce.convergence_start`, X* + 0.5·G) with Y the exact least-squares
+(:meth:`solvers.Problem.start_near_solution`, X* + 0.5·G) with Y the exact least-squares
 step; each solve runs once per asv run (``setup_cache``) and serves every ε.
 """
 
@@ -40,7 +40,6 @@ def solve_all() -> dict[Key, Any]:
         that combination does not run here.
     """
     from solvers import Problem, get_solver, list_solvers
-    from solvers.harness.reproduce import convergence_start
 
     grid, registered = active_grid(), list_solvers()
     runs: dict[Key, Any] = {}
@@ -53,7 +52,7 @@ def solve_all() -> dict[Key, Any]:
                     runs[key] = reason or f"solver {solver!r} is not registered"
                     continue
                 problem = Problem.planted(n, d, seed=0, backend=backend)
-                result = get_solver(solver).solve(problem, convergence_start(problem), eps=min(EPSILONS),
+                result = get_solver(solver).solve(problem, problem.start_near_solution(), eps=min(EPSILONS),
                                                   max_iter=MAX_ITER, max_time=MAX_TIME)
                 runs[key] = {eps: result.iterations_to_reach(eps) for eps in EPSILONS}
     return runs

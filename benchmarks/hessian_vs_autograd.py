@@ -8,13 +8,12 @@ asv times both; run this file directly for the ratio measured side by side in on
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import numpy as np
 from asv_runner.benchmarks.mark import SkipNotImplemented
 
-from solvers import Problem, oracles
+from solvers import Problem, get_backend, oracles
+from solvers.harness import stages  # the module, not time_body: asv would collect a time_* function
 
 
 def _setup(n: int, d: int):
@@ -69,15 +68,11 @@ class HessianVersusAutograd:
         self._autograd(self._x)
 
 
-def _median_time(fn, repeat: int) -> tuple[float, float]:
-    fn()  # warm-up
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    q = statistics.quantiles(samples, n=4) if len(samples) > 1 else [samples[0]] * 3
-    return statistics.median(samples), q[2] - q[0]
+def _median_time(fn, backend, repeat: int) -> tuple[float, float]:
+    """Median and interquartile range of ``repeat`` synchronised calls after one warm-up."""
+    samples = stages.time_body(fn, backend, repeat=repeat + 1)[1:]
+    q25, median, q75 = np.percentile(samples, [25, 50, 75])
+    return float(median), float(q75 - q25)
 
 
 def main() -> None:
@@ -98,8 +93,8 @@ def main() -> None:
     error = float(np.abs(autograd(x).numpy() - oracles.hessian_x(problem, X, Y)).max())
     print(f"n={args.n} d={args.d} float64, torch threads={torch.get_num_threads()}, max |difference| {error:.1e}")
     for _ in ("default", "retain"):
-        ours, ours_iqr = _median_time(lambda: oracles.hessian_x(problem, X, Y), 4 * args.repeat)
-        theirs, theirs_iqr = _median_time(lambda: autograd(x), args.repeat)
+        ours, ours_iqr = _median_time(lambda: oracles.hessian_x(problem, X, Y), problem.backend, 4 * args.repeat)
+        theirs, theirs_iqr = _median_time(lambda: autograd(x), get_backend("torch"), args.repeat)
         print(f"allocator {allocator_policy()['policy']:6s}: structured hessian_x {ours * 1e3:7.2f} ms "
               f"(IQR {ours_iqr * 1e3:.2f}), torch.func.hessian {theirs * 1e3:7.2f} ms (IQR {theirs_iqr * 1e3:.2f}), "
               f"speed-up {theirs / ours:6.1f}x")

@@ -109,6 +109,17 @@ class Problem:
         B = rng.normal(0.0, 1.0, size=(n, d))
         return cls(A1, A2, A3, B, backend=backend, dtype=dtype, name=f"random(n={n}, d={d}, seed={seed})")
 
+    def start_near_solution(self, noise: float = 0.5, seed: int = 5) -> np.ndarray:
+        """A starting X = X* + ``noise``·G on the host, G standard normal d×d from ``default_rng(seed)``.
+
+        The start every comparison in this project uses (``attnreg compare --start-noise``,
+        the reproduction's convergence runs, the asv convergence suite); Y then starts at the
+        exact least-squares step. Needs a planted problem (known X*).
+        """
+        if self.X_star is None:
+            raise ValueError(f"{self.name} has no planted minimiser X*: a start near it needs Problem.planted")
+        return self.X_star + noise * np.random.default_rng(seed).standard_normal((self.d, self.d))
+
     def on(self, backend: str | Backend, dtype: str | None = None) -> "Problem":
         """The same numbers on another backend (or dtype)."""
         return Problem(*(self.host[key] for key in _INPUTS), backend=backend,

@@ -7,8 +7,9 @@ import math
 import numpy as np
 import pytest
 
-from solvers.harness import analysis
-from solvers.harness.analysis import Fit
+from solvers.harness import analysis, fits
+from solvers.harness.convergence import analyse_convergence
+from solvers.harness.fits import Fit
 
 
 def _records(stage: str, sweep: str, sizes, times, fixed: int, backend: str = "numpy"):
@@ -21,7 +22,7 @@ def _records(stage: str, sweep: str, sizes, times, fixed: int, backend: str = "n
 def test_fit_loglog_recovers_slope_with_ci(rng):
     sizes = np.array([256, 512, 1024, 2048, 4096, 8192])
     times = 1e-9 * sizes**2.0 * np.exp(0.03 * rng.standard_normal(sizes.size))
-    fit = analysis.fit_loglog(sizes, times)
+    fit = fits.fit_loglog(sizes, times)
     assert fit.points == 6
     assert fit.ci_low < 2.0 < fit.ci_high
     assert abs(fit.slope - 2.0) < 0.1
@@ -29,14 +30,14 @@ def test_fit_loglog_recovers_slope_with_ci(rng):
 
 
 def test_fit_with_two_points_has_no_ci():
-    fit = analysis.fit_loglog([10, 20], [1.0, 8.0])
+    fit = fits.fit_loglog([10, 20], [1.0, 8.0])
     assert fit.slope == pytest.approx(3.0)
     assert math.isnan(fit.ci_low) and math.isnan(fit.stderr)
 
 
 def test_fit_needs_two_distinct_sizes():
     with pytest.raises(ValueError):
-        analysis.fit_line([1.0, 1.0], [2.0, 3.0])
+        fits.fit_line([1.0, 1.0], [2.0, 3.0])
 
 
 @pytest.mark.parametrize(("fit", "expected", "verdict"), [
@@ -100,7 +101,7 @@ def test_convergence_iterations_per_decade():
     history = [{"iteration": k, "time": 0.01 * k, "loss": 10.0 ** (-k / 2), "grad_norm": 1.0} for k in range(30)]
     run = {"solver": "alternating", "backend": "numpy", "n": 32, "d": 4, "status": "converged",
            "iterations": 29, "history": history}
-    result = analysis.analyse_convergence(run)
+    result = analyse_convergence(run)
     assert result.iterations[1e-2] == 4 and result.iterations[1e-12] == 24
     assert result.fit.slope == pytest.approx(2.0)
     assert result.times[1e-8] == pytest.approx(0.16)
@@ -108,7 +109,7 @@ def test_convergence_iterations_per_decade():
 
 def test_convergence_not_reached_has_no_fit():
     history = [{"iteration": 0, "time": 0.0, "loss": 1.0, "grad_norm": 1.0}]
-    result = analysis.analyse_convergence({"solver": "gd", "n": 8, "d": 2, "history": history})
+    result = analyse_convergence({"solver": "gd", "n": 8, "d": 2, "history": history})
     assert result.fit is None and all(v is None for v in result.iterations.values())
 
 

@@ -164,7 +164,7 @@ def test_report_section_from_a_tiny_grid(monkeypatch: pytest.MonkeyPatch, tmp_pa
     import dataclasses
     import json
 
-    from solvers.harness import sparsify_study as report_sparsify
+    from solvers.harness import sparsify_report, sparsify_study as report_sparsify
 
     tiny = dataclasses.replace(report_sparsify.GRIDS["quick"], seeds=2, n=16, d=512, bss_m=(32, 64),
                                time_d=(256, 512), time_n=(8, 16), densities=(0.1, 1.0), repeat=1, solve_n=4,
@@ -173,7 +173,7 @@ def test_report_section_from_a_tiny_grid(monkeypatch: pytest.MonkeyPatch, tmp_pa
     messages: list[str] = []
     data = json.loads(json.dumps(report_sparsify.measure("quick", progress=messages.append)))
     assert messages
-    markdown = report_sparsify.render(data, tmp_path)
+    markdown = sparsify_report.render(data, tmp_path)
     assert markdown.startswith("## Attention sparsification")
     for name in ("sparsify_error_vs_m.png", "sparsify_time.png", "sparsify_then_solve.png"):
         assert (tmp_path / name).stat().st_size > 0 and f"({name})" in markdown

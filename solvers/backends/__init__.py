@@ -1,6 +1,6 @@
 """Array backends: thin adapters that give the numerical core a device and a few operations.
 
-The maths in :mod:`solvers.oracles` is written once against the array API. A backend
+The maths in :mod:`solvers.kernels` is written once against the array API. A backend
 supplies only what that code cannot express portably: where arrays live (``asarray``,
 ``to_numpy``), how to wait for the device (``synchronize``), the dtype policy, and a
 Cholesky solve that reports failure instead of raising or returning NaN.
@@ -11,60 +11,12 @@ the first time it is constructed.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
-import numpy as np
+from .base import Backend, BackendUnavailable
 
 BACKEND_NAMES = ("numpy", "torch", "torch-cuda", "cupy")
 DTYPES = ("float64", "float32")
-
-
-class BackendUnavailable(RuntimeError):
-    """The library or the device a backend needs is not present on this machine."""
-
-
-@runtime_checkable
-class Backend(Protocol):
-    """What the numerical core needs from an array library.
-
-    Attributes
-    ----------
-    name : str
-        One of :data:`BACKEND_NAMES`.
-    device : str
-        Where arrays live, e.g. ``"cpu"`` or ``"cuda:0"``.
-    dtype : str
-        ``"float64"`` or ``"float32"``; every array this backend makes has it.
-    xp : module
-        The array-API namespace (from ``array_api_compat``).
-    """
-
-    name: str
-    device: str
-    dtype: str
-    xp: Any
-
-    def asarray(self, host: Any) -> Any:
-        """Copy a host (NumPy) array to the device, in the backend's dtype."""
-
-    def to_numpy(self, array: Any) -> np.ndarray:
-        """Copy a backend array to a host NumPy array."""
-
-    def owns(self, array: Any) -> bool:
-        """Whether ``array`` is an array of this backend's library on its device."""
-
-    def synchronize(self) -> None:
-        """Block until all work queued on the device has finished."""
-
-    def cho_solve(self, H: Any, b: Any) -> tuple[Any, bool]:
-        """Solve ``H x = b`` for symmetric positive definite ``H``.
-
-        Returns ``(x, True)`` on success and ``(None, False)`` when the factorisation
-        fails or produces non-finite values; never raises for a non-SPD matrix.
-        """
-
-    def describe(self) -> dict[str, Any]:
-        """The backend's policy (library version, device, dtype, TF32) for result records."""
 
 
 def device_of(array: Any) -> Any:

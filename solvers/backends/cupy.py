@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from . import BackendUnavailable
+from .base import BackendUnavailable
 
 
 class CupyBackend:

@@ -9,10 +9,7 @@ method's status is data, shown in the table and saved with ``--json``.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -101,21 +98,9 @@ def results_table(results: list[SolveResult], title: str = "") -> Table:
     return table
 
 
-def write_json_atomic(path: Path, record: dict[str, Any]) -> None:
-    """Write ``record`` as JSON to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(handle, "w") as stream:
-            json.dump(record, stream, indent=1, default=str)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def run(args: argparse.Namespace) -> int:
     from ..harness.environment import collect
+    from ..harness.records import write_json
 
     problem, X0 = build_problem(args)
     methods = args.methods or list_solvers()
@@ -134,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         out.print(f"plot: {args.plot}")
     if args.json is not None:
         settings = {key: value for key, value in vars(args).items() if not key.startswith("_")}
-        write_json_atomic(args.json, {"problem": repr(problem), "settings": settings,
+        write_json(args.json, {"problem": repr(problem), "settings": settings,
                                       "environment": collect(problem.backend),
                                       "results": [result.to_dict() for result in results]})
         out.print(f"json: {args.json}")

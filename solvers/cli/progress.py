@@ -1,7 +1,11 @@
-"""Live progress for long solves (rich), quiet when output is not a terminal."""
+"""Progress displays of the command line: a rich bar on a terminal, plain lines otherwise."""
 
 from __future__ import annotations
 
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
@@ -26,3 +30,43 @@ def solve_with_progress(solver: IterativeSolver, problem: Problem, X0: Any = Non
             progress.update(task, completed=row.iteration, loss=row.loss, t=row.time)
 
         return solver.solve(problem, X0, Y0, callback=show, **solve_options)
+
+
+#: Without a terminal, at most one plain progress line per this many seconds.
+PLAIN_INTERVAL = 10.0
+
+
+@contextmanager
+def work_progress(total: float) -> Iterator[Callable[[str, float], None]]:
+    """Progress over ``total`` estimated seconds of work, with the time left: ``tick(label, advance)``.
+
+    On a terminal, a rich bar on standard error; otherwise plain lines on standard error
+    (the label, the share done and the elapsed time), at most one per :data:`PLAIN_INTERVAL`
+    seconds, so a log of a long run shows that it is alive.
+    """
+    console = Console(stderr=True)
+    if not console.is_terminal:
+        started = time.perf_counter()
+        state = {"done": 0.0, "printed": -PLAIN_INTERVAL}
+
+        def plain(label: str, advance: float) -> None:
+            state["done"] += advance
+            now = time.perf_counter() - started
+            if label and now - state["printed"] >= PLAIN_INTERVAL:
+                state["printed"] = now
+                share = min(state["done"] / total, 1.0) if total > 0 else 0.0
+                print(f"[{now:6.0f} s, ~{share:.0%}] {label}", file=sys.stderr, flush=True)
+
+        yield plain
+        return
+    from rich.progress import TimeRemainingColumn
+
+    columns = (TextColumn("[bold]reproduce"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+               TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(), TextColumn("{task.description}"))
+    with Progress(*columns, console=console, speed_estimate_period=120) as progress:
+        task = progress.add_task("", total=total)
+
+        def tick(label: str, advance: float) -> None:
+            progress.update(task, advance=advance, **({"description": label} if label else {}))
+
+        yield tick

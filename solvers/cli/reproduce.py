@@ -50,25 +50,28 @@ def command_line() -> str:
 def run(args: argparse.Namespace) -> int:
     if args.command == "report":
         return _run_report(args)
+    from ..harness.records import load_measurements
+    from ..harness.report import build_report
     from ..harness.reproduce import reproduce
+    from .progress import work_progress
 
     try:
-        report = reproduce(args.grid, args.backends, args.out, resume=args.resume, command=command_line(),
-                           machine=args.machine, progress=not args.no_progress, threads=args.threads,
-                           min_fit_time=args.min_fit_ms / 1e3)
+        path = reproduce(args.grid, args.backends, args.out, resume=args.resume, command=command_line(),
+                         machine=args.machine, progress=None if args.no_progress else work_progress,
+                         threads=args.threads)
     except KeyboardInterrupt:
         print("interrupted: the finished points are kept in measurements.json; "
               "run the same command with --resume to continue", file=sys.stderr)
         return 130
-    print(f"report written to {report}")
+    print(f"report written to {build_report(load_measurements(path), path.parent, args.min_fit_ms / 1e3)}")
     return 0
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    import json
-
-    from ..harness.report import build_report, measurements_from_asv
-    from ..harness.reproduce import machine_name
+    from ..harness.asv_import import measurements_from_asv
+    from ..harness.environment import machine_name
+    from ..harness.records import load_measurements
+    from ..harness.report import build_report
 
     if args.from_asv is not None:
         if not args.from_asv.is_dir():
@@ -89,6 +92,10 @@ def _run_report(args: argparse.Namespace) -> int:
         if not path.exists():
             print(f"no {path}: run `attnreg reproduce` first, or pass --from-asv", file=sys.stderr)
             return 2
-        data = json.loads(path.read_text())
+        try:
+            data = load_measurements(path)
+        except ValueError as exc:
+            print(f"cannot read {path}: {exc}", file=sys.stderr)
+            return 2
     print(f"report written to {build_report(data, out, args.min_fit_ms / 1e3)}")
     return 0

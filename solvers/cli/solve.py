@@ -23,7 +23,7 @@ def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", choices=DTYPES, default="float64")
     parser.add_argument("--start-noise", type=float, default=None, metavar="SIGMA",
                         help="planted only: start from X* + SIGMA·G (G standard normal d×d from "
-                             "numpy default_rng(START_SEED)) instead of X = 0; Y starts at the exact "
+                             "numpy default_rng(--start-seed)) instead of X = 0; Y starts at the exact "
                              "least-squares step")
     parser.add_argument("--start-seed", type=int, default=5,
                         help="seed of G in --start-noise (default 5)")
@@ -36,13 +36,11 @@ def build_problem(args: argparse.Namespace) -> tuple[Problem, np.ndarray | None]
     """The problem and starting X that the shared options describe."""
     make = Problem.planted if args.kind == "planted" else Problem.random
     problem = make(args.n, args.d, seed=args.seed, backend=args.backend, dtype=args.dtype)
-    X0 = None
-    if args.start_noise is not None:
-        if problem.X_star is None:
-            raise SystemExit("--start-noise needs a planted problem")
-        G = np.random.default_rng(args.start_seed).standard_normal((args.d, args.d))
-        X0 = problem.X_star + args.start_noise * G
-    return problem, X0
+    if args.start_noise is None:
+        return problem, None
+    if problem.X_star is None:
+        raise SystemExit("--start-noise needs a planted problem")
+    return problem, problem.start_near_solution(args.start_noise, args.start_seed)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

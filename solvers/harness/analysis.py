@@ -10,85 +10,28 @@ fractions of the backend's matrix-product rate and speedups between backends.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import numpy as np
-from scipy import stats
-
+from .convergence import ConvergenceResult, SizeSummary, analyse_convergence, summarise_size
+from .fits import Fit, fit_loglog, local_slopes
 from .stages import OMEGA_BEST, OMEGA_CLASSICAL, STAGES
 
+#: The stage whose exponent against n stands for T_mat(n, n, d) (the S·V product dominates it).
+NND_STAGE = "forward"
+#: The d²×d² solve, expected to approach d^6 with classical products.
+SOLVE_STAGE = "hessian_solve"
+#: The accepted range for the n×n×d exponent against n.
+NND_RANGE = (1.7, 2.3)
 #: Points faster than this are launch/overhead-bound and never enter a fit (seconds).
 MIN_FIT_TIME = 1e-3
 #: A fitted exponent "holds" when its 95 % CI comes within this distance of the expected one.
 TOLERANCE = 0.3
 #: A CI wider than this (half-width) makes the verdict "inconclusive".
 MAX_HALF_WIDTH = 0.5
-#: Targets for iterations-to-ε.
-EPS_LEVELS = (1e-2, 1e-4, 1e-6, 1e-8, 1e-10, 1e-12)
 #: Sweep -> (axis varied, attribute of Stage holding the claimed exponent).
 SWEEP_AXES = {"n": ("n", "claim_n"), "d": ("d", "claim_d"), "solve_d": ("d", "claim_d")}
-
-
-@dataclass
-class Fit:
-    """A straight-line fit y = slope·x + intercept with a 95 % confidence interval on the slope.
-
-    Attributes
-    ----------
-    slope, intercept : float
-    stderr : float
-        Standard error of the slope (NaN with only two points).
-    ci_low, ci_high : float
-        95 % confidence interval of the slope (Student t, ``points − 2`` degrees of freedom);
-        NaN when it cannot be computed.
-    points : int
-        Number of points used.
-    """
-
-    slope: float
-    intercept: float
-    stderr: float
-    ci_low: float
-    ci_high: float
-    points: int
-
-    @property
-    def half_width(self) -> float:
-        """Half the width of the confidence interval (NaN when there is none)."""
-        return (self.ci_high - self.ci_low) / 2.0
-
-
-def fit_line(x: Sequence[float], y: Sequence[float], confidence: float = 0.95) -> Fit:
-    """Ordinary least squares of ``y`` on ``x`` with a t-based confidence interval on the slope.
-
-    Raises
-    ------
-    ValueError
-        Fewer than two points, or all ``x`` equal.
-    """
-    x_arr, y_arr = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
-    if x_arr.size < 2 or np.ptp(x_arr) == 0:
-        raise ValueError("a fit needs at least two distinct x values")
-    if x_arr.size == 2:
-        slope = (y_arr[1] - y_arr[0]) / (x_arr[1] - x_arr[0])
-        return Fit(float(slope), float(y_arr[0] - slope * x_arr[0]), math.nan, math.nan, math.nan, 2)
-    res = stats.linregress(x_arr, y_arr)
-    t = stats.t.ppf(0.5 + confidence / 2.0, x_arr.size - 2)
-    return Fit(float(res.slope), float(res.intercept), float(res.stderr), float(res.slope - t * res.stderr),
-               float(res.slope + t * res.stderr), int(x_arr.size))
-
-
-def fit_loglog(sizes: Sequence[float], times: Sequence[float]) -> Fit:
-    """Slope of log(time) against log(size): the measured exponent."""
-    return fit_line(np.log(np.asarray(sizes, dtype=float)), np.log(np.asarray(times, dtype=float)))
-
-
-def local_slopes(sizes: Sequence[float], times: Sequence[float]) -> list[float]:
-    """Exponents between consecutive sizes, d log t / d log size."""
-    s, t = np.log(np.asarray(sizes, dtype=float)), np.log(np.asarray(times, dtype=float))
-    return [float(v) for v in np.diff(t) / np.diff(s)]
 
 
 @dataclass
@@ -276,71 +219,6 @@ def approaches(result: ScalingResult, target: float, tolerance: float = 1.0) -> 
     return False, f"{text}: not approaching {target:g} over these sizes"
 
 
-@dataclass
-class ConvergenceResult:
-    """Iterations-to-ε of one solve, and its slope against log10(1/ε).
-
-    Attributes
-    ----------
-    solver, backend, status : str
-    n, d : int
-    iterations : dict
-        ε -> first iteration with loss ≤ ε (``None``: not reached).
-    times : dict
-        ε -> solver time at that iteration.
-    fit : Fit or None
-        Iterations against log10(1/ε) over the ε reached (slope: iterations per decade).
-    final_loss : float
-        Loss at the last recorded iterate.
-    total_iterations : int
-        Iterations the run performed.
-    """
-
-    solver: str
-    backend: str
-    n: int
-    d: int
-    status: str
-    iterations: dict[float, int | None]
-    times: dict[float, float | None]
-    fit: Fit | None
-    final_loss: float
-    total_iterations: int
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        out = asdict(self)
-        out["fit"] = asdict(self.fit) if self.fit else None
-        return out
-
-
-def analyse_convergence(run: dict[str, Any], eps_levels: Sequence[float] = EPS_LEVELS) -> ConvergenceResult:
-    """Iterations and time to reach each ε in ``run`` (a ``SolveResult.to_dict()`` plus n, d).
-
-    A run without a history but with ``iterations_to_eps`` ({ε: iterations or None}, as
-    stored asv results give it) is read from that table instead.
-    """
-    history = run.get("history") or []
-    iterations: dict[float, int | None] = {}
-    times: dict[float, float | None] = {}
-    if not history and run.get("iterations_to_eps"):
-        for eps, it in sorted(run["iterations_to_eps"].items(), key=lambda item: -float(item[0])):
-            iterations[float(eps)] = None if it is None or not math.isfinite(it) else int(it)
-            times[float(eps)] = None
-    for eps in eps_levels if not iterations else ():
-        row = next((h for h in history if h["loss"] <= eps), None)
-        iterations[eps] = row["iteration"] if row else None
-        times[eps] = row["time"] if row else None
-    reached = [(math.log10(1.0 / eps), it) for eps, it in iterations.items() if it is not None]
-    fit = None
-    if len({x for x, _ in reached}) >= 2:
-        fit = fit_line([x for x, _ in reached], [it for _, it in reached])
-    return ConvergenceResult(solver=run["solver"], backend=run.get("backend", ""), n=run["n"], d=run["d"],
-                             status=run.get("status", ""), iterations=iterations, times=times, fit=fit,
-                             final_loss=history[-1]["loss"] if history else run.get("loss", math.nan),
-                             total_iterations=run.get("iterations", 0))
-
-
 def fraction_of_peak(record: dict[str, Any], gemm: float | None) -> float | None:
     """Achieved FLOP/s of a measured point as a fraction of the backend's matrix-product rate."""
     if record["status"] != "ok" or not record.get("flops") or not gemm:
@@ -359,3 +237,101 @@ def speedups(records: list[dict[str, Any]], reference: str = "numpy") -> list[di
             out.append({"stage": r["stage"], "n": r["n"], "d": r["d"], "backend": r["backend"],
                         "speedup": base[key] / r["median"]})
     return out
+
+
+@dataclass
+class BestFraction:
+    """A stage's highest achieved fraction of its backend's matrix-product rate, and where."""
+
+    stage: str
+    backend: str
+    fraction: float
+    n: int
+    d: int
+    flops_per_s: float
+
+
+@dataclass
+class Noise:
+    """Relative spread (IQR / median) of repeated calls: at a typical point and the worst."""
+
+    typical: float
+    worst: float
+
+
+@dataclass
+class Analysis:
+    """Everything the report states, computed once from a measurements record.
+
+    The report (:mod:`solvers.harness.report`) and the figures only read this object.
+    """
+
+    min_fit_time: float
+    scaling: list[ScalingResult]
+    convergence: list[ConvergenceResult]
+    speedups: list[dict[str, Any]]
+    gemm: dict[str, float]
+    best_fractions: list[BestFraction]
+    nnd_checks: list[tuple[ScalingResult, bool]]              # (fit against n, inside NND_RANGE)
+    solve_checks: list[tuple[ScalingResult, bool, str]]       # (fit against d, approaches 6, why)
+    sizes: list[SizeSummary]
+    noise: Noise | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form written to ``analysis.json``."""
+        return {"min_fit_time": self.min_fit_time, "scaling": [r.to_dict() for r in self.scaling],
+                "convergence": [r.to_dict() for r in self.convergence], "speedups": self.speedups,
+                "gemm": self.gemm}
+
+
+def gemm_rates(data: dict[str, Any]) -> dict[str, float]:
+    """Backend -> measured square matrix-product rate (flop/s), where it was measured."""
+    return {name: entry["flops_per_s"] for name, entry in data.get("gemm", {}).items()
+            if entry.get("status") == "ok" and entry.get("flops_per_s")}
+
+
+def analyse(data: dict[str, Any], min_fit_time: float = MIN_FIT_TIME) -> Analysis:
+    """All fits, verdicts and comparisons of a measurements record.
+
+    ``min_fit_time`` (seconds) is the compute-bound threshold of the scaling fits.
+    """
+    records = data.get("points", [])
+    rates = gemm_rates(data)
+    scaling: list[ScalingResult] = []
+    for backend in dict.fromkeys(r["backend"] for r in records):
+        for stage in dict.fromkeys(r["stage"] for r in records):
+            sweeps = STAGES[stage].sweeps if stage in STAGES else ("n", "d")
+            for sweep in sweeps:
+                result = analyse_scaling(records, stage, backend, sweep, rates.get(backend), min_fit_time)
+                if result.fixed is not None:
+                    scaling.append(result)
+    convergence = [analyse_convergence(run) for run in data.get("convergence", [])]
+    return Analysis(
+        min_fit_time=min_fit_time, scaling=scaling, convergence=convergence, speedups=speedups(records),
+        gemm=rates, best_fractions=best_fractions(records, rates),
+        nnd_checks=[(r, r.fit is not None and NND_RANGE[0] <= r.fit.slope <= NND_RANGE[1])
+                    for r in scaling if r.stage == NND_STAGE and r.sweep == "n"],
+        solve_checks=[(r, *approaches(r, 6.0)) for r in scaling if r.stage == SOLVE_STAGE and r.sweep == "solve_d"],
+        sizes=[summarise_size(convergence, size) for size in dict.fromkeys((r.n, r.d) for r in convergence)],
+        noise=timing_noise(records))
+
+
+def best_fractions(records: list[dict[str, Any]], rates: dict[str, float]) -> list[BestFraction]:
+    """Per stage and backend with a measured rate, the point closest to that rate."""
+    out = []
+    for stage in dict.fromkeys(r["stage"] for r in records):
+        for backend, rate in rates.items():
+            fracs = [(fraction_of_peak(r, rate), r) for r in records if r["stage"] == stage and r["backend"] == backend]
+            fracs = [(f, r) for f, r in fracs if f is not None]
+            if fracs:
+                best, where = max(fracs, key=lambda pair: pair[0])
+                out.append(BestFraction(stage, backend, best, where["n"], where["d"], best * rate))
+    return out
+
+
+def timing_noise(records: list[dict[str, Any]]) -> Noise | None:
+    """The spread of repeated calls relative to their median, over points timed more than once."""
+    spreads = sorted((r["q75"] - r["q25"]) / r["median"] for r in records
+                     if r["status"] == "ok" and r.get("median") and r.get("q25") is not None
+                     and r.get("q75") is not None and r.get("repeats", 2) > 1)
+    return Noise(spreads[len(spreads) // 2], spreads[-1]) if spreads else None

@@ -7,8 +7,10 @@ already constructed, from the backend itself.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -106,3 +108,16 @@ def format_lines(record: dict[str, Any]) -> list[str]:
         lines.append(f"backend.{key}: {value}")
     lines += [f"env {key}={value}" for key, value in record["env_vars"].items()]
     return lines
+
+
+def machine_name(override: str | None = None) -> str:
+    """Name of this machine for ``reports/<name>/``: ``override``, asv's machine name, or the host name."""
+    name = override
+    if name is None:
+        path = Path.home() / ".asv-machine.json"
+        try:
+            name = next((key for key in json.loads(path.read_text()) if key != "version"), None)
+        except (OSError, ValueError):
+            name = None
+    name = name or platform.node() or "unknown"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "unknown"

@@ -1,7 +1,13 @@
-"""Convergence plots: loss against solver time and against iteration, for several runs."""
+"""Every figure the harness draws: time against size, fraction of peak, speedups, convergence.
+
+Figures only read what :mod:`solvers.harness.analysis` computed (and the raw points they
+plot); each is written atomically as a PNG.
+"""
 
 from __future__ import annotations
 
+import io
+import math
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -9,56 +15,207 @@ from typing import Any
 import numpy as np
 
 from ..result import SolveResult
+from . import analysis
+from .analysis import ScalingResult
+from .convergence import ConvergenceResult
+from .records import write_atomic
+
+SWEEP_TITLES = {"n": "time against n", "d": "time against d (product stages)", "solve_d": "time against d (d²×d² stages)"}
 
 
-def _as_dict(result: SolveResult | Mapping[str, Any]) -> Mapping[str, Any]:
-    return result.to_dict() if isinstance(result, SolveResult) else result
+def _figure(ncols: int, width: float = 5.2, height: float = 4.2) -> tuple[Any, Any]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height), squeeze=False)
+    return fig, axes[0]
 
 
-def plot_convergence(results: Iterable[SolveResult | Mapping[str, Any]], path: str | Path, *,
-                     title: str | None = None) -> Path:
-    """Draw loss (log scale) against solver time (log scale) and against iteration, one line per run.
+def _save(fig: Any, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    from matplotlib.ticker import NullFormatter
+
+    for ax in fig.axes:
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.yaxis.set_minor_formatter(NullFormatter())
+    buffer = io.BytesIO()
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.12, top=0.92, wspace=0.28)
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    write_atomic(path, buffer.getvalue())
+
+
+def _styles(names: Iterable[str]) -> dict[str, Any]:
+    import matplotlib.pyplot as plt
+
+    cycle = plt.get_cmap("tab10").colors
+    return {name: cycle[i % len(cycle)] for i, name in enumerate(dict.fromkeys(names))}
+
+
+LINESTYLES = ("-", "--", ":", "-.")
+
+
+def _size_ticks(ax: Any, sizes: Iterable[int]) -> None:
+    """Label a logarithmic size axis with exactly the sizes that were run."""
+    from matplotlib.ticker import FixedLocator, NullLocator, ScalarFormatter
+
+    ticks = sorted(set(sizes))
+    if ticks:
+        ax.xaxis.set_major_locator(FixedLocator(ticks))
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_locator(NullLocator())
+
+
+def _legend(ax: Any, **options: Any) -> None:
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=6, **options)
+
+
+def _sweep_figure(scaling: list[ScalingResult]) -> tuple[list[str], Any, Any, dict[str, Any], dict[str, str]]:
+    """One panel per sweep present, a colour per stage and a line style per backend."""
+    sweeps = [s for s in SWEEP_TITLES if any(r.sweep == s for r in scaling)]
+    fig, axes = _figure(max(len(sweeps), 1))
+    colors = _styles(r.stage for r in scaling)
+    styles = {b: LINESTYLES[i % len(LINESTYLES)] for i, b in enumerate(dict.fromkeys(r.backend for r in scaling))}
+    return sweeps, fig, axes, colors, styles
+
+
+def plot_scaling(scaling: list[ScalingResult], records: list[dict[str, Any]], path: Path,
+                 min_fit_time: float = analysis.MIN_FIT_TIME) -> None:
+    """Time against size per sweep, medians with IQR bars, fitted lines over the points used."""
+    sweeps, fig, axes, colors, styles = _sweep_figure(scaling)
+    for ax, sweep in zip(axes, sweeps):
+        sizes: list[int] = []
+        for res in (r for r in scaling if r.sweep == sweep):
+            points = [p for p in analysis.sweep_records(records, res.stage, res.backend, sweep) if p["status"] == "ok"]
+            if not points:
+                continue
+            x = [p[res.axis] for p in points]
+            sizes += x
+            y = [p["median"] for p in points]
+            err = [[max(p["median"] - (p.get("q25") or p["median"]), 0.0) for p in points],
+                   [max((p.get("q75") or p["median"]) - p["median"], 0.0) for p in points]]
+            label = f"{res.stage} [{res.backend}]"
+            if res.fit is not None:
+                label += f" slope {res.fit.slope:.2f}"
+            ax.errorbar(x, y, yerr=err, marker="o", ms=3, lw=1, ls=styles[res.backend], color=colors[res.stage],
+                        label=label, alpha=0.85)
+            if res.fit is not None:
+                xs = [min(res.used), max(res.used)]
+                ax.plot(xs, [math.exp(res.fit.intercept) * v ** res.fit.slope for v in xs], color=colors[res.stage],
+                        lw=3, alpha=0.35)
+        fixed = next((r.fixed for r in scaling if r.sweep == sweep), None)
+        other = "d" if sweep == "n" else "n"
+        ax.set(xscale="log", yscale="log", xlabel=f"{'n' if sweep == 'n' else 'd'} ({other} = {fixed})",
+               ylabel="seconds per call (median, IQR)", title=SWEEP_TITLES[sweep])
+        _size_ticks(ax, sizes)
+        ax.axhline(min_fit_time, color="grey", lw=0.8, ls=":")
+        _legend(ax, loc="upper left")
+        ax.grid(True, which="both", alpha=0.2)
+    _save(fig, path)
+
+
+def plot_fraction(scaling: list[ScalingResult], records: list[dict[str, Any]], rates: dict[str, float],
+                  path: Path) -> None:
+    """Achieved FLOP/s as a fraction of the backend's measured matrix-product rate."""
+    sweeps, fig, axes, colors, styles = _sweep_figure(scaling)
+    for ax, sweep in zip(axes, sweeps):
+        sizes: list[int] = []
+        for res in (r for r in scaling if r.sweep == sweep):
+            points = analysis.sweep_records(records, res.stage, res.backend, sweep)
+            pairs = [(p[res.axis], analysis.fraction_of_peak(p, rates.get(res.backend))) for p in points]
+            pairs = [(x, f) for x, f in pairs if f is not None]
+            sizes += [x for x, _ in pairs]
+            if pairs:
+                ax.plot(*zip(*pairs), marker="o", ms=3, ls=styles[res.backend], color=colors[res.stage],
+                        label=f"{res.stage} [{res.backend}]")
+        ax.set(xscale="log", yscale="log", xlabel="n" if sweep == "n" else "d", ylabel="fraction of GEMM rate",
+               title=f"fraction of peak: {SWEEP_TITLES[sweep]}")
+        _size_ticks(ax, sizes)
+        ax.axhline(1.0, color="grey", lw=0.8, ls=":")
+        _legend(ax)
+        ax.grid(True, which="both", alpha=0.2)
+    _save(fig, path)
+
+
+def plot_speedups(speedups: list[dict[str, Any]], path: Path) -> None:
+    """Speedup over NumPy per stage and size, one panel per other backend."""
+    backends = list(dict.fromkeys(s["backend"] for s in speedups))
+    fig, axes = _figure(len(backends))
+    colors = _styles(s["stage"] for s in speedups)
+    for ax, backend in zip(axes, backends):
+        mine = [s for s in speedups if s["backend"] == backend]
+        for stage in dict.fromkeys(s["stage"] for s in mine):
+            rows = sorted((s for s in mine if s["stage"] == stage), key=lambda s: s["n"] * s["d"] ** 2)
+            ax.plot(range(len(rows)), [s["speedup"] for s in rows], marker="o", ms=3, color=colors[stage],
+                    label=stage)
+        ax.set(yscale="log", xlabel="size index (increasing n·d²)", ylabel="speedup over numpy",
+               title=f"{backend} vs numpy")
+        ax.axhline(1.0, color="grey", lw=0.8)
+        _legend(ax)
+    _save(fig, path)
+
+
+def plot_convergence(runs: Iterable[SolveResult | Mapping[str, Any]], path: str | Path, *,
+                     results: list[ConvergenceResult] | None = None, title: str | None = None) -> Path:
+    """Loss against iteration and against solver time, one line per run; with ``results``, a third
+    panel of iterations to reach ε against log10(1/ε) with the fitted straight lines.
 
     Parameters
     ----------
-    results : iterable of SolveResult or dict
+    runs : iterable of SolveResult or dict
         Runs, as results or their :meth:`SolveResult.to_dict` records (e.g. read from JSON).
     path : str or Path
-        Image file to write (format from its suffix, e.g. ``.png``).
+        PNG file to write.
+    results : list of ConvergenceResult, optional
+        :func:`solvers.harness.convergence.analyse_convergence` of each run, in the same order.
     title : str, optional
         Figure title.
 
     Returns
     -------
     Path
-        The file written. Losses of exactly 0 are drawn at the smallest positive float.
+        The file written. Losses of exactly 0 are drawn at 1e-32; the start (t = 0) is
+        left out of the time panel, whose axis is logarithmic.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, (by_time, by_iteration) = plt.subplots(1, 2, figsize=(12, 4.5), constrained_layout=True)
-    for record in map(_as_dict, results):
-        history = record.get("history") or []
+    records = [run.to_dict() if isinstance(run, SolveResult) else run for run in runs]
+    fig, axes = _figure(3 if results is not None else 2)
+    colors = _styles(f"{r.get('solver', '?')} [{r.get('backend', '?')}]" for r in records)
+    for index, run in enumerate(records):
+        history = run.get("history") or []
+        key = f"{run.get('solver', '?')} [{run.get('backend', '?')}]"
         if not history:
             continue
-        loss = np.maximum([row["loss"] for row in history], np.finfo(float).tiny)
-        label = f"{record.get('solver', '?')} [{record.get('backend', '?')}] ({record.get('status', '?')})"
-        times = np.array([row["time"] for row in history])
-        timed = times > 0
-        line, = by_time.loglog(times[timed], loss[timed], marker=".", label=label)
-        by_iteration.semilogy([row["iteration"] for row in history], loss, marker=".", color=line.get_color())
-    by_time.set(xlabel="solver time (s, log scale; the start at t = 0 is left out)", ylabel="loss L",
-                title="loss against time")
-    by_iteration.set(xlabel="iteration", ylabel="loss L", title="loss against iteration")
-    for axes in (by_time, by_iteration):
-        axes.grid(True, which="both", alpha=0.3)
-    if by_time.lines:
-        by_time.legend(fontsize="small")
+        size = f", n={run['n']}, d={run['d']}" if "n" in run else ""
+        losses = np.maximum([h["loss"] if h["loss"] is not None else math.nan for h in history], 1e-32)
+        times = np.array([h["time"] for h in history])
+        axes[0].plot([h["iteration"] for h in history], losses, color=colors[key], lw=1.2, marker=".", ms=3,
+                     label=f"{key} ({run.get('status', '?')}{size})")
+        axes[1].plot(times[times > 0], losses[times > 0], color=colors[key], lw=1.2, marker=".", ms=3)
+        res = results[index] if results is not None else None
+        if res is None:
+            continue
+        reached = [(math.log10(1 / eps), it) for eps, it in res.iterations.items() if it is not None]
+        if reached:
+            axes[2].plot(*zip(*reached), marker="o", ms=3, ls="none", color=colors[key])
+        if res.fit is not None:
+            xs = np.linspace(min(x for x, _ in reached), max(x for x, _ in reached), 50)
+            axes[2].plot(xs, res.fit.intercept + res.fit.slope * xs, color=colors[key],
+                         label=f"{key}: {res.fit.slope:.2g} it/decade")
+    axes[0].set(yscale="log", xscale="symlog", xlabel="iteration", ylabel="loss L(X, Y)", title="loss against iteration",
+                xlim=(0, None))
+    axes[1].set(yscale="log", xscale="log", xlabel="solver time (s)", ylabel="loss", title="loss against time")
+    if results is not None:
+        axes[2].set(xlabel="log10(1/ε)", ylabel="iterations to reach ε", title="iterations against log(1/ε)",
+                    ylim=(0, None))
+    for ax in axes:
+        ax.grid(True, alpha=0.2)
+        _legend(ax)
     if title:
         fig.suptitle(title)
     path = Path(path)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    _save(fig, path)
     return path

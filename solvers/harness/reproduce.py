@@ -1,24 +1,24 @@
-"""The reproduction run: stage timings over a grid, the matrix-product rate, convergence runs.
+"""The reproduction run, measuring only: stage timings over a grid, the matrix-product rate,
+convergence runs and the sparsification study.
 
-Stages come from :data:`solvers.harness.stages.STAGES` (the asv suites time the same objects), sizes
-from :mod:`solvers.harness.grids`. Every finished point is written at once to
-``<out>/measurements.json`` (temporary file + ``os.replace``), so an interrupted run keeps
-what it finished and ``resume=True`` continues it. A point that cannot run is recorded with
-its status (``skipped`` or ``failed``) and the reason; the report builds regardless.
+Stages come from :data:`solvers.harness.stages.STAGES` (the asv suites time the same
+objects), sizes from :mod:`solvers.harness.grids`, the record layout from
+:mod:`solvers.harness.records`. Every finished point is written at once to
+``<out>/measurements.json`` (atomically), so an interrupted run keeps what it finished and
+``resume=True`` continues it. A point that cannot run is recorded with its status
+(``skipped`` or ``failed``) and the reason. Each point carries the provenance it was
+measured under (thread limit, allocator policy), so a resume with other settings adds
+points without relabelling the earlier ones. The report is built from the record by
+:func:`solvers.harness.report.build_report`.
 """
 
 from __future__ import annotations
 
 import gc
 import json
-import math
-import os
-import platform
-import re
-import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,13 +27,11 @@ from typing import Any
 import numpy as np
 
 from ..loop import describe_exception
+from .convergence import REFERENCE_SOLVER
 from .grids import Grid, get_grid
+from .records import SCHEMA, ConvergenceRun, GemmEntry, Provenance, RunEntry, StagePoint, Store, json_safe
 from .stages import OMEGA_CLASSICAL, STAGES, Stage, gemm_rate, prepare_stage, time_body
 
-#: Version of the ``measurements.json`` layout.
-SCHEMA = 1
-#: The paper's method: run first, and the one the report's convergence statements compare.
-REFERENCE_SOLVER = "alternating"
 #: Start of every convergence run: X0 = X* + START_NOISE·G, G ~ N(0, 1) from default_rng(START_SEED).
 START_NOISE = 0.5
 START_SEED = 5
@@ -78,93 +76,6 @@ class Options:
         return cls()
 
 
-def machine_name(override: str | None = None) -> str:
-    """Name of this machine for ``reports/<name>/``: ``override``, asv's machine name, or the host name."""
-    name = override
-    if name is None:
-        path = Path.home() / ".asv-machine.json"
-        try:
-            name = next((key for key in json.loads(path.read_text()) if key != "version"), None)
-        except (OSError, ValueError):
-            name = None
-    name = name or platform.node() or "unknown"
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "unknown"
-
-
-def write_atomic(path: Path, content: str | bytes) -> None:
-    """Write ``content`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(content.encode() if isinstance(content, str) else content)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; reports are meant to be read by everyone
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"not JSON-serialisable: {type(value).__name__}")
-
-
-def json_safe(value: Any) -> Any:
-    """``value`` with non-finite floats as ``None`` (strict JSON)."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(item) for item in value]
-    return value
-
-
-class Store:
-    """``measurements.json`` in memory, saved atomically after every change."""
-
-    def __init__(self, path: Path, data: dict[str, Any]) -> None:
-        self.path = path
-        self.data = data
-
-    @classmethod
-    def open(cls, path: Path, header: dict[str, Any], resume: bool) -> "Store":
-        """Start a fresh file, or with ``resume`` continue the one at ``path``."""
-        data: dict[str, Any] = {"points": [], "gemm": {}, "convergence": [], "runs": []}
-        if resume and path.exists():
-            data = json.loads(path.read_text())
-        data.update(header)
-        store = cls(path, data)
-        store.save()
-        return store
-
-    def save(self) -> None:
-        """Write the whole record (temporary file + ``os.replace``)."""
-        text = json.dumps(json_safe(self.data), indent=1, default=_json_default, allow_nan=False)
-        write_atomic(self.path, text + "\n")
-
-    def point(self, stage: str, backend: str, n: int, d: int) -> dict[str, Any] | None:
-        """The recorded point with this key, if any."""
-        return next((p for p in self.data["points"] if (p["stage"], p["backend"], p["n"], p["d"]) ==
-                     (stage, backend, n, d)), None)
-
-    def add_point(self, record: dict[str, Any]) -> None:
-        """Record one measured (or skipped, or failed) point and save."""
-        self.data["points"].append(record)
-        self.save()
-
-    def convergence(self, solver: str, backend: str, n: int, d: int) -> dict[str, Any] | None:
-        """The recorded convergence run with this key, if any."""
-        return next((c for c in self.data["convergence"] if (c["solver"], c["requested_backend"], c["n"], c["d"]) ==
-                     (solver, backend, n, d)), None)
-
-
 @dataclass(frozen=True)
 class Task:
     """One (stage, backend, size) to measure, and the sweep that planned it."""
@@ -197,13 +108,13 @@ def estimate_seconds(stage: Stage, n: int, d: int, rate: float, options: Options
 
 
 
-def _base_record(task: Task, sweeps: list[str]) -> dict[str, Any]:
+def _base_record(task: Task, sweeps: list[str]) -> StagePoint:
     stage = STAGES[task.stage]
-    return {"stage": task.stage, "backend": task.backend, "n": task.n, "d": task.d, "sweeps": sweeps,
-            "flops": stage.flops(task.n, task.d) if stage.flops else None}
+    return StagePoint(stage=task.stage, backend=task.backend, n=task.n, d=task.d, sweeps=sweeps,
+                      flops=stage.flops(task.n, task.d) if stage.flops else None)
 
 
-def measure_point(task: Task, grid: Grid, options: Options, sweeps: list[str]) -> dict[str, Any]:
+def measure_point(task: Task, grid: Grid, options: Options, sweeps: list[str]) -> StagePoint:
     """Prepare, warm up and time one point; never raises for a failing size."""
     stage = STAGES[task.stage]
     record = _base_record(task, sweeps)
@@ -300,19 +211,13 @@ def measure_gemm(store: Store, backends: list[str], options: Options) -> None:
         try:
             backend = get_backend(name)
             rate = gemm_rate(backend, options.gemm_size)
-            entry: dict[str, Any] = {"status": "ok", "size": options.gemm_size, "flops_per_s": rate}
+            entry = GemmEntry(status="ok", size=options.gemm_size, flops_per_s=rate)
         except Exception as exc:  # noqa: BLE001 - unavailable backends are recorded, not fatal
-            entry = {"status": "failed", "size": options.gemm_size, "reason": describe_exception(exc, brief=True)}
+            entry = GemmEntry(status="failed", size=options.gemm_size, reason=describe_exception(exc, brief=True))
         finally:
             gc.collect()
         store.data["gemm"][name] = entry
         store.save()
-
-
-def convergence_start(problem: Any) -> np.ndarray:
-    """X0 = X* + 0.5·G, G standard normal from ``default_rng(5)`` (Y0 is the exact LS step)."""
-    G = np.random.default_rng(START_SEED).standard_normal((problem.d, problem.d))
-    return problem.X_star + START_NOISE * G
 
 
 def run_convergence(store: Store, grid: Grid, backend: str, options: Options,
@@ -328,21 +233,22 @@ def run_convergence(store: Store, grid: Grid, backend: str, options: Options,
                 tick("", options.conv_max_time / 2)
                 continue
             tick(f"convergence {name} n={n} d={d}", 0.0)
-            base = {"solver": name, "requested_backend": backend, "n": n, "d": d, "seed": 0,
-                    "start": f"X* + {START_NOISE}·G (G from default_rng({START_SEED})), Y = exact LS step",
-                    "eps": options.conv_eps, "max_iter": options.conv_max_iter, "max_time": options.conv_max_time}
+            base = ConvergenceRun(solver=name, requested_backend=backend, n=n, d=d, seed=0,
+                                  start=f"X* + {START_NOISE}·G (G from default_rng({START_SEED})), Y = exact LS step",
+                                  eps=options.conv_eps, max_iter=options.conv_max_iter, max_time=options.conv_max_time)
             try:
                 problem = Problem.planted(n, d, seed=0, backend=backend)
-                result = get_solver(name).solve(problem, convergence_start(problem), eps=options.conv_eps,
-                                                max_iter=options.conv_max_iter, max_time=options.conv_max_time)
-                run = {**base, **result.to_dict()}
+                result = get_solver(name).solve(problem, problem.start_near_solution(START_NOISE, START_SEED),
+                                                eps=options.conv_eps, max_iter=options.conv_max_iter,
+                                                max_time=options.conv_max_time)
+                run = ConvergenceRun(**{**base, **result.to_dict()})  # type: ignore[typeddict-item]
             except Exception as exc:  # noqa: BLE001 - recorded as the run's status
-                run = {**base, "backend": backend, "status": "error", "message": describe_exception(exc, brief=True), "history": [],
-                       "iterations": 0, "loss": None, "time": 0.0, "info": {}}
+                run = ConvergenceRun(**base, backend=backend, status="error",
+                                     message=describe_exception(exc, brief=True), history=[], iterations=0, loss=None,
+                                     time=0.0, info={})
             finally:
                 gc.collect()
-            store.data["convergence"].append(run)
-            store.save()
+            store.add_convergence(run)
             tick("", options.conv_max_time / 2)
 
 
@@ -351,22 +257,19 @@ def _ordered_solvers(names: list[str]) -> list[str]:
 
 
 def run_sparsification(store: Store, grid: Grid, tick: Callable[[str, float], None]) -> None:
-    """The attention-sparsification measurements, when that module exists (imported lazily)."""
+    """The attention-sparsification measurements (a failure is recorded, not raised)."""
     previous = store.data.get("sparsification")
     if previous and previous.get("status") == "ok":
         tick("", SPARSIFICATION_ESTIMATE)
         return
+    from . import sparsify_study
+
     try:
-        from . import sparsify_study as report_sparsify
-    except ImportError as exc:
-        entry: dict[str, Any] = {"status": "missing", "reason": describe_exception(exc, brief=True)}
-    else:
-        try:
-            data = report_sparsify.measure(grid.name, progress=lambda message: tick(f"sparsification: {message}", 0.0))
-            entry = {"status": "ok", "grid": grid.name, "data": data}
-            json.dumps(entry, default=_json_default)
-        except Exception as exc:  # noqa: BLE001 - the report records why and continues
-            entry = {"status": "failed", "reason": describe_exception(exc, brief=True)}
+        data = sparsify_study.measure(grid.name, progress=lambda message: tick(f"sparsification: {message}", 0.0))
+        entry: dict[str, Any] = {"status": "ok", "grid": grid.name, "data": json_safe(data)}
+        json.dumps(entry, allow_nan=False)
+    except Exception as exc:  # noqa: BLE001 - the report records why and continues
+        entry = {"status": "failed", "reason": describe_exception(exc, brief=True)}
     store.data["sparsification"] = entry
     store.save()
     tick("", SPARSIFICATION_ESTIMATE)
@@ -396,31 +299,22 @@ def _thread_limit(threads: int | None, backends: list[str]) -> Iterator[None]:
             torch.set_num_threads(torch_threads)
 
 
+Tick = Callable[[str, float], None]
+#: ``progress(total_seconds)`` -> a context manager yielding ``tick(label, advance_seconds)``.
+ProgressFactory = Callable[[float], AbstractContextManager[Tick]]
+
+
 @contextmanager
-def _progress(enabled: bool, total: float) -> Iterator[Callable[[str, float], None]]:
-    """A rich progress bar over estimated seconds of work, with the time left; quiet when disabled."""
-    if not enabled:
-        yield lambda label, advance: None
-        return
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
-    columns = (TextColumn("[bold]reproduce"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-               TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(), TextColumn("{task.description}"))
-    with Progress(*columns, console=Console(stderr=True), speed_estimate_period=120) as progress:
-        task = progress.add_task("", total=total)
-
-        def tick(label: str, advance: float) -> None:
-            progress.update(task, advance=advance, **({"description": label} if label else {}))
-
-        yield tick
+def _no_progress(total: float) -> Iterator[Tick]:
+    yield lambda label, advance: None
 
 
 def reproduce(grid: Grid | str = "quick", backends: list[str] | None = None, out_dir: Path | None = None, *,
-              resume: bool = False, command: str = "", machine: str | None = None, progress: bool = True,
-              options: Options | None = None, stages: list[str] | None = None, solvers: list[str] | None = None,
-              sparsification: bool = True, threads: int | None = None, min_fit_time: float | None = None) -> Path:
-    """Run the measurements of the reproduction report and write it; return the report's path.
+              resume: bool = False, command: str = "", machine: str | None = None,
+              progress: ProgressFactory | None = None, options: Options | None = None,
+              stages: list[str] | None = None, solvers: list[str] | None = None, sparsification: bool = True,
+              threads: int | None = None) -> Path:
+    """Run the measurements of the reproduction report; return the path of ``measurements.json``.
 
     Parameters
     ----------
@@ -432,29 +326,27 @@ def reproduce(grid: Grid | str = "quick", backends: list[str] | None = None, out
         Default ``reports/<machine>/`` under the current directory.
     resume : bool
         Continue ``measurements.json`` in ``out_dir``: points already recorded (same
-        stage, backend, n, d) and finished convergence runs are not measured again.
+        stage, backend, n, d) and finished convergence runs are not measured again; the
+        new points carry this invocation's provenance, the old ones keep theirs.
     command : str
-        The command line, recorded in the report.
+        The command line, recorded with the run.
     machine : str, optional
-        Overrides :func:`machine_name`.
-    progress : bool
-        Show a progress bar with the estimated time left.
+        Overrides :func:`solvers.harness.environment.machine_name`.
+    progress : callable, optional
+        Progress display (see :data:`ProgressFactory`); default: none.
     options : Options, optional
         Default :meth:`Options.for_grid`.
     stages, solvers : list of str, optional
         Restrict to these stages / solvers (default: all).
     sparsification : bool
-        Include the attention-sparsification section.
+        Include the attention-sparsification study.
     threads : int, optional
         Limit BLAS/OpenMP threads (and torch's) to this many for the whole run, e.g. 1 on a
-        machine shared with other jobs; recorded. Default: the libraries' own choice.
-    min_fit_time : float, optional
-        Compute-bound threshold of the fits in seconds (default
-        :data:`solvers.harness.analysis.MIN_FIT_TIME`).
+        machine shared with other jobs; recorded with every point. Default: the libraries' own choice.
     """
-    from .environment import collect
     from ..registry import list_solvers
-    from .report import build_report
+    from .allocator import allocator_policy
+    from .environment import collect, machine_name
 
     grid = get_grid(grid) if isinstance(grid, str) else grid
     backends = list(backends or grid.backends)
@@ -466,22 +358,26 @@ def reproduce(grid: Grid | str = "quick", backends: list[str] | None = None, out
                   "grid": asdict(grid), "backends": backends, "options": asdict(options), "threads": threads,
                   "environment": collect()}
         store = Store.open(out_dir / "measurements.json", header, resume)
+        store.provenance = Provenance(threads=threads, allocator=allocator_policy())
         started = time.perf_counter()
-        store.data["runs"].append({"started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                                   "resumed": resume, "command": command})
+        run: RunEntry = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "resumed": resume,
+                         "command": command, "threads": threads}
+        store.data["runs"].append(run)
         store.save()
-        measure_gemm(store, backends, options)
-        rates = {b: (store.data["gemm"][b].get("flops_per_s") or 1e10) for b in backends}
-        total = (sum(estimate_seconds(STAGES[t.stage], t.n, t.d, rates[t.backend], options)
-                     for t in plan(grid, backends, stages))
-                 + len(grid.convergence_sizes) * len(solvers or list_solvers()) * options.conv_max_time / 2
-                 + (SPARSIFICATION_ESTIMATE if sparsification else 0.0))
-        with _progress(progress, total) as tick:
-            run_stage_timings(store, grid, backends, options, tick, stages)
-            run_convergence(store, grid, backends[0], options, tick, solvers)
-            if sparsification:
-                run_sparsification(store, grid, tick)
-    store.data["runs"][-1]["wall_s"] = time.perf_counter() - started
-    store.data["runs"][-1]["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    store.save()
-    return build_report(store.data, out_dir, **({} if min_fit_time is None else {"min_fit_time": min_fit_time}))
+        try:
+            measure_gemm(store, backends, options)
+            rates = {b: (store.data["gemm"][b].get("flops_per_s") or 1e10) for b in backends}
+            total = (sum(estimate_seconds(STAGES[t.stage], t.n, t.d, rates[t.backend], options)
+                         for t in plan(grid, backends, stages))
+                     + len(grid.convergence_sizes) * len(solvers or list_solvers()) * options.conv_max_time / 2
+                     + (SPARSIFICATION_ESTIMATE if sparsification else 0.0))
+            with (progress or _no_progress)(total) as tick:
+                run_stage_timings(store, grid, backends, options, tick, stages)
+                run_convergence(store, grid, backends[0], options, tick, solvers)
+                if sparsification:
+                    run_sparsification(store, grid, tick)
+            run["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        finally:  # an interrupted run still accounts for the time it spent
+            run["wall_s"] = time.perf_counter() - started
+            store.save()
+    return store.path

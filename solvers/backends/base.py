@@ -1,0 +1,55 @@
+"""The Backend protocol every adapter implements, and the error for a backend that cannot run here."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+
+class BackendUnavailable(RuntimeError):
+    """The library or the device a backend needs is not present on this machine."""
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What the numerical core needs from an array library.
+
+    Attributes
+    ----------
+    name : str
+        One of :data:`BACKEND_NAMES`.
+    device : str
+        Where arrays live, e.g. ``"cpu"`` or ``"cuda:0"``.
+    dtype : str
+        ``"float64"`` or ``"float32"``; every array this backend makes has it.
+    xp : module
+        The array-API namespace (from ``array_api_compat``).
+    """
+
+    name: str
+    device: str
+    dtype: str
+    xp: Any
+
+    def asarray(self, host: Any) -> Any:
+        """Copy a host (NumPy) array to the device, in the backend's dtype."""
+
+    def to_numpy(self, array: Any) -> np.ndarray:
+        """Copy a backend array to a host NumPy array."""
+
+    def owns(self, array: Any) -> bool:
+        """Whether ``array`` is an array of this backend's library on its device."""
+
+    def synchronize(self) -> None:
+        """Block until all work queued on the device has finished."""
+
+    def cho_solve(self, H: Any, b: Any) -> tuple[Any, bool]:
+        """Solve ``H x = b`` for symmetric positive definite ``H``.
+
+        Returns ``(x, True)`` on success and ``(None, False)`` when the factorisation
+        fails or produces non-finite values; never raises for a non-SPD matrix.
+        """
+
+    def describe(self) -> dict[str, Any]:
+        """The backend's policy (library version, device, dtype, TF32) for result records."""
