@@ -1,0 +1,31 @@
+"""The README's Python example runs verbatim, and its Layout section names the modules that exist."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+def test_python_api_example_runs_verbatim():
+    example = re.search(r"## Python API\n\n```python\n(.*?)```", README, re.S)
+    assert example is not None, "README has no Python API example"
+    namespace: dict = {}
+    exec(compile(example.group(1), "README.md", "exec"), namespace)  # noqa: S102 - our own README
+    assert namespace["result"].status in ("converged", "max_iter", "timeout", "diverged", "error")
+    assert namespace["L"] < 1e-20
+
+
+def test_layout_names_only_files_that_exist():
+    layout = re.search(r"## Layout\n.*?```text\n(.*?)```", README, re.S).group(1)
+    folders: list[str] = []  # the folder open at each indentation depth
+    for line in layout.splitlines():
+        depth = (len(line) - len(line.lstrip())) // 2
+        named = line.strip().split("  ")[0]  # the names before the description
+        if named.endswith("/"):
+            folders = folders[:depth] + [named]
+        for name in re.findall(r"[a-z_]+(?:\.py|/)", named):
+            base = "".join(folders[:depth])
+            assert (ROOT / base / name).exists(), f"README Layout names {base}{name}, which does not exist"
