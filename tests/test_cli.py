@@ -25,7 +25,7 @@ def test_env_text(capsys):
 
 
 def test_solve_prints_a_summary(capsys):
-    code = main(["solve", "--n", "24", "--d", "3", "--max-iter", "5", "--eps", "1e-30"])
+    code = main(["solve", "--method", "alternating", "--n", "24", "--d", "3", "--max-iter", "5", "--eps", "1e-30"])
     out = capsys.readouterr().out
     assert code == 0
     assert "alternating" in out and "max_iter" in out and "5 iterations" in out
@@ -35,3 +35,8 @@ def test_solve_rejects_unknown_method(capsys):
     with pytest.raises(SystemExit):
         main(["solve", "--method", "nope"])
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_solve_with_defaults_converges(capsys):
+    assert main(["solve"]) == 0
+    assert "-> converged" in capsys.readouterr().out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sys
 
 #: subcommand -> (module, one-line help)
 SUBCOMMANDS = {
@@ -37,5 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
-    return int(importlib.import_module(args._module).run(args) or 0)
+    from ..backends import BackendUnavailable
+    from .arguments import UsageError
+
+    try:
+        return int(importlib.import_module(args._module).run(args) or 0)
+    except (BackendUnavailable, UsageError) as exc:  # e.g. --backend cupy on a machine without CuPy or a GPU
+        print(f"attnreg {args.command}: error: {exc}", file=sys.stderr)
+        return 2
 

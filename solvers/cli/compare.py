@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import math
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -18,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..loop import describe_exception
+from .arguments import writable_file
 from .solve import add_problem_arguments, build_problem
 from ..problem import Problem
 from .progress import solve_with_progress
@@ -42,9 +42,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     add_problem_arguments(parser)
     parser.add_argument("--methods", type=_method_list, default=None, metavar="A,B,C",
                         help=f"comma-separated methods (default: all of {', '.join(list_solvers())})")
-    parser.add_argument("--plot", type=Path, default=None, metavar="FILE.png",
+    parser.add_argument("--plot", type=writable_file, default=None, metavar="FILE.png",
                         help="draw loss against time and against iteration for every method")
-    parser.add_argument("--json", type=Path, default=None, metavar="FILE",
+    parser.add_argument("--json", type=writable_file, default=None, metavar="FILE",
                         help="save every result and the environment (written atomically)")
 
 

@@ -12,17 +12,19 @@ import sys
 from pathlib import Path
 
 from ..harness.analysis import MIN_FIT_TIME
-from ..backends import BACKEND_NAMES
+from ..backends import BACKEND_NAMES, backend_unavailable_reason
 from ..harness.grids import GRIDS
+from .arguments import non_negative_float, positive_int
 
 DEFAULT_ASV_RESULTS = Path("reports") / "asv-results"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--machine", default=None,
-                        help="machine name for reports/<machine>/ (default: asv's machine name, else the host name)")
-    parser.add_argument("--out", type=Path, default=None, help="output folder (default reports/<machine>/)")
-    parser.add_argument("--min-fit-ms", type=float, default=MIN_FIT_TIME * 1e3, metavar="MS",
+                        help="machine name in out/reports/<machine>/ (default: asv's machine name, else the host name)")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default out/reports/<machine>/, ignored by git; "
+                             "--out reports/<machine> to publish a report in the repository)")
+    parser.add_argument("--min-fit-ms", type=non_negative_float, default=MIN_FIT_TIME * 1e3, metavar="MS",
                         help=f"sizes faster than this are overhead-bound and left out of the fits "
                              f"(default {MIN_FIT_TIME * 1e3:g} ms)")
     if parser.prog.split()[-1] == "report":
@@ -36,7 +38,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grid", choices=list(GRIDS), default="quick", help="size grid (default quick)")
     parser.add_argument("--resume", action="store_true",
                         help="continue <out>/measurements.json, skipping the points it already holds")
-    parser.add_argument("--threads", type=int, default=None, metavar="N",
+    parser.add_argument("--threads", type=positive_int, default=None, metavar="N",
                         help="limit BLAS/OpenMP/torch threads to N for the whole run (e.g. 1 on a shared machine)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -55,6 +57,13 @@ def run(args: argparse.Namespace) -> int:
     from ..harness.reproduce import reproduce
     from .progress import work_progress
 
+    backends = args.backends or list(GRIDS[args.grid].backends)
+    missing = {name: backend_unavailable_reason(name) for name in backends}
+    missing = {name: why for name, why in missing.items() if why}
+    if missing:
+        print("attnreg reproduce: nothing can be measured on " + "; ".join(f"{name} ({why})" for name, why in missing.items())
+              + " — choose available backends with --backend", file=sys.stderr)
+        return 2
     try:
         path = reproduce(args.grid, args.backends, args.out, resume=args.resume, command=command_line(),
                          machine=args.machine, progress=None if args.no_progress else work_progress,
@@ -72,6 +81,7 @@ def _run_report(args: argparse.Namespace) -> int:
     from ..harness.environment import machine_name
     from ..harness.records import load_measurements
     from ..harness.report import build_report
+    from ..harness.reproduce import DEFAULT_OUT
 
     if args.from_asv is not None:
         if not args.from_asv.is_dir():
@@ -85,9 +95,9 @@ def _run_report(args: argparse.Namespace) -> int:
                     "`asv run` or `asv check` writes it)")
             print(f"no stage timings found in {args.from_asv}{hint}", file=sys.stderr)
             return 1
-        out = args.out or Path("reports") / data["machine"] / "from-asv"
+        out = args.out or DEFAULT_OUT / data["machine"] / "from-asv"
     else:
-        out = args.out or Path("reports") / machine_name(args.machine)
+        out = args.out or DEFAULT_OUT / machine_name(args.machine)
         path = out / "measurements.json"
         if not path.exists():
             print(f"no {path}: run `attnreg reproduce` first, or pass --from-asv", file=sys.stderr)

@@ -8,45 +8,53 @@ import numpy as np
 
 from ..backends import BACKEND_NAMES, DTYPES
 from ..problem import Problem
-from .progress import solve_with_progress
 from ..registry import list_solvers
+from .arguments import UsageError, non_negative_float, non_negative_int, positive_float, positive_int
+from .progress import solve_with_progress
+
+#: Default start on planted problems: X* + 0.5·G (the start of every comparison in the README).
+DEFAULT_START_NOISE = 0.5
+#: Default method of ``attnreg solve``: reaches 1e-10 on the default problem in a few iterations.
+DEFAULT_METHOD = "gauss-newton"
 
 
 def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by every command that builds one problem."""
-    parser.add_argument("--n", type=int, default=128, help="sequence length (default 128)")
-    parser.add_argument("--d", type=int, default=16, help="feature dimension (default 16)")
-    parser.add_argument("--seed", type=int, default=0, help="problem seed (default 0)")
+    parser.add_argument("--n", type=positive_int, default=128, help="sequence length (default 128)")
+    parser.add_argument("--d", type=positive_int, default=16, help="feature dimension (default 16)")
+    parser.add_argument("--seed", type=non_negative_int, default=0, help="problem seed (default 0)")
     parser.add_argument("--kind", choices=("planted", "random"), default="planted",
                         help="planted (min L = 0, the default) or random B")
     parser.add_argument("--backend", choices=BACKEND_NAMES, default="numpy")
     parser.add_argument("--dtype", choices=DTYPES, default="float64")
-    parser.add_argument("--start-noise", type=float, default=None, metavar="SIGMA",
-                        help="planted only: start from X* + SIGMA·G (G standard normal d×d from "
-                             "numpy default_rng(--start-seed)) instead of X = 0; Y starts at the exact "
-                             "least-squares step")
-    parser.add_argument("--start-seed", type=int, default=5,
+    parser.add_argument("--start-noise", type=non_negative_float, default=None, metavar="SIGMA",
+                        help=f"planted only: start from X* + SIGMA·G (G standard normal d×d from numpy "
+                             f"default_rng(--start-seed)); default {DEFAULT_START_NOISE} on planted problems, "
+                             "X = 0 on random ones. Y starts at the exact least-squares step")
+    parser.add_argument("--start-seed", type=non_negative_int, default=5,
                         help="seed of G in --start-noise (default 5)")
-    parser.add_argument("--eps", type=float, default=1e-10, help="target loss (default 1e-10)")
-    parser.add_argument("--max-iter", type=int, default=100)
-    parser.add_argument("--max-time", type=float, default=None, help="solver-time limit in seconds")
+    parser.add_argument("--eps", type=non_negative_float, default=1e-10, help="target loss (default 1e-10)")
+    parser.add_argument("--max-iter", type=non_negative_int, default=100, help="iteration limit (default 100)")
+    parser.add_argument("--max-time", type=positive_float, default=None, help="solver-time limit in seconds")
 
 
 def build_problem(args: argparse.Namespace) -> tuple[Problem, np.ndarray | None]:
-    """The problem and starting X that the shared options describe."""
+    """The problem and starting X that the shared options describe (backends are checked by the caller)."""
+    if args.start_noise is not None and args.kind != "planted":
+        raise UsageError("--start-noise needs a planted problem (--kind planted): random ones start from X = 0")
     make = Problem.planted if args.kind == "planted" else Problem.random
     problem = make(args.n, args.d, seed=args.seed, backend=args.backend, dtype=args.dtype)
-    if args.start_noise is None:
+    if args.kind != "planted":
         return problem, None
-    if problem.X_star is None:
-        raise SystemExit("--start-noise needs a planted problem")
-    return problem, problem.start_near_solution(args.start_noise, args.start_seed)
+    noise = DEFAULT_START_NOISE if args.start_noise is None else args.start_noise
+    return problem, problem.start_near_solution(noise, args.start_seed)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
     add_problem_arguments(parser)
-    parser.add_argument("--method", default="alternating", choices=list_solvers(), metavar="METHOD",
-                        help=f"one of: {', '.join(list_solvers())} (default alternating)")
+    parser.add_argument("--method", default=DEFAULT_METHOD, choices=list_solvers(), metavar="METHOD",
+                        help=f"one of: {', '.join(list_solvers())} (default {DEFAULT_METHOD}; "
+                             "alternating is the paper's method)")
 
 
 def run(args: argparse.Namespace) -> int:

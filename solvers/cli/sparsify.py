@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ..backends import BACKEND_NAMES, DTYPES
 from ..sparsify import METHODS, RANDOMIZED, default_m
+from .arguments import positive_float, positive_int
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--n", type=int, default=64, help="rows of X (default 64)")
-    parser.add_argument("--d", type=int, default=4096, help="columns of X (default 4096)")
-    parser.add_argument("--r", type=float, default=0.05, help="bound r; X has ‖XXᵀ‖∞ = 0.9 r (default 0.05)")
+    parser.add_argument("--n", type=positive_int, default=64, help="rows of X (default 64)")
+    parser.add_argument("--d", type=positive_int, default=4096, help="columns of X (default 4096)")
+    parser.add_argument("--r", type=positive_float, default=0.05, help="bound r; X has ‖XXᵀ‖∞ = 0.9 r (default 0.05)")
     parser.add_argument("--method", choices=(*METHODS, "all"), default="all", help="method (default all)")
-    parser.add_argument("--m", type=int, nargs="+", default=None, metavar="M",
+    parser.add_argument("--m", type=positive_int, nargs="+", default=None, metavar="M",
                         help="draws / barrier steps for norm, leverage, bss (default ⌈8 n ln n⌉ and 4n); "
                              "the baselines always use m = 0 and m = n")
-    parser.add_argument("--seeds", type=int, default=20, help="seeds 0..S-1 (default 20)")
+    parser.add_argument("--seeds", type=positive_int, default=20, help="seeds 0..S-1 (default 20)")
     parser.add_argument("--backend", choices=BACKEND_NAMES, default="numpy")
     parser.add_argument("--dtype", choices=DTYPES, default="float64")
 
@@ -29,7 +31,9 @@ def run(args: argparse.Namespace) -> int:
     randomized = tuple(args.m) if args.m else (min(default_m("norm", args.n), args.d),)
     bss = tuple(m for m in (args.m or (min(default_m("bss", args.n), args.d),)) if m > args.n)
     if "bss" in methods and not bss:
-        raise SystemExit(f"bss needs m > n = {args.n}")
+        print(f"attnreg sparsify: error: bss needs --m > n = {args.n} (got {', '.join(map(str, args.m or ()))})",
+              file=sys.stderr)
+        return 2
     backend = get_backend(args.backend, args.dtype)
     error = error_study(args.n, args.d, args.r, range(args.seeds), backend, bss_m=bss,
                         randomized_m=randomized, methods=methods)

@@ -32,6 +32,9 @@ from .grids import Grid, get_grid
 from .records import SCHEMA, ConvergenceRun, GemmEntry, Provenance, RunEntry, StagePoint, Store, json_safe
 from .stages import OMEGA_CLASSICAL, STAGES, Stage, gemm_rate, prepare_stage, time_body
 
+#: Where reports go unless ``--out`` says otherwise: an ignored folder, so that running the
+#: Quickstart never overwrites the committed ``reports/<machine>/`` (publish with ``--out reports/<machine>``).
+DEFAULT_OUT = Path("out") / "reports"
 #: Start of every convergence run: X0 = X* + START_NOISE·G, G ~ N(0, 1) from default_rng(START_SEED).
 START_NOISE = 0.5
 START_SEED = 5
@@ -323,7 +326,7 @@ def reproduce(grid: Grid | str = "quick", backends: list[str] | None = None, out
     backends : list of str, optional
         Default: the grid's backends.
     out_dir : Path, optional
-        Default ``reports/<machine>/`` under the current directory.
+        Default ``out/reports/<machine>/`` (:data:`DEFAULT_OUT`) under the current directory.
     resume : bool
         Continue ``measurements.json`` in ``out_dir``: points already recorded (same
         stage, backend, n, d) and finished convergence runs are not measured again; the
@@ -352,7 +355,7 @@ def reproduce(grid: Grid | str = "quick", backends: list[str] | None = None, out
     backends = list(backends or grid.backends)
     options = options or Options.for_grid(grid)
     name = machine_name(machine)
-    out_dir = Path(out_dir) if out_dir is not None else Path("reports") / name
+    out_dir = Path(out_dir) if out_dir is not None else DEFAULT_OUT / name
     with _thread_limit(threads, backends):
         header = {"schema": SCHEMA, "source": "reproduce", "machine": name, "command": command,
                   "grid": asdict(grid), "backends": backends, "options": asdict(options), "threads": threads,

@@ -1,0 +1,78 @@
+"""Bad input a person types gets one clear message and exit status 2, before any work and without a traceback."""
+
+from __future__ import annotations
+
+import pytest
+
+from solvers.backends import backend_unavailable_reason
+from solvers.cli import main
+
+NO_GPU = backend_unavailable_reason("torch-cuda") is not None
+NO_CUPY = backend_unavailable_reason("cupy") is not None
+
+BAD = [  # (argv, a fragment the message must contain)
+    (["solve", "--n", "0"], "--n"),
+    (["solve", "--d", "0"], "--d"),
+    (["solve", "--n", "-5"], "--n"),
+    (["solve", "--n", "ten"], "not an integer"),
+    (["solve", "--d", "2.5"], "not an integer"),
+    (["solve", "--max-iter", "-3"], "--max-iter"),
+    (["solve", "--max-iter", "2.5"], "--max-iter"),
+    (["solve", "--eps", "-1"], "--eps"),
+    (["solve", "--eps", "nan"], "not a finite number"),
+    (["solve", "--max-time", "-5"], "--max-time"),
+    (["solve", "--max-time", "0"], "--max-time"),
+    (["solve", "--seed", "-1"], "--seed"),
+    (["solve", "--start-noise", "-0.5"], "--start-noise"),
+    (["solve", "--start-seed", "-2"], "--start-seed"),
+    (["solve", "--method", "nope"], "invalid choice"),
+    (["solve", "--backend", "tpu"], "invalid choice"),
+    (["solve", "--dtype", "float16"], "invalid choice"),
+    (["solve", "--kind", "random", "--start-noise", "0.5"], "planted"),
+    (["compare", "--methods", "nope"], "unknown method"),
+    (["compare", "--methods", ","], "unknown method"),
+    (["compare", "--json", "/nonexistent-folder/runs.json"], "does not exist"),
+    (["compare", "--plot", "/nonexistent-folder/conv.png"], "does not exist"),
+    (["compare", "--json", "."], "is a folder"),
+    (["sparsify", "--r", "-1"], "--r"),
+    (["sparsify", "--seeds", "0"], "--seeds"),
+    (["sparsify", "--n", "0"], "--n"),
+    (["sparsify", "--m", "0"], "--m"),
+    (["sparsify", "--method", "bss", "--n", "8", "--d", "64", "--m", "4"], "bss needs --m > n"),
+    (["reproduce", "--threads", "0"], "--threads"),
+    (["reproduce", "--min-fit-ms", "-1"], "--min-fit-ms"),
+    (["reproduce", "--grid", "huge"], "invalid choice"),
+    (["report", "--out", "/nonexistent-folder/report"], "attnreg reproduce"),
+    (["env", "--backend", "tpu"], "invalid choice"),
+]
+if NO_GPU:
+    BAD += [(["env", "--backend", "torch-cuda"], "torch-cuda"),
+            (["reproduce", "--backend", "torch-cuda", "--no-progress"], "nothing can be measured")]
+if NO_CUPY:
+    BAD += [(["solve", "--backend", "cupy"], "cupy")]
+
+
+def _exit_code(argv: list[str]) -> int:
+    try:
+        return main(argv)
+    except SystemExit as exc:  # argparse's own exit
+        return int(exc.code)
+
+
+@pytest.mark.parametrize(("argv", "fragment"), BAD, ids=[" ".join(argv) for argv, _ in BAD])
+def test_bad_input_exits_2_with_a_clear_message(argv, fragment, capsys, monkeypatch):
+    import solvers.loop
+
+    def no_work(*args, **kwargs):
+        raise AssertionError("work started before the input was checked")
+
+    monkeypatch.setattr(solvers.loop.IterativeSolver, "solve", no_work)
+    assert _exit_code(argv) == 2
+    err = capsys.readouterr().err
+    assert fragment in err
+    assert "Traceback" not in err
+    assert len([line for line in err.splitlines() if line.strip() and not line.startswith(("usage:", " "))]) == 1
+
+
+def test_at_least_25_bad_inputs_are_covered():
+    assert len(BAD) >= 25
