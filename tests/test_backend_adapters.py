@@ -1,10 +1,13 @@
-"""The GPU adapters' own logic, checked without a GPU: CuPy through a stand-in module."""
+"""The GPU adapters' own logic, checked without a GPU: CuPy through a stand-in module, torch-cuda
+through torch's process-wide settings (which exist in its CPU build too)."""
 
 from __future__ import annotations
 
 import contextlib
+import gc
 import sys
 import types
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -116,3 +119,29 @@ def test_cupy_owns_only_arrays_on_its_own_device(fake_cupy):
         assert not backend.owns(fake_cupy.array(np.eye(2), dtype=np.float64))
         assert backend.owns(backend.asarray(np.eye(2)))  # made on its device, whichever is current
     assert not backend.owns(np.eye(2))
+
+
+def test_torch_backends_with_different_tf32_policies_cannot_coexist(monkeypatch):
+    torch = pytest.importorskip("torch")
+    from solvers.backends import torch as torch_adapter
+
+    monkeypatch.setattr(torch_adapter, "_LIVE", weakref.WeakSet())  # only this test's backends
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # construction makes no tensor
+    cpu = get_backend("torch", "float32")
+    with pytest.raises(ValueError, match="torch-cuda with tf32=True: a torch backend with tf32=False"):
+        get_backend("torch-cuda", "float32", tf32=True)
+    assert torch.get_float32_matmul_precision() == "highest" and not torch.backends.cuda.matmul.allow_tf32
+    same_policy = get_backend("torch-cuda", "float32")
+    del cpu, same_policy
+    gc.collect()
+    fast = get_backend("torch-cuda", "float32", tf32=True)
+    assert torch.backends.cuda.matmul.allow_tf32 and torch.get_float32_matmul_precision() == "high"
+    with pytest.raises(ValueError, match="process-wide"):
+        get_backend("torch", "float32")
+    assert fast.tf32 and torch.get_float32_matmul_precision() == "high"  # the refusal changed nothing
+
+
+def test_torch_describe_records_the_policy():
+    pytest.importorskip("torch")
+    record = get_backend("torch", "float32").describe()
+    assert (record["tf32"], record["float32_matmul_precision"]) == (False, "highest")
