@@ -24,7 +24,7 @@ from .strict_backend import StrictBackend  # noqa: E402
 from .test_backends import TOLERANCE, _rel  # noqa: E402
 from .test_solvers_second_order import losses, planted_start  # noqa: E402
 
-#: The oldest standard that array-api-compat 1.9 (our minimum) implements for torch and CuPy.
+#: The standard version array-api-compat 1.9 (our minimum) implements for torch and CuPy: assume nothing newer.
 API_VERSION = "2023.12"
 SOLVERS = ("alternating", "sketched", "joint-newton", "gauss-newton", "newton-cg")
 
