@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from array_api_compat import is_array_api_obj, is_numpy_array
 
 from .backends import Backend, get_backend
 
@@ -128,11 +129,12 @@ class Problem:
     def as_variable(self, value: Any, name: str) -> Any:
         """Return ``value`` (a host or a backend array) as a d×d backend array, or raise.
 
-        Host arrays are validated and copied to the device; arrays of another library or
+        Host arrays (NumPy, nested lists) are validated and copied to the device; arrays of
+        this backend (``backend.owns``) are used in place; arrays of another library or
         device raise ``TypeError`` rather than being silently moved.
         """
         library = type(value).__module__.split(".")[0]
-        if isinstance(value, np.ndarray) or library not in ("torch", "cupy"):
+        if is_numpy_array(value) or not is_array_api_obj(value):
             host = _validate_host(name, np.asarray(value))
             value = host.astype(self.dtype, copy=False) if self.backend.name == "numpy" else self.backend.asarray(host)
         elif not self.backend.owns(value):

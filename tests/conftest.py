@@ -38,13 +38,15 @@ def rng(request) -> np.random.Generator:
 
 @pytest.fixture(autouse=True)
 def _restore_torch_defaults():
-    """Tests must not leak torch's global dtype or matmul-precision settings."""
+    """Tests must not leak torch's global dtype, matmul-precision or TF32 settings."""
     try:
         import torch
     except ImportError:
         yield
         return
     dtype, precision = torch.get_default_dtype(), torch.get_float32_matmul_precision()
+    tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
     yield
     torch.set_default_dtype(dtype)
     torch.set_float32_matmul_precision(precision)
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32

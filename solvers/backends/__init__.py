@@ -43,7 +43,8 @@ def get_backend(name: str | Backend = "numpy", dtype: str = "float64", *, tf32: 
     Raises
     ------
     ValueError
-        Unknown backend name or dtype.
+        Unknown backend name or dtype, or a torch backend whose ``tf32`` differs from that
+        of a torch backend still alive (torch's setting is process-wide).
     BackendUnavailable
         The library or device is missing here.
     """

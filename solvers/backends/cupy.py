@@ -1,5 +1,10 @@
-"""CuPy backend. cuSOLVER errors are ignored by CuPy by default (NaN comes back), so the
-Cholesky solve checks finiteness instead of trusting the call."""
+"""CuPy backend, on the CUDA device that is current when it is constructed.
+
+CuPy ignores cuSOLVER's error codes by default: a failed Cholesky factorisation comes back
+as a partial factor, finite or NaN, without a word. The solve therefore factorises under
+``cupyx.errstate(linalg="raise")``, where CuPy reads cuSOLVER's ``devInfo`` and raises
+``LinAlgError`` when it is non-zero, and also checks that the solution is finite.
+"""
 
 from __future__ import annotations
 
@@ -27,23 +32,27 @@ class CupyBackend:
             raise BackendUnavailable(f"cupy: no usable CUDA device ({type(exc).__name__}: {exc})") from exc
         if count < 1:
             raise BackendUnavailable("cupy: the CUDA runtime reports no device")
+        import cupyx
         from cupyx.scipy.linalg import solve_triangular
 
         self._cupy = cupy
+        self._errstate = cupyx.errstate
         self._solve_triangular = solve_triangular
         self.xp = xp
-        self.device = f"cuda:{cupy.cuda.Device().id}"
+        self._device = cupy.cuda.Device()
+        self.device = f"cuda:{self._device.id}"
         self.dtype = dtype
         self._dtype = np.dtype(dtype)
 
     def asarray(self, host: Any) -> Any:
-        return self._cupy.array(np.ascontiguousarray(host), dtype=self._dtype)
+        with self._device:
+            return self._cupy.array(np.ascontiguousarray(host), dtype=self._dtype)
 
     def to_numpy(self, array: Any) -> np.ndarray:
         return self._cupy.asnumpy(array)
 
     def owns(self, array: Any) -> bool:
-        return isinstance(array, self._cupy.ndarray)
+        return isinstance(array, self._cupy.ndarray) and array.device.id == self._device.id
 
     def synchronize(self) -> None:
         self._cupy.cuda.get_current_stream().synchronize()
@@ -51,7 +60,8 @@ class CupyBackend:
     def cho_solve(self, H: Any, b: Any) -> tuple[Any, bool]:
         cp = self._cupy
         try:
-            L = cp.linalg.cholesky(H)
+            with self._errstate(linalg="raise"):  # a non-zero devInfo raises instead of passing
+                L = cp.linalg.cholesky(H)
             z = self._solve_triangular(L, b, lower=True)
             x = self._solve_triangular(L, z, lower=True, trans="T")
         except cp.linalg.LinAlgError:
@@ -62,7 +72,7 @@ class CupyBackend:
 
     def describe(self) -> dict[str, Any]:
         cp = self._cupy
-        props = cp.cuda.runtime.getDeviceProperties(cp.cuda.Device().id)
+        props = cp.cuda.runtime.getDeviceProperties(self._device.id)
         name = props["name"].decode() if isinstance(props["name"], bytes) else props["name"]
         return {"backend": self.name, "library": "cupy", "version": cp.__version__,
                 "device": self.device, "dtype": self.dtype, "gpu": name,

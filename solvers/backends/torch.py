@@ -1,16 +1,23 @@
 """PyTorch backend, on the CPU or a CUDA device.
 
 float32 matrix products run at full float32 precision (``"highest"``) unless the user
-opts into TF32; the choice is recorded by :meth:`TorchBackend.describe`.
+opts into TF32; the choice is recorded by :meth:`TorchBackend.describe`. That setting is
+process-wide in torch (CPU and CUDA alike), so it is applied at construction and a torch
+backend whose TF32 choice differs from one still alive in the process is refused rather
+than allowed to change the other's policy behind its back.
 """
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import numpy as np
 
 from .base import BackendUnavailable
+
+#: The torch backends alive in this process; they all share torch's global TF32 setting.
+_LIVE: weakref.WeakSet[TorchBackend] = weakref.WeakSet()
 
 
 class TorchBackend:
@@ -24,9 +31,14 @@ class TorchBackend:
             raise BackendUnavailable(f"torch is not installed ({exc}); pip install 'attnreg[torch]'") from exc
         if cuda and not torch.cuda.is_available():
             raise BackendUnavailable("torch-cuda: torch reports no CUDA device on this machine")
+        self.name = "torch-cuda" if cuda else "torch"
+        clash = next((other for other in _LIVE if other.tf32 != tf32), None)
+        if clash is not None:
+            raise ValueError(f"{self.name} with tf32={tf32}: a {clash.name} backend with tf32={clash.tf32} "
+                             "is still in use, and torch's TF32/float32 matmul precision is process-wide; "
+                             "drop that backend (and its problems) first, or use another process")
         self._torch = torch
         self.xp = xp
-        self.name = "torch-cuda" if cuda else "torch"
         self.device = "cuda:0" if cuda else "cpu"
         self.dtype = dtype
         self._dtype = getattr(torch, dtype)
@@ -35,6 +47,7 @@ class TorchBackend:
             torch.backends.cuda.matmul.allow_tf32 = tf32
             torch.backends.cudnn.allow_tf32 = tf32
         torch.set_float32_matmul_precision("high" if tf32 else "highest")
+        _LIVE.add(self)
 
     def asarray(self, host: Any) -> Any:
         return self._torch.as_tensor(np.ascontiguousarray(host), dtype=self._dtype, device=self.device).clone()
@@ -60,9 +73,10 @@ class TorchBackend:
     def describe(self) -> dict[str, Any]:
         torch = self._torch
         record = {"backend": self.name, "library": "torch", "version": torch.__version__,
-                  "device": self.device, "dtype": self.dtype,
+                  "device": self.device, "dtype": self.dtype, "tf32": self.tf32,
                   "float32_matmul_precision": torch.get_float32_matmul_precision(),
                   "torch_threads": torch.get_num_threads()}
         if self.device != "cpu":
-            record.update(tf32=self.tf32, gpu=torch.cuda.get_device_name(0), cuda_runtime=torch.version.cuda)
+            record.update(allow_tf32=torch.backends.cuda.matmul.allow_tf32,
+                          gpu=torch.cuda.get_device_name(0), cuda_runtime=torch.version.cuda)
         return record

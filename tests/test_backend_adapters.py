@@ -1,0 +1,147 @@
+"""The GPU adapters' own logic, checked without a GPU: CuPy through a stand-in module, torch-cuda
+through torch's process-wide settings (which exist in its CPU build too)."""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import sys
+import types
+import weakref
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pytest
+import scipy.linalg
+
+from solvers import get_backend
+
+
+class _FakeDevice:
+    """``cupy.cuda.Device``: an id, and a ``with`` block that makes it the current device."""
+
+    current = 0
+
+    def __init__(self, device_id: int | None = None) -> None:
+        self.id = _FakeDevice.current if device_id is None else device_id
+        self._previous: list[int] = []
+
+    def __enter__(self) -> _FakeDevice:
+        self._previous.append(_FakeDevice.current)
+        _FakeDevice.current = self.id
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        _FakeDevice.current = self._previous.pop()
+
+
+class _FakeArray(np.ndarray):
+    """A NumPy array that knows the device it was made on, like ``cupy.ndarray``."""
+
+    device_id: int
+
+    def __array_finalize__(self, obj: Any) -> None:
+        self.device_id = getattr(obj, "device_id", _FakeDevice.current)
+
+    @property
+    def device(self) -> _FakeDevice:
+        return _FakeDevice(self.device_id)
+
+
+def _fake_cupy() -> dict[str, types.SimpleNamespace]:
+    """The parts of CuPy the adapter uses, by module name, with CuPy's error policy: a failed
+    Cholesky factorisation returns a finite wrong factor unless ``cupyx.errstate(linalg="raise")``."""
+    config = {"linalg": "ignore"}
+
+    def cholesky(H: np.ndarray) -> np.ndarray:
+        try:
+            return np.linalg.cholesky(H).view(_FakeArray)
+        except np.linalg.LinAlgError:
+            if config["linalg"] == "raise":  # CuPy's check of cuSOLVER's devInfo
+                raise np.linalg.LinAlgError("Error reported by potrf in cuSOLVER. devInfo = [2]") from None
+            return np.tril(np.ones_like(H)).view(_FakeArray)  # partial factor, finite, info ignored
+
+    @contextlib.contextmanager
+    def errstate(*, linalg: str) -> Iterator[None]:
+        previous, config["linalg"] = config["linalg"], linalg
+        try:
+            yield
+        finally:
+            config["linalg"] = previous
+
+    def solve_triangular(*args: Any, **kwargs: Any) -> np.ndarray:  # CuPy's does not check for NaN
+        return scipy.linalg.solve_triangular(*args, **kwargs, check_finite=False).view(_FakeArray)
+
+    cuda = types.SimpleNamespace(Device=_FakeDevice, runtime=types.SimpleNamespace(getDeviceCount=lambda: 2))
+    cupy = types.SimpleNamespace(
+        ndarray=_FakeArray, cuda=cuda, isfinite=np.isfinite, asnumpy=np.asarray, __version__="fake",
+        array=lambda host, dtype: np.array(host, dtype=dtype).view(_FakeArray),
+        linalg=types.SimpleNamespace(cholesky=cholesky, LinAlgError=np.linalg.LinAlgError))
+    return {"cupy": cupy, "cupyx": types.SimpleNamespace(errstate=errstate),
+            "cupyx.scipy.linalg": types.SimpleNamespace(solve_triangular=solve_triangular),
+            "array_api_compat.cupy": types.SimpleNamespace()}
+
+
+@pytest.fixture
+def fake_cupy(monkeypatch: pytest.MonkeyPatch) -> types.SimpleNamespace:
+    """A stand-in ``cupy`` (with ``cupyx`` and ``array_api_compat.cupy``) in ``sys.modules``."""
+    import array_api_compat
+
+    modules = _fake_cupy()
+    monkeypatch.setattr(_FakeDevice, "current", 0)
+    for name, module in modules.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    monkeypatch.setattr(array_api_compat, "cupy", modules["array_api_compat.cupy"], raising=False)
+    return modules["cupy"]
+
+
+def test_cupy_cho_solve_reports_the_failure_cupy_ignores_by_default(fake_cupy, rng):
+    backend = get_backend("cupy")
+    indefinite = backend.asarray(np.diag([1.0, -1.0, 2.0]))
+    b = backend.asarray(rng.standard_normal(3))
+    assert np.all(np.isfinite(fake_cupy.linalg.cholesky(indefinite)))  # no NaN to give it away
+    x, ok = backend.cho_solve(indefinite, b)
+    assert not ok and x is None
+    A = rng.standard_normal((3, 3))
+    spd = backend.asarray(A @ A.T + 3 * np.eye(3))
+    x, ok = backend.cho_solve(spd, b)
+    assert ok
+    np.testing.assert_allclose(spd @ x, b, rtol=1e-12)
+    x, ok = backend.cho_solve(backend.asarray(np.full((3, 3), np.nan)), b)
+    assert not ok and x is None
+
+
+def test_cupy_owns_only_arrays_on_its_own_device(fake_cupy):
+    backend = get_backend("cupy")
+    assert backend.device == "cuda:0" and backend.owns(backend.asarray(np.eye(2)))
+    with fake_cupy.cuda.Device(1):
+        assert not backend.owns(fake_cupy.array(np.eye(2), dtype=np.float64))
+        assert backend.owns(backend.asarray(np.eye(2)))  # made on its device, whichever is current
+    assert not backend.owns(np.eye(2))
+
+
+def test_torch_backends_with_different_tf32_policies_cannot_coexist(monkeypatch):
+    torch = pytest.importorskip("torch")
+    from solvers.backends import torch as torch_adapter
+
+    monkeypatch.setattr(torch_adapter, "_LIVE", weakref.WeakSet())  # only this test's backends
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)  # construction makes no tensor
+    cpu = get_backend("torch", "float32")
+    with pytest.raises(ValueError, match="torch-cuda with tf32=True: a torch backend with tf32=False"):
+        get_backend("torch-cuda", "float32", tf32=True)
+    assert torch.get_float32_matmul_precision() == "highest" and not torch.backends.cuda.matmul.allow_tf32
+    same_policy = get_backend("torch-cuda", "float32")
+    del cpu, same_policy
+    gc.collect()
+    fast = get_backend("torch-cuda", "float32", tf32=True)
+    assert torch.backends.cuda.matmul.allow_tf32 and torch.get_float32_matmul_precision() == "high"
+    with pytest.raises(ValueError, match="process-wide"):
+        get_backend("torch", "float32")
+    assert fast.tf32 and torch.get_float32_matmul_precision() == "high"  # the refusal changed nothing
+
+
+def test_torch_describe_records_the_policy():
+    pytest.importorskip("torch")
+    record = get_backend("torch", "float32").describe()
+    assert (record["tf32"], record["float32_matmul_precision"]) == (False, "highest")
