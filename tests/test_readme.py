@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -29,3 +30,37 @@ def test_layout_names_only_files_that_exist():
         for name in re.findall(r"[a-z_]+(?:\.py|/)", named):
             base = "".join(folders[:depth])
             assert (ROOT / base / name).exists(), f"README Layout names {base}{name}, which does not exist"
+
+
+def test_grid_table_is_the_code_s():
+    from solvers.harness.grids import markdown_table
+
+    assert markdown_table() in README, "README's grid table drifted: paste solvers.harness.grids.markdown_table()"
+
+
+def _commands() -> list[list[str]]:
+    """Every ``attnreg …`` command in the README's code blocks (continuation lines joined)."""
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", README, re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split("#", 1)[0].strip()
+            for part in line.split("&&"):
+                words = shlex.split(part)
+                if words and words[0] == "attnreg":
+                    commands.append(words[1:])
+    return commands
+
+
+def test_every_readme_command_parses():
+    from solvers.cli import build_parser
+
+    commands = _commands()
+    assert len(commands) >= 4
+    parser = build_parser()
+    for argv in commands:
+        args = parser.parse_args(argv)  # exits (fails the test) on an option the CLI does not have
+        assert args.command == argv[0]
+
+
+def test_no_reference_a_reader_cannot_follow():
+    assert not re.search(r"\bSPEC\b|issue #\d+", README)

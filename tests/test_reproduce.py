@@ -218,3 +218,14 @@ def test_cli_reproduce_passes_its_options(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(rp, "reproduce", interrupted)
     assert main(["reproduce", "--no-progress"]) == 130
     assert "--resume" in capsys.readouterr().err
+
+
+def test_a_run_that_measured_nothing_fails_and_a_partial_one_says_so(capsys):
+    from solvers.cli.reproduce import _completeness
+
+    skipped = {"stage": "forward", "backend": "numpy", "n": 8, "d": 2, "status": "skipped", "reason": "x"}
+    assert _completeness({"points": [skipped], "convergence": [{"status": "error"}]}) == 1
+    assert "nothing was measured" in capsys.readouterr().err
+    measured = {**skipped, "status": "ok", "median": 1.0}
+    assert _completeness({"points": [skipped, measured], "convergence": []}) == 0
+    assert "measured 1 of 2 stage points" in capsys.readouterr().err

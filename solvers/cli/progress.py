@@ -37,8 +37,8 @@ PLAIN_INTERVAL = 10.0
 
 
 @contextmanager
-def work_progress(total: float) -> Iterator[Callable[[str, float], None]]:
-    """Progress over ``total`` estimated seconds of work, with the time left: ``tick(label, advance)``.
+def work_progress(total: float, title: str = "reproduce") -> Iterator[Callable[[str, float], None]]:
+    """Progress over ``total`` units of work (estimated seconds, say), with the time left: ``tick(label, advance)``.
 
     On a terminal, a rich bar on standard error; otherwise plain lines on standard error
     (the label, the share done and the elapsed time), at most one per :data:`PLAIN_INTERVAL`
@@ -61,7 +61,7 @@ def work_progress(total: float) -> Iterator[Callable[[str, float], None]]:
         return
     from rich.progress import TimeRemainingColumn
 
-    columns = (TextColumn("[bold]reproduce"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+    columns = (TextColumn(f"[bold]{title}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
                TimeElapsedColumn(), TextColumn("left"), TimeRemainingColumn(), TextColumn("{task.description}"))
     with Progress(*columns, console=console, speed_estimate_period=120) as progress:
         task = progress.add_task("", total=total)

@@ -14,6 +14,7 @@ from pathlib import Path
 from ..harness.analysis import MIN_FIT_TIME
 from ..backends import BACKEND_NAMES, backend_unavailable_reason
 from ..harness.grids import GRIDS
+from ..harness.records import Measurements
 from .arguments import non_negative_float, positive_int
 
 DEFAULT_ASV_RESULTS = Path("reports") / "asv-results"
@@ -72,7 +73,23 @@ def run(args: argparse.Namespace) -> int:
         print("interrupted: the finished points are kept in measurements.json; "
               "run the same command with --resume to continue", file=sys.stderr)
         return 130
-    print(f"report written to {build_report(load_measurements(path), path.parent, args.min_fit_ms / 1e3)}")
+    data = load_measurements(path)
+    print(f"report written to {build_report(data, path.parent, args.min_fit_ms / 1e3)}")
+    return _completeness(data)
+
+
+def _completeness(data: Measurements) -> int:
+    """Say how much of the run is missing: exit 1 when nothing at all was measured."""
+    points = data["points"]
+    ok = sum(p["status"] == "ok" for p in points)
+    runs = sum(run.get("status") not in (None, "error") for run in data["convergence"])
+    if not ok and not runs:
+        print(f"attnreg reproduce: nothing was measured ({len(points)} points skipped or failed, no convergence run "
+              "finished); see 'Sizes left out' in the report", file=sys.stderr)
+        return 1
+    if ok < len(points):
+        print(f"measured {ok} of {len(points)} stage points ({len(points) - ok} skipped or failed: see 'Sizes left "
+              "out' in the report)", file=sys.stderr)
     return 0
 
 

@@ -26,6 +26,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..backends import get_backend
     from ..harness.sparsify_study import done_when, error_study, summarize_errors
+    from .progress import work_progress
 
     methods = METHODS if args.method == "all" else (args.method,)
     randomized = tuple(args.m) if args.m else (min(default_m("norm", args.n), args.d),)
@@ -35,8 +36,9 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     backend = get_backend(args.backend, args.dtype)
-    error = error_study(args.n, args.d, args.r, range(args.seeds), backend, bss_m=bss,
-                        randomized_m=randomized, methods=methods)
+    with work_progress(args.seeds, title="sparsify") as tick:
+        error = error_study(args.n, args.d, args.r, range(args.seeds), backend, bss_m=bss,
+                            randomized_m=randomized, methods=methods, progress=tick)
     gram = max(row["gram_norm"] for row in error["rows"])
     print(f"n={args.n} d={args.d} ‖XXᵀ‖∞ ≤ {gram:.4g} < r={args.r:g}, {args.seeds} seeds, {backend.name} {backend.dtype}")
     print(f"{'method':<13}{'draws':>7}{'kept':>7}{'rel mean':>10}{'rel max':>10}{'abs mean':>11}{'abs max':>11}"

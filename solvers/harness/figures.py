@@ -51,7 +51,7 @@ def _save(fig: Any, path: Path) -> None:
 def _styles(names: Iterable[str]) -> dict[str, Any]:
     import matplotlib.pyplot as plt
 
-    cycle = plt.get_cmap("tab10").colors
+    cycle = plt.get_cmap("tab20").colors  # 20 distinct colours: every stage and solver its own
     return {name: cycle[i % len(cycle)] for i, name in enumerate(dict.fromkeys(names))}
 
 

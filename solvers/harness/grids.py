@@ -72,3 +72,17 @@ def get_grid(name: str | None = None) -> Grid:
         return GRIDS[name]
     except KeyError:
         raise ValueError(f"unknown grid {name!r}; choose one of {', '.join(GRIDS)} (set {GRID_ENV})") from None
+
+
+def markdown_table(grids: dict[str, Grid] | None = None) -> str:
+    """The grids as the README's table (a test keeps the README's copy equal to this)."""
+    def span(values: tuple[int, ...], fixed: int) -> str:
+        return f"{values[0]} … {values[-1]} ({fixed})"
+
+    rows = ["| grid | backends | n sweep (d) | d sweep (n) | d²×d² stages: d (n) | convergence (n, d) |",
+            "| --- | --- | --- | --- | --- | --- |"]
+    for grid in (grids or GRIDS).values():
+        rows.append(f"| `{grid.name}` | {', '.join(grid.backends)} | {span(grid.n_sweep, grid.d_for_n)} | "
+                    f"{span(grid.d_sweep, grid.n_for_d)} | {span(grid.solve_d_sweep, grid.n_for_solve)} | "
+                    + ", ".join(f"({n}, {d})" for n, d in grid.convergence_sizes) + " |")
+    return "\n".join(rows)

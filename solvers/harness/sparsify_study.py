@@ -122,12 +122,13 @@ def measure(grid: str = "quick", progress: Callable[[str], None] | None = None) 
 
 def error_study(n: int, d: int, r: float, seeds: Any, backend: str | Backend = "numpy", *,
                 bss_m: tuple[int, ...] = (), randomized_m: tuple[int, ...] | None = None,
-                methods: tuple[str, ...] = METHODS) -> dict:
+                methods: tuple[str, ...] = METHODS, progress: Callable[[str, float], None] | None = None) -> dict:
     """Absolute and relative attention error of every method against m, per seed.
 
     X = :func:`~solvers.sparsify.attention_instance` (n, d, r, seed); the randomized
     methods draw with the same seed. ``randomized_m`` defaults to
     :func:`~solvers.sparsify.sample_sizes` (which ends at ⌈8 n ln n⌉), ``bss_m`` to 4n.
+    ``progress(label, 1)`` is called after each seed.
 
     Returns
     -------
@@ -155,6 +156,8 @@ def error_study(n: int, d: int, r: float, seeds: Any, backend: str | Backend = "
                 rows.append({"seed": int(seed), "method": method, "draws": int(m), "m": result.m,
                              "absolute": absolute, "relative": relative, "time": elapsed,
                              "gram_norm": result.gram_norm})
+        if progress is not None:
+            progress(f"seed {seed} done", 1.0)
     return {"n": n, "d": d, "r": r, "rows": rows}
 
 
