@@ -41,7 +41,7 @@ ALLOWED: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
     ("sketched.py", "<module>"): (("scipy.linalg",), "the import, for spectral_factor"),
     ("sketched.py", "row_probabilities"): (("numpy.full", "numpy.linalg.qr", "numpy.sum"),
                                            "leverage scores of the host copy problem.host['A1']"),
-    ("sketched.py", "sample_rows"): (("numpy.unique",), "rows are drawn on the host, identical on every backend"),
+    ("sketched.py", "sample_rows"): (("numpy.flatnonzero",), "rows are drawn on the host, identical on every backend"),
     ("sketched.py", "Sketched.init_state"): (("numpy.random.default_rng",), "the host RNG that draws the rows"),
     ("sketched.py", "spectral_factor"): (
         ("numpy.linalg.*", "numpy.max", "numpy.abs", "scipy.linalg.solve_triangular"),

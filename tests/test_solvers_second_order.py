@@ -114,6 +114,16 @@ def test_sampled_hessian_is_unbiased(rng):
     assert error < np.linalg.norm(few - exact) / np.linalg.norm(exact)
 
 
+def test_sample_rows_costs_order_n_whatever_m():
+    """m = 10¹² draws are one multinomial of n counts: a per-draw sample would need 8 TB."""
+    probabilities = row_probabilities(Problem.planted(40, 3, seed=2).host["A1"])
+    rows, weights = sample_rows(np.random.default_rng(0), probabilities, 10**12)
+    assert np.array_equal(rows, np.arange(40))
+    np.testing.assert_allclose(weights, 1.0, rtol=1e-4)  # counts ≈ m p_j, so weights ≈ 1
+    rows, weights = sample_rows(np.random.default_rng(0), probabilities, 1)
+    assert rows.size == 1 and weights[0] == pytest.approx(1.0 / probabilities[rows[0]])
+
+
 def test_spectral_factor():
     H = np.diag([1.0, 2.0, 3.0])
     assert spectral_factor(H, H) == (pytest.approx(0.0, abs=1e-15), "spectral")

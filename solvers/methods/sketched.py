@@ -56,11 +56,12 @@ def sample_rows(rng: np.random.Generator, probabilities: np.ndarray, m: int) -> 
     """Draw m row indices with replacement; return the distinct rows and their weights.
 
     The weight of row j is (times drawn)/(m p_j), so Σ weights_j · term_j is an unbiased
-    estimate of Σ_j term_j.
+    estimate of Σ_j term_j. The times drawn are one multinomial draw, so the cost is O(n)
+    whatever m is, and at most n distinct row-terms enter the Hessian.
     """
-    draws = rng.choice(probabilities.size, size=m, replace=True, p=probabilities)
-    rows, counts = np.unique(draws, return_counts=True)
-    return rows, counts / (m * probabilities[rows])
+    counts = rng.multinomial(m, probabilities)
+    rows = np.flatnonzero(counts)
+    return rows, counts[rows] / (m * probabilities[rows])
 
 
 def spectral_factor(H_exact: np.ndarray, H_approx: np.ndarray) -> tuple[float, str]:
