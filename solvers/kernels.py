@@ -80,32 +80,31 @@ def grad(problem: Problem, X: Array, Y: Array) -> tuple[Array, Array]:
     return grad_from(problem, forward(problem, X, Y))
 
 
-def y_solve(problem: Problem, X: Array, reg: float = 0.0) -> Array:
-    """Exact minimiser of L(X, ·) (+ reg‖Y‖²_F) for fixed X (SPEC §3).
+def y_solve(problem: Problem, X: Array, reg: float = 0.0, S: Array | None = None) -> Array:
+    """Exact minimiser of L(X, ·) (+ reg‖Y‖²_F) for fixed X (SPEC §3), accurate at every logit scale.
 
-    Solves ``(PᵀP + reg I) Y = PᵀB`` with ``P = softmax_rows(A1 X A2ᵀ) A3`` by Cholesky.
-    When ``PᵀP`` is singular (for example d > n, or X = 0 where P has rank one) and
-    ``reg`` is 0, a ridge of ``eps · trace(PᵀP)/d`` (then ten and a hundred times more)
-    is added, which selects the least-squares minimiser of near-minimal norm.
+    With ``P = softmax_rows(A1 X A2ᵀ) A3 = U Σ Vᵀ`` (thin SVD, n×d, O(n d²) like forming
+    PᵀP), ``Y = V diag(σ/(σ² + reg)) Uᵀ B``. Unlike the normal equations PᵀP Y = PᵀB,
+    this does not square the condition number of P, which matters when the attention is
+    near-uniform (small logits: P is then close to rank one). Without ``reg``, singular
+    values below ``eps·max(n, d)·σ_max`` are dropped, as ``lstsq`` does, so a rank-deficient
+    P (X = 0: rank one; d > n) gives the minimum-norm least-squares solution.
 
-    Raises
-    ------
-    FloatingPointError
-        If the system cannot be factorised even with that ridge (non-finite data).
+    Parameters
+    ----------
+    S : array, optional
+        The softmax at X, when the caller has it already (saves the n×n×d logits).
     """
     xp = problem.xp
-    S = softmax_rows(xp, (problem.A1 @ X) @ problem.A2.T)
-    P = S @ problem.A3
-    gram = P.T @ P
-    rhs = P.T @ problem.B
-    identity = eye(problem, problem.d)
-    scale = float(xp.sum(xp.linalg.diagonal(gram))) / problem.d
-    eps = float(xp.finfo(gram.dtype).eps)
-    for ridge in (reg, *(reg + eps * scale * 10.0**k for k in (0, 1, 2, 4))):
-        Y, ok = problem.backend.cho_solve(gram + ridge * identity if ridge else gram, rhs)
-        if ok:
-            return Y
-    raise FloatingPointError("y_solve: PᵀP could not be factorised even with a ridge; is X finite?")
+    if S is None:
+        S = softmax_rows(xp, (problem.A1 @ X) @ problem.A2.T)
+    U, sigma, Vt = xp.linalg.svd(S @ problem.A3, full_matrices=False)
+    if reg:
+        inverse = sigma / (sigma * sigma + reg)
+    else:
+        keep = sigma > float(xp.finfo(sigma.dtype).eps) * max(problem.n, problem.d) * sigma[0]
+        inverse = xp.where(keep, 1.0 / xp.where(keep, sigma, xp.ones_like(sigma)), xp.zeros_like(sigma))
+    return Vt.T @ (inverse[:, None] * (U.T @ problem.B))
 
 
 def hessian_x(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = False,

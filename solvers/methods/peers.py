@@ -25,7 +25,7 @@ import numpy as np
 from .. import kernels
 from ..backends import Backend, backend_unavailable_reason
 from ..loop import IterativeSolver, Run, State, describe_exception
-from .damping import DampedMethod, DampedState, damped_newton_step
+from .damping import DampedMethod, DampedState, Damping, damped_newton_step
 from ..problem import Problem
 from ..registry import register
 
@@ -164,6 +164,9 @@ class AutogradNewton(_TorchPeer, DampedMethod):
 
     name = "autograd-newton"
 
+    def init_state(self, problem: Problem, X: Any, Y: Any) -> DampedState:
+        return DampedState(X, Y, damping=Damping(self.mu0))
+
     def warm_up(self, problem: Problem) -> None:
         import torch
 
@@ -180,8 +183,8 @@ class AutogradNewton(_TorchPeer, DampedMethod):
         z = kernels.join(problem, state.X, state.Y)
         g, current = torch.func.grad_and_value(f)(z)
         H = torch.func.hessian(f)(z)
-        p, _, mu = damped_newton_step(problem.backend, H, g, lambda p: float(f(z - p)), float(current), state.mu)
-        return DampedState(*kernels.split(problem, z - p), mu=mu)
+        outcome = damped_newton_step(problem.backend, H, g, lambda p: float(f(z - p)), float(current), state.damping)
+        return DampedState(*kernels.split(problem, z - outcome.p), damping=outcome.damping)
 
 
 @register
@@ -191,8 +194,8 @@ class LBFGS(IterativeSolver):
     SciPy owns the loop; each of its iterations is reported through its callback, where
     the shared stopping rules are applied (a rule that fires stops SciPy), and the clock
     is stopped while the callback records. SciPy's own tolerances are set to zero, so it
-    stops by itself only when its line search fails (reported as status "error",
-    "stalled: ...").
+    stops by itself only when its line search finds no decrease (reported as status
+    "converged", "no further decrease possible", with SciPy's message).
 
     Parameters
     ----------
@@ -243,6 +246,6 @@ class LBFGS(IterativeSolver):
         except KeyboardInterrupt:
             return progress["state"], progress["iteration"], "error", "interrupted by the user"
         status, message = progress["status"]
-        if not status:
-            status, message = "error", f"stalled: SciPy L-BFGS-B stopped by itself: {result.message}"
+        if not status:  # with ftol = gtol = 0 SciPy stops by itself only when no step decreases the loss
+            status, message = "converged", run.no_further_decrease(f"SciPy L-BFGS-B: {result.message}")
         return progress["state"], progress["iteration"], status, message
