@@ -21,9 +21,10 @@ from .result import HistoryRow, SolveResult
 class StepFailed(RuntimeError):
     """No step from the current iterate decreases the loss in this precision.
 
-    The loop reports it as status ``converged`` with the reason "no further decrease
-    possible in <dtype>" and the relative gradient norm reached: a method raises it only
-    after its globalisation has shrunk the step to the rounding level of the loss.
+    A method raises it only after its globalisation has shrunk the step to the rounding
+    level of the loss; the loop reports it with the relative gradient norm reached, as
+    ``converged`` ("no further decrease possible in <dtype>") at a stationary point and as
+    ``error`` ("stalled") elsewhere (:meth:`Run.no_further_decrease`).
     """
 
 
@@ -74,11 +75,12 @@ class IterativeSolver:
       carries the wall time since the solve began (what a user waits, monitoring included);
     * ``converged`` when L ≤ eps ("loss ≤ eps"), when ‖∇L‖ ≤ gtol·‖∇L(start)‖
       ("stationary"), or when the method finds no step that decreases the loss in the
-      problem's precision ("no further decrease possible", :class:`StepFailed`);
-      ``max_iter``; ``timeout`` when the solver time passes ``max_time``; ``diverged``
-      when the loss is NaN/inf or exceeds ``divergence_factor`` × the starting loss;
-      ``error`` only when something raises (the message keeps the reason) — in every case
-      the partial history is returned.
+      problem's precision at a point stationary to ‖∇L‖/‖∇L₀‖ ≤ eps^(1/3) ("no further
+      decrease possible", :class:`StepFailed`); ``max_iter``; ``timeout`` when the solver
+      time passes ``max_time``; ``diverged`` when the loss is NaN/inf or exceeds
+      ``divergence_factor`` × the starting loss; ``error`` when something raises or a
+      method stalls away from a stationary point (the message keeps the reason) — in
+      every case the partial history is returned.
 
     Parameters
     ----------
@@ -224,7 +226,7 @@ class IterativeSolver:
                 backend.synchronize()
                 elapsed += time.perf_counter() - started
             except StepFailed as exc:
-                return state, iteration, "converged", run.no_further_decrease(str(exc))
+                return state, iteration, *run.no_further_decrease(str(exc))
             except Exception as exc:  # noqa: BLE001 - a failing step is a result, not a crash
                 return state, iteration, "error", describe_exception(exc)
             except KeyboardInterrupt:
@@ -348,8 +350,16 @@ class Run:
         row = self.history[-1] if row is None else row
         return row.grad_norm / self.history[0].grad_norm if self.history[0].grad_norm else 0.0
 
-    def no_further_decrease(self, why: str) -> str:
-        """The ``converged`` message of a method that found no decreasing step (:class:`StepFailed`)."""
+    def no_further_decrease(self, why: str) -> tuple[str, str]:
+        """Status and message for a method that found no decreasing step (:class:`StepFailed`).
+
+        ``converged`` ("no further decrease possible in <dtype>") when the last iterate is
+        stationary as far as the precision can tell, ‖∇L‖/‖∇L₀‖ ≤ eps^(1/3); otherwise the
+        method stalled away from a stationary point, which is a failure (``error``).
+        """
         row = self.history[-1]
-        return (f"no further decrease possible in {self.problem.dtype}: loss {row.loss:.3e}, "
-                f"|g|/|g0| = {self.relative_gradient(row):.2e} ({why})")
+        relative = self.relative_gradient(row)
+        where = f"loss {row.loss:.3e}, |g|/|g0| = {relative:.2e} ({why})"
+        if relative <= float(np.finfo(self.problem.dtype).eps) ** (1.0 / 3.0):
+            return "converged", f"no further decrease possible in {self.problem.dtype}: {where}"
+        return "error", f"stalled away from a stationary point: no step decreases the loss in {self.problem.dtype}: {where}"

@@ -247,5 +247,5 @@ class LBFGS(IterativeSolver):
             return progress["state"], progress["iteration"], "error", "interrupted by the user"
         status, message = progress["status"]
         if not status:  # with ftol = gtol = 0 SciPy stops by itself only when no step decreases the loss
-            status, message = "converged", run.no_further_decrease(f"SciPy L-BFGS-B: {result.message}")
+            status, message = run.no_further_decrease(f"SciPy L-BFGS-B: {result.message}")
         return progress["state"], progress["iteration"], status, message
