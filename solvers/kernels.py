@@ -195,26 +195,45 @@ def hessian_joint(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = 
     return xp.concat([top, bottom], axis=0)
 
 
+class HvpCache(NamedTuple):
+    """What every Hessian–vector product at one iterate shares (computed once by :func:`hvp_cache`).
+
+    G : (n, n) 2 R Vᵀ, the gradient of L in S
+    Gc : (n, n) G − rowsum(G ⊙ S), so that the softmax backward of G is S ⊙ Gc
+    """
+
+    G: Array
+    Gc: Array
+
+
+def hvp_cache(problem: Problem, fw: Forward) -> HvpCache:
+    """The per-iterate part of :func:`hvp` (one n×n×d product and a row sum)."""
+    G = 2.0 * (fw.R @ fw.V.T)
+    return HvpCache(G, G - problem.xp.sum(G * fw.S, axis=1, keepdims=True))
+
+
 def hvp(problem: Problem, X: Array, Y: Array, dX: Array | None, dY: Array | None,
-        fw: Forward | None = None) -> tuple[Array, Array | None]:
+        fw: Forward | None = None, cache: HvpCache | None = None) -> tuple[Array, Array | None]:
     """Joint Hessian–vector product ``H (vec dX, vec dY)`` without forming H.
 
     The directional derivative of the gradient (SPEC §2) along (dX, dY), differentiated by
     hand: a few n×n×d and n×d×d products, never a d²×d² array. ``dX`` or ``dY`` may be
     ``None`` (zero). Returns ``(hX, hY)``; ``hY`` is ``None`` when ``dY`` is ``None`` and
-    only the X-row is wanted (see :func:`hvp_x`).
+    only the X-row is wanted (see :func:`hvp_x`). A method taking several products at one
+    iterate passes its forward pass ``fw`` and :func:`hvp_cache` ``cache`` to skip their work.
     """
     xp = problem.xp
     if dX is None and dY is None:
         raise ValueError("hvp needs a direction: dX, dY or both")
     if fw is None:
         fw = forward(problem, X, Y)
+    if cache is None:
+        cache = hvp_cache(problem, fw)
     S, V, R = fw
     A1, A2, A3 = problem.A1, problem.A2, problem.A3
-    G = 2.0 * (R @ V.T)
-    dS = dV = None
-    dR = 0.0
-    dG = 0.0
+    dS = None
+    dR: Any = 0.0
+    dG: Any = 0.0
     if dX is not None:
         dS = softmax_backward(xp, S, (A1 @ dX) @ A2.T)
         dR = dS @ V
@@ -223,9 +242,10 @@ def hvp(problem: Problem, X: Array, Y: Array, dX: Array | None, dY: Array | None
         dR = dR + S @ dV
         dG = 2.0 * (R @ dV.T)
     dG = dG + 2.0 * (dR @ V.T)
-    d_gZ = S * (dG - xp.sum(dG * S, axis=1, keepdims=True))
-    if dS is not None:
-        d_gZ = d_gZ + dS * (G - xp.sum(G * S, axis=1, keepdims=True)) - S * xp.sum(G * dS, axis=1, keepdims=True)
+    if dS is None:
+        d_gZ = softmax_backward(xp, S, dG)
+    else:  # S⊙(dG − rowsum(dG⊙S)) + dS⊙Gc − S⊙rowsum(G⊙dS), with one pass for the two row sums
+        d_gZ = S * (dG - xp.sum(dG * S + cache.G * dS, axis=1, keepdims=True)) + dS * cache.Gc
     hX = (A1.T @ d_gZ) @ A2
     if dY is None:
         return hX, None

@@ -28,6 +28,11 @@ class StepFailed(RuntimeError):
     """
 
 
+def machine_eps(dtype: str) -> float:
+    """The unit roundoff spacing eps of ``"float64"`` (2⁻⁵²) or ``"float32"`` (2⁻²³)."""
+    return {"float64": 2.0 ** -52, "float32": 2.0 ** -23}[dtype]
+
+
 def default_gtol(dtype: str) -> float:
     """The relative gradient tolerance for ``dtype``: eps^(2/3) (about 3.7e-11 in float64).
 
@@ -35,7 +40,7 @@ def default_gtol(dtype: str) -> float:
     stationary point of a problem with min L > 0 the achievable ‖∇L‖/‖∇L₀‖ sits a few
     orders above eps; eps^(2/3) is reachable there and still far below any useful step.
     """
-    return float(np.finfo(dtype).eps) ** (2.0 / 3.0)
+    return machine_eps(dtype) ** (2.0 / 3.0)
 
 
 class Solver(Protocol):
@@ -360,6 +365,6 @@ class Run:
         row = self.history[-1]
         relative = self.relative_gradient(row)
         where = f"loss {row.loss:.3e}, |g|/|g0| = {relative:.2e} ({why})"
-        if relative <= float(np.finfo(self.problem.dtype).eps) ** (1.0 / 3.0):
+        if relative <= machine_eps(self.problem.dtype) ** (1.0 / 3.0):
             return "converged", f"no further decrease possible in {self.problem.dtype}: {where}"
         return "error", f"stalled away from a stationary point: no step decreases the loss in {self.problem.dtype}: {where}"

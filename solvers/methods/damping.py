@@ -24,10 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from ..backends import Backend, device_of
-from ..loop import IterativeSolver, State, StepFailed
+from ..loop import IterativeSolver, State, StepFailed, machine_eps
 from ..problem import Problem
 
 #: Smallest relative damping ever used (keeps the shifted matrix factorisable near a minimum).
@@ -91,7 +89,7 @@ def damped_newton_step(backend: Backend, H: Any, g: Any, trial_loss: Callable[[A
     size = H.shape[0]
     scale = float(xp.mean(xp.abs(xp.linalg.diagonal(H)))) or 1.0
     identity = xp.eye(size, dtype=H.dtype, device=device_of(H))
-    rounding = 8.0 * float(np.finfo(backend.dtype).eps) * abs(current_loss)
+    rounding = 8.0 * machine_eps(backend.dtype) * abs(current_loss)
     damping = Damping(max(damping.mu, MU_FLOOR), damping.nu)
     trials = 0
     while damping.mu <= mu_max:
