@@ -80,6 +80,31 @@ def grad(problem: Problem, X: Array, Y: Array) -> tuple[Array, Array]:
     return grad_from(problem, forward(problem, X, Y))
 
 
+class LeastSquaresY(NamedTuple):
+    """The exact Y step at one X and the orthonormal basis of the range of P = S A3 it used.
+
+    Y : (d, d) the least-squares solution (minimum-norm when P is rank deficient)
+    Q : (n, d) the left singular vectors of P, those of dropped singular values set to zero,
+        so that Q Qᵀ is the orthogonal projector onto range(P)
+    """
+
+    Y: Array
+    Q: Array
+
+
+def y_least_squares(problem: Problem, S: Array, reg: float = 0.0) -> LeastSquaresY:
+    """The Y step for the softmax ``S`` (see :func:`y_solve`), with the basis of range(P)."""
+    xp = problem.xp
+    U, sigma, Vt = xp.linalg.svd(S @ problem.A3, full_matrices=False)
+    if reg:
+        inverse, Q = sigma / (sigma * sigma + reg), U
+    else:
+        keep = sigma > float(xp.finfo(sigma.dtype).eps) * max(problem.n, problem.d) * sigma[0]
+        inverse = xp.where(keep, 1.0 / xp.where(keep, sigma, xp.ones_like(sigma)), xp.zeros_like(sigma))
+        Q = U * xp.astype(keep, U.dtype)[None, :]
+    return LeastSquaresY(Vt.T @ (inverse[:, None] * (U.T @ problem.B)), Q)
+
+
 def y_solve(problem: Problem, X: Array, reg: float = 0.0, S: Array | None = None) -> Array:
     """Exact minimiser of L(X, ·) (+ reg‖Y‖²_F) for fixed X (SPEC §3), accurate at every logit scale.
 
@@ -95,16 +120,9 @@ def y_solve(problem: Problem, X: Array, reg: float = 0.0, S: Array | None = None
     S : array, optional
         The softmax at X, when the caller has it already (saves the n×n×d logits).
     """
-    xp = problem.xp
     if S is None:
-        S = softmax_rows(xp, (problem.A1 @ X) @ problem.A2.T)
-    U, sigma, Vt = xp.linalg.svd(S @ problem.A3, full_matrices=False)
-    if reg:
-        inverse = sigma / (sigma * sigma + reg)
-    else:
-        keep = sigma > float(xp.finfo(sigma.dtype).eps) * max(problem.n, problem.d) * sigma[0]
-        inverse = xp.where(keep, 1.0 / xp.where(keep, sigma, xp.ones_like(sigma)), xp.zeros_like(sigma))
-    return Vt.T @ (inverse[:, None] * (U.T @ problem.B))
+        S = softmax_rows(problem.xp, (problem.A1 @ X) @ problem.A2.T)
+    return y_least_squares(problem, S, reg).Y
 
 
 def hessian_x(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = False,
@@ -322,3 +340,33 @@ def _kron_sum(problem: Problem, lhs: Array, rhs: Array, axes: tuple[int, ...]) -
     n, d = problem.n, problem.d
     product = xp.reshape(xp.reshape(lhs, (n, d * d)).T @ xp.reshape(rhs, (n, d * d)), (d, d, d, d))
     return xp.reshape(xp.permute_dims(product, axes), (d * d, d * d))
+
+
+def varpro_gauss_newton(problem: Problem, fw: Forward, Q: Array) -> Array:
+    """The d²×d² Gauss–Newton matrix of the variable-projection objective f(X) = min_Y L(X, Y).
+
+    Kaufman's form 2 J_Kᵀ J_K with J_K Δ = (I − QQᵀ)(JΔ V), Q the orthonormal basis of
+    range(S A3) (:func:`y_least_squares`) at Y = Y(X): the X-block Gauss–Newton matrix
+    H_GN = Σ_j (a_j a_jᵀ) ⊗ 2 E_j E_jᵀ (SPEC §4) minus 2 MᵀM, where
+    M[(k,c),(p,q)] = Σ_j Q[j,k] A1[j,p] E_j[q,c] is the X-block seen through range(P) — the
+    Schur complement of the joint Gauss–Newton matrix that eliminates the Y-block.
+    Cost: the n×n×d² product for E, two d²×n×d² products and one d²×d²×d² product.
+    """
+    xp = problem.xp
+    E = _E_blocks(problem, fw, fw.S @ problem.A2)
+    C = 2.0 * (E @ xp.permute_dims(E, (0, 2, 1)))
+    H = _kron_sum_symmetric(problem, 0.5 * (C + xp.permute_dims(C, (0, 2, 1))))
+    M = _kron_sum(problem, Q[:, :, None] * problem.A1[:, None, :], E, (0, 3, 1, 2))
+    return H - 2.0 * (M.T @ M)
+
+
+def varpro_gn_product(problem: Problem, fw: Forward, Q: Array, D: Array) -> Array:
+    """``varpro_gauss_newton(...) vec(D)`` without forming it: 2 J_Kᵀ (I − QQᵀ)(JD V), matrix-free.
+
+    Four n×n×d products and two row-wise softmax backward passes.
+    """
+    xp = problem.xp
+    S, V = fw.S, fw.V
+    W = softmax_backward(xp, S, (problem.A1 @ D) @ problem.A2.T) @ V
+    W = W - Q @ (Q.T @ W)
+    return 2.0 * ((problem.A1.T @ softmax_backward(xp, S, W @ V.T)) @ problem.A2)

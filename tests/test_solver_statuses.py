@@ -12,7 +12,7 @@ from solvers.loop import StepFailed, default_gtol
 from solvers.methods.damping import Damping, damped_newton_step
 from solvers.problem import softmax_rows_host
 
-PROJECT_METHODS = ("joint-newton", "gauss-newton", "newton-cg", "alternating", "sketched")
+PROJECT_METHODS = ("varpro", "joint-newton", "gauss-newton", "newton-cg", "alternating", "sketched")
 
 
 def host_P(problem, X):
@@ -140,3 +140,36 @@ def test_a_rejected_trial_raises_the_damping():
     outcome = damped_newton_step(backend, H, g, trial, 1.0, Damping(1.0))
     assert len(calls) == 2 and np.linalg.norm(calls[1]) < np.linalg.norm(calls[0])
     assert outcome.loss == 0.9 and outcome.trials == 2
+
+
+# --- variable projection -------------------------------------------------------------------
+
+def test_varpro_gauss_newton_is_the_schur_complement_of_the_joint_one(rng):
+    from solvers import kernels
+    from solvers.methods.varpro import reduced_point
+
+    problem = Problem.planted(20, 3, seed=1)
+    X = problem.X_star + 0.3 * rng.standard_normal((3, 3))
+    point = reduced_point(problem, X)
+    H = kernels.varpro_gauss_newton(problem, point["fw"], point["Q"])
+    J = oracles.hessian_joint(problem, X, point["Y"], gauss_newton=True)
+    schur = J[:9, :9] - J[:9, 9:] @ np.linalg.solve(J[9:, 9:], J[9:, :9])
+    np.testing.assert_allclose(H, schur, atol=1e-12 * np.abs(H).max())
+    D = rng.standard_normal((3, 3))
+    np.testing.assert_allclose(kernels.varpro_gn_product(problem, point["fw"], point["Q"], D).ravel(),
+                               H @ D.ravel(), atol=1e-12 * np.abs(H).max())
+    gX, _ = oracles.grad(problem, X, point["Y"])   # the reduced gradient is ∇_X L at Y(X)
+    f = lambda X: oracles.loss(problem, X, oracles.y_solve(problem, X))
+    step = 1e-6 * rng.standard_normal((3, 3))
+    assert (f(X + step) - f(X - step)) / 2 == pytest.approx(np.sum(gX * step), rel=1e-6)
+
+
+@pytest.mark.parametrize("matrix_free", [False, True])
+def test_varpro_reaches_the_planted_minimum(matrix_free):
+    problem = Problem.planted(128, 16, seed=1)
+    result = get_solver("varpro", matrix_free=matrix_free).solve(problem, problem.start_near_solution(), eps=1e-20,
+                                                                 max_iter=40)
+    assert result.status == "converged" and result.loss <= 1e-20, result.message
+    losses = [row.loss for row in result.history]
+    assert all(b <= a for a, b in zip(losses, losses[1:]))
+    assert result.info["matrix_free"] is matrix_free
