@@ -80,7 +80,7 @@ class IterativeSolver:
       carries the wall time since the solve began (what a user waits, monitoring included);
     * ``converged`` when L ≤ eps ("loss ≤ eps"), when ‖∇L‖ ≤ gtol·‖∇L(start)‖
       ("stationary"), or when the method finds no step that decreases the loss in the
-      problem's precision at a point stationary to ‖∇L‖/‖∇L₀‖ ≤ eps^(1/3) ("no further
+      problem's precision at a point stationary to ‖∇L‖/‖∇L₀‖ ≤ eps^(1/4) ("no further
       decrease possible", :class:`StepFailed`); ``max_iter``; ``timeout`` when the solver
       time passes ``max_time``; ``diverged`` when the loss is NaN/inf or exceeds
       ``divergence_factor`` × the starting loss; ``error`` when something raises or a
@@ -359,12 +359,13 @@ class Run:
         """Status and message for a method that found no decreasing step (:class:`StepFailed`).
 
         ``converged`` ("no further decrease possible in <dtype>") when the last iterate is
-        stationary as far as the precision can tell, ‖∇L‖/‖∇L₀‖ ≤ eps^(1/3); otherwise the
-        method stalled away from a stationary point, which is a failure (``error``).
+        near-stationary, ‖∇L‖/‖∇L₀‖ ≤ eps^(1/4) (1.2e-4 in float64): the model's predicted
+        decrease is then below the rounding level of L. Otherwise the method stalled away
+        from a stationary point (as a sampled Hessian can make it), a failure (``error``).
         """
         row = self.history[-1]
         relative = self.relative_gradient(row)
         where = f"loss {row.loss:.3e}, |g|/|g0| = {relative:.2e} ({why})"
-        if relative <= machine_eps(self.problem.dtype) ** (1.0 / 3.0):
+        if relative <= machine_eps(self.problem.dtype) ** 0.25:
             return "converged", f"no further decrease possible in {self.problem.dtype}: {where}"
         return "error", f"stalled away from a stationary point: no step decreases the loss in {self.problem.dtype}: {where}"
