@@ -80,32 +80,49 @@ def grad(problem: Problem, X: Array, Y: Array) -> tuple[Array, Array]:
     return grad_from(problem, forward(problem, X, Y))
 
 
-def y_solve(problem: Problem, X: Array, reg: float = 0.0) -> Array:
-    """Exact minimiser of L(X, ·) (+ reg‖Y‖²_F) for fixed X (SPEC §3).
+class LeastSquaresY(NamedTuple):
+    """The exact Y step at one X and the orthonormal basis of the range of P = S A3 it used.
 
-    Solves ``(PᵀP + reg I) Y = PᵀB`` with ``P = softmax_rows(A1 X A2ᵀ) A3`` by Cholesky.
-    When ``PᵀP`` is singular (for example d > n, or X = 0 where P has rank one) and
-    ``reg`` is 0, a ridge of ``eps · trace(PᵀP)/d`` (then ten and a hundred times more)
-    is added, which selects the least-squares minimiser of near-minimal norm.
-
-    Raises
-    ------
-    FloatingPointError
-        If the system cannot be factorised even with that ridge (non-finite data).
+    Y : (d, d) the least-squares solution (minimum-norm when P is rank deficient)
+    Q : (n, d) the left singular vectors of P, those of dropped singular values set to zero,
+        so that Q Qᵀ is the orthogonal projector onto range(P)
     """
+
+    Y: Array
+    Q: Array
+
+
+def y_least_squares(problem: Problem, S: Array, reg: float = 0.0) -> LeastSquaresY:
+    """The Y step for the softmax ``S`` (see :func:`y_solve`), with the basis of range(P)."""
     xp = problem.xp
-    S = softmax_rows(xp, (problem.A1 @ X) @ problem.A2.T)
-    P = S @ problem.A3
-    gram = P.T @ P
-    rhs = P.T @ problem.B
-    identity = eye(problem, problem.d)
-    scale = float(xp.sum(xp.linalg.diagonal(gram))) / problem.d
-    eps = float(xp.finfo(gram.dtype).eps)
-    for ridge in (reg, *(reg + eps * scale * 10.0**k for k in (0, 1, 2, 4))):
-        Y, ok = problem.backend.cho_solve(gram + ridge * identity if ridge else gram, rhs)
-        if ok:
-            return Y
-    raise FloatingPointError("y_solve: PᵀP could not be factorised even with a ridge; is X finite?")
+    U, sigma, Vt = xp.linalg.svd(S @ problem.A3, full_matrices=False)
+    if reg:
+        inverse, Q = sigma / (sigma * sigma + reg), U
+    else:
+        keep = sigma > float(xp.finfo(sigma.dtype).eps) * max(problem.n, problem.d) * sigma[0]
+        inverse = xp.where(keep, 1.0 / xp.where(keep, sigma, xp.ones_like(sigma)), xp.zeros_like(sigma))
+        Q = U * xp.astype(keep, U.dtype)[None, :]
+    return LeastSquaresY(Vt.T @ (inverse[:, None] * (U.T @ problem.B)), Q)
+
+
+def y_solve(problem: Problem, X: Array, reg: float = 0.0, S: Array | None = None) -> Array:
+    """Exact minimiser of L(X, ·) (+ reg‖Y‖²_F) for fixed X (SPEC §3), accurate at every logit scale.
+
+    With ``P = softmax_rows(A1 X A2ᵀ) A3 = U Σ Vᵀ`` (thin SVD, n×d, O(n d²) like forming
+    PᵀP), ``Y = V diag(σ/(σ² + reg)) Uᵀ B``. Unlike the normal equations PᵀP Y = PᵀB,
+    this does not square the condition number of P, which matters when the attention is
+    near-uniform (small logits: P is then close to rank one). Without ``reg``, singular
+    values below ``eps·max(n, d)·σ_max`` are dropped, as ``lstsq`` does, so a rank-deficient
+    P (X = 0: rank one; d > n) gives the minimum-norm least-squares solution.
+
+    Parameters
+    ----------
+    S : array, optional
+        The softmax at X, when the caller has it already (saves the n×n×d logits).
+    """
+    if S is None:
+        S = softmax_rows(problem.xp, (problem.A1 @ X) @ problem.A2.T)
+    return y_least_squares(problem, S, reg).Y
 
 
 def hessian_x(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = False,
@@ -196,26 +213,45 @@ def hessian_joint(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = 
     return xp.concat([top, bottom], axis=0)
 
 
+class HvpCache(NamedTuple):
+    """What every Hessian–vector product at one iterate shares (computed once by :func:`hvp_cache`).
+
+    G : (n, n) 2 R Vᵀ, the gradient of L in S
+    Gc : (n, n) G − rowsum(G ⊙ S), so that the softmax backward of G is S ⊙ Gc
+    """
+
+    G: Array
+    Gc: Array
+
+
+def hvp_cache(problem: Problem, fw: Forward) -> HvpCache:
+    """The per-iterate part of :func:`hvp` (one n×n×d product and a row sum)."""
+    G = 2.0 * (fw.R @ fw.V.T)
+    return HvpCache(G, G - problem.xp.sum(G * fw.S, axis=1, keepdims=True))
+
+
 def hvp(problem: Problem, X: Array, Y: Array, dX: Array | None, dY: Array | None,
-        fw: Forward | None = None) -> tuple[Array, Array | None]:
+        fw: Forward | None = None, cache: HvpCache | None = None) -> tuple[Array, Array | None]:
     """Joint Hessian–vector product ``H (vec dX, vec dY)`` without forming H.
 
     The directional derivative of the gradient (SPEC §2) along (dX, dY), differentiated by
     hand: a few n×n×d and n×d×d products, never a d²×d² array. ``dX`` or ``dY`` may be
     ``None`` (zero). Returns ``(hX, hY)``; ``hY`` is ``None`` when ``dY`` is ``None`` and
-    only the X-row is wanted (see :func:`hvp_x`).
+    only the X-row is wanted (see :func:`hvp_x`). A method taking several products at one
+    iterate passes its forward pass ``fw`` and :func:`hvp_cache` ``cache`` to skip their work.
     """
     xp = problem.xp
     if dX is None and dY is None:
         raise ValueError("hvp needs a direction: dX, dY or both")
     if fw is None:
         fw = forward(problem, X, Y)
+    if cache is None:
+        cache = hvp_cache(problem, fw)
     S, V, R = fw
     A1, A2, A3 = problem.A1, problem.A2, problem.A3
-    G = 2.0 * (R @ V.T)
-    dS = dV = None
-    dR = 0.0
-    dG = 0.0
+    dS = None
+    dR: Any = 0.0
+    dG: Any = 0.0
     if dX is not None:
         dS = softmax_backward(xp, S, (A1 @ dX) @ A2.T)
         dR = dS @ V
@@ -224,9 +260,10 @@ def hvp(problem: Problem, X: Array, Y: Array, dX: Array | None, dY: Array | None
         dR = dR + S @ dV
         dG = 2.0 * (R @ dV.T)
     dG = dG + 2.0 * (dR @ V.T)
-    d_gZ = S * (dG - xp.sum(dG * S, axis=1, keepdims=True))
-    if dS is not None:
-        d_gZ = d_gZ + dS * (G - xp.sum(G * S, axis=1, keepdims=True)) - S * xp.sum(G * dS, axis=1, keepdims=True)
+    if dS is None:
+        d_gZ = softmax_backward(xp, S, dG)
+    else:  # S⊙(dG − rowsum(dG⊙S)) + dS⊙Gc − S⊙rowsum(G⊙dS), with one pass for the two row sums
+        d_gZ = S * (dG - xp.sum(dG * S + cache.G * dS, axis=1, keepdims=True)) + dS * cache.Gc
     hX = (A1.T @ d_gZ) @ A2
     if dY is None:
         return hX, None
@@ -303,3 +340,33 @@ def _kron_sum(problem: Problem, lhs: Array, rhs: Array, axes: tuple[int, ...]) -
     n, d = problem.n, problem.d
     product = xp.reshape(xp.reshape(lhs, (n, d * d)).T @ xp.reshape(rhs, (n, d * d)), (d, d, d, d))
     return xp.reshape(xp.permute_dims(product, axes), (d * d, d * d))
+
+
+def varpro_gauss_newton(problem: Problem, fw: Forward, Q: Array) -> Array:
+    """The d²×d² Gauss–Newton matrix of the variable-projection objective f(X) = min_Y L(X, Y).
+
+    Kaufman's form 2 J_Kᵀ J_K with J_K Δ = (I − QQᵀ)(JΔ V), Q the orthonormal basis of
+    range(S A3) (:func:`y_least_squares`) at Y = Y(X): the X-block Gauss–Newton matrix
+    H_GN = Σ_j (a_j a_jᵀ) ⊗ 2 E_j E_jᵀ (SPEC §4) minus 2 MᵀM, where
+    M[(k,c),(p,q)] = Σ_j Q[j,k] A1[j,p] E_j[q,c] is the X-block seen through range(P) — the
+    Schur complement of the joint Gauss–Newton matrix that eliminates the Y-block.
+    Cost: the n×n×d² product for E, two d²×n×d² products and one d²×d²×d² product.
+    """
+    xp = problem.xp
+    E = _E_blocks(problem, fw, fw.S @ problem.A2)
+    C = 2.0 * (E @ xp.permute_dims(E, (0, 2, 1)))
+    H = _kron_sum_symmetric(problem, 0.5 * (C + xp.permute_dims(C, (0, 2, 1))))
+    M = _kron_sum(problem, Q[:, :, None] * problem.A1[:, None, :], E, (0, 3, 1, 2))
+    return H - 2.0 * (M.T @ M)
+
+
+def varpro_gn_product(problem: Problem, fw: Forward, Q: Array, D: Array) -> Array:
+    """``varpro_gauss_newton(...) vec(D)`` without forming it: 2 J_Kᵀ (I − QQᵀ)(JD V), matrix-free.
+
+    Four n×n×d products and two row-wise softmax backward passes.
+    """
+    xp = problem.xp
+    S, V = fw.S, fw.V
+    W = softmax_backward(xp, S, (problem.A1 @ D) @ problem.A2.T) @ V
+    W = W - Q @ (Q.T @ W)
+    return 2.0 * ((problem.A1.T @ softmax_backward(xp, S, W @ V.T)) @ problem.A2)

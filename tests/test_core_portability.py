@@ -25,7 +25,8 @@ LIBRARIES = ("numpy", "scipy", "torch", "cupy", "cupyx")
 CORE_MODULES = ("kernels.py", "oracles.py", "damping.py", "loop.py", "alternating.py", "newton.py", "newton_cg.py",
                 "sketched.py")
 #: Modules that register solvers yet are library-specific by design.
-NOT_CORE = {"peers.py": "the peers are SciPy's minimisers and torch autograd themselves"}
+NOT_CORE = {"peers.py": "the peers are SciPy's minimisers and torch autograd themselves",
+            "scipy_peers.py": "SciPy's minimisers themselves, on NumPy host arrays"}
 
 #: (file name, function) -> (library names used there, why that is host-side work).
 #: Names are fnmatch patterns; ``<module>`` is module level (imports).

@@ -18,7 +18,7 @@ needs H positive definite; where it is not, the relative spectral-norm error
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -134,7 +134,7 @@ class Sketched(Alternating):
 
     def init_state(self, problem: Problem, X: Any, Y: Any) -> SketchedState:
         base = super().init_state(problem, X, Y)
-        return SketchedState(base.X, base.Y, mu=base.mu, reg=base.reg, rng=np.random.default_rng(self.seed),
+        return SketchedState(**{f.name: getattr(base, f.name) for f in fields(base)}, rng=np.random.default_rng(self.seed),
                              probabilities=row_probabilities(problem.host["A1"], self.sampling),
                              m=min(problem.n, 4 * problem.d) if self.m is None else self.m)
 

@@ -1,0 +1,142 @@
+"""Variable projection (Golub–Pereyra, with Kaufman's Jacobian): Gauss–Newton on X alone.
+
+L is linear in Y: for each X the best Y is the least-squares solution Y(X) (SPEC §3,
+:func:`solvers.kernels.y_least_squares`). Variable projection minimises the reduced
+objective f(X) = L(X, Y(X)) = ‖(I − QQᵀ) B‖² (Q an orthonormal basis of range(S A3)),
+whose gradient is ∇_X L at (X, Y(X)). Its Gauss–Newton matrix in Kaufman's form,
+2 J_Kᵀ J_K with J_K Δ = (I − QQᵀ)(JΔ V), is the Schur complement of the joint
+Gauss–Newton matrix that eliminates Y: the step is the joint Gauss–Newton step's X part,
+after which Y is solved exactly instead of updated. On d² unknowns instead of 2d², with Y
+always optimal, it needs fewer and cheaper iterations than Gauss–Newton on (X, Y).
+
+Two ways to take the step:
+
+* dense (default for d ≤ 24): form the d²×d² matrix
+  (:func:`solvers.kernels.varpro_gauss_newton`) and take Levenberg–Marquardt steps with
+  Nielsen's gain-ratio damping (:mod:`solvers.methods.damping`);
+* matrix-free (default for larger d): a Steihaug–CG trust region on the products
+  :func:`solvers.kernels.varpro_gn_product` (four n×n×d products each), sharing the
+  forward pass and the basis Q of the iterate (:func:`solvers.methods.newton_cg.trust_region_step`).
+
+Each trial point costs one forward pass and one thin SVD of the n×d matrix S A3; an
+accepted one is the next iterate, with its loss and gradient (monitoring costs nothing).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .. import kernels
+from ..backends import Backend
+from ..loop import IterativeSolver, State
+from ..problem import Problem
+from ..registry import register
+from .damping import Damping, damped_newton_step
+from .newton_cg import TrustRegion, trust_region_step
+
+#: Largest d for which the dense d²×d² Gauss–Newton matrix is the default.
+DENSE_MAX_D = 24
+
+
+@dataclass
+class VarproState(State):
+    """(X, Y(X)) with the forward pass, ∇_X L and the range basis Q there, and the globalisation's bookkeeping."""
+
+    fw: Any = field(default=None, kw_only=True)
+    gX: Any = field(default=None, kw_only=True)
+    Q: Any = field(default=None, kw_only=True)
+    damping: Damping | None = field(default=None, kw_only=True)
+    region: TrustRegion | None = field(default=None, kw_only=True)
+
+
+def reduced_point(problem: Problem, X: Any, S: Any | None = None) -> dict[str, Any]:
+    """Y(X), the forward pass, loss, ∇_X L, ‖∇L‖ and Q at X (``S``: the softmax at X, if known)."""
+    xp = problem.xp
+    if S is None:
+        S = kernels.softmax_rows(xp, (problem.A1 @ X) @ problem.A2.T)
+    Y, Q = kernels.y_least_squares(problem, S)
+    V = problem.A3 @ Y
+    fw = kernels.Forward(S, V, S @ V - problem.B)
+    gX, gY = kernels.grad_from(problem, fw)
+    return {"X": X, "Y": Y, "fw": fw, "gX": gX, "Q": Q, "loss": kernels.loss_from(problem, fw),
+            "grad_norm": math.sqrt(float(xp.sum(gX * gX)) + float(xp.sum(gY * gY)))}
+
+
+@register
+class VarPro(IterativeSolver):
+    """Variable projection: Gauss–Newton (Kaufman) on X with Y = Y(X) eliminated exactly.
+
+    Parameters
+    ----------
+    matrix_free : bool, optional
+        Matrix-free trust-region CG steps instead of the dense d²×d² matrix. Default: dense
+        for d ≤ 24.
+    mu0 : float
+        Initial relative Levenberg–Marquardt damping (dense steps).
+    radius0 : float
+        Initial trust-region radius in X (matrix-free steps).
+    max_cg : int, optional
+        CG iterations per matrix-free step (default d²).
+    """
+
+    name = "varpro"
+
+    def __init__(self, backend: str | Backend | None = None, *, matrix_free: bool | None = None, mu0: float = 1e-3,
+                 radius0: float = 1.0, max_cg: int | None = None, **common: Any) -> None:
+        super().__init__(backend, **common)
+        if not (math.isfinite(mu0) and mu0 >= 0):
+            raise ValueError(f"mu0 must be a finite number ≥ 0, got {mu0!r}")
+        if not (math.isfinite(radius0) and radius0 > 0):
+            raise ValueError(f"radius0 must be a finite number > 0, got {radius0!r}")
+        self.matrix_free = matrix_free
+        self.mu0 = mu0
+        self.radius0 = radius0
+        self.max_cg = max_cg
+
+    def uses_matrix_free(self, problem: Problem) -> bool:
+        """Whether steps are matrix-free on ``problem`` (the option, or d > :data:`DENSE_MAX_D`)."""
+        return problem.d > DENSE_MAX_D if self.matrix_free is None else self.matrix_free
+
+    def init_state(self, problem: Problem, X: Any, Y: Any) -> VarproState:
+        point = reduced_point(problem, X)
+        if self.uses_matrix_free(problem):
+            return VarproState(**point, region=TrustRegion(self.radius0))
+        return VarproState(**point, damping=Damping(self.mu0))
+
+    def step(self, problem: Problem, state: VarproState) -> VarproState:
+        xp = problem.xp
+        d = problem.d
+        X = state.X
+        trials: dict[str, Any] = {}
+
+        def trial_loss(p: Any) -> float:
+            X_new = X + xp.reshape(p, (d, d))
+            trials["point"] = reduced_point(problem, X_new)
+            return trials["point"]["loss"]
+
+        g = xp.reshape(state.gX, (-1,))
+        if state.region is None:
+            H = kernels.varpro_gauss_newton(problem, state.fw, state.Q)
+            outcome = damped_newton_step(problem.backend, H, g, lambda p: trial_loss(-p), state.loss, state.damping)
+            return VarproState(**trials["point"], damping=outcome.damping)
+
+        def matvec(v: Any) -> Any:
+            return xp.reshape(kernels.varpro_gn_product(problem, state.fw, state.Q, xp.reshape(v, (d, d))), (-1,))
+
+        accepted, region = trust_region_step(problem, matvec, g, state.grad_norm, state.loss, state.region,
+                                             trial_loss, self.max_cg or d * d, 1e-4, 1e-15)
+        if not accepted:
+            return replace(state, region=region)
+        return VarproState(**trials["point"], region=region)
+
+    def info(self, state: State) -> dict[str, Any]:
+        region = getattr(state, "region", None)
+        damping = getattr(state, "damping", None)
+        record: dict[str, Any] = {"matrix_free": region is not None}
+        if damping is not None:
+            record["final_damping"] = damping.mu
+        if region is not None:
+            record.update({key: getattr(region, key) for key in ("radius", "cg_iterations", "rejected", "stops")})
+        return record
