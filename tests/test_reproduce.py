@@ -13,6 +13,7 @@ from solvers.cli import main
 from solvers.harness.grids import Grid
 from solvers.harness.asv_import import measurements_from_asv
 from solvers.harness.environment import machine_name
+from solvers.harness.equivalence import Rule
 from solvers.harness.records import load_measurements
 from solvers.harness.report import build_report
 
@@ -45,6 +46,7 @@ def micro_run(tmp_path_factory) -> Path:
 
 
 def test_micro_run_writes_the_report(micro_run):
+    assert json.loads((micro_run / "measurements.json").read_text())["verdict_rule"] == {"delta": 0.3, "confidence": 0.9}
     tmp_path = micro_run
     report = tmp_path / "report.md"
     for name in ("measurements.json", "stage_timings.csv", "analysis.json", "scaling.png", "convergence.png",
@@ -194,6 +196,11 @@ def test_cli_report_commands(tmp_path, micro_run):
     shutil.copy(micro_run / "measurements.json", tmp_path / "run")
     assert main(["report", "--out", str(tmp_path / "run"), "--min-fit-ms", "0.001"]) == 0
     assert "at least 0.001 ms" in (tmp_path / "run" / "report.md").read_text()
+    assert "δ = 0.3, confidence = 0.9 " in (tmp_path / "run" / "report.md").read_text()   # as recorded
+    assert main(["report", "--out", str(tmp_path / "run"), "--delta", "0.2", "--confidence", "0.95"]) == 0
+    assert "δ = 0.2, confidence = 0.95 " in (tmp_path / "run" / "report.md").read_text()
+    analysis = json.loads((tmp_path / "run" / "analysis.json").read_text())
+    assert analysis["verdict_rule"] == {"delta": 0.2, "confidence": 0.95}
     assert main(["report", "--out", str(tmp_path / "nothing")]) == 2
 
 
@@ -206,11 +213,13 @@ def test_cli_reproduce_passes_its_options(monkeypatch, tmp_path, capsys):
 
     monkeypatch.setattr(rp, "reproduce", fake)
     argv = ["reproduce", "--backend", "numpy", "--backend", "torch", "--grid", "full", "--out", str(tmp_path),
-            "--resume", "--threads", "1", "--no-progress", "--machine", "box", "--min-fit-ms", "5"]
+            "--resume", "--threads", "1", "--no-progress", "--machine", "box", "--min-fit-ms", "5",
+            "--delta", "0.2", "--confidence", "0.95"]
     assert main(argv) == 130
     assert seen["grid"] == "full" and seen["backends"] == ["numpy", "torch"] and seen["out"] == tmp_path
     assert seen["resume"] and seen["threads"] == 1 and seen["progress"] is None and seen["machine"] == "box"
     assert seen["command"].startswith("attnreg ")
+    assert seen["rule"] == Rule(0.2, 0.95)
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -229,3 +238,11 @@ def test_a_run_that_measured_nothing_fails_and_a_partial_one_says_so(capsys):
     measured = {**skipped, "status": "ok", "median": 1.0}
     assert _completeness({"points": [skipped, measured], "convergence": []}) == 0
     assert "measured 1 of 2 stage points" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("option", "value"), [("--confidence", "1"), ("--confidence", "0"), ("--delta", "0"),
+                                               ("--delta", "-0.1")])
+def test_bad_verdict_options_are_refused_before_any_work(option, value, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["report", option, value])
+    assert stop.value.code == 2 and option in capsys.readouterr().err

@@ -1,9 +1,9 @@
 """Fits and verdicts for the reproduction report.
 
 Everything the report claims is computed here from the raw measurements: log–log slopes
-of time against size with 95 % confidence intervals (ordinary least squares, Student t),
+of time against size with confidence intervals (ordinary least squares, Student t),
 the compute-bound selection of the points a slope is fitted on, the verdict against the
-exponents the paper's claim implies, iterations-to-ε against log10(1/ε), achieved
+exponents the paper's claim implies (equivalence test, :mod:`solvers.harness.equivalence`), iterations-to-ε against log10(1/ε), achieved
 fractions of the backend's matrix-product rate and speedups between backends.
 """
 
@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from .convergence import ConvergenceResult, SizeSummary, analyse_convergence, summarise_size
+from .equivalence import Rule, judge
 from .fits import Fit, fit_loglog, local_slopes
 from .stages import OMEGA_BEST, OMEGA_CLASSICAL, STAGES
 
@@ -26,10 +27,6 @@ SOLVE_STAGE = "hessian_solve"
 NND_RANGE = (1.7, 2.3)
 #: Points faster than this are launch/overhead-bound and never enter a fit (seconds).
 MIN_FIT_TIME = 1e-3
-#: A fitted exponent "holds" when its 95 % CI comes within this distance of the expected one.
-TOLERANCE = 0.3
-#: A CI wider than this (half-width) makes the verdict "inconclusive".
-MAX_HALF_WIDTH = 0.5
 #: Sweep -> (axis varied, attribute of Stage holding the claimed exponent).
 SWEEP_AXES = {"n": ("n", "claim_n"), "d": ("d", "claim_d"), "solve_d": ("d", "claim_d")}
 
@@ -108,41 +105,16 @@ def sweep_records(records: Iterable[dict[str, Any]], stage: str, backend: str, s
     return sorted(chosen, key=lambda r: r[axis])
 
 
-def verdict(fit: Fit | None, expected: float | None, tolerance: float = TOLERANCE,
-            max_half_width: float = MAX_HALF_WIDTH) -> tuple[str, str]:
-    """Verdict on a fitted exponent against the expected one.
-
-    Rule: with fewer than three fitted points, or a CI half-width above ``max_half_width``,
-    "inconclusive"; otherwise "holds" when the 95 % CI [lo, hi] meets
-    [expected − tolerance, expected + tolerance], else "does not hold".
-    """
-    if expected is None:
-        return "no claim", "the claim fixes no exponent for this stage along this axis"
-    if fit is None:
-        return "inconclusive", "fewer than two compute-bound sizes"
-    if fit.points < 3 or not math.isfinite(fit.half_width):
-        return "inconclusive", f"only {fit.points} compute-bound sizes: no confidence interval"
-    if fit.half_width > max_half_width:
-        return "inconclusive", f"95 % CI too wide (±{fit.half_width:.2f})"
-    gap = max(fit.ci_low - (expected + tolerance), (expected - tolerance) - fit.ci_high, 0.0)
-    if gap == 0.0:
-        inside = fit.ci_low <= expected <= fit.ci_high
-        return "holds", ("expected exponent inside the 95 % CI" if inside else
-                         f"95 % CI within the tolerance ±{tolerance} of the expected exponent")
-    side = "above" if fit.slope > expected else "below"
-    return "does not hold", f"fitted exponent {side} the expected one by {abs(fit.slope - expected):.2f}"
-
-
-def _explain(result: ScalingResult, records: list[dict[str, Any]], gemm: float | None) -> str:
+def _explain(result: ScalingResult, records: list[dict[str, Any]], gemm: float | None, tolerance: float) -> str:
     """Why a fit disagrees with the claim, from the flop model and the achieved rates."""
     if result.fit is None or result.expected is None:
         return ""
     parts = []
     if result.flop_slope is not None:
-        if abs(result.flop_slope - result.expected) > TOLERANCE:
+        if abs(result.flop_slope - result.expected) > tolerance:
             parts.append(f"the stage's own flop count grows as size^{result.flop_slope:.2f} over these sizes "
                          f"(lower-order terms still matter: not yet the asymptotic regime)")
-        elif abs(result.fit.slope - result.flop_slope) > TOLERANCE:
+        elif abs(result.fit.slope - result.flop_slope) > tolerance:
             trend = "rises" if result.fit.slope < result.flop_slope else "falls"
             parts.append(f"the flop count grows as size^{result.flop_slope:.2f} but the achieved FLOP/s {trend} "
                          f"with size (overhead, memory traffic or cache effects, not arithmetic, set the time)")
@@ -154,11 +126,12 @@ def _explain(result: ScalingResult, records: list[dict[str, Any]], gemm: float |
 
 
 def analyse_scaling(records: list[dict[str, Any]], stage: str, backend: str, sweep: str,
-                    gemm: float | None = None, min_time: float = MIN_FIT_TIME) -> ScalingResult:
-    """Fit the exponent of ``stage`` on ``backend`` along ``sweep`` and judge it.
+                    gemm: float | None = None, min_time: float = MIN_FIT_TIME, rule: Rule = Rule()) -> ScalingResult:
+    """Fit the exponent of ``stage`` on ``backend`` along ``sweep`` and judge it by ``rule``.
 
     Compute-bound rule: a point enters the fit when it was measured (status ok) and its
-    median time is at least ``min_time``; faster points are launch/overhead-bound.
+    median time is at least ``min_time``; faster points are launch/overhead-bound. The
+    confidence interval is at ``rule.confidence``.
     """
     axis, claim_attr = SWEEP_AXES[sweep]
     spec = STAGES.get(stage)
@@ -183,11 +156,14 @@ def analyse_scaling(records: list[dict[str, Any]], stage: str, backend: str, swe
     if not chosen:
         return result
     if len(used) >= 2:
-        result.fit = fit_loglog([r[axis] for r in used], [r["median"] for r in used])
+        result.fit = fit_loglog([r[axis] for r in used], [r["median"] for r in used], rule.confidence)
         if spec is not None and spec.flops is not None:
             result.flop_slope = fit_loglog([r[axis] for r in used], [spec.flops(r["n"], r["d"]) for r in used]).slope
-    result.verdict, why = verdict(result.fit, result.expected)
-    extra = _explain(result, used, gemm) if result.verdict != "holds" else ""
+    if result.expected is None:
+        result.verdict, why = "no claim", "the claim fixes no exponent for this stage along this axis"
+    else:
+        result.verdict, why = judge(result.fit, result.expected, rule, result.used)
+    extra = _explain(result, used, gemm, rule.delta) if result.verdict != "holds" else ""
     result.why = f"{why}; {extra}" if extra else why
     return result
 
@@ -197,7 +173,7 @@ def approaches(result: ScalingResult, target: float, tolerance: float = 1.0) -> 
 
     True when (a) the exponent between the two largest compute-bound sizes lies within
     ``tolerance`` of ``target``, or (b) the exponent fitted over all of them does and its
-    95 % CI contains ``target``, or (c) the local exponents rise towards ``target`` from
+    CI contains ``target``, or (c) the local exponents rise towards ``target`` from
     below and the last is the closest to it.
     """
     if not result.local:
@@ -210,7 +186,7 @@ def approaches(result: ScalingResult, target: float, tolerance: float = 1.0) -> 
     fit = result.fit
     if (fit is not None and abs(fit.slope - target) <= tolerance and math.isfinite(fit.half_width)
             and fit.ci_low <= target <= fit.ci_high):
-        return True, (f"fitted exponent {fit.slope:.2f} within ±{tolerance:g} of {target:g}, which its 95 % CI "
+        return True, (f"fitted exponent {fit.slope:.2f} within ±{tolerance:g} of {target:g}, which its CI "
                       f"contains ({text})")
     tail = local[-3:]
     rising = len(tail) > 1 and all(b >= a - 0.1 for a, b in zip(tail, tail[1:]))
@@ -267,6 +243,7 @@ class Analysis:
     """
 
     min_fit_time: float
+    rule: Rule
     scaling: list[ScalingResult]
     convergence: list[ConvergenceResult]
     speedups: list[dict[str, Any]]
@@ -279,7 +256,7 @@ class Analysis:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form written to ``analysis.json``."""
-        return {"min_fit_time": self.min_fit_time, "scaling": [r.to_dict() for r in self.scaling],
+        return {"min_fit_time": self.min_fit_time, "verdict_rule": asdict(self.rule), "scaling": [r.to_dict() for r in self.scaling],
                 "convergence": [r.to_dict() for r in self.convergence], "speedups": self.speedups,
                 "gemm": self.gemm}
 
@@ -290,11 +267,13 @@ def gemm_rates(data: dict[str, Any]) -> dict[str, float]:
             if entry.get("status") == "ok" and entry.get("flops_per_s")}
 
 
-def analyse(data: dict[str, Any], min_fit_time: float = MIN_FIT_TIME) -> Analysis:
+def analyse(data: dict[str, Any], min_fit_time: float = MIN_FIT_TIME, rule: Rule | None = None) -> Analysis:
     """All fits, verdicts and comparisons of a measurements record.
 
-    ``min_fit_time`` (seconds) is the compute-bound threshold of the scaling fits.
+    ``min_fit_time`` (seconds) is the compute-bound threshold of the scaling fits; ``rule``
+    the verdict rule (default: the one recorded in ``data``, else :class:`Rule`'s defaults).
     """
+    rule = rule or Rule.from_record(data)
     records = data.get("points", [])
     rates = gemm_rates(data)
     scaling: list[ScalingResult] = []
@@ -302,12 +281,12 @@ def analyse(data: dict[str, Any], min_fit_time: float = MIN_FIT_TIME) -> Analysi
         for stage in dict.fromkeys(r["stage"] for r in records):
             sweeps = STAGES[stage].sweeps if stage in STAGES else ("n", "d")
             for sweep in sweeps:
-                result = analyse_scaling(records, stage, backend, sweep, rates.get(backend), min_fit_time)
+                result = analyse_scaling(records, stage, backend, sweep, rates.get(backend), min_fit_time, rule)
                 if result.fixed is not None:
                     scaling.append(result)
     convergence = [analyse_convergence(run) for run in data.get("convergence", [])]
     return Analysis(
-        min_fit_time=min_fit_time, scaling=scaling, convergence=convergence, speedups=speedups(records),
+        min_fit_time=min_fit_time, rule=rule, scaling=scaling, convergence=convergence, speedups=speedups(records),
         gemm=rates, best_fractions=best_fractions(records, rates),
         nnd_checks=[(r, r.fit is not None and NND_RANGE[0] <= r.fit.slope <= NND_RANGE[1])
                     for r in scaling if r.stage == NND_STAGE and r.sweep == "n"],

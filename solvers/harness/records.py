@@ -122,6 +122,7 @@ class Measurements(TypedDict, total=False):
     runs: list[RunEntry]
     sparsification: dict[str, Any]
     asv_not_run: int
+    verdict_rule: dict[str, float]   # δ and confidence of the verdicts (absent before: the defaults)
 
 
 def empty_measurements() -> Measurements:

@@ -20,6 +20,7 @@ from . import analysis, figures
 from .analysis import NND_RANGE, NND_STAGE, SOLVE_STAGE, Analysis, ScalingResult
 from .convergence import EPS_LEVELS, REFERENCE_SOLVER, SizeSummary
 from .environment import machine_name
+from .equivalence import Rule
 from .records import Measurements, load_measurements, write_atomic, write_json
 
 #: Above this median relative spread (IQR / median) the report warns that the timings are noisy.
@@ -80,12 +81,13 @@ def verdict_section(result: Analysis) -> list[str]:
              _closer_omega(r), ", ".join(map(str, r.used)) or "–", f"**{r.verdict}**", r.why] for r in judged]
     lines = ["## Verdict", "",
              _table(["stage", "backend", "time against", "expected (ω=3)", "expected (ω≈2.37)",
-                     "fitted exponent [95 % CI]", "closer to", "sizes fitted", "verdict", "why"], rows), ""]
+                     f"fitted exponent [{result.rule.confidence:.0%} CI]", "closer to", "sizes fitted", "verdict", "why"], rows), ""]
+    rule = result.rule
     lines += [f"Rule: a fit uses only the sizes whose median time is at least {min_fit_time * 1e3:g} ms "
-              "(faster calls are overhead-bound), by ordinary least squares of log time on log size, with a 95 % "
-              "confidence interval from the t distribution. The claim **holds** when that interval comes within "
-              f"±{analysis.TOLERANCE} of the exponent expected with classical products (ω = 3); it is "
-              f"**inconclusive** with fewer than three such sizes or a half-width above {analysis.MAX_HALF_WIDTH}.", ""]
+              "(faster calls are overhead-bound), by ordinary least squares of log time on log size, with a "
+              f"{rule.confidence:.0%} confidence interval from the t distribution; against the exponent expected "
+              f"with classical products (ω = 3), {rule.text()}. Options: δ = {rule.delta:g}, confidence = "
+              f"{rule.confidence:g} (`attnreg reproduce`/`report` `--delta`, `--confidence`).", ""]
     headline = []
     for res, inside in result.nnd_checks:
         if res.fit is None:
@@ -290,18 +292,20 @@ def timings_csv(records: list[dict[str, Any]], rates: dict[str, float]) -> str:
     return out.getvalue()
 
 
-def build_report(data: Measurements | dict[str, Any], out_dir: Path, min_fit_time: float = analysis.MIN_FIT_TIME) -> Path:
+def build_report(data: Measurements | dict[str, Any], out_dir: Path, min_fit_time: float = analysis.MIN_FIT_TIME,
+                 rule: Rule | None = None) -> Path:
     """Write ``report.md``, the figures, ``analysis.json`` and ``stage_timings.csv`` into ``out_dir``.
 
     ``data`` is a measurements record of any schema; ``min_fit_time`` (seconds): sizes faster
-    than this are overhead-bound and left out of the fits.
+    than this are overhead-bound and left out of the fits; ``rule``: the verdict rule
+    (default: the one recorded in ``data``, else the defaults).
     """
     data = load_measurements(data)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     records = data["points"]
     runs = data["convergence"]
-    result = analysis.analyse(data, min_fit_time)
+    result = analysis.analyse(data, min_fit_time, rule)
     if result.scaling:
         figures.plot_scaling(result.scaling, records, out_dir / "scaling.png", min_fit_time)
         figures.plot_fraction(result.scaling, records, result.gemm, out_dir / "fraction_of_peak.png")

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..loop import describe_exception
 from .convergence import REFERENCE_SOLVER
+from .equivalence import Rule
 from .grids import Grid, get_grid
 from .records import SCHEMA, ConvergenceRun, GemmEntry, Provenance, RunEntry, StagePoint, Store, json_safe
 from .stages import OMEGA_CLASSICAL, STAGES, Stage, gemm_rate, prepare_stage, time_body
@@ -316,7 +317,7 @@ def reproduce(grid: Grid | str = "quick", backends: list[str] | None = None, out
               resume: bool = False, command: str = "", machine: str | None = None,
               progress: ProgressFactory | None = None, options: Options | None = None,
               stages: list[str] | None = None, solvers: list[str] | None = None, sparsification: bool = True,
-              threads: int | None = None) -> Path:
+              threads: int | None = None, rule: Rule | None = None) -> Path:
     """Run the measurements of the reproduction report; return the path of ``measurements.json``.
 
     Parameters
@@ -346,6 +347,9 @@ def reproduce(grid: Grid | str = "quick", backends: list[str] | None = None, out
     threads : int, optional
         Limit BLAS/OpenMP threads (and torch's) to this many for the whole run, e.g. 1 on a
         machine shared with other jobs; recorded with every point. Default: the libraries' own choice.
+    rule : Rule, optional
+        The verdict rule (δ, confidence), recorded as ``verdict_rule`` for the report.
+        Default: the one already recorded on resume, else :class:`Rule`'s defaults.
     """
     from ..registry import list_solvers
     from .allocator import allocator_policy
@@ -361,6 +365,7 @@ def reproduce(grid: Grid | str = "quick", backends: list[str] | None = None, out
                   "grid": asdict(grid), "backends": backends, "options": asdict(options), "threads": threads,
                   "environment": collect()}
         store = Store.open(out_dir / "measurements.json", header, resume)
+        store.data["verdict_rule"] = asdict(rule or Rule.from_record(store.data))
         store.provenance = Provenance(threads=threads, allocator=allocator_policy())
         started = time.perf_counter()
         run: RunEntry = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "resumed": resume,
