@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 
 from solvers.harness import analysis
+from solvers.harness.costmodel import fit_cost_model
 from solvers.harness.equivalence import Rule
+from solvers.harness.stages import ASSEMBLY_TERMS
 
 SIZES = (8, 16, 32, 64, 128, 256, 512)
 NOISE = (0.0, 0.02, 0.05, 0.1, 0.2, 0.4)
@@ -42,3 +44,44 @@ def test_a_law_half_a_unit_away_never_holds(offset, rule):
 def test_large_noise_is_inconclusive_not_a_pass():
     verdicts = {_verdict(1.0, 1.0, seed) for seed in SEEDS}
     assert "inconclusive" in verdicts and "does not hold" not in verdicts
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.02, 0.05])
+@pytest.mark.parametrize("seed", range(5))
+def test_cost_model_recovers_a_two_term_law(noise, seed):
+    rng = np.random.default_rng(seed)
+    sizes = [(n, d) for n in (64, 128, 256, 512, 1024, 2048) for d in (4, 8, 16, 32, 64, 128)]
+    c1, c2 = 3e-9, 2e-10                                       # n² softmax work, n²d products
+    times = [(c1 * n * n + c2 * n * n * d) * np.exp(noise * rng.standard_normal()) for n, d in sizes]
+    model = fit_cost_model(sizes, times, ["n²", "n²d", "nd²", "1"])
+    fitted = dict(zip(model.terms, model.coefficients))
+    assert fitted["n²"] == pytest.approx(c1, rel=0.1) and fitted["n²d"] == pytest.approx(c2, rel=0.1)
+    assert model.rms_error < 3 * noise + 1e-9
+
+
+def _stage_points(stage: str, law, sizes, sweep: str) -> list[dict]:
+    return [{"stage": stage, "backend": "numpy", "n": n, "d": d, "sweeps": [sweep], "status": "ok",
+             "median": law(n, d), "flops": None} for n, d in sizes]
+
+
+def test_slopes_only_where_the_claimed_term_dominates():
+    """forward = n² softmax + n²d products: against d the fit keeps only the sizes where n²d rules, and holds."""
+    law = lambda n, d: 1e-9 * n * n + 1e-10 * n * n * d           # noqa: E731 - n²d takes over at d ≫ 10
+    records = (_stage_points("forward", law, [(n, 32) for n in (256, 512, 1024, 2048, 4096)], "n")
+               + _stage_points("forward", law, [(1024, d) for d in (2, 4, 8, 16, 64, 128, 256, 512)], "d"))
+    result = analysis.analyse({"points": records})
+    against_d = next(r for r in result.scaling if r.sweep == "d")
+    assert against_d.used == [64, 128, 256, 512] and against_d.verdict == "holds"
+    assert all("cost model" in why for _, why in against_d.excluded)
+    cover = next(c for c in result.coverage if c.sweep == "d")
+    assert cover.covered == [(128, 512)] and 8 < cover.crossover < 12
+
+
+def test_the_assembly_crossing_n_equals_d_squared():
+    """A Hessian assembly whose Kronecker sum n·d⁴ and S·K n²d² outgrow the named terms once n > d²."""
+    law = lambda n, d: 1e-9 * (n * n * d * d + n * d**4) + 1e-8 * (n * n * d + n * d * d)   # noqa: E731
+    sizes = [(n, d) for n in (64, 128, 256, 512, 1024) for d in (8, 16)] + [(128, d) for d in (4, 12, 24, 32)]
+    model = fit_cost_model(sizes, [law(n, d) for n, d in sizes], ASSEMBLY_TERMS)
+    assert model.named_share(64, 16) < 0.5 and model.rms_error < 1e-6
+    fitted = dict(zip(model.terms, model.coefficients))
+    assert fitted["nd⁴"] == pytest.approx(1e-9, rel=1e-3) and fitted["n²d²"] == pytest.approx(1e-9, rel=1e-3)

@@ -19,6 +19,7 @@ from typing import Any
 from . import analysis, figures
 from .analysis import NND_RANGE, NND_STAGE, SOLVE_STAGE, Analysis, ScalingResult
 from .convergence import EPS_LEVELS, REFERENCE_SOLVER, SizeSummary
+from .costmodel import NAMED_SHARE, TERMS
 from .environment import machine_name
 from .equivalence import Rule
 from .records import Measurements, load_measurements, write_atomic, write_json
@@ -78,16 +79,20 @@ def verdict_section(result: Analysis) -> list[str]:
     min_fit_time = result.min_fit_time
     judged = [r for r in result.scaling if r.expected is not None]
     rows = [[f"`{r.stage}`", r.backend, _sweep_text(r), _fmt(r.expected), _fmt(r.expected_best), _fit_text(r),
-             _closer_omega(r), ", ".join(map(str, r.used)) or "–", f"**{r.verdict}**", r.why] for r in judged]
+             _closer_omega(r), _regime_text(r), ", ".join(map(str, r.used)) or "–", f"**{r.verdict}**", r.why]
+            for r in judged]
     lines = ["## Verdict", "",
              _table(["stage", "backend", "time against", "expected (ω=3)", "expected (ω≈2.37)",
-                     f"fitted exponent [{result.rule.confidence:.0%} CI]", "closer to", "sizes fitted", "verdict", "why"], rows), ""]
+                     f"fitted exponent [{result.rule.confidence:.0%} CI]", "closer to", "fitted where (cost model)",
+                     "sizes fitted", "verdict", "why"], rows), ""]
     rule = result.rule
     lines += [f"Rule: a fit uses only the sizes whose median time is at least {min_fit_time * 1e3:g} ms "
               "(faster calls are overhead-bound), by ordinary least squares of log time on log size, with a "
               f"{rule.confidence:.0%} confidence interval from the t distribution; against the exponent expected "
               f"with classical products (ω = 3), {rule.text()}. Options: δ = {rule.delta:g}, confidence = "
-              f"{rule.confidence:g} (`attnreg reproduce`/`report` `--delta`, `--confidence`).", ""]
+              f"{rule.confidence:g} (`attnreg reproduce`/`report` `--delta`, `--confidence`). Where the stage has a "
+              "cost model (next section), a size enters the fit only where the terms growing with the claimed "
+              f"exponent hold at least {analysis.REGIME_SHARE:.0%} of the modelled time.", ""]
     headline = []
     for res, inside in result.nnd_checks:
         if res.fit is None:
@@ -100,6 +105,51 @@ def verdict_section(result: Analysis) -> list[str]:
         headline.append(f"- d²×d² solve (`{SOLVE_STAGE}`, {res.backend}) against d ({fitted}): exponent {_fit_text(res)}; "
                         f"{'approaches' if ok else 'does not approach'} 6 (= 2ω, ω = 3): {why}.")
     return lines + (["Headline:", ""] + headline + [""] if headline else [])
+
+
+def _regime_text(res: ScalingResult) -> str:
+    if not res.regime:
+        return "all compute-bound sizes (no cost model)"
+    return f"{' + '.join(res.regime)} ≥ {analysis.REGIME_SHARE:.0%}"
+
+
+def _runs_text(runs: list[tuple[int, int]], axis: str) -> str:
+    if not runs:
+        return "nowhere"
+    return ", ".join(f"{axis} = {a}" if a == b else f"{axis} = {a}…{b}" for a, b in runs)
+
+
+def cost_model_section(result: Analysis) -> list[str]:
+    """Each stage's cost model: terms, shares of the time, goodness of fit, and where the claim's terms rule."""
+    lines = ["## Cost model: where the time goes", ""]
+    if not result.models:
+        return lines + ["No stage was measured at enough (n, d) to separate its cost terms (three distinct values "
+                        "along each axis a term varies with, and two more sizes than terms).", ""]
+    lines += ["Each stage's median time over all its measured (n, d) is fitted as a non-negative sum of its own "
+              "terms, time = Σ c_k·term_k (non-negative least squares on relative errors, "
+              "`scipy.optimize.nnls`). Terms the claim names: n²d (T_mat(n,n,d)), nd² (T_mat(n,d,d)), d⁶ "
+              "(d^{2ω}); not named: the n² elementwise work, d³, d⁴, the Hessian assembly's n²d² (S·K) and n·d⁴ "
+              "(Kronecker sum), and a fixed cost per call. Shares are of the modelled time at the measured sizes.", ""]
+    rows = []
+    for m in result.models:
+        shares = list(zip(*m.shares))
+        for name, coef, share in zip(m.terms, m.coefficients, shares):
+            peak = max(range(len(share)), key=lambda i: share[i])
+            rows.append([f"`{m.stage}`", m.backend, name, "yes" if TERMS[name].named else "no", f"{coef:.3g}",
+                         f"{min(share):.0%}–{max(share):.0%}", f"n={m.sizes[peak][0]}, d={m.sizes[peak][1]}",
+                         f"{m.rms_error:.0%} / {m.max_error:.0%}"])
+    lines += [_table(["stage", "backend", "term", "named by the claim", "coefficient (s)", "share of the time",
+                      "largest at", "model error: rms / max"], rows), ""]
+    rows = []
+    for c in result.coverage:
+        other = "d" if c.axis == "n" else "n"
+        cross = "–" if c.crossover is None else f"{c.axis} ≈ {c.crossover:.3g}"
+        rows.append([f"`{c.stage}`", c.backend, f"{c.axis} ({other}={c.fixed})",
+                     f"{min(c.named):.0%}–{max(c.named):.0%}", _runs_text(c.covered, c.axis), cross])
+    lines += [f"Where the claim's named terms account for at least {NAMED_SHARE:.0%} of the time, along each sweep:",
+              "", _table(["stage", "backend", "sweep", "named terms' share", f"named ≥ {NAMED_SHARE:.0%} at",
+                          "named share crosses 50 % at"], rows), ""]
+    return lines
 
 
 def noise_lines(noise: analysis.Noise | None) -> list[str]:
@@ -322,6 +372,7 @@ def build_report(data: Measurements | dict[str, Any], out_dir: Path, min_fit_tim
              f"each stage runs from the backend's matrix-product rate. Built from {source}.", ""]
     lines += verdict_section(result)
     lines += noise_lines(result.noise)
+    lines += cost_model_section(result)
     lines += ["## Time against size", "", "Medians with interquartile bars; thick lines are the fits over the "
               "sizes used; the dotted line is the compute-bound threshold.", "", "![scaling](scaling.png)", ""]
     lines += convergence_section(runs, result)
