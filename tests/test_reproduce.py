@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -10,7 +11,7 @@ import pytest
 
 from solvers.harness import reproduce as rp
 from solvers.cli import main
-from solvers.harness.grids import Grid
+from solvers.harness.grids import GRIDS, Grid
 from solvers.harness.asv_import import measurements_from_asv
 from solvers.harness.environment import machine_name
 from solvers.harness.equivalence import Rule
@@ -246,3 +247,24 @@ def test_bad_verdict_options_are_refused_before_any_work(option, value, capsys):
     with pytest.raises(SystemExit) as stop:
         main(["report", option, value])
     assert stop.value.code == 2 and option in capsys.readouterr().err
+
+
+def test_quick_grid_crosses_n_equals_d_squared():
+    quick = GRIDS["quick"]
+    for d in quick.d_for_cross:
+        assert min(quick.cross_n_sweep) <= d * d < max(quick.cross_n_sweep)
+    planned = {(t.stage, t.sweep) for t in rp.plan(quick, ["numpy"])}
+    assert {("hessian_assembly", "cross_n"), ("iteration:alternating", "cross_n")} <= planned
+    assert not any(sweep == "cross_n" and stage == "forward" for stage, sweep in planned)
+
+
+def test_cross_sweep_feeds_the_cost_model(tmp_path):
+    grid = dataclasses.replace(MICRO, cross_n_sweep=(4, 8, 16, 32, 64), d_for_cross=(2, 3))
+    path = rp.reproduce(grid, ["numpy"], tmp_path, command="test", machine="test-machine", options=FAST,
+                        stages=["hessian_assembly"], solvers=["alternating"], sparsification=False)
+    text = build_report(load_measurements(path), tmp_path).read_text()
+    crossed = [p for p in _points(tmp_path) if "cross_n" in p["sweeps"] and p["n"] > p["d"] ** 2]
+    assert crossed and all(p["status"] == "ok" for p in crossed)
+    assert "## Cost model: where the time goes" in text and "| n (d=2) |" in text and "| n (d=3) |" in text
+    models = json.loads((tmp_path / "analysis.json").read_text())["cost_models"]
+    assert [m["stage"] for m in models] == ["hessian_assembly"]

@@ -68,7 +68,7 @@ GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
          d_sweep=(8, 16, 32, 64, 128, 256, 512), n_for_d=1024,
          solve_d_sweep=(8, 12, 16, 24, 32, 48, 64), n_for_solve=128,
          convergence_sizes=((128, 16),), backends=("numpy",), memory_limit=8 * 2**30,
-         cross_n_sweep=(64, 128, 256, 512, 1024, 2048, 4096, 8192), d_for_cross=(8, 16),
+         cross_n_sweep=(64, 128, 256, 512, 1024, 2048, 4096), d_for_cross=(8, 16),
          study_sizes=STUDY_SIZES, study_seeds=(0, 1, 2)),
     Grid("full", n_sweep=(256, 512, 1024, 2048, 4096, 8192), d_for_n=64,
          d_sweep=(8, 16, 32, 64, 128, 256), n_for_d=2048,

@@ -27,7 +27,9 @@ from typing import Any
 import numpy as np
 
 from ..loop import describe_exception
+from .analysis import SWEEP_AXES
 from .convergence import REFERENCE_SOLVER
+from .costmodel import TERMS
 from .equivalence import Rule
 from .grids import Grid, get_grid
 from .records import SCHEMA, ConvergenceRun, GemmEntry, Provenance, RunEntry, StagePoint, Store, json_safe
@@ -147,8 +149,9 @@ def _predicted_call(stage: Stage, done: list[dict[str, Any]], task: Task, axis: 
     """Predicted seconds per call at ``task`` from the fastest call at the last measured size.
 
     Scales by the stage's flop count, or (no flop count) by the exponent the claim implies
-    with classical products along ``axis`` (3 where it implies none): never by a measured
-    local slope, which noise can make arbitrarily large.
+    with classical products along ``axis`` (where it implies none, the largest exponent
+    along ``axis`` of the stage's cost-model terms): never by a measured local slope, which
+    noise can make arbitrarily large.
     """
     ok = [r for r in done if r["status"] == "ok"]
     if not ok:
@@ -158,7 +161,8 @@ def _predicted_call(stage: Stage, done: list[dict[str, Any]], task: Task, axis: 
     if stage.flops is not None:
         return fastest * stage.flops(task.n, task.d) / stage.flops(last["n"], last["d"])
     claim = stage.claim_n if axis == "n" else stage.claim_d
-    exponent = claim(OMEGA_CLASSICAL) if claim is not None else 3.0
+    exponent = (claim(OMEGA_CLASSICAL) if claim is not None
+                else max(TERMS[name].power(axis) for name in stage.cost_terms))
     return fastest * (getattr(task, axis) / last[axis]) ** exponent
 
 
@@ -174,7 +178,7 @@ def run_stage_timings(store: Store, grid: Grid, backends: list[str], options: Op
     for task in plan(grid, backends, stages):
         stage = STAGES[task.stage]
         key = (task.backend, task.stage, task.sweep)
-        axis = "n" if task.sweep == "n" else "d"
+        axis = SWEEP_AXES[task.sweep][0]
         cost = estimate_seconds(stage, task.n, task.d, rates[task.backend], options)
         record = store.point(task.stage, task.backend, task.n, task.d)
         if record is None:
