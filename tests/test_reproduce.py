@@ -17,6 +17,7 @@ from solvers.harness.environment import machine_name
 from solvers.harness.equivalence import Rule
 from solvers.harness.records import load_measurements
 from solvers.harness.report import build_report
+from solvers.harness.study import STUDY_SOLVERS
 
 MICRO = Grid("micro", n_sweep=(32, 64, 128), d_for_n=4, d_sweep=(2, 4), n_for_d=32, solve_d_sweep=(2, 3, 4),
              n_for_solve=16, convergence_sizes=((16, 3),), backends=("numpy",), memory_limit=2**28)
@@ -268,3 +269,18 @@ def test_cross_sweep_feeds_the_cost_model(tmp_path):
     assert "## Cost model: where the time goes" in text and "| n (d=2) |" in text and "| n (d=3) |" in text
     models = json.loads((tmp_path / "analysis.json").read_text())["cost_models"]
     assert [m["stage"] for m in models] == ["hessian_assembly"]
+
+
+def test_convergence_study_runs_every_size_seed_and_method(tmp_path):
+    grid = dataclasses.replace(MICRO, convergence_sizes=(), study_sizes=((16, 3), (24, 3), (32, 3), (16, 4), (16, 5)),
+                               study_seeds=(0, 1, 2))
+    options = dataclasses.replace(FAST, study_max_iter=200, study_max_time=2.0)
+    path = rp.reproduce(grid, ["numpy"], tmp_path, command="test", machine="test-machine", options=options,
+                        stages=["forward"], sparsification=False)
+    study = load_measurements(path)["convergence_study"]
+    assert {(r["solver"], r["n"], r["d"], r["seed"]) for r in study} == {
+        (s, n, d, seed) for s in STUDY_SOLVERS for n, d in grid.study_sizes for seed in (0, 1, 2)}
+    assert all(r["history"] and r["history_thinned"] for r in study)      # every run ran (a stall is a status)
+    text = build_report(load_measurements(path), tmp_path).read_text()
+    assert "## Convergence across sizes" in text and "| iterations per decade of ε | `alternating` | n (d=3) |" in text
+    assert "| `gauss-newton` | 16×3 |" in text

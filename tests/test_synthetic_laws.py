@@ -8,7 +8,9 @@ import pytest
 from solvers.harness import analysis
 from solvers.harness.costmodel import fit_cost_model
 from solvers.harness.equivalence import Rule
+from solvers.harness.records import thin_history
 from solvers.harness.stages import ASSEMBLY_TERMS
+from solvers.harness.study import analyse_study, order_of_convergence
 
 SIZES = (8, 16, 32, 64, 128, 256, 512)
 NOISE = (0.0, 0.02, 0.05, 0.1, 0.2, 0.4)
@@ -85,3 +87,47 @@ def test_the_assembly_crossing_n_equals_d_squared():
     assert model.named_share(64, 16) < 0.5 and model.rms_error < 1e-6
     fitted = dict(zip(model.terms, model.coefficients))
     assert fitted["nd⁴"] == pytest.approx(1e-9, rel=1e-3) and fitted["n²d²"] == pytest.approx(1e-9, rel=1e-3)
+
+
+def _history(losses, per_iteration: float = 0.01) -> list[dict]:
+    return [{"iteration": k, "time": per_iteration * k, "loss": loss, "grad_norm": 1.0} for k, loss in enumerate(losses)]
+
+
+@pytest.mark.parametrize(("order", "start"), [(2.0, 1e-3), (1.5, 1e-3), (3.0, 3e-3)])
+def test_order_of_convergence_from_successive_losses(order, start):
+    losses = [start]
+    while losses[-1] > 1e-30:
+        losses.append(0.5 * losses[-1] ** order)
+    fit = order_of_convergence(_history([1.0, 0.1, *losses]))
+    assert fit.slope == pytest.approx(order, abs=1e-6)
+
+
+def test_linear_convergence_has_order_one_and_thinning_keeps_the_decades():
+    history = _history([10.0 ** (-k / 50) for k in range(1200)])       # 50 iterations per decade
+    assert order_of_convergence(history).slope == pytest.approx(1.0)
+    thin = thin_history(history)
+    assert len(thin) < 200
+    for eps in (1e-2, 1e-8, 1e-12):
+        assert next(h for h in thin if h["loss"] <= eps)["iteration"] == next(
+            h for h in history if h["loss"] <= eps)["iteration"]
+
+
+def _study_run(solver: str, n: int, d: int, seed: int, per_decade: float, per_iteration: float) -> dict:
+    losses = [10.0 ** (-k / per_decade) for k in range(int(11 * per_decade))]
+    return {"solver": solver, "n": n, "d": d, "seed": seed, "status": "converged",
+            "history": _history(losses, per_iteration), "iterations": len(losses) - 1}
+
+
+def test_study_recovers_the_trend_of_iterations_per_decade_and_the_end_to_end_time():
+    sizes = [(64, 8), (128, 8), (256, 8), (128, 12), (128, 16)]
+    # iterations per decade grow as n^0.5 and not with d; one iteration costs 1e-7·n²d
+    runs = [_study_run("alternating", n, d, seed, 10 * (n / 64) ** 0.5 * (1 + 0.02 * seed), 1e-7 * n * n * d)
+            for n, d in sizes for seed in range(3)]
+    study = analyse_study(runs, lambda n, d: (1e-7 * n * n * d, "stage timing"))
+    per_decade = {(t.axis, t.what): t for t in study.trends if t.what.startswith("iterations")}
+    assert per_decade[("n", "iterations per decade of ε")].fit.slope == pytest.approx(0.5, abs=0.05)
+    assert per_decade[("d", "iterations per decade of ε")].fit.slope == pytest.approx(0.0, abs=0.05)
+    time_n = next(t for t in study.trends if t.axis == "n" and t.what.startswith("time"))
+    assert time_n.fit.slope == pytest.approx(2.5, abs=0.05)                 # n² per iteration × n^0.5 iterations
+    for check in study.end_to_end:
+        assert check.time / check.predicted == pytest.approx(1.0, rel=0.02)

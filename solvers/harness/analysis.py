@@ -10,15 +10,16 @@ fractions of the backend's matrix-product rate and speedups between backends.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .convergence import ConvergenceResult, SizeSummary, analyse_convergence, summarise_size
+from .convergence import REFERENCE_SOLVER, ConvergenceResult, SizeSummary, analyse_convergence, summarise_size
 from .costmodel import TERMS, CostModel, Coverage, coverage, fit_cost_model, identifiable
 from .equivalence import Rule, judge
 from .fits import Fit, fit_loglog, local_slopes
 from .stages import OMEGA_BEST, OMEGA_CLASSICAL, STAGES
+from .study import Study, analyse_study
 
 #: The stage whose exponent against n stands for T_mat(n, n, d) (the S·V product dominates it).
 NND_STAGE = "forward"
@@ -305,12 +306,14 @@ class Analysis:
     solve_checks: list[tuple[ScalingResult, bool, str]]       # (fit against d, approaches 6, why)
     sizes: list[SizeSummary]
     noise: Noise | None
+    study: Study | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form written to ``analysis.json``."""
         return {"min_fit_time": self.min_fit_time, "verdict_rule": asdict(self.rule),
                 "cost_models": [m.to_dict() for m in self.models],
-                "coverage": [asdict(c) for c in self.coverage], "scaling": [r.to_dict() for r in self.scaling],
+                "coverage": [asdict(c) for c in self.coverage],
+                "convergence_study": self.study.to_dict() if self.study else None, "scaling": [r.to_dict() for r in self.scaling],
                 "convergence": [r.to_dict() for r in self.convergence], "speedups": self.speedups,
                 "gemm": self.gemm}
 
@@ -351,7 +354,9 @@ def analyse(data: dict[str, Any], min_fit_time: float = MIN_FIT_TIME, rule: Rule
                     for r in scaling if r.stage == NND_STAGE and r.sweep == "n"],
         solve_checks=[(r, *approaches(r, 6.0)) for r in scaling if r.stage == SOLVE_STAGE and r.sweep == "solve_d"],
         sizes=[summarise_size(convergence, size) for size in dict.fromkeys((r.n, r.d) for r in convergence)],
-        noise=timing_noise(records))
+        noise=timing_noise(records),
+        study=analyse_study(data["convergence_study"], _per_iteration(records, models))
+        if data.get("convergence_study") else None)
 
 
 def _coverage(models: list[CostModel], scaling: list[ScalingResult], records: list[dict[str, Any]]) -> list[Coverage]:
@@ -364,6 +369,24 @@ def _coverage(models: list[CostModel], scaling: list[ScalingResult], records: li
         if model is not None and res.fixed is not None and values:
             out.append(coverage(model, res.sweep, res.axis, res.fixed, values))
     return out
+
+
+def _per_iteration(records: list[dict[str, Any]], models: list[CostModel]) -> Callable[[int, int], tuple[float | None, str]]:
+    """Seconds of one iteration of the paper's method at (n, d): its stage timing where measured,
+    else its cost model's prediction inside the measured ranges."""
+    stage = f"iteration:{REFERENCE_SOLVER}"
+    timed = {(r["n"], r["d"]): r["median"] for r in records if r["stage"] == stage and r["status"] == "ok"}
+    model = next((m for m in models if m.stage == stage), None)
+
+    def per_iteration(n: int, d: int) -> tuple[float | None, str]:
+        if (n, d) in timed:
+            return timed[(n, d)], "stage timing"
+        if model is not None and (min(s[0] for s in model.sizes) <= n <= max(s[0] for s in model.sizes)
+                                  and min(s[1] for s in model.sizes) <= d <= max(s[1] for s in model.sizes)):
+            return model.predict(n, d), "cost model"
+        return None, "not timed"
+
+    return per_iteration
 
 
 def _fixed_sizes(records: list[dict[str, Any]], stage: str, backend: str, sweep: str) -> list[int | None]:
