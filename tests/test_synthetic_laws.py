@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from solvers.harness import analysis
+from solvers.harness import analysis, summary
 from solvers.harness.costmodel import fit_cost_model
 from solvers.harness.equivalence import Rule
 from solvers.harness.records import thin_history
@@ -131,3 +131,20 @@ def test_study_recovers_the_trend_of_iterations_per_decade_and_the_end_to_end_ti
     assert time_n.fit.slope == pytest.approx(2.5, abs=0.05)                 # n² per iteration × n^0.5 iterations
     for check in study.end_to_end:
         assert check.time / check.predicted == pytest.approx(1.0, rel=0.02)
+
+
+def test_the_five_sentences_follow_the_data():
+    product = lambda n, d: 1e-10 * n * n * d                                       # noqa: E731 - the claim exactly
+    iteration = lambda n, d: 1e-12 * d**6 + 1e-9 * (n * n * d * d + n * d**4) + 1e-11 * n * n * d   # noqa: E731
+    records = (_stage_points("forward", product, [(n, 32) for n in (256, 512, 1024, 2048, 4096)], "n")
+               + _stage_points("forward", product, [(1024, d) for d in (8, 16, 32, 64, 128)], "d")
+               + _stage_points("iteration:alternating", iteration, [(128, d) for d in (8, 12, 16, 24, 32, 48)],
+                               "solve_d")
+               + _stage_points("iteration:alternating", iteration,
+                               [(n, d) for n in (64, 128, 256, 512, 1024) for d in (8, 16)], "cross_n"))
+    result = analysis.analyse({"points": records})
+    first, second, _, fourth, fifth = summary.sentences(result)
+    assert "exponents 2.00 where the claim implies 2: of 1 fits, 1 holds" in first
+    assert "of 1 fits, 1 holds" in second
+    assert "set the cost there" in fourth and "at d = 16 (n = 512…1024" in fourth
+    assert fifth == "No convergence run of the paper's method is in this record."

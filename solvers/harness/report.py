@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from . import analysis, figures
+from . import analysis, figures, summary
 from .analysis import NND_RANGE, NND_STAGE, SOLVE_STAGE, Analysis, ScalingResult
 from .convergence import EPS_LEVELS, REFERENCE_SOLVER, SizeSummary
 from .costmodel import NAMED_SHARE, TERMS
@@ -79,7 +79,9 @@ def verdict_section(result: Analysis) -> list[str]:
     rows = [[f"`{r.stage}`", r.backend, _sweep_text(r), _fmt(r.expected), _fmt(r.expected_best), _fit_text(r),
              _closer_omega(r), _regime_text(r), ", ".join(map(str, r.used)) or "–", f"**{r.verdict}**", r.why]
             for r in judged]
-    lines = ["## Verdict", "",
+    lines = ["## Verdict", "", "Five sentences, each computed from the tables below:", ""]
+    lines += [f"{i}. {sentence}" for i, sentence in enumerate(summary.sentences(result), start=1)]
+    lines += ["", "## Exponents against the claim", "",
              _table(["stage", "backend", "time against", "expected (ω=3)", "expected (ω≈2.37)",
                      f"fitted exponent [{result.rule.confidence:.0%} CI]", "closer to", "fitted where (cost model)",
                      "sizes fitted", "verdict", "why"], rows), ""]
