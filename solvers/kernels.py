@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .backends import device_of
+from .backends import device_of, host_floats
 from .problem import Problem
 
 Array = Any
@@ -73,6 +73,13 @@ def grad_from(problem: Problem, fw: Forward) -> tuple[Array, Array]:
     gX = (problem.A1.T @ dZ) @ problem.A2
     gY = 2.0 * ((problem.A3.T @ S.T) @ R)
     return gX, gY
+
+
+def loss_and_grad_norm(problem: Problem, fw: Forward, *gradients: Array) -> tuple[float, float]:
+    """The loss of a forward pass and the norm of the gradient blocks given, in one transfer."""
+    xp = problem.xp
+    loss, squared = host_floats(problem.backend, xp.sum(fw.R * fw.R), sum(xp.sum(g * g) for g in gradients))
+    return loss, squared ** 0.5
 
 
 def grad(problem: Problem, X: Array, Y: Array) -> tuple[Array, Array]:

@@ -159,14 +159,14 @@ def test_steihaug_cg_solves_a_positive_definite_system(rng):
     M = rng.standard_normal((6, 6))
     H, g = M @ M.T + np.eye(6), rng.standard_normal(6)
     model = lambda p: g @ p + 0.5 * p @ H @ p
-    p, reason, _, predicted = steihaug_cg(xp, lambda v: H @ v, g, radius=1e6, tol=1e-12, max_iter=50)
-    assert reason == "converged"
+    p, reason, _, predicted, norm = steihaug_cg(xp, lambda v: H @ v, g, radius=1e6, tol=1e-12, max_iter=50)
+    assert reason == "converged" and norm == pytest.approx(np.linalg.norm(p), rel=1e-12)
     np.testing.assert_allclose(p, -np.linalg.solve(H, g), atol=1e-9)
     assert predicted == pytest.approx(-model(p), rel=1e-10)
-    p, reason, _, predicted = steihaug_cg(xp, lambda v: H @ v, g, radius=1e-3, tol=1e-12, max_iter=50)
-    assert reason == "boundary" and np.linalg.norm(p) == pytest.approx(1e-3)
+    p, reason, _, predicted, norm = steihaug_cg(xp, lambda v: H @ v, g, radius=1e-3, tol=1e-12, max_iter=50)
+    assert reason == "boundary" and np.linalg.norm(p) == pytest.approx(1e-3) and norm == 1e-3
     assert predicted == pytest.approx(-model(p), rel=1e-10)
-    p, reason, _, predicted = steihaug_cg(xp, lambda v: -H @ v, g, radius=2.0, tol=1e-12, max_iter=50)
+    p, reason, _, predicted, norm = steihaug_cg(xp, lambda v: -H @ v, g, radius=2.0, tol=1e-12, max_iter=50)
     assert reason == "negative curvature" and np.linalg.norm(p) == pytest.approx(2.0)
     assert predicted == pytest.approx(-(g @ p - 0.5 * p @ H @ p), rel=1e-10)
 
@@ -178,7 +178,7 @@ def test_steihaug_cg_takes_the_better_boundary_point_on_negative_curvature():
     # has the lower model value here (−3.165 against −2.640 for the usual τ > 0)
     H, g, radius = np.diag([-0.7, 2.4, 0.7]), np.array([0.2, 0.3, -1.4]), 3.1
     model = lambda p: g @ p + 0.5 * p @ H @ p
-    p, reason, used, predicted = steihaug_cg(xp, lambda v: H @ v, g, radius=radius, tol=1e-14, max_iter=10)
+    p, reason, used, predicted, norm = steihaug_cg(xp, lambda v: H @ v, g, radius=radius, tol=1e-14, max_iter=10)
     assert (reason, used) == ("negative curvature", 3) and np.linalg.norm(p) == pytest.approx(radius)
     assert model(p) == pytest.approx(-3.1649142748, rel=1e-9)
     assert predicted == pytest.approx(-model(p), rel=1e-10)

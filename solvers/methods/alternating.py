@@ -142,8 +142,8 @@ class Alternating(DampedMethod):
         V = problem.A3 @ Y
         fw = kernels.Forward(S, V, S @ V - problem.B)
         gX, gY = kernels.grad_from(problem, fw)
-        gnorm = math.sqrt(float(xp.sum(gX * gX)) + float(xp.sum(gY * gY)))
-        return replace(state, X=X, Y=Y, fw=fw, gX=gX, loss=kernels.loss_from(problem, fw), grad_norm=gnorm)
+        loss, gnorm = kernels.loss_and_grad_norm(problem, fw, gX, gY)
+        return replace(state, X=X, Y=Y, fw=fw, gX=gX, loss=loss, grad_norm=gnorm)
 
     def x_hessian(self, problem: Problem, X: Any, Y: Any, state: AlternatingState) -> Any:
         """The d²×d² matrix the X step solves with (the exact H_X here; sketched overrides)."""

@@ -99,7 +99,7 @@ def damped_newton_step(backend: Backend, H: Any, g: Any, trial_loss: Callable[[A
         if not ok:
             damping = damping.after_failure()
             continue
-        predicted = 0.5 * (float(xp.sum(g * p)) + shift * float(xp.sum(p * p)))
+        predicted = 0.5 * float(xp.sum(g * p) + shift * xp.sum(p * p))
         if not predicted > rounding:
             raise StepFailed(f"predicted decrease {predicted:.2e} is below the rounding level of the loss "
                              f"{current_loss:.3e}")

@@ -19,7 +19,6 @@ start ends at L ≈ 7e-4.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,11 +42,10 @@ class JointState(DampedState):
 
 def joint_state(problem: Problem, X: Any, Y: Any, damping: Damping, fw: Any | None = None) -> JointState:
     """The :class:`JointState` at (X, Y): forward pass (reused when given), loss and joint gradient."""
-    xp = problem.xp
     fw = kernels.forward(problem, X, Y) if fw is None else fw
     g = kernels.join(problem, *kernels.grad_from(problem, fw))
-    return JointState(X, Y, damping=damping, fw=fw, g=g, loss=kernels.loss_from(problem, fw),
-                      grad_norm=math.sqrt(float(xp.sum(g * g))))
+    loss, gnorm = kernels.loss_and_grad_norm(problem, fw, g)
+    return JointState(X, Y, damping=damping, fw=fw, g=g, loss=loss, grad_norm=gnorm)
 
 
 class _JointDamped(DampedMethod):

@@ -26,31 +26,36 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any, NamedTuple
 
 from .. import kernels
-from ..backends import Backend
+from ..backends import Backend, host_floats
 from ..loop import IterativeSolver, State, StepFailed, machine_eps
 from ..problem import Problem
 from ..registry import register
 
 
-def _dot(xp: Any, a: Any, b: Any) -> float:
-    return float(xp.sum(a * b))
-
-
 class CGResult(NamedTuple):
-    """A Steihaug–CG step: ``p``, why CG stopped, products used, and the model decrease −m(p) > 0."""
+    """A Steihaug–CG step: ``p``, why CG stopped, products used, the model decrease −m(p) > 0, and ‖p‖."""
 
     p: Any
     reason: str
     iterations: int
     predicted: float
+    norm: float
 
 
 def steihaug_cg(xp: Any, matvec: Callable[[Any], Any], g: Any, radius: float, tol: float,
-                max_iter: int) -> CGResult:
+                max_iter: int, *, floats: Callable[..., tuple[float, ...]] | None = None,
+                gg: float | None = None) -> CGResult:
     """Approximate minimiser of m(p) = gᵀp + ½ pᵀHp subject to ‖p‖ ≤ radius (Steihaug–Toint CG).
+
+    One host synchronisation per CG step: the CG arithmetic (α, β, the next p and r) stays
+    on the device, and only the scalars that steer the loop — the curvature dᵀHd, the next
+    residual ‖r‖², the next ‖p‖², and pᵀd, dᵀd, pᵀHd for the boundary — are fetched, all in
+    one transfer (``floats``). The next iterate is computed before it is known to be
+    needed; that costs two vector updates, never a product with H.
 
     The model value comes from CG's own recurrences, without another product with H: at a
     CG iterate m(p) = ½ gᵀp, and on the way to the boundary along d,
@@ -72,44 +77,49 @@ def steihaug_cg(xp: Any, matvec: Callable[[Any], Any], g: Any, radius: float, to
         Stop when the model gradient H p + g has norm below this.
     max_iter : int
         Limit on CG iterations (Hessian–vector products).
+    floats : callable, optional
+        ``floats(*zero_d_arrays)`` → Python floats in one transfer
+        (:func:`solvers.backends.host_floats`); default one ``float()`` each.
+    gg : float, optional
+        gᵀg when the caller knows it already (saves a synchronisation).
 
     Returns
     -------
     CGResult
         ``reason`` is one of ``"converged"``, ``"boundary"``, ``"negative curvature"``, ``"max_cg"``.
     """
+    if floats is None:
+        def floats(*values: Any) -> tuple[float, ...]:
+            return tuple(float(v) for v in values)
     p = xp.zeros_like(g)
     r = g
     direction = -r
-    rr = _dot(xp, r, r)
+    rr = floats(xp.sum(g * g))[0] if gg is None else gg
     if math.sqrt(rr) <= tol:
-        return CGResult(p, "converged", 0, 0.0)
-    pp = 0.0
+        return CGResult(p, "converged", 0, 0.0, 0.0)
+    pp = model_p = 0.0  # ‖p‖² and m(p) = ½ gᵀp at the current CG iterate
     for k in range(1, max_iter + 1):
         Hd = matvec(direction)
-        curvature = _dot(xp, direction, Hd)
-        alpha = rr / curvature if curvature > 0 else math.inf
-        pd, dd = _dot(xp, p, direction), _dot(xp, direction, direction)
-        if curvature <= 0 or pp + 2.0 * alpha * pd + alpha * alpha * dd >= radius * radius:
-            model_p = 0.5 * _dot(xp, g, p)
-            slope = _dot(xp, g, direction) + _dot(xp, p, Hd)
-
+        curvature_ = xp.sum(direction * Hd)
+        alpha_ = rr / xp.abs(curvature_)  # the sign is tested on the host; |·| keeps p_next finite
+        p_next, r_next = p + alpha_ * direction, r + alpha_ * Hd
+        curvature, rr_next, pp_next, gp_next, pd, dd, slope = floats(
+            curvature_, xp.sum(r_next * r_next), xp.sum(p_next * p_next), xp.sum(g * p_next),
+            xp.sum(p * direction), xp.sum(direction * direction), xp.sum(g * direction + p * Hd))
+        if curvature <= 0 or pp_next >= radius * radius:
             def model(tau: float) -> float:
                 return model_p + tau * slope + 0.5 * tau * tau * curvature
 
             roots = _boundary_roots(pp, pd, dd, radius)
             tau = min(roots, key=model) if curvature <= 0 else max(roots)
             reason = "negative curvature" if curvature <= 0 else "boundary"
-            return CGResult(p + tau * direction, reason, k, -model(tau))
-        p = p + alpha * direction
-        pp = _dot(xp, p, p)
-        r = r + alpha * Hd
-        rr_next = _dot(xp, r, r)
+            return CGResult(p + tau * direction, reason, k, -model(tau), radius)
+        p, r, pp, model_p = p_next, r_next, pp_next, 0.5 * gp_next
         if math.sqrt(rr_next) <= tol:
-            return CGResult(p, "converged", k, -0.5 * _dot(xp, g, p))
+            return CGResult(p, "converged", k, -model_p, math.sqrt(pp))
         direction = -r + (rr_next / rr) * direction
         rr = rr_next
-    return CGResult(p, "max_cg", max_iter, -0.5 * _dot(xp, g, p))
+    return CGResult(p, "max_cg", max_iter, -model_p, math.sqrt(pp))
 
 
 def _boundary_roots(pp: float, pd: float, dd: float, radius: float) -> tuple[float, float]:
@@ -189,14 +199,15 @@ def trust_region_step(problem: Problem, matvec: Callable[[Any], Any], g: Any, gn
     """
     xp = problem.xp
     eta = forcing_term(gnorm, region.previous_gnorm, region.eta)
-    cg = steihaug_cg(xp, matvec, g, region.radius, eta * gnorm, max_cg)
+    cg = steihaug_cg(xp, matvec, g, region.radius, eta * gnorm, max_cg,
+                     floats=partial(host_floats, problem.backend), gg=gnorm * gnorm)
     if not cg.predicted > 8.0 * machine_eps(problem.dtype) * abs(loss):
         raise StepFailed(f"predicted decrease {cg.predicted:.2e} is below the rounding level of the loss {loss:.3e}")
     trial = trial_loss(cg.p)
     actual = loss - trial
     ratio = actual / cg.predicted if math.isfinite(trial) else -math.inf
     accepted = ratio > accept and actual > 0
-    region = region.update(cg, math.sqrt(_dot(xp, cg.p, cg.p)), ratio, accepted, gnorm, eta)
+    region = region.update(cg, cg.norm, ratio, accepted, gnorm, eta)
     if not accepted and region.radius < min_radius:
         raise StepFailed(f"trust radius {region.radius:.3e} below min_radius={min_radius:g} with no decrease")
     return accepted, region
@@ -204,9 +215,9 @@ def trust_region_step(problem: Problem, matvec: Callable[[Any], Any], g: Any, gn
 
 def joint_point(problem: Problem, X: Any, Y: Any, fw: Any) -> dict[str, Any]:
     """Loss, joint gradient and its norm at (X, Y) from the forward pass there."""
-    xp = problem.xp
     g = kernels.join(problem, *kernels.grad_from(problem, fw))
-    return {"fw": fw, "g": g, "loss": kernels.loss_from(problem, fw), "grad_norm": math.sqrt(_dot(xp, g, g))}
+    loss, gnorm = kernels.loss_and_grad_norm(problem, fw, g)
+    return {"fw": fw, "g": g, "loss": loss, "grad_norm": gnorm}
 
 
 @register

@@ -60,8 +60,8 @@ def reduced_point(problem: Problem, X: Any, S: Any | None = None) -> dict[str, A
     V = problem.A3 @ Y
     fw = kernels.Forward(S, V, S @ V - problem.B)
     gX, gY = kernels.grad_from(problem, fw)
-    return {"X": X, "Y": Y, "fw": fw, "gX": gX, "Q": Q, "loss": kernels.loss_from(problem, fw),
-            "grad_norm": math.sqrt(float(xp.sum(gX * gX)) + float(xp.sum(gY * gY)))}
+    loss, gnorm = kernels.loss_and_grad_norm(problem, fw, gX, gY)
+    return {"X": X, "Y": Y, "fw": fw, "gX": gX, "Q": Q, "loss": loss, "grad_norm": gnorm}
 
 
 @register
