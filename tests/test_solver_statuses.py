@@ -66,7 +66,7 @@ def test_no_project_method_ends_in_error_on_a_random_problem(method):
     assert result.status in ("converged", "max_iter", "timeout"), result.message
     if result.status == "converged":
         assert result.message.startswith(("loss ≤ eps", "stationary", "no further decrease possible in float64"))
-        assert result.history[-1].grad_norm < 1e-5 * result.history[0].grad_norm, result.message
+        assert result.history[-1].grad_norm <= 2.0**-13 * result.history[0].grad_norm, result.message  # eps^(1/4)
     assert math.isfinite(result.grad_norm) and result.wall_time >= result.time
 
 

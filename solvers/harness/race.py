@@ -55,15 +55,28 @@ class RaceEntry:
 
 
 def available(methods: Iterable[str]) -> list[str]:
-    """The registered methods among ``methods`` (optional peers such as JAX may be absent)."""
+    """The methods among ``methods`` that can be constructed here (an optional extra such as JAX may be absent)."""
     registered = set(list_solvers())
-    return [method for method in methods if method in registered]
+    usable = []
+    for method in methods:
+        try:
+            if method in registered:
+                get_solver(method)
+                usable.append(method)
+        except ValueError:
+            continue
+    return usable
 
 
 def time_to_target(method: str, problem: Problem, X0: Any, Y0: Any, *, target: float, max_time: float | None,
                    max_iter: int, pause: float) -> tuple[float | None, Any]:
-    """Wall time of one ``solve`` to ``L ≤ target`` (``None`` when not reached), and its result."""
+    """Wall time of one ``solve`` to ``L ≤ target`` (``None`` when not reached), and its result.
+
+    A method with a ``warm_up(problem)`` (JAX: compilation) runs it before the clock starts.
+    """
     solver = get_solver(method)
+    if hasattr(solver, "warm_up"):
+        solver.warm_up(problem)
     gc.collect()
     time.sleep(pause)
     started = time.perf_counter()
