@@ -173,3 +173,42 @@ def test_varpro_reaches_the_planted_minimum(matrix_free):
     losses = [row.loss for row in result.history]
     assert all(b <= a for a, b in zip(losses, losses[1:]))
     assert result.info["matrix_free"] is matrix_free
+
+
+# --- monitoring costs nothing extra ----------------------------------------------------------
+
+@pytest.mark.parametrize("method", PROJECT_METHODS)
+def test_methods_hand_the_loop_the_loss_and_gradient_they_computed(method):
+    problem = Problem.planted(32, 3, seed=1)
+    X0 = problem.start_near_solution()
+    solver = get_solver(method)
+    state = solver.init_state(problem, problem.as_variable(X0, "X0"), oracles.y_solve(problem, X0))
+    for _ in range(3):
+        state = solver.step(problem, state)
+        assert state.loss is not None and state.grad_norm is not None
+        gX, gY = oracles.grad(problem, state.X, state.Y)
+        assert state.loss == pytest.approx(oracles.loss(problem, state.X, state.Y), rel=1e-12)
+        assert state.grad_norm == pytest.approx(np.sqrt(np.sum(gX**2) + np.sum(gY**2)), rel=1e-9)
+
+
+def test_the_loop_evaluates_off_the_clock_only_what_a_method_did_not_compute(monkeypatch):
+    from solvers import kernels
+
+    problem = Problem.planted(32, 3, seed=1)
+    calls = []
+    forward = kernels.forward
+    result_calls = {}
+    for method in ("varpro", "joint-newton"):
+        calls.clear()
+        solver = get_solver(method)
+        monkeypatch.setattr(type(solver), "monitor", lambda self, p, s: calls.append("monitor"), raising=False)
+        monkeypatch.setattr(kernels, "forward", lambda *a: calls.append("forward") or forward(*a))
+        result = solver.solve(problem, problem.start_near_solution(), eps=0.0, max_iter=3)
+        monkeypatch.setattr(kernels, "forward", forward)
+        result_calls[method] = calls.count("forward")
+        assert result.iterations == 3
+    # the loop evaluates the start once for iteration 0; varpro evaluates its trial points through
+    # its own softmax, never kernels.forward; joint-newton one forward at the start (init_state)
+    # and one per trial point: no extra evaluation for the history
+    assert result_calls["varpro"] == 1
+    assert result_calls["joint-newton"] <= 1 + 1 + 3 + 2
