@@ -94,7 +94,7 @@ def time_to_target(method: str, problem: Problem, X0: Any, Y0: Any, *, target: f
 def run_race(sizes: Sequence[tuple[int, int]] = SIZES, seeds: Sequence[int] = SEEDS, *,
              project: Sequence[str] = PROJECT_METHODS, peers: Sequence[str] = PEER_METHODS,
              target: float = 1e-10, max_time: float = 300.0, budget_factor: float = 3.0, max_iter: int = 10_000,
-             pause: float = 0.2, noise: float = 0.5,
+             pause: float = 0.2, noise: float = 0.5, memory_limit: float = 4e9,
              progress: Callable[[RaceEntry], None] | None = None) -> list[RaceEntry]:
     """Run every method on every planted problem; see the module docstring.
 
@@ -111,6 +111,9 @@ def run_race(sizes: Sequence[tuple[int, int]] = SIZES, seeds: Sequence[int] = SE
     budget_factor : float
         The solver-time limit of every method after the first project method that reached
         the target, relative to the best project time on that problem.
+    memory_limit : float
+        Bytes; a method whose class states a ``memory_bytes(n, d)`` above it is not run and
+        is recorded with status "skipped" (jax.hessian needs 2d² n×n tangents at once).
     progress : callable, optional
         Called with each entry as it is measured.
     """
@@ -124,6 +127,15 @@ def run_race(sizes: Sequence[tuple[int, int]] = SIZES, seeds: Sequence[int] = SE
             for is_project, methods in ((True, available(project)), (False, available(peers))):
                 for method in methods:
                     budget = max_time if best is None else min(max_time, budget_factor * best)
+                    needs = getattr(type(get_solver(method)), "memory_bytes", lambda n, d: 0.0)(n, d)
+                    if needs > memory_limit:
+                        entry = RaceEntry(method, is_project, n, d, seed, None, math.nan, 0, math.nan, "skipped",
+                                          f"needs about {needs / 1e9:.0f} GB > memory_limit {memory_limit / 1e9:.0f} GB",
+                                          None)
+                        entries.append(entry)
+                        if progress is not None:
+                            progress(entry)
+                        continue
                     wall, result = time_to_target(method, problem, X0, Y0, target=target, max_time=budget,
                                                   max_iter=max_iter, pause=pause)
                     if is_project and wall is not None:
@@ -201,6 +213,9 @@ def markdown(entries: Sequence[RaceEntry], target: float = 1e-10) -> str:
               "| n, d | seed | method | wall | solver time | iterations | status |",
               "| --- | --- | --- | --- | --- | --- | --- |"]
     for e in entries:
+        if e.status == "skipped":
+            lines.append(f"| {e.n}, {e.d} | {e.seed} | {e.method} (peer) | skipped: {e.message} | | | |")
+            continue
         name = e.method if e.project else f"{e.method} (peer)"
         lines.append(f"| {e.n}, {e.d} | {e.seed} | {name} | {_seconds(e.wall)} | {_seconds(e.solver_time)} | "
                      f"{e.iterations} | {e.status} |")
