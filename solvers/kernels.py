@@ -93,23 +93,33 @@ class LeastSquaresY(NamedTuple):
     Y : (d, d) the least-squares solution (minimum-norm when P is rank deficient)
     Q : (n, d) the left singular vectors of P, those of dropped singular values set to zero,
         so that Q Qᵀ is the orthogonal projector onto range(P)
+    rank : int
+        The number of singular values kept
     """
 
     Y: Array
     Q: Array
+    rank: int
 
 
-def y_least_squares(problem: Problem, S: Array, reg: float = 0.0) -> LeastSquaresY:
-    """The Y step for the softmax ``S`` (see :func:`y_solve`), with the basis of range(P)."""
+def y_least_squares(problem: Problem, S: Array, reg: float = 0.0, rcond: float | None = None) -> LeastSquaresY:
+    """The Y step for the softmax ``S`` (see :func:`y_solve`), with the basis of range(P).
+
+    ``rcond`` drops singular values below ``rcond·σ_max`` (default ``eps·max(n, d)``, as
+    ``lstsq``); ignored with ``reg``.
+    """
     xp = problem.xp
     U, sigma, Vt = xp.linalg.svd(S @ problem.A3, full_matrices=False)
     if reg:
-        inverse, Q = sigma / (sigma * sigma + reg), U
+        inverse, Q, rank = sigma / (sigma * sigma + reg), U, sigma.shape[0]
     else:
-        keep = sigma > float(xp.finfo(sigma.dtype).eps) * max(problem.n, problem.d) * sigma[0]
+        if rcond is None:
+            rcond = float(xp.finfo(sigma.dtype).eps) * max(problem.n, problem.d)
+        keep = sigma > rcond * sigma[0]
         inverse = xp.where(keep, 1.0 / xp.where(keep, sigma, xp.ones_like(sigma)), xp.zeros_like(sigma))
-        Q = U * xp.astype(keep, U.dtype)[None, :]
-    return LeastSquaresY(Vt.T @ (inverse[:, None] * (U.T @ problem.B)), Q)
+        kept = xp.astype(keep, U.dtype)
+        Q, rank = U * kept[None, :], int(float(xp.sum(kept)))
+    return LeastSquaresY(Vt.T @ (inverse[:, None] * (U.T @ problem.B)), Q, rank)
 
 
 def y_solve(problem: Problem, X: Array, reg: float = 0.0, S: Array | None = None) -> Array:

@@ -26,7 +26,8 @@ CORE_MODULES = ("kernels.py", "oracles.py", "damping.py", "loop.py", "alternatin
                 "sketched.py")
 #: Modules that register solvers yet are library-specific by design.
 NOT_CORE = {"peers.py": "the peers are SciPy's minimisers and torch autograd themselves",
-            "scipy_peers.py": "SciPy's minimisers themselves, on NumPy host arrays"}
+            "scipy_peers.py": "SciPy's minimisers themselves, on NumPy host arrays",
+            "jax_peers.py": "JAX autodiff itself, on host arrays"}
 
 #: (file name, function) -> (library names used there, why that is host-side work).
 #: Names are fnmatch patterns; ``<module>`` is module level (imports).

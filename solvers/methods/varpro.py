@@ -11,15 +11,24 @@ always optimal, it needs fewer and cheaper iterations than Gauss–Newton on (X,
 
 Two ways to take the step:
 
-* dense (default for d ≤ 24): form the d²×d² matrix
-  (:func:`solvers.kernels.varpro_gauss_newton`) and take Levenberg–Marquardt steps with
-  Nielsen's gain-ratio damping (:mod:`solvers.methods.damping`);
-* matrix-free (default for larger d): a Steihaug–CG trust region on the products
+* matrix-free (the default): a Steihaug–CG trust region on the products
   :func:`solvers.kernels.varpro_gn_product` (four n×n×d products each), sharing the
-  forward pass and the basis Q of the iterate (:func:`solvers.methods.newton_cg.trust_region_step`).
+  forward pass and the basis Q of the iterate (:func:`solvers.methods.newton_cg.trust_region_step`);
+* dense (``matrix_free=False``): form the d²×d² matrix
+  (:func:`solvers.kernels.varpro_gauss_newton`) and take Levenberg–Marquardt steps with
+  Nielsen's gain-ratio damping (:mod:`solvers.methods.damping`). Fewer iterations, but
+  measured 2–9× slower than matrix-free already at (n, d) = (128, 16) on a 2-core CPU.
 
 Each trial point costs one forward pass and one thin SVD of the n×d matrix S A3; an
 accepted one is the next iterate, with its loss and gradient (monitoring costs nothing).
+
+Where P = S A3 is rank deficient (X = 0 makes it rank one: near-uniform attention), Y(X)
+grows like 1/σ_min(P) and the reduced objective is too ill-conditioned to descend on; from
+such a start the method takes joint Newton–CG steps (:class:`solvers.methods.newton_cg.NewtonCG`)
+until P has full rank (singular values above ``rcond``·σ_max), then switches to the
+reduced iteration (``info["joint_steps"]`` counts the former). Should the reduced iteration
+find no decreasing step (its model degenerates where Y(X) is ill-conditioned), joint
+Newton–CG steps continue from that point to the end, so the ending is the joint method's.
 """
 
 from __future__ import annotations
@@ -30,15 +39,11 @@ from typing import Any
 
 from .. import kernels
 from ..backends import Backend
-from ..loop import IterativeSolver, State
+from ..loop import IterativeSolver, State, StepFailed, machine_eps
 from ..problem import Problem
 from ..registry import register
 from .damping import Damping, damped_newton_step
-from .newton_cg import TrustRegion, trust_region_step
-
-#: Largest d for which the dense d²×d² Gauss–Newton matrix is the default.
-DENSE_MAX_D = 24
-
+from .newton_cg import NewtonCG, NewtonCGState, TrustRegion, trust_region_step
 
 @dataclass
 class VarproState(State):
@@ -49,19 +54,24 @@ class VarproState(State):
     Q: Any = field(default=None, kw_only=True)
     damping: Damping | None = field(default=None, kw_only=True)
     region: TrustRegion | None = field(default=None, kw_only=True)
+    rank: int = field(default=0, kw_only=True)
+    #: While P is rank deficient: the joint Newton–CG state the step continues from.
+    joint: NewtonCGState | None = field(default=None, kw_only=True)
+    joint_steps: int = field(default=0, kw_only=True)
+    #: The reduced iteration stalled: joint Newton–CG steps from here on.
+    joint_only: bool = field(default=False, kw_only=True)
 
 
-def reduced_point(problem: Problem, X: Any, S: Any | None = None) -> dict[str, Any]:
-    """Y(X), the forward pass, loss, ∇_X L, ‖∇L‖ and Q at X (``S``: the softmax at X, if known)."""
+def reduced_point(problem: Problem, X: Any, rcond: float | None = None) -> dict[str, Any]:
+    """Y(X), the forward pass, loss, ∇_X L, ‖∇L‖ and Q at X (``rcond``: see :func:`solvers.kernels.y_least_squares`)."""
     xp = problem.xp
-    if S is None:
-        S = kernels.softmax_rows(xp, (problem.A1 @ X) @ problem.A2.T)
-    Y, Q = kernels.y_least_squares(problem, S)
+    S = kernels.softmax_rows(xp, (problem.A1 @ X) @ problem.A2.T)
+    Y, Q, rank = kernels.y_least_squares(problem, S, rcond=rcond)
     V = problem.A3 @ Y
     fw = kernels.Forward(S, V, S @ V - problem.B)
     gX, gY = kernels.grad_from(problem, fw)
     loss, gnorm = kernels.loss_and_grad_norm(problem, fw, gX, gY)
-    return {"X": X, "Y": Y, "fw": fw, "gX": gX, "Q": Q, "loss": loss, "grad_norm": gnorm}
+    return {"X": X, "Y": Y, "fw": fw, "gX": gX, "Q": Q, "rank": rank, "loss": loss, "grad_norm": gnorm}
 
 
 @register
@@ -70,21 +80,28 @@ class VarPro(IterativeSolver):
 
     Parameters
     ----------
-    matrix_free : bool, optional
-        Matrix-free trust-region CG steps instead of the dense d²×d² matrix. Default: dense
-        for d ≤ 24.
+    matrix_free : bool
+        Matrix-free trust-region CG steps (default) or the dense d²×d² matrix with
+        Levenberg–Marquardt damping.
     mu0 : float
         Initial relative Levenberg–Marquardt damping (dense steps).
     radius0 : float
         Initial trust-region radius in X (matrix-free steps).
     max_cg : int, optional
         CG iterations per matrix-free step (default d²).
+    rcond : float, optional
+        The Y step drops singular values of P = S A3 below ``rcond·σ_max`` (default eps^(1/4) of
+        the dtype). Near a rank-deficient P (X = 0 makes it rank one) the exact Y(X) grows
+        like 1/σ_min and the reduced objective becomes too ill-conditioned to descend on;
+        the method then takes joint steps until P is well conditioned (module docstring), after which
+        nothing is dropped (planted problems never reach the cut-off).
     """
 
     name = "varpro"
 
-    def __init__(self, backend: str | Backend | None = None, *, matrix_free: bool | None = None, mu0: float = 1e-3,
-                 radius0: float = 1.0, max_cg: int | None = None, **common: Any) -> None:
+    def __init__(self, backend: str | Backend | None = None, *, matrix_free: bool = True, mu0: float = 1e-3,
+                 radius0: float = 1.0, max_cg: int | None = None, rcond: float | None = None,
+                 **common: Any) -> None:
         super().__init__(backend, **common)
         if not (math.isfinite(mu0) and mu0 >= 0):
             raise ValueError(f"mu0 must be a finite number ≥ 0, got {mu0!r}")
@@ -94,18 +111,37 @@ class VarPro(IterativeSolver):
         self.mu0 = mu0
         self.radius0 = radius0
         self.max_cg = max_cg
+        self.rcond = rcond
 
-    def uses_matrix_free(self, problem: Problem) -> bool:
-        """Whether steps are matrix-free on ``problem`` (the option, or d > :data:`DENSE_MAX_D`)."""
-        return problem.d > DENSE_MAX_D if self.matrix_free is None else self.matrix_free
+    def cutoff(self, problem: Problem) -> float:
+        """The relative singular-value cut-off of the Y step (``rcond``, default eps^(1/4) of the dtype)."""
+        return machine_eps(problem.dtype) ** 0.25 if self.rcond is None else self.rcond
 
     def init_state(self, problem: Problem, X: Any, Y: Any) -> VarproState:
-        point = reduced_point(problem, X)
-        if self.uses_matrix_free(problem):
-            return VarproState(**point, region=TrustRegion(self.radius0))
-        return VarproState(**point, damping=Damping(self.mu0))
+        point = reduced_point(problem, X, self.cutoff(problem))
+        if point["rank"] < problem.d:  # Y(X) is degenerate here: joint Newton–CG steps first
+            joint = NewtonCG(radius0=self.radius0).init_state(problem, X, Y)
+            return VarproState(X, Y, loss=joint.loss, grad_norm=joint.grad_norm, joint=joint)
+        return self.reduced_state(problem, point)
+
+    def reduced_state(self, problem: Problem, point: dict[str, Any], joint_steps: int = 0) -> VarproState:
+        """The first state of the reduced iteration at ``point`` (a :func:`reduced_point`)."""
+        if self.matrix_free:
+            return VarproState(**point, region=TrustRegion(self.radius0), joint_steps=joint_steps)
+        return VarproState(**point, damping=Damping(self.mu0), joint_steps=joint_steps)
 
     def step(self, problem: Problem, state: VarproState) -> VarproState:
+        if state.joint is not None:
+            return self.joint_step(problem, state)
+        try:
+            return self.reduced_step(problem, state)
+        except StepFailed:  # degenerate Y(X): let the joint iteration decide whether this is a minimum
+            joint = NewtonCG(radius0=self.radius0).init_state(problem, state.X, state.Y)
+            return self.joint_step(problem, VarproState(state.X, state.Y, loss=joint.loss, grad_norm=joint.grad_norm,
+                                                        joint=joint, joint_steps=state.joint_steps, joint_only=True))
+
+    def reduced_step(self, problem: Problem, state: VarproState) -> VarproState:
+        """One Gauss–Newton step on the reduced objective (dense or matrix-free)."""
         xp = problem.xp
         d = problem.d
         X = state.X
@@ -113,7 +149,7 @@ class VarPro(IterativeSolver):
 
         def trial_loss(p: Any) -> float:
             X_new = X + xp.reshape(p, (d, d))
-            trials["point"] = reduced_point(problem, X_new)
+            trials["point"] = reduced_point(problem, X_new, self.cutoff(problem))
             return trials["point"]["loss"]
 
         g = xp.reshape(state.gX, (-1,))
@@ -129,12 +165,25 @@ class VarPro(IterativeSolver):
                                              trial_loss, self.max_cg or d * d, 1e-4, 1e-15)
         if not accepted:
             return replace(state, region=region)
-        return VarproState(**trials["point"], region=region)
+        return VarproState(**trials["point"], region=region, joint_steps=state.joint_steps)
+
+    def joint_step(self, problem: Problem, state: VarproState) -> VarproState:
+        """One joint Newton–CG step while P = S A3 is rank deficient; the reduced iteration
+        takes over (Y re-solved) once P has full rank and that lowers the loss — unless it
+        has stalled before (``joint_only``)."""
+        joint = NewtonCG(radius0=self.radius0).step(problem, state.joint)
+        steps = state.joint_steps + 1
+        if not state.joint_only:
+            point = reduced_point(problem, joint.X, self.cutoff(problem))
+            if point["rank"] == problem.d and point["loss"] <= joint.loss:
+                return self.reduced_state(problem, point, steps)
+        return VarproState(joint.X, joint.Y, loss=joint.loss, grad_norm=joint.grad_norm, joint=joint,
+                           joint_steps=steps, joint_only=state.joint_only)
 
     def info(self, state: State) -> dict[str, Any]:
         region = getattr(state, "region", None)
         damping = getattr(state, "damping", None)
-        record: dict[str, Any] = {"matrix_free": region is not None}
+        record: dict[str, Any] = {"matrix_free": self.matrix_free, "joint_steps": getattr(state, "joint_steps", 0)}
         if damping is not None:
             record["final_damping"] = damping.mu
         if region is not None:
