@@ -31,6 +31,8 @@ NND_RANGE = (1.7, 2.3)
 MIN_FIT_TIME = 1e-3
 #: Sweep -> (axis varied, attribute of Stage holding the claimed exponent).
 SWEEP_AXES = {"n": ("n", "claim_n"), "d": ("d", "claim_d"), "solve_d": ("d", "claim_d"), "cross_n": ("n", "claim_n")}
+#: Untagged records (asv) form a line of the sweep across n = d² from this many values of n at one d.
+MIN_CROSS_SIZES = 4
 #: A size enters a slope fit only where the cost model gives the terms growing with the claimed
 #: exponent at least this share of the time (so the fitted slope can differ from the claimed
 #: one by at most a quarter of the other terms' exponent gap).
@@ -106,16 +108,23 @@ def sweep_records(records: Iterable[dict[str, Any]], stage: str, backend: str, s
     if any("sweeps" in r for r in mine):
         chosen = [r for r in mine if sweep in r.get("sweeps", ()) and fixed in (None, r[other])]
     else:
-        stage_sweeps = STAGES[stage].sweeps if stage in STAGES else ("n", "d")
-        if sweep not in stage_sweeps:
-            return []
-        groups: dict[int, list[dict[str, Any]]] = {}
-        for r in mine:
-            groups.setdefault(r[other], []).append(r)
+        groups = _untagged_groups(mine, stage, sweep)
         if not groups:
             return []
-        chosen = max(groups.values(), key=lambda g: (len({r[axis] for r in g}), -min(r[other] for r in g)))
+        chosen = (groups.get(fixed, []) if fixed is not None else
+                  max(groups.values(), key=lambda g: (len({r[axis] for r in g}), -min(r[other] for r in g))))
     return sorted(chosen, key=lambda r: r[axis])
+
+
+def _untagged_groups(mine: list[dict[str, Any]], stage: str, sweep: str) -> dict[int, list[dict[str, Any]]]:
+    """Untagged records of one stage and backend grouped by the size ``sweep`` holds fixed."""
+    if sweep not in (STAGES[stage].sweeps if stage in STAGES else ("n", "d")):
+        return {}
+    other = "d" if SWEEP_AXES[sweep][0] == "n" else "n"
+    groups: dict[int, list[dict[str, Any]]] = {}
+    for r in mine:
+        groups.setdefault(r[other], []).append(r)
+    return groups
 
 
 def _explain(result: ScalingResult, records: list[dict[str, Any]], gemm: float | None, tolerance: float) -> str:
@@ -390,11 +399,17 @@ def _per_iteration(records: list[dict[str, Any]], models: list[CostModel]) -> Ca
 
 
 def _fixed_sizes(records: list[dict[str, Any]], stage: str, backend: str, sweep: str) -> list[int | None]:
-    """The other sizes ``sweep`` ran at for ``stage`` (tagged records), or ``[None]`` (untagged: one group)."""
-    other = "d" if SWEEP_AXES[sweep][0] == "n" else "n"
-    tagged = sorted({r[other] for r in records if r["stage"] == stage and r["backend"] == backend
-                     and sweep in r.get("sweeps", ())})
-    return tagged or [None]
+    """The other sizes ``sweep`` ran at for ``stage``: from the tags, or (untagged records, as from
+    asv) every fixed size with more than one varied size when ``sweep`` runs at several (``cross_n``),
+    else ``[None]`` (the largest group)."""
+    axis = SWEEP_AXES[sweep][0]
+    other = "d" if axis == "n" else "n"
+    mine = [r for r in records if r["stage"] == stage and r["backend"] == backend]
+    tagged = sorted({r[other] for r in mine if sweep in r.get("sweeps", ())})
+    if tagged or sweep != "cross_n":
+        return tagged or [None]
+    groups = _untagged_groups(mine, stage, sweep)
+    return sorted(k for k, g in groups.items() if len({r[axis] for r in g}) >= MIN_CROSS_SIZES) or [None]
 
 
 def best_fractions(records: list[dict[str, Any]], rates: dict[str, float]) -> list[BestFraction]:
