@@ -214,7 +214,10 @@ def _off_regime(model: CostModel, regime: list[str], record: dict[str, Any]) -> 
 
 
 def cost_models(records: list[dict[str, Any]]) -> list[CostModel]:
-    """The cost model of every (stage, backend) whose measured sizes can separate its terms."""
+    """The cost model of every (stage, backend) whose measured sizes can separate its terms.
+
+    Only a :attr:`~solvers.harness.costmodel.CostModel.usable` one selects the sizes of a
+    slope fit, gives a coverage or predicts a per-iteration time."""
     models = []
     for backend in dict.fromkeys(r["backend"] for r in records):
         for stage in dict.fromkeys(r["stage"] for r in records):
@@ -347,7 +350,7 @@ def analyse(data: dict[str, Any], min_fit_time: float = MIN_FIT_TIME, rule: Rule
     for backend in dict.fromkeys(r["backend"] for r in records):
         for stage in dict.fromkeys(r["stage"] for r in records):
             sweeps = STAGES[stage].sweeps if stage in STAGES else ("n", "d")
-            model = next((m for m in models if (m.stage, m.backend) == (stage, backend)), None)
+            model = next((m for m in models if (m.stage, m.backend) == (stage, backend) and m.usable), None)
             for sweep in sweeps:
                 for fixed in _fixed_sizes(records, stage, backend, sweep):
                     result = analyse_scaling(records, stage, backend, sweep, rates.get(backend), min_fit_time, rule,
@@ -372,7 +375,7 @@ def _coverage(models: list[CostModel], scaling: list[ScalingResult], records: li
     """Along every sweep of a stage with a cost model, where the claim's named terms hold the time."""
     out = []
     for res in scaling:
-        model = next((m for m in models if (m.stage, m.backend) == (res.stage, res.backend)), None)
+        model = next((m for m in models if (m.stage, m.backend) == (res.stage, res.backend) and m.usable), None)
         values = [r[res.axis] for r in sweep_records(records, res.stage, res.backend, res.sweep, res.fixed)
                   if r["status"] == "ok"]
         if model is not None and res.fixed is not None and values:
@@ -385,7 +388,7 @@ def _per_iteration(records: list[dict[str, Any]], models: list[CostModel]) -> Ca
     else its cost model's prediction inside the measured ranges."""
     stage = f"iteration:{REFERENCE_SOLVER}"
     timed = {(r["n"], r["d"]): r["median"] for r in records if r["stage"] == stage and r["status"] == "ok"}
-    model = next((m for m in models if m.stage == stage), None)
+    model = next((m for m in models if m.stage == stage and m.usable), None)
 
     def per_iteration(n: int, d: int) -> tuple[float | None, str]:
         if (n, d) in timed:
