@@ -150,3 +150,15 @@ def test_overshooting_local_exponents_do_not_approach():
     result = analysis.analyse_scaling(_records("hessian_solve", "solve_d", sizes, [0.11, 0.0044, 0.45], fixed=128),
                                       "hessian_solve", "numpy", "solve_d")
     assert not analysis.approaches(result, 6.0)[0]
+
+
+def test_untagged_records_give_every_line_of_the_sweep_across_n_equals_d_squared():
+    """asv results carry no sweep tags: the lines at each d of the cross sweep are found by grouping."""
+    law = lambda n, d: 1e-9 * (n * n * d * d + n * d**4) + 1e-8 * n * n * d + 1e-5   # noqa: E731
+    sizes = [(128, d) for d in (8, 12, 16, 24, 32, 48, 64)] + [(n, d) for n in (64, 256, 512, 1024) for d in (8, 16)]
+    records = [{"stage": "hessian_assembly", "backend": "numpy", "n": n, "d": d, "status": "ok", "median": law(n, d)}
+               for n, d in sizes]
+    result = analysis.analyse({"points": records})
+    assert sorted((r.sweep, r.fixed) for r in result.scaling) == [("cross_n", 8), ("cross_n", 16), ("solve_d", 128)]
+    assert {(c.sweep, c.fixed) for c in result.coverage} == {("cross_n", 8), ("cross_n", 16), ("solve_d", 128)}
+    assert result.models[0].rms_error < 1e-6

@@ -136,7 +136,8 @@ def test_machine_name(monkeypatch, tmp_path):
     assert machine_name() == "asv-box"
 
 
-def _asv_results(root: Path) -> Path:
+def _asv_results(root: Path, across: bool = False) -> Path:
+    """Fake stored asv results; with ``across``, the Hessian assembly on the sweep across n = d² too."""
     results = root / "results"
     (results / "box").mkdir(parents=True)
     names = ["backend", "n", "d"]
@@ -146,6 +147,8 @@ def _asv_results(root: Path) -> Path:
         "bench_stages.PeakForward.peakmem_forward": {"param_names": names},
         "bench_iteration.Iteration.time_iteration": {"param_names": ["solver", *names]},
         "bench_convergence.IterationsToEps.track_iterations": {"param_names": ["solver", *names, "eps"]},
+        "bench_hessian_assembly.HessianAssemblyD.time_stage": {"param_names": names},
+        "bench_hessian_assembly.HessianAssemblyAcross.time_stage": {"param_names": names},
         "version": 2}))
     ns = [256, 512, 1024, 2048]
     forward = [1e-8 * n**2 for n in ns] + [None] * len(ns)     # torch: n/a
@@ -165,9 +168,32 @@ def _asv_results(root: Path) -> Path:
             "bench_convergence.IterationsToEps.track_iterations": [
                 [3, 6, 12, None, 2, 3, 4, 5],
                 [["'alternating'", "'joint-newton'"], ["'numpy'"], ["128"], ["16"], ["0.01", "0.0001", "1e-08", "1e-12"]]],
+            **(_asv_assembly() if across else {}),
         }}))
     (results / "box" / "machine.json").write_text(json.dumps({"machine": "box", "version": 1}))
     return results
+
+
+def _asv_assembly() -> dict:
+    """asv rows of the Hessian assembly against d (n = 128) and against n across n = d² (d = 8, 16)."""
+    law = lambda n, d: 1e-9 * (n * n * d * d + n * d**4) + 1e-10 * n * n * d + 1e-5   # noqa: E731
+    ds, ns = [8, 12, 16, 24, 32], [64, 128, 256, 512, 1024]
+    return {"bench_hessian_assembly.HessianAssemblyD.time_stage": [
+                [law(128, d) for d in ds], [["'numpy'"], ["128"], [str(d) for d in ds]]],
+            "bench_hessian_assembly.HessianAssemblyAcross.time_stage": [
+                [law(n, d) for n in ns for d in (8, 16)], [["'numpy'"], [str(n) for n in ns], ["8", "16"]]]}
+
+
+def test_report_from_asv_results_has_the_same_kinds_of_verdicts(tmp_path):
+    data = measurements_from_asv(_asv_results(tmp_path, across=True))
+    text = build_report(data, tmp_path / "out").read_text()
+    verdict = text[text.index("## Verdict"):text.index("## Exponents against the claim")]
+    assert [line[:3] for line in verdict.splitlines() if line[:1].isdigit()] == ["1. ", "2. ", "3. ", "4. ", "5. "]
+    assert "Beyond n = d²" in verdict and "set the cost there" in verdict
+    assert "whole 90% confidence interval" in text and "## Cost model: where the time goes" in text
+    fits = json.loads((tmp_path / "out" / "analysis.json").read_text())
+    assert {(c["sweep"], c["fixed"]) for c in fits["coverage"] if c["stage"] == "hessian_assembly"} == {
+        ("solve_d", 128), ("cross_n", 8), ("cross_n", 16)}
 
 
 def test_report_from_asv_results(tmp_path):

@@ -144,7 +144,20 @@ def test_the_five_sentences_follow_the_data():
                                [(n, d) for n in (64, 128, 256, 512, 1024) for d in (8, 16)], "cross_n"))
     result = analysis.analyse({"points": records})
     first, second, _, fourth, fifth = summary.sentences(result)
-    assert "exponents 2.00 where the claim implies 2: of 1 fits, 1 holds" in first
-    assert "of 1 fits, 1 holds" in second
+    assert "exponents 2.00 where the claim implies 2: of 1 fits, holds 1" in first
+    assert "of 1 fits, holds 1" in second
     assert "set the cost there" in fourth and "at d = 16 (n = 512…1024" in fourth
     assert fifth == "No convergence run of the paper's method is in this record."
+
+
+def test_a_cost_model_that_does_not_fit_concludes_nothing():
+    """Timings of a busy machine (factor-of-e noise): the model is reported but selects no sizes and no sentence uses it."""
+    rng = np.random.default_rng(0)
+    law = lambda n, d: (1e-12 * d**6 + 1e-9 * n * n * d * d) * float(np.exp(rng.standard_normal()))   # noqa: E731
+    records = (_stage_points("iteration:alternating", law, [(128, d) for d in (8, 12, 16, 24, 32, 48)], "solve_d")
+               + _stage_points("iteration:alternating", law,
+                               [(n, d) for n in (64, 128, 256, 512, 1024) for d in (8, 16)], "cross_n"))
+    result = analysis.analyse({"points": records})
+    assert result.models and not result.models[0].usable and result.coverage == []
+    assert all(not r.regime for r in result.scaling)
+    assert "does not describe its timings" in summary.sentences(result)[3]

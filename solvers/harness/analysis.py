@@ -31,6 +31,8 @@ NND_RANGE = (1.7, 2.3)
 MIN_FIT_TIME = 1e-3
 #: Sweep -> (axis varied, attribute of Stage holding the claimed exponent).
 SWEEP_AXES = {"n": ("n", "claim_n"), "d": ("d", "claim_d"), "solve_d": ("d", "claim_d"), "cross_n": ("n", "claim_n")}
+#: Untagged records (asv) form a line of the sweep across n = d² from this many values of n at one d.
+MIN_CROSS_SIZES = 4
 #: A size enters a slope fit only where the cost model gives the terms growing with the claimed
 #: exponent at least this share of the time (so the fitted slope can differ from the claimed
 #: one by at most a quarter of the other terms' exponent gap).
@@ -106,16 +108,23 @@ def sweep_records(records: Iterable[dict[str, Any]], stage: str, backend: str, s
     if any("sweeps" in r for r in mine):
         chosen = [r for r in mine if sweep in r.get("sweeps", ()) and fixed in (None, r[other])]
     else:
-        stage_sweeps = STAGES[stage].sweeps if stage in STAGES else ("n", "d")
-        if sweep not in stage_sweeps:
-            return []
-        groups: dict[int, list[dict[str, Any]]] = {}
-        for r in mine:
-            groups.setdefault(r[other], []).append(r)
+        groups = _untagged_groups(mine, stage, sweep)
         if not groups:
             return []
-        chosen = max(groups.values(), key=lambda g: (len({r[axis] for r in g}), -min(r[other] for r in g)))
+        chosen = (groups.get(fixed, []) if fixed is not None else
+                  max(groups.values(), key=lambda g: (len({r[axis] for r in g}), -min(r[other] for r in g))))
     return sorted(chosen, key=lambda r: r[axis])
+
+
+def _untagged_groups(mine: list[dict[str, Any]], stage: str, sweep: str) -> dict[int, list[dict[str, Any]]]:
+    """Untagged records of one stage and backend grouped by the size ``sweep`` holds fixed."""
+    if sweep not in (STAGES[stage].sweeps if stage in STAGES else ("n", "d")):
+        return {}
+    other = "d" if SWEEP_AXES[sweep][0] == "n" else "n"
+    groups: dict[int, list[dict[str, Any]]] = {}
+    for r in mine:
+        groups.setdefault(r[other], []).append(r)
+    return groups
 
 
 def _explain(result: ScalingResult, records: list[dict[str, Any]], gemm: float | None, tolerance: float) -> str:
@@ -205,7 +214,10 @@ def _off_regime(model: CostModel, regime: list[str], record: dict[str, Any]) -> 
 
 
 def cost_models(records: list[dict[str, Any]]) -> list[CostModel]:
-    """The cost model of every (stage, backend) whose measured sizes can separate its terms."""
+    """The cost model of every (stage, backend) whose measured sizes can separate its terms.
+
+    Only a :attr:`~solvers.harness.costmodel.CostModel.usable` one selects the sizes of a
+    slope fit, gives a coverage or predicts a per-iteration time."""
     models = []
     for backend in dict.fromkeys(r["backend"] for r in records):
         for stage in dict.fromkeys(r["stage"] for r in records):
@@ -338,7 +350,7 @@ def analyse(data: dict[str, Any], min_fit_time: float = MIN_FIT_TIME, rule: Rule
     for backend in dict.fromkeys(r["backend"] for r in records):
         for stage in dict.fromkeys(r["stage"] for r in records):
             sweeps = STAGES[stage].sweeps if stage in STAGES else ("n", "d")
-            model = next((m for m in models if (m.stage, m.backend) == (stage, backend)), None)
+            model = next((m for m in models if (m.stage, m.backend) == (stage, backend) and m.usable), None)
             for sweep in sweeps:
                 for fixed in _fixed_sizes(records, stage, backend, sweep):
                     result = analyse_scaling(records, stage, backend, sweep, rates.get(backend), min_fit_time, rule,
@@ -363,7 +375,7 @@ def _coverage(models: list[CostModel], scaling: list[ScalingResult], records: li
     """Along every sweep of a stage with a cost model, where the claim's named terms hold the time."""
     out = []
     for res in scaling:
-        model = next((m for m in models if (m.stage, m.backend) == (res.stage, res.backend)), None)
+        model = next((m for m in models if (m.stage, m.backend) == (res.stage, res.backend) and m.usable), None)
         values = [r[res.axis] for r in sweep_records(records, res.stage, res.backend, res.sweep, res.fixed)
                   if r["status"] == "ok"]
         if model is not None and res.fixed is not None and values:
@@ -376,7 +388,7 @@ def _per_iteration(records: list[dict[str, Any]], models: list[CostModel]) -> Ca
     else its cost model's prediction inside the measured ranges."""
     stage = f"iteration:{REFERENCE_SOLVER}"
     timed = {(r["n"], r["d"]): r["median"] for r in records if r["stage"] == stage and r["status"] == "ok"}
-    model = next((m for m in models if m.stage == stage), None)
+    model = next((m for m in models if m.stage == stage and m.usable), None)
 
     def per_iteration(n: int, d: int) -> tuple[float | None, str]:
         if (n, d) in timed:
@@ -390,11 +402,17 @@ def _per_iteration(records: list[dict[str, Any]], models: list[CostModel]) -> Ca
 
 
 def _fixed_sizes(records: list[dict[str, Any]], stage: str, backend: str, sweep: str) -> list[int | None]:
-    """The other sizes ``sweep`` ran at for ``stage`` (tagged records), or ``[None]`` (untagged: one group)."""
-    other = "d" if SWEEP_AXES[sweep][0] == "n" else "n"
-    tagged = sorted({r[other] for r in records if r["stage"] == stage and r["backend"] == backend
-                     and sweep in r.get("sweeps", ())})
-    return tagged or [None]
+    """The other sizes ``sweep`` ran at for ``stage``: from the tags, or (untagged records, as from
+    asv) every fixed size with more than one varied size when ``sweep`` runs at several (``cross_n``),
+    else ``[None]`` (the largest group)."""
+    axis = SWEEP_AXES[sweep][0]
+    other = "d" if axis == "n" else "n"
+    mine = [r for r in records if r["stage"] == stage and r["backend"] == backend]
+    tagged = sorted({r[other] for r in mine if sweep in r.get("sweeps", ())})
+    if tagged or sweep != "cross_n":
+        return tagged or [None]
+    groups = _untagged_groups(mine, stage, sweep)
+    return sorted(k for k, g in groups.items() if len({r[axis] for r in g}) >= MIN_CROSS_SIZES) or [None]
 
 
 def best_fractions(records: list[dict[str, Any]], rates: dict[str, float]) -> list[BestFraction]:

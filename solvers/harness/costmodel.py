@@ -63,8 +63,9 @@ TERMS: dict[str, Term] = {term.name: term for term in (
 )}
 #: The claim's named terms must account for at least this share for a size to be "covered".
 NAMED_SHARE = 0.9
-#: A term "dominates" a size when the model gives it at least this share of the time.
-DOMINANCE = 0.5
+#: A model whose root-mean-square relative error exceeds this does not describe its stage's
+#: timings (noise, or work outside its terms): nothing is concluded from it.
+MAX_MODEL_ERROR = 0.3
 
 
 @dataclass
@@ -94,6 +95,11 @@ class CostModel:
     shares: list[list[float]] = field(default_factory=list)
     rms_error: float = math.nan
     max_error: float = math.nan
+
+    @property
+    def usable(self) -> bool:
+        """Whether the model fits its timings well enough (:data:`MAX_MODEL_ERROR`) to conclude from."""
+        return self.rms_error <= MAX_MODEL_ERROR
 
     def predict(self, n: float, d: float) -> float:
         """Modelled seconds per call at (n, d)."""

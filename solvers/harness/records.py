@@ -254,8 +254,9 @@ class Store:
         return next((c for c in self.data["convergence"] if (c["solver"], c["requested_backend"], c["n"], c["d"]) ==
                      (solver, backend, n, d)), None)
 
-    def add_convergence(self, run: ConvergenceRun) -> None:
-        """Record one convergence run, with :attr:`provenance`, and save."""
+    def add_convergence(self, run: ConvergenceRun, study: bool = False) -> None:
+        """Record one convergence run (with ``study``: of the convergence study), with :attr:`provenance`, and save."""
         run.setdefault("provenance", dict(self.provenance))
-        self.data["convergence"].append(run)
+        target = self.data.setdefault("convergence_study", []) if study else self.data["convergence"]
+        target.append(run)
         self.save()

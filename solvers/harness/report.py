@@ -20,7 +20,7 @@ from typing import Any
 from . import analysis, figures, summary
 from .analysis import NND_RANGE, NND_STAGE, SOLVE_STAGE, Analysis, ScalingResult
 from .convergence import EPS_LEVELS, REFERENCE_SOLVER, SizeSummary
-from .costmodel import NAMED_SHARE, TERMS
+from .costmodel import MAX_MODEL_ERROR, NAMED_SHARE, TERMS
 from .environment import machine_name
 from .equivalence import Rule
 from .study import NEWTON_SOLVERS, STUDY_EPS, median_order
@@ -129,7 +129,9 @@ def cost_model_section(result: Analysis) -> list[str]:
               "terms, time = Σ c_k·term_k (non-negative least squares on relative errors, "
               "`scipy.optimize.nnls`). Terms the claim names: n²d (T_mat(n,n,d)), nd² (T_mat(n,d,d)), d⁶ "
               "(d^{2ω}); not named: the n² elementwise work, d³, d⁴, the Hessian assembly's n²d² (S·K) and n·d⁴ "
-              "(Kronecker sum), and a fixed cost per call. Shares are of the modelled time at the measured sizes.", ""]
+              "(Kronecker sum), and a fixed cost per call. Shares are of the modelled time at the measured sizes. "
+              f"A model with an rms relative error above {MAX_MODEL_ERROR:.0%} does not describe its timings: it "
+              "selects no sizes for the exponent fits and is left out of the table below.", ""]
     rows = []
     for m in result.models:
         shares = list(zip(*m.shares))

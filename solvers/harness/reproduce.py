@@ -278,8 +278,7 @@ def run_convergence_study(store: Store, grid: Grid, backend: str, options: Optio
     from ..problem import Problem
     from ..registry import get_solver, list_solvers
 
-    study = store.data.setdefault("convergence_study", [])
-    done = {(r["solver"], r["n"], r["d"], r["seed"]) for r in study}
+    done = {(r["solver"], r["n"], r["d"], r["seed"]) for r in store.data.get("convergence_study", [])}
     for n, d in grid.study_sizes:
         for seed in grid.study_seeds:
             for name in (s for s in STUDY_SOLVERS if s in list_solvers()):
@@ -302,9 +301,7 @@ def run_convergence_study(store: Store, grid: Grid, backend: str, options: Optio
                                          loss=None, time=0.0, info={})
                 finally:
                     gc.collect()
-                run.setdefault("provenance", dict(store.provenance))
-                study.append(run)
-                store.save()
+                store.add_convergence(run, study=True)
                 tick("", STUDY_ESTIMATE)
 
 

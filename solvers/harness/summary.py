@@ -10,9 +10,9 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 
-from .analysis import Analysis, ScalingResult
+from .analysis import REGIME_SHARE, Analysis, ScalingResult
 from .convergence import REFERENCE_SOLVER
-from .costmodel import NAMED_SHARE
+from .costmodel import MAX_MODEL_ERROR, NAMED_SHARE
 from .fits import Fit
 from .study import NEWTON_SOLVERS, STUDY_EPS
 
@@ -30,7 +30,7 @@ def _span(values: list[float]) -> str:
 def _tally(results: list[ScalingResult]) -> str:
     counts = Counter(r.verdict for r in results)
     order = ("holds", "does not hold", "inconclusive")
-    return ", ".join(f"{counts[v]} {v}" for v in order if counts[v])
+    return ", ".join(f"{v} {counts[v]}" for v in order if counts[v])
 
 
 def _ci(fit: Fit) -> str:
@@ -56,12 +56,12 @@ def against_d(result: Analysis) -> str:
         return "Against d, no product stage was measured."
     fixed = ", ".join(f"n = {v}" for v in dict.fromkeys(r.fixed for r in mine))
     text = f"Against d ({fixed}) the claim implies d^{mine[0].expected:g} for the product stages: of {len(mine)} fits, {_tally(mine)}"
-    elementwise = [share for m in result.models if m.stage in PRODUCT_STAGES and "n²" in m.terms
+    elementwise = [share for m in result.models if m.stage in PRODUCT_STAGES and "n²" in m.terms and m.usable
                    for share in (row[m.terms.index("n²")] for row in m.shares)]
     if elementwise:
         regime = sorted({size for r in mine if r.regime for size in r.used})
         text += (f"; their cost models put {min(elementwise):.0%}–{max(elementwise):.0%} of the time in the n² "
-                 "elementwise work the claim does not name, and the claimed n²d term holds ≥ 75 % of it "
+                 f"elementwise work the claim does not name, and the claimed n²d term holds ≥ {REGIME_SHARE:.0%} of it "
                  + (f"only at d = {', '.join(map(str, regime))}" if regime else "at no compute-bound size measured"))
     return text + "."
 
@@ -112,6 +112,11 @@ def left_out(result: Analysis) -> str:
             verdict = f"the claim's named terms fall short of {NAMED_SHARE:.0%} of the cost there"
         return (f"Beyond n = d², the terms the claim names (n²d, nd², d⁶) account for this share of the modelled "
                 f"time of {name}: " + "; ".join(parts) + f" — {verdict}.")
+    unfit = [m for m in result.models if m.stage in CROSS_STAGES and not m.usable]
+    if unfit:
+        return ("The cost model of " + " and of ".join(f"`{m.stage}` (rms error {m.rms_error:.0%})" for m in unfit)
+                + f" does not describe its timings (rms relative error above {MAX_MODEL_ERROR:.0%}), so this record "
+                "cannot say where beyond n = d² the unnamed terms take over; rerun on an idle machine.")
     covered = [c for c in result.coverage if c.named and max(c.named) >= NAMED_SHARE]
     return ("No sweep crossed n = d², so this record cannot say where the unnamed terms take over; "
             f"the claim's named terms reach {NAMED_SHARE:.0%} of the time along {len(covered)} of "
