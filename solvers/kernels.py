@@ -75,11 +75,14 @@ def grad_from(problem: Problem, fw: Forward) -> tuple[Array, Array]:
     return gX, gY
 
 
-def loss_and_grad_norm(problem: Problem, fw: Forward, *gradients: Array) -> tuple[float, float]:
-    """The loss of a forward pass and the norm of the gradient blocks given, in one transfer."""
+def loss_and_grad_norm(problem: Problem, fw: Forward, *gradients: Array,
+                       extra: tuple[Array, ...] = ()) -> tuple[float, ...]:
+    """The loss of a forward pass, the norm of the gradient blocks given, and the 0-d ``extra``
+    arrays as floats, all in one transfer."""
     xp = problem.xp
-    loss, squared = host_floats(problem.backend, xp.sum(fw.R * fw.R), sum(xp.sum(g * g) for g in gradients))
-    return loss, squared ** 0.5
+    loss, squared, *rest = host_floats(problem.backend, xp.sum(fw.R * fw.R),
+                                       sum(xp.sum(g * g) for g in gradients), *extra)
+    return (loss, squared ** 0.5, *rest)
 
 
 def grad(problem: Problem, X: Array, Y: Array) -> tuple[Array, Array]:
@@ -93,13 +96,13 @@ class LeastSquaresY(NamedTuple):
     Y : (d, d) the least-squares solution (minimum-norm when P is rank deficient)
     Q : (n, d) the left singular vectors of P, those of dropped singular values set to zero,
         so that Q Qᵀ is the orthogonal projector onto range(P)
-    rank : int
-        The number of singular values kept
+    rank : 0-d array
+        The number of singular values kept (a device scalar: converting it synchronises)
     """
 
     Y: Array
     Q: Array
-    rank: int
+    rank: Array
 
 
 def y_least_squares(problem: Problem, S: Array, reg: float = 0.0, rcond: float | None = None) -> LeastSquaresY:
@@ -111,14 +114,14 @@ def y_least_squares(problem: Problem, S: Array, reg: float = 0.0, rcond: float |
     xp = problem.xp
     U, sigma, Vt = xp.linalg.svd(S @ problem.A3, full_matrices=False)
     if reg:
-        inverse, Q, rank = sigma / (sigma * sigma + reg), U, sigma.shape[0]
+        inverse, Q, rank = sigma / (sigma * sigma + reg), U, xp.sum(xp.ones_like(sigma))
     else:
         if rcond is None:
             rcond = float(xp.finfo(sigma.dtype).eps) * max(problem.n, problem.d)
         keep = sigma > rcond * sigma[0]
         inverse = xp.where(keep, 1.0 / xp.where(keep, sigma, xp.ones_like(sigma)), xp.zeros_like(sigma))
         kept = xp.astype(keep, U.dtype)
-        Q, rank = U * kept[None, :], int(float(xp.sum(kept)))
+        Q, rank = U * kept[None, :], xp.sum(kept)
     return LeastSquaresY(Vt.T @ (inverse[:, None] * (U.T @ problem.B)), Q, rank)
 
 

@@ -70,8 +70,8 @@ def reduced_point(problem: Problem, X: Any, rcond: float | None = None) -> dict[
     V = problem.A3 @ Y
     fw = kernels.Forward(S, V, S @ V - problem.B)
     gX, gY = kernels.grad_from(problem, fw)
-    loss, gnorm = kernels.loss_and_grad_norm(problem, fw, gX, gY)
-    return {"X": X, "Y": Y, "fw": fw, "gX": gX, "Q": Q, "rank": rank, "loss": loss, "grad_norm": gnorm}
+    loss, gnorm, rank = kernels.loss_and_grad_norm(problem, fw, gX, gY, extra=(rank,))
+    return {"X": X, "Y": Y, "fw": fw, "gX": gX, "Q": Q, "rank": int(rank), "loss": loss, "grad_norm": gnorm}
 
 
 @register
