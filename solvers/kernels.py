@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from . import rowblocks
 from .backends import device_of
 from .problem import Problem
 
@@ -49,7 +50,9 @@ def softmax_backward(xp: Any, S: Array, G: Array) -> Array:
 
 
 def forward(problem: Problem, X: Array, Y: Array) -> Forward:
-    """Logits, softmax, output and residual at (X, Y)."""
+    """Logits, softmax, output and residual at (X, Y) (S is a :class:`rowblocks.RowSoftmax` when blocked)."""
+    if problem.blocked:
+        return rowblocks.forward(problem, X, Y)
     S = softmax_rows(problem.xp, (problem.A1 @ X) @ problem.A2.T)
     V = problem.A3 @ Y
     return Forward(S, V, S @ V - problem.B)
@@ -57,6 +60,8 @@ def forward(problem: Problem, X: Array, Y: Array) -> Forward:
 
 def loss_from(problem: Problem, fw: Forward) -> float:
     """The loss ``sum(R ⊙ R)`` of a forward pass, as a Python float (synchronises)."""
+    if problem.blocked:
+        return rowblocks.loss_from(problem, fw.R)
     return float(problem.xp.sum(fw.R * fw.R))
 
 
@@ -67,6 +72,8 @@ def loss(problem: Problem, X: Array, Y: Array) -> float:
 
 def grad_from(problem: Problem, fw: Forward) -> tuple[Array, Array]:
     """Gradients (∇_X L, ∇_Y L) from a forward pass (SPEC §2)."""
+    if problem.blocked:
+        return rowblocks.grad_from(problem, fw)
     xp = problem.xp
     S, V, R = fw
     dZ = softmax_backward(xp, S, 2.0 * (R @ V.T))
@@ -94,10 +101,11 @@ def y_solve(problem: Problem, X: Array, reg: float = 0.0) -> Array:
         If the system cannot be factorised even with that ridge (non-finite data).
     """
     xp = problem.xp
-    S = softmax_rows(xp, (problem.A1 @ X) @ problem.A2.T)
-    P = S @ problem.A3
-    gram = P.T @ P
-    rhs = P.T @ problem.B
+    if problem.blocked:
+        gram, rhs = rowblocks.normal_equations(problem, X)
+    else:
+        P = softmax_rows(xp, (problem.A1 @ X) @ problem.A2.T) @ problem.A3
+        gram, rhs = P.T @ P, P.T @ problem.B
     identity = eye(problem, problem.d)
     scale = float(xp.sum(xp.linalg.diagonal(gram))) / problem.d
     eps = float(xp.finfo(gram.dtype).eps)
@@ -126,10 +134,12 @@ def hessian_x(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = Fals
         Multiply row-term ``rows[k]`` by ``weights[k]`` (needs ``rows``), e.g. the
         1/(m·p_j) rescaling that makes a sampled sum unbiased.
     """
-    xp = problem.xp
-    fw = forward(problem, X, Y)
     if weights is not None and rows is None:
         raise ValueError("hessian_x: weights need rows")
+    if problem.blocked:
+        return rowblocks.hessian_x(problem, X, Y, gauss_newton=gauss_newton, rows=rows, weights=weights)
+    xp = problem.xp
+    fw = forward(problem, X, Y)
     A1 = problem.A1
     if rows is not None:
         index = xp.asarray(np.asarray(rows, dtype=np.int64), device=device_of(fw.S))
@@ -137,11 +147,20 @@ def hessian_x(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = Fals
         fw = Forward(S, fw.V, R)
     else:
         B = problem.B
-    S, V, R = fw
+    C = _curvature_blocks(problem, fw.S, fw.V, fw.R, B, gauss_newton=gauss_newton)
+    if weights is not None:
+        C = C * xp.asarray(np.asarray(weights, dtype=problem.dtype), device=device_of(C))[:, None, None]
+    return _kron_sum_symmetric(problem, C, A1)
+
+
+def _curvature_blocks(problem: Problem, S: Array, V: Array, R: Array, B: Array, *,
+                      gauss_newton: bool = False) -> Array:
+    """C_j = A2ᵀ M_j A2 (SPEC §4) for the rows j of ``S``, ``R``, ``B`` (all n, or a block), shape (rows, d, d)."""
+    xp = problem.xp
     n, d = S.shape[0], problem.d
     A2 = problem.A2
     SA2 = S @ A2
-    E = _E_blocks(problem, fw, SA2, B)
+    E = _E_blocks(problem, Forward(S, V, R), SA2, B)
     C = 2.0 * (E @ xp.permute_dims(E, (0, 2, 1)))
     if not gauss_newton:
         SU = S * (R @ V.T)
@@ -152,10 +171,7 @@ def hessian_x(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = Fals
         T = (xp.reshape(W @ K2, (n, d, d)) - SA2[:, :, None] * b[:, None, :] - b[:, :, None] * SA2[:, None, :]
              + 2.0 * su[:, None, None] * SA2[:, :, None] * SA2[:, None, :])
         C = C + 2.0 * T
-    C = 0.5 * (C + xp.permute_dims(C, (0, 2, 1)))  # exact symmetry, on n·d² entries instead of d⁴
-    if weights is not None:
-        C = C * xp.asarray(np.asarray(weights, dtype=problem.dtype), device=device_of(C))[:, None, None]
-    return _kron_sum_symmetric(problem, C, A1)
+    return 0.5 * (C + xp.permute_dims(C, (0, 2, 1)))  # exact symmetry, on n·d² entries instead of d⁴
 
 
 def hessian_joint(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = False) -> Array:
@@ -210,6 +226,8 @@ def hvp(problem: Problem, X: Array, Y: Array, dX: Array | None, dY: Array | None
         raise ValueError("hvp needs a direction: dX, dY or both")
     if fw is None:
         fw = forward(problem, X, Y)
+    if problem.blocked:
+        return rowblocks.hvp(problem, fw, dX, dY)
     S, V, R = fw
     A1, A2, A3 = problem.A1, problem.A2, problem.A3
     G = 2.0 * (R @ V.T)

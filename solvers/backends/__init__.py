@@ -26,7 +26,8 @@ def device_of(array: Any) -> Any:
     return device(array)
 
 
-def get_backend(name: str | Backend = "numpy", dtype: str = "float64", *, tf32: bool = False) -> Backend:
+def get_backend(name: str | Backend = "numpy", dtype: str = "float64", *, tf32: bool = False,
+                distributed: bool = False) -> Backend:
     """Construct the backend adapter called ``name``.
 
     Parameters
@@ -39,6 +40,9 @@ def get_backend(name: str | Backend = "numpy", dtype: str = "float64", *, tf32: 
     tf32 : bool
         torch-cuda only: allow TensorFloat-32 in float32 matrix products. Off by default
         so that float32 means float32.
+    distributed : bool
+        torch backends only: one process of a row-sharded run, whose ``all_reduce`` sums over
+        torch.distributed's default process group (initialised by the caller).
 
     Raises
     ------
@@ -56,6 +60,8 @@ def get_backend(name: str | Backend = "numpy", dtype: str = "float64", *, tf32: 
         raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
     if tf32 and name != "torch-cuda":
         raise ValueError("tf32=True only applies to the 'torch-cuda' backend")
+    if distributed and name not in ("torch", "torch-cuda"):
+        raise ValueError(f"distributed runs use torch.distributed: backend 'torch' or 'torch-cuda', not {name!r}")
     if name == "numpy":
         from .numpy import NumpyBackend
 
@@ -63,7 +69,7 @@ def get_backend(name: str | Backend = "numpy", dtype: str = "float64", *, tf32: 
     if name in ("torch", "torch-cuda"):
         from .torch import TorchBackend
 
-        return TorchBackend(dtype, cuda=name == "torch-cuda", tf32=tf32)
+        return TorchBackend(dtype, cuda=name == "torch-cuda", tf32=tf32, distributed=distributed)
     if name == "cupy":
         from .cupy import CupyBackend
 

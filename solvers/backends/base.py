@@ -51,5 +51,9 @@ class Backend(Protocol):
         fails or produces non-finite values; never raises for a non-SPD matrix.
         """
 
+    def all_reduce(self, partial: Any) -> Any:
+        """The sum of ``partial`` over the processes of a row-sharded run (the identity in one
+        process). Every process gets the same sum back; ``partial``'s memory may be reused."""
+
     def describe(self) -> dict[str, Any]:
         """The backend's policy (library version, device, dtype, TF32) for result records."""

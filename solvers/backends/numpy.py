@@ -77,6 +77,9 @@ class NumpyBackend:
             return None, False
         return x, True
 
+    def all_reduce(self, partial: Any) -> Any:
+        return partial
+
     def describe(self) -> dict[str, Any]:
         return {"backend": self.name, "library": "numpy", "version": np.__version__,
                 "device": self.device, "dtype": self.dtype}

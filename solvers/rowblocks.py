@@ -1,0 +1,223 @@
+"""Row-blocked oracles: the maths of :mod:`solvers.kernels` without ever holding the n×n softmax.
+
+Row j of S = softmax_rows(A1 X A2ᵀ) depends only on row j of A1 (and on all of A2), and every
+quantity the solvers need is a sum over rows (SPEC §2–§5): the loss, the gradients, the
+Hessian–vector products, PᵀP and PᵀB of the Y step and the X-Hessian's C_j terms. Each
+function here walks the problem's rows in blocks of ``problem.block_rows`` (b×n memory per
+temporary, FlashAttention's idea), does all of a block's n-wide elementwise work while the
+block is in cache, and keeps only n×d or d×d partial sums. Rowsums of the n×n products are
+taken through their rank-d factors (rowsum(S ⊙ R Vᵀ) = rowsum(R ⊙ S V)), which removes
+several n×n passes of the full-S path.
+
+The same decomposition is data parallelism: a sharded problem holds only its rows of A1 and
+B, and the one collective ``problem.backend.all_reduce`` finishes each d×d (or d²×d²)
+partial and each loss, so every rank returns the same, complete result and the solvers need
+no change. :class:`RowSoftmax` replaces the n×n ``Forward.S`` in this mode: the row
+log-sum-exp, from which a block of S is one ``exp`` away.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .backends import device_of
+from .problem import Problem
+
+Array = Any
+
+
+class RowSoftmax(NamedTuple):
+    """What ``Forward.S`` holds in blocked mode: X and the row log-sum-exp of the logits.
+
+    S[j] = exp(Z[j] − lse[j]) with Z = A1 X A2ᵀ, recomputed one block of rows at a time.
+    """
+
+    X: Array
+    lse: Array
+
+
+class _Block(NamedTuple):
+    """One block of rows: their slice, softmax S (b×n), residual R (b×d) and S V = R + B."""
+
+    rows: slice
+    S: Array
+    R: Array
+    SV: Array
+
+
+def _slices(m: int, b: int) -> Iterator[slice]:
+    return (slice(start, min(start + b, m)) for start in range(0, m, b))
+
+
+def _blocks(problem: Problem, X: Array, V: Array, lse: Array | None = None,
+            A1: Array | None = None, B: Array | None = None, b: int | None = None) -> Iterator[_Block]:
+    """Softmax and residual of each block of rows of ``A1`` (default the problem's rows).
+
+    With ``lse`` (from :func:`forward`) a block's S costs one ``exp``; without, its row max
+    and sum are taken here. ``A2ᵀ`` is formed once; ``A1 X`` once (m×d).
+    """
+    xp = problem.xp
+    A1 = problem.A1 if A1 is None else A1
+    B = problem.B if B is None else B
+    A2T = problem.A2.T
+    L = A1 @ X
+    for rows in _slices(A1.shape[0], b or problem.block_rows):
+        Z = L[rows, :] @ A2T
+        if lse is None:
+            Z -= xp.max(Z, axis=1, keepdims=True)
+            S = xp.exp(Z)
+            S /= xp.sum(S, axis=1, keepdims=True)
+        else:
+            Z -= lse[rows, :]
+            S = xp.exp(Z)
+        SV = S @ V
+        yield _Block(rows, S, SV - B[rows, :], SV)
+
+
+def _rowdot(xp: Any, a: Array, b: Array) -> Array:
+    """Row-wise dot products of two b×d arrays, as a b×1 column."""
+    return xp.sum(a * b, axis=1, keepdims=True)
+
+
+def forward(problem: Problem, X: Array, Y: Array) -> tuple[RowSoftmax, Array, Array]:
+    """``(RowSoftmax(X, lse), V, R)`` for this process's rows, in one pass over them."""
+    from .kernels import Forward
+
+    xp = problem.xp
+    V = problem.A3 @ Y
+    A2T = problem.A2.T
+    L = problem.A1 @ X
+    lse, R = [], []
+    for rows in _slices(problem.A1.shape[0], problem.block_rows):
+        Z = L[rows, :] @ A2T
+        top = xp.max(Z, axis=1, keepdims=True)
+        Z -= top
+        E = xp.exp(Z)
+        total = xp.sum(E, axis=1, keepdims=True)
+        lse.append(top + xp.log(total))
+        R.append((E @ V) / total - problem.B[rows, :])
+    return Forward(RowSoftmax(X, xp.concat(lse, axis=0)), V, xp.concat(R, axis=0))
+
+
+def loss_from(problem: Problem, R: Array) -> float:
+    """sum(R ⊙ R) over all rows of all processes (one scalar all-reduce)."""
+    xp = problem.xp
+    return float(problem.backend.all_reduce(xp.sum(R * R)))
+
+
+def grad_from(problem: Problem, fw: Any) -> tuple[Array, Array]:
+    """(∇_X L, ∇_Y L): dZ = S ⊙ 2(R Vᵀ − rowsum(R ⊙ S V)) per block; A1ᵀ (dZ A2) and A3ᵀ Σ Sᵀ R."""
+    xp = problem.xp
+    soft, V, _ = fw
+    A2, VT = problem.A2, fw.V.T
+    U, T = [], 0.0
+    for blk in _blocks(problem, soft.X, V, soft.lse):
+        W = blk.R @ VT
+        W -= _rowdot(xp, blk.R, blk.SV)
+        W *= blk.S
+        U.append(W @ A2)
+        T = T + blk.S.T @ blk.R
+    return _reduced(problem, 2.0 * (problem.A1.T @ xp.concat(U, axis=0)), 2.0 * (problem.A3.T @ T))
+
+
+def hvp(problem: Problem, fw: Any, dX: Array | None, dY: Array | None) -> tuple[Array, Array | None]:
+    """Joint Hessian–vector product, blocked: see :func:`solvers.kernels.hvp` for the maths.
+
+    Per block, with dS = S ⊙ (ΔZ − rowsum(S ⊙ ΔZ)), dR = dS V + S dV:
+    ½ d(dZ) = S ⊙ (dR Vᵀ + R dVᵀ − rowsum(dR ⊙ SV) − rowsum(R ⊙ S dV) − rowsum(R ⊙ dS V))
+    + dS ⊙ (R Vᵀ − rowsum(R ⊙ SV)); hX = 2 A1ᵀ (d(dZ)/2 · A2), hY = 2 A3ᵀ Σ (dSᵀ R + Sᵀ dR).
+    """
+    xp = problem.xp
+    soft, V, _ = fw
+    A2, A2T = problem.A2, problem.A2.T
+    dV = None if dY is None else problem.A3 @ dY
+    right = V.T if dV is None else xp.concat([V, dV], axis=1).T
+    dL = None if dX is None else problem.A1 @ dX
+    U, T = [], 0.0
+    for blk in _blocks(problem, soft.X, V, soft.lse):
+        S, R = blk.S, blk.R
+        shift = 0.0
+        dR = 0.0
+        if dV is not None:
+            SdV = S @ dV
+            dR = SdV
+            shift = _rowdot(xp, R, SdV)
+        if dL is not None:
+            dS = dL[blk.rows, :] @ A2T
+            dS -= xp.sum(S * dS, axis=1, keepdims=True)
+            dS *= S
+            dSV = dS @ V
+            dR = dR + dSV
+            shift = shift + _rowdot(xp, R, dSV)
+        left = dR if dV is None else xp.concat([dR, R], axis=1)
+        W = left @ right
+        W -= shift + _rowdot(xp, dR, blk.SV)
+        W *= S
+        if dL is not None:
+            W2 = R @ V.T
+            W2 -= _rowdot(xp, R, blk.SV)
+            W2 *= dS
+            W += W2
+        U.append(W @ A2)
+        if dV is not None:
+            T = T + S.T @ dR
+            if dL is not None:
+                T = T + dS.T @ R
+    hX = 2.0 * (problem.A1.T @ xp.concat(U, axis=0))
+    if dV is None:
+        return problem.backend.all_reduce(hX), None
+    return _reduced(problem, hX, 2.0 * (problem.A3.T @ T))
+
+
+def normal_equations(problem: Problem, X: Array) -> tuple[Array, Array]:
+    """PᵀP and PᵀB of the Y step (P = S A3), summed over blocks and processes."""
+    xp = problem.xp
+    A2T, A3 = problem.A2.T, problem.A3
+    L = problem.A1 @ X
+    gram, rhs = 0.0, 0.0
+    for rows in _slices(L.shape[0], problem.block_rows):
+        Z = L[rows, :] @ A2T
+        Z -= xp.max(Z, axis=1, keepdims=True)
+        E = xp.exp(Z)
+        P = (E @ A3) / xp.sum(E, axis=1, keepdims=True)
+        gram = gram + P.T @ P
+        rhs = rhs + P.T @ problem.B[rows, :]
+    return _reduced(problem, gram, rhs)
+
+
+def hessian_x(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = False,
+              rows: Any = None, weights: Any = None) -> Array:
+    """H_X = Σ_j (a_j a_jᵀ) ⊗ C_j summed block by block (see :func:`solvers.kernels.hessian_x`).
+
+    A block's C_j need b×n×d² products against the n×d² Kronecker columns, so blocks are
+    sized by :attr:`Problem.hessian_block_rows` (few, large blocks); ``rows`` / ``weights``
+    restrict the sum to a sample of this process's rows.
+    """
+    from .kernels import _curvature_blocks, _kron_sum_symmetric
+
+    xp = problem.xp
+    V = problem.A3 @ Y
+    A1, B = problem.A1, problem.B
+    if rows is not None:
+        index = xp.asarray(np.asarray(rows, dtype=np.int64), device=device_of(A1))
+        A1, B = xp.take(A1, index, axis=0), xp.take(B, index, axis=0)
+    scale = None
+    if weights is not None:
+        scale = xp.asarray(np.asarray(weights, dtype=problem.dtype), device=device_of(A1))[:, None, None]
+    H = 0.0
+    for blk in _blocks(problem, X, V, A1=A1, B=B, b=problem.hessian_block_rows):
+        C = _curvature_blocks(problem, blk.S, V, blk.R, B[blk.rows, :], gauss_newton=gauss_newton)
+        if scale is not None:
+            C = C * scale[blk.rows, ...]
+        H = H + _kron_sum_symmetric(problem, C, A1[blk.rows, :])
+    return problem.backend.all_reduce(H)
+
+
+def _reduced(problem: Problem, first: Array, second: Array) -> tuple[Array, Array]:
+    """All-reduce two d×d partials in one collective."""
+    xp = problem.xp
+    both = problem.backend.all_reduce(xp.stack([first, second]))
+    return both[0, ...], both[1, ...]
