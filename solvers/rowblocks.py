@@ -18,7 +18,7 @@ log-sum-exp, from which a block of S is one ``exp`` away.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -48,38 +48,45 @@ class _Block(NamedTuple):
     SV: Array
 
 
-def _slices(m: int, b: int) -> Iterator[slice]:
-    return (slice(start, min(start + b, m)) for start in range(0, m, b))
+def _slices(m: int, b: int) -> list[slice]:
+    return [slice(start, min(start + b, m)) for start in range(0, m, b)]
 
 
-def _blocks(problem: Problem, X: Array, V: Array, lse: Array | None = None,
-            A1: Array | None = None, B: Array | None = None, b: int | None = None) -> Iterator[_Block]:
-    """Softmax and residual of each block of rows of ``A1`` (default the problem's rows).
+def _block(problem: Problem, L: Array, V: Array, B: Array, rows: slice, lse: Array | None = None) -> _Block:
+    """Softmax and residual of the rows ``rows`` of ``L = A1 X``.
 
-    With ``lse`` (from :func:`forward`) a block's S costs one ``exp``; without, its row max
-    and sum are taken here. ``A2ᵀ`` is formed once; ``A1 X`` once (m×d).
+    With ``lse`` (from :func:`forward`) the block's S costs one ``exp``; without, its row
+    max and sum are taken here.
     """
     xp = problem.xp
-    A1 = problem.A1 if A1 is None else A1
-    B = problem.B if B is None else B
-    A2T = problem.A2.T
-    L = A1 @ X
-    for rows in _slices(A1.shape[0], b or problem.block_rows):
-        Z = L[rows, :] @ A2T
-        if lse is None:
-            Z -= xp.max(Z, axis=1, keepdims=True)
-            S = xp.exp(Z)
-            S /= xp.sum(S, axis=1, keepdims=True)
-        else:
-            Z -= lse[rows, :]
-            S = xp.exp(Z)
-        SV = S @ V
-        yield _Block(rows, S, SV - B[rows, :], SV)
+    Z = L[rows, :] @ problem.A2.T
+    if lse is None:
+        Z -= xp.max(Z, axis=1, keepdims=True)
+        S = xp.exp(Z)
+        S *= 1.0 / xp.sum(S, axis=1, keepdims=True)
+    else:
+        Z -= lse[rows, :]
+        S = xp.exp(Z)
+    SV = S @ V
+    return _Block(rows, S, SV - B[rows, :], SV)
+
+
+def _map(problem: Problem, work: Callable[[slice], Any], rows: int, b: int) -> list[Any]:
+    """``work`` on each block of ``b`` of the first ``rows`` rows, through the backend (which may
+    run blocks concurrently); results in block order."""
+    return problem.backend.map_blocks(work, _slices(rows, b))
 
 
 def _rowdot(xp: Any, a: Array, b: Array) -> Array:
     """Row-wise dot products of two b×d arrays, as a b×1 column."""
     return xp.sum(a * b, axis=1, keepdims=True)
+
+
+def _sum(parts: list[Array]) -> Array:
+    total = parts[0]
+    for part in parts[1:]:
+        total = total + part
+    return total
 
 
 def forward(problem: Problem, X: Array, Y: Array) -> tuple[RowSoftmax, Array, Array]:
@@ -90,15 +97,16 @@ def forward(problem: Problem, X: Array, Y: Array) -> tuple[RowSoftmax, Array, Ar
     V = problem.A3 @ Y
     A2T = problem.A2.T
     L = problem.A1 @ X
-    lse, R = [], []
-    for rows in _slices(problem.A1.shape[0], problem.block_rows):
+
+    def work(rows: slice) -> tuple[Array, Array]:
         Z = L[rows, :] @ A2T
         top = xp.max(Z, axis=1, keepdims=True)
         Z -= top
         E = xp.exp(Z)
         total = xp.sum(E, axis=1, keepdims=True)
-        lse.append(top + xp.log(total))
-        R.append((E @ V) / total - problem.B[rows, :])
+        return top + xp.log(total), (E @ V) / total - problem.B[rows, :]
+
+    lse, R = zip(*_map(problem, work, L.shape[0], problem.block_rows))
     return Forward(RowSoftmax(X, xp.concat(lse, axis=0)), V, xp.concat(R, axis=0))
 
 
@@ -112,15 +120,17 @@ def grad_from(problem: Problem, fw: Any) -> tuple[Array, Array]:
     """(∇_X L, ∇_Y L): dZ = S ⊙ 2(R Vᵀ − rowsum(R ⊙ S V)) per block; A1ᵀ (dZ A2) and A3ᵀ Σ Sᵀ R."""
     xp = problem.xp
     soft, V, _ = fw
-    A2, VT = problem.A2, fw.V.T
-    U, T = [], 0.0
-    for blk in _blocks(problem, soft.X, V, soft.lse):
+    L, VT = problem.A1 @ soft.X, V.T
+
+    def work(rows: slice) -> tuple[Array, Array]:
+        blk = _block(problem, L, V, problem.B, rows, soft.lse)
         W = blk.R @ VT
         W -= _rowdot(xp, blk.R, blk.SV)
         W *= blk.S
-        U.append(W @ A2)
-        T = T + blk.S.T @ blk.R
-    return _reduced(problem, 2.0 * (problem.A1.T @ xp.concat(U, axis=0)), 2.0 * (problem.A3.T @ T))
+        return W @ problem.A2, blk.S.T @ blk.R
+
+    U, T = zip(*_map(problem, work, L.shape[0], problem.block_rows))
+    return _reduced(problem, 2.0 * (problem.A1.T @ xp.concat(U, axis=0)), 2.0 * (problem.A3.T @ _sum(T)))
 
 
 def hvp(problem: Problem, fw: Any, dX: Array | None, dY: Array | None) -> tuple[Array, Array | None]:
@@ -132,60 +142,55 @@ def hvp(problem: Problem, fw: Any, dX: Array | None, dY: Array | None) -> tuple[
     """
     xp = problem.xp
     soft, V, _ = fw
-    A2, A2T = problem.A2, problem.A2.T
+    A2, A2T, VT = problem.A2, problem.A2.T, V.T
     dV = None if dY is None else problem.A3 @ dY
-    right = V.T if dV is None else xp.concat([V, dV], axis=1).T
+    right = VT if dV is None else xp.concat([V, dV], axis=1).T
+    L = problem.A1 @ soft.X
     dL = None if dX is None else problem.A1 @ dX
-    U, T = [], 0.0
-    for blk in _blocks(problem, soft.X, V, soft.lse):
+
+    def work(rows: slice) -> tuple[Array, Array | None]:
+        blk = _block(problem, L, V, problem.B, rows, soft.lse)
         S, R = blk.S, blk.R
-        shift = 0.0
-        dR = 0.0
+        shift, dR, T = 0.0, 0.0, None
         if dV is not None:
             SdV = S @ dV
-            dR = SdV
-            shift = _rowdot(xp, R, SdV)
+            dR, shift = SdV, _rowdot(xp, R, SdV)
         if dL is not None:
-            dS = dL[blk.rows, :] @ A2T
+            dS = dL[rows, :] @ A2T
             dS -= xp.sum(S * dS, axis=1, keepdims=True)
             dS *= S
             dSV = dS @ V
-            dR = dR + dSV
-            shift = shift + _rowdot(xp, R, dSV)
-        left = dR if dV is None else xp.concat([dR, R], axis=1)
-        W = left @ right
+            dR, shift = dR + dSV, shift + _rowdot(xp, R, dSV)
+        W = (dR if dV is None else xp.concat([dR, R], axis=1)) @ right
         W -= shift + _rowdot(xp, dR, blk.SV)
         W *= S
         if dL is not None:
-            W2 = R @ V.T
+            W2 = R @ VT
             W2 -= _rowdot(xp, R, blk.SV)
             W2 *= dS
             W += W2
-        U.append(W @ A2)
         if dV is not None:
-            T = T + S.T @ dR
-            if dL is not None:
-                T = T + dS.T @ R
+            T = S.T @ dR if dL is None else S.T @ dR + dS.T @ R
+        return W @ A2, T
+
+    U, T = zip(*_map(problem, work, L.shape[0], problem.block_rows))
     hX = 2.0 * (problem.A1.T @ xp.concat(U, axis=0))
     if dV is None:
         return problem.backend.all_reduce(hX), None
-    return _reduced(problem, hX, 2.0 * (problem.A3.T @ T))
+    return _reduced(problem, hX, 2.0 * (problem.A3.T @ _sum(T)))
 
 
 def normal_equations(problem: Problem, X: Array) -> tuple[Array, Array]:
     """PᵀP and PᵀB of the Y step (P = S A3), summed over blocks and processes."""
     xp = problem.xp
-    A2T, A3 = problem.A2.T, problem.A3
     L = problem.A1 @ X
-    gram, rhs = 0.0, 0.0
-    for rows in _slices(L.shape[0], problem.block_rows):
-        Z = L[rows, :] @ A2T
-        Z -= xp.max(Z, axis=1, keepdims=True)
-        E = xp.exp(Z)
-        P = (E @ A3) / xp.sum(E, axis=1, keepdims=True)
-        gram = gram + P.T @ P
-        rhs = rhs + P.T @ problem.B[rows, :]
-    return _reduced(problem, gram, rhs)
+
+    def work(rows: slice) -> tuple[Array, Array]:
+        P = _block(problem, L, problem.A3, problem.B, rows).SV
+        return P.T @ P, P.T @ problem.B[rows, :]
+
+    gram, rhs = zip(*_map(problem, work, L.shape[0], problem.block_rows))
+    return _reduced(problem, _sum(gram), _sum(rhs))
 
 
 def hessian_x(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = False,
@@ -193,8 +198,8 @@ def hessian_x(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = Fals
     """H_X = Σ_j (a_j a_jᵀ) ⊗ C_j summed block by block (see :func:`solvers.kernels.hessian_x`).
 
     A block's C_j need b×n×d² products against the n×d² Kronecker columns, so blocks are
-    sized by :attr:`Problem.hessian_block_rows` (few, large blocks); ``rows`` / ``weights``
-    restrict the sum to a sample of this process's rows.
+    sized by :attr:`Problem.hessian_block_rows` (few, large blocks) and run one at a time;
+    ``rows`` / ``weights`` restrict the sum to a sample of this process's rows.
     """
     from .kernels import _curvature_blocks, _kron_sum_symmetric
 
@@ -207,12 +212,14 @@ def hessian_x(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = Fals
     scale = None
     if weights is not None:
         scale = xp.asarray(np.asarray(weights, dtype=problem.dtype), device=device_of(A1))[:, None, None]
+    L = A1 @ X
     H = 0.0
-    for blk in _blocks(problem, X, V, A1=A1, B=B, b=problem.hessian_block_rows):
-        C = _curvature_blocks(problem, blk.S, V, blk.R, B[blk.rows, :], gauss_newton=gauss_newton)
+    for block in _slices(A1.shape[0], problem.hessian_block_rows):
+        blk = _block(problem, L, V, B, block)
+        C = _curvature_blocks(problem, blk.S, V, blk.R, B[block, :], gauss_newton=gauss_newton)
         if scale is not None:
-            C = C * scale[blk.rows, ...]
-        H = H + _kron_sum_symmetric(problem, C, A1[blk.rows, :])
+            C = C * scale[block, ...]
+        H = H + _kron_sum_symmetric(problem, C, A1[block, :])
     return problem.backend.all_reduce(H)
 
 

@@ -15,6 +15,7 @@ initialises it, e.g. under ``torchrun``), and a CUDA backend uses the current de
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -80,6 +81,9 @@ class TorchBackend:
         x = x[:, 0] if vector else x
         ok = bool(info.item() == 0) and bool(self._torch.isfinite(x).all())
         return (x, True) if ok else (None, False)
+
+    def map_blocks(self, work: Callable[[Any], Any], blocks: list[Any]) -> list[Any]:
+        return [work(block) for block in blocks]
 
     def all_reduce(self, partial: Any) -> Any:
         if not self.distributed:
