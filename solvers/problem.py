@@ -64,9 +64,11 @@ def _validate_host(name: str, array: Any) -> np.ndarray:
 
 
 def softmax_rows_host(Z: np.ndarray) -> np.ndarray:
-    """Row-wise softmax with the max subtracted, on NumPy (used only to generate B)."""
-    E = np.exp(Z - Z.max(axis=1, keepdims=True))
-    return E / E.sum(axis=1, keepdims=True)
+    """Row-wise softmax with the max subtracted, on NumPy, in place of ``Z`` (used only to generate B)."""
+    Z -= Z.max(axis=1, keepdims=True)
+    np.exp(Z, out=Z)
+    Z /= Z.sum(axis=1, keepdims=True)
+    return Z
 
 
 class Problem:

@@ -26,6 +26,24 @@ from .base import BackendUnavailable
 _LIVE: weakref.WeakSet[TorchBackend] = weakref.WeakSet()
 
 
+def init_distributed(cuda: bool = False) -> tuple[int, int]:
+    """Join the process group a launcher such as ``torchrun`` describes (``RANK``, ``WORLD_SIZE``,
+    ``MASTER_ADDR``… in the environment); return ``(rank, world_size)``.
+
+    gloo on CPUs; NCCL with ``cuda``, each process on GPU ``LOCAL_RANK``. Joining twice is a no-op.
+    """
+    import os
+
+    import torch
+    import torch.distributed as dist
+
+    if cuda:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
 class TorchBackend:
     """torch tensors on ``cpu`` or ``cuda:0``; Cholesky via ``torch.linalg.cholesky_ex``."""
 
