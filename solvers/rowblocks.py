@@ -30,20 +30,22 @@ Array = Any
 
 
 class RowSoftmax(NamedTuple):
-    """What ``Forward.S`` holds in blocked mode: X and the row log-sum-exp of the logits.
+    """What ``Forward.S`` holds in blocked mode: the point (X, Y) and the row log-sum-exp of the logits.
 
     S[j] = exp(Z[j] − lse[j]) with Z = A1 X A2ᵀ, recomputed one block of rows at a time.
     """
 
     X: Array
+    Y: Array
     lse: Array
 
 
 class _Block(NamedTuple):
-    """One block of rows: their slice, softmax S (b×n), residual R (b×d) and S V = R + B."""
+    """One block of rows: their slice, softmax S (b×n), P = S A3 (b×d), residual R and S V = P Y = R + B."""
 
     rows: slice
     S: Array
+    P: Array
     R: Array
     SV: Array
 
@@ -52,11 +54,11 @@ def _slices(m: int, b: int) -> list[slice]:
     return [slice(start, min(start + b, m)) for start in range(0, m, b)]
 
 
-def _block(problem: Problem, L: Array, V: Array, B: Array, rows: slice, lse: Array | None = None) -> _Block:
-    """Softmax and residual of the rows ``rows`` of ``L = A1 X``.
+def _block(problem: Problem, L: Array, Y: Array, B: Array, rows: slice, lse: Array | None = None) -> _Block:
+    """Softmax, P = S A3 and residual of the rows ``rows`` of ``L = A1 X``.
 
     With ``lse`` (from :func:`forward`) the block's S costs one ``exp``; without, its row
-    max and sum are taken here.
+    max and sum are taken here. S V is computed as (S A3) Y: a b×d×d product instead of b×n×d.
     """
     xp = problem.xp
     Z = L[rows, :] @ problem.A2.T
@@ -67,14 +69,48 @@ def _block(problem: Problem, L: Array, V: Array, B: Array, rows: slice, lse: Arr
     else:
         Z -= lse[rows, :]
         S = xp.exp(Z)
-    SV = S @ V
-    return _Block(rows, S, SV - B[rows, :], SV)
+    P = S @ problem.A3
+    SV = P @ Y
+    return _Block(rows, S, P, SV - B[rows, :], SV)
 
 
-def _map(problem: Problem, work: Callable[[slice], Any], rows: int, b: int) -> list[Any]:
-    """``work`` on each block of ``b`` of the first ``rows`` rows, through the backend (which may
-    run blocks concurrently); results in block order."""
-    return problem.backend.map_blocks(work, _slices(rows, b))
+#: Groups of consecutive blocks handed to the backend at once (each sums its blocks' partials).
+GROUPS = 8
+
+
+def _map(problem: Problem, work: Callable[[slice], tuple[Any, ...]], kinds: str, rows: int, b: int) -> list[Any]:
+    """Run ``work`` on every block of ``b`` of the first ``rows`` rows and combine its outputs.
+
+    ``kinds`` has one letter per output of ``work``: ``"r"`` for a block of rows (concatenated
+    in order) and ``"s"`` for a partial sum (added; ``None`` counts as zero). Blocks go to the
+    backend in :data:`GROUPS` groups (which it may run concurrently), each of which adds its
+    partials as it goes, so no more than a group's d×d partials are ever held.
+    """
+    xp = problem.xp
+    slices = _slices(rows, b)
+    groups = min(GROUPS, len(slices))
+    chunks = [slices[k * len(slices) // groups:(k + 1) * len(slices) // groups] for k in range(groups)]
+
+    def run(chunk: list[slice]) -> list[Any]:
+        out: list[Any] = [[] if kind == "r" else None for kind in kinds]
+        for block in chunk:
+            for k, (kind, part) in enumerate(zip(kinds, work(block))):
+                if kind == "r":
+                    out[k].append(part)
+                elif part is not None:
+                    out[k] = part if out[k] is None else out[k] + part
+        return out
+
+    results = problem.backend.map_blocks(run, chunks)
+    combined: list[Any] = []
+    for k, kind in enumerate(kinds):
+        parts = [result[k] for result in results]
+        if kind == "r":
+            combined.append(xp.concat([part for chunk in parts for part in chunk], axis=0))
+        else:
+            present = [part for part in parts if part is not None]
+            combined.append(None if not present else sum(present[1:], present[0]))
+    return combined
 
 
 def _rowdot(xp: Any, a: Array, b: Array) -> Array:
@@ -82,19 +118,11 @@ def _rowdot(xp: Any, a: Array, b: Array) -> Array:
     return xp.sum(a * b, axis=1, keepdims=True)
 
 
-def _sum(parts: list[Array]) -> Array:
-    total = parts[0]
-    for part in parts[1:]:
-        total = total + part
-    return total
-
-
 def forward(problem: Problem, X: Array, Y: Array) -> tuple[RowSoftmax, Array, Array]:
     """``(RowSoftmax(X, lse), V, R)`` for this process's rows, in one pass over them."""
     from .kernels import Forward
 
     xp = problem.xp
-    V = problem.A3 @ Y
     A2T = problem.A2.T
     L = problem.A1 @ X
 
@@ -104,10 +132,10 @@ def forward(problem: Problem, X: Array, Y: Array) -> tuple[RowSoftmax, Array, Ar
         Z -= top
         E = xp.exp(Z)
         total = xp.sum(E, axis=1, keepdims=True)
-        return top + xp.log(total), (E @ V) / total - problem.B[rows, :]
+        return top + xp.log(total), ((E @ problem.A3) @ Y) / total - problem.B[rows, :]
 
-    lse, R = zip(*_map(problem, work, L.shape[0], problem.block_rows))
-    return Forward(RowSoftmax(X, xp.concat(lse, axis=0)), V, xp.concat(R, axis=0))
+    lse, R = _map(problem, work, "rr", L.shape[0], problem.block_rows)
+    return Forward(RowSoftmax(X, Y, lse), problem.A3 @ Y, R)
 
 
 def loss_from(problem: Problem, R: Array) -> float:
@@ -117,51 +145,52 @@ def loss_from(problem: Problem, R: Array) -> float:
 
 
 def grad_from(problem: Problem, fw: Any) -> tuple[Array, Array]:
-    """(∇_X L, ∇_Y L): dZ = S ⊙ 2(R Vᵀ − rowsum(R ⊙ S V)) per block; A1ᵀ (dZ A2) and A3ᵀ Σ Sᵀ R."""
+    """(∇_X L, ∇_Y L): dZ = S ⊙ 2(R Vᵀ − rowsum(R ⊙ S V)) per block; A1ᵀ (dZ A2) and 2 Σ (S A3)ᵀ R."""
     xp = problem.xp
     soft, V, _ = fw
     L, VT = problem.A1 @ soft.X, V.T
 
     def work(rows: slice) -> tuple[Array, Array]:
-        blk = _block(problem, L, V, problem.B, rows, soft.lse)
+        blk = _block(problem, L, soft.Y, problem.B, rows, soft.lse)
         W = blk.R @ VT
         W -= _rowdot(xp, blk.R, blk.SV)
         W *= blk.S
-        return W @ problem.A2, blk.S.T @ blk.R
+        return W @ problem.A2, blk.P.T @ blk.R
 
-    U, T = zip(*_map(problem, work, L.shape[0], problem.block_rows))
-    return _reduced(problem, 2.0 * (problem.A1.T @ xp.concat(U, axis=0)), 2.0 * (problem.A3.T @ _sum(T)))
+    U, T = _map(problem, work, "rs", L.shape[0], problem.block_rows)
+    return _reduced(problem, 2.0 * (problem.A1.T @ U), 2.0 * T)
 
 
 def hvp(problem: Problem, fw: Any, dX: Array | None, dY: Array | None) -> tuple[Array, Array | None]:
     """Joint Hessian–vector product, blocked: see :func:`solvers.kernels.hvp` for the maths.
 
-    Per block, with dS = S ⊙ (ΔZ − rowsum(S ⊙ ΔZ)), dR = dS V + S dV:
+    Per block, with dS = S ⊙ (ΔZ − rowsum(S ⊙ ΔZ)), P = S A3, dP = dS A3 and
+    dR = dS V + S dV = dP Y + P dY:
     ½ d(dZ) = S ⊙ (dR Vᵀ + R dVᵀ − rowsum(dR ⊙ SV) − rowsum(R ⊙ S dV) − rowsum(R ⊙ dS V))
-    + dS ⊙ (R Vᵀ − rowsum(R ⊙ SV)); hX = 2 A1ᵀ (d(dZ)/2 · A2), hY = 2 A3ᵀ Σ (dSᵀ R + Sᵀ dR).
+    + dS ⊙ (R Vᵀ − rowsum(R ⊙ SV)); hX = 2 A1ᵀ (d(dZ)/2 · A2), hY = 2 Σ (dPᵀ R + Pᵀ dR).
     """
     xp = problem.xp
     soft, V, _ = fw
     A2, A2T, VT = problem.A2, problem.A2.T, V.T
-    dV = None if dY is None else problem.A3 @ dY
-    right = VT if dV is None else xp.concat([V, dV], axis=1).T
+    right = VT if dY is None else xp.concat([V, problem.A3 @ dY], axis=1).T
     L = problem.A1 @ soft.X
     dL = None if dX is None else problem.A1 @ dX
 
     def work(rows: slice) -> tuple[Array, Array | None]:
-        blk = _block(problem, L, V, problem.B, rows, soft.lse)
+        blk = _block(problem, L, soft.Y, problem.B, rows, soft.lse)
         S, R = blk.S, blk.R
         shift, dR, T = 0.0, 0.0, None
-        if dV is not None:
-            SdV = S @ dV
+        if dY is not None:
+            SdV = blk.P @ dY
             dR, shift = SdV, _rowdot(xp, R, SdV)
         if dL is not None:
             dS = dL[rows, :] @ A2T
             dS -= xp.sum(S * dS, axis=1, keepdims=True)
             dS *= S
-            dSV = dS @ V
+            dP = dS @ problem.A3
+            dSV = dP @ soft.Y
             dR, shift = dR + dSV, shift + _rowdot(xp, R, dSV)
-        W = (dR if dV is None else xp.concat([dR, R], axis=1)) @ right
+        W = (dR if dY is None else xp.concat([dR, R], axis=1)) @ right
         W -= shift + _rowdot(xp, dR, blk.SV)
         W *= S
         if dL is not None:
@@ -169,28 +198,30 @@ def hvp(problem: Problem, fw: Any, dX: Array | None, dY: Array | None) -> tuple[
             W2 -= _rowdot(xp, R, blk.SV)
             W2 *= dS
             W += W2
-        if dV is not None:
-            T = S.T @ dR if dL is None else S.T @ dR + dS.T @ R
+        if dY is not None:
+            T = blk.P.T @ dR if dL is None else blk.P.T @ dR + dP.T @ R
         return W @ A2, T
 
-    U, T = zip(*_map(problem, work, L.shape[0], problem.block_rows))
-    hX = 2.0 * (problem.A1.T @ xp.concat(U, axis=0))
-    if dV is None:
+    U, T = _map(problem, work, "rs", L.shape[0], problem.block_rows)
+    hX = 2.0 * (problem.A1.T @ U)
+    if dY is None:
         return problem.backend.all_reduce(hX), None
-    return _reduced(problem, hX, 2.0 * (problem.A3.T @ _sum(T)))
+    return _reduced(problem, hX, 2.0 * T)
 
 
 def normal_equations(problem: Problem, X: Array) -> tuple[Array, Array]:
     """PᵀP and PᵀB of the Y step (P = S A3), summed over blocks and processes."""
-    xp = problem.xp
     L = problem.A1 @ X
 
     def work(rows: slice) -> tuple[Array, Array]:
-        P = _block(problem, L, problem.A3, problem.B, rows).SV
+        Z = L[rows, :] @ problem.A2.T
+        Z -= problem.xp.max(Z, axis=1, keepdims=True)
+        E = problem.xp.exp(Z)
+        P = (E @ problem.A3) / problem.xp.sum(E, axis=1, keepdims=True)
         return P.T @ P, P.T @ problem.B[rows, :]
 
-    gram, rhs = zip(*_map(problem, work, L.shape[0], problem.block_rows))
-    return _reduced(problem, _sum(gram), _sum(rhs))
+    gram, rhs = _map(problem, work, "ss", L.shape[0], problem.block_rows)
+    return _reduced(problem, gram, rhs)
 
 
 def hessian_x(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = False,
@@ -215,7 +246,7 @@ def hessian_x(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = Fals
     L = A1 @ X
     H = 0.0
     for block in _slices(A1.shape[0], problem.hessian_block_rows):
-        blk = _block(problem, L, V, B, block)
+        blk = _block(problem, L, Y, B, block)
         C = _curvature_blocks(problem, blk.S, V, blk.R, B[block, :], gauss_newton=gauss_newton)
         if scale is not None:
             C = C * scale[block, ...]
