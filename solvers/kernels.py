@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from . import rowblocks
 from .backends import device_of, host_floats
 from .problem import Problem
 
@@ -49,7 +50,9 @@ def softmax_backward(xp: Any, S: Array, G: Array) -> Array:
 
 
 def forward(problem: Problem, X: Array, Y: Array) -> Forward:
-    """Logits, softmax, output and residual at (X, Y)."""
+    """Logits, softmax, output and residual at (X, Y) (S is a :class:`rowblocks.RowSoftmax` when blocked)."""
+    if problem.blocked:
+        return rowblocks.forward(problem, X, Y)
     S = softmax_rows(problem.xp, (problem.A1 @ X) @ problem.A2.T)
     V = problem.A3 @ Y
     return Forward(S, V, S @ V - problem.B)
@@ -57,6 +60,8 @@ def forward(problem: Problem, X: Array, Y: Array) -> Forward:
 
 def loss_from(problem: Problem, fw: Forward) -> float:
     """The loss ``sum(R ⊙ R)`` of a forward pass, as a Python float (synchronises)."""
+    if problem.blocked:
+        return rowblocks.loss_from(problem, fw.R)
     return float(problem.xp.sum(fw.R * fw.R))
 
 
@@ -67,6 +72,8 @@ def loss(problem: Problem, X: Array, Y: Array) -> float:
 
 def grad_from(problem: Problem, fw: Forward) -> tuple[Array, Array]:
     """Gradients (∇_X L, ∇_Y L) from a forward pass (SPEC §2)."""
+    if problem.blocked:
+        return rowblocks.grad_from(problem, fw)
     xp = problem.xp
     S, V, R = fw
     dZ = softmax_backward(xp, S, 2.0 * (R @ V.T))
@@ -80,7 +87,7 @@ def loss_and_grad_norm(problem: Problem, fw: Forward, *gradients: Array,
     """The loss of a forward pass, the norm of the gradient blocks given, and the 0-d ``extra``
     arrays as floats, all in one transfer."""
     xp = problem.xp
-    loss, squared, *rest = host_floats(problem.backend, xp.sum(fw.R * fw.R),
+    loss, squared, *rest = host_floats(problem.backend, problem.backend.all_reduce(xp.sum(fw.R * fw.R)),
                                        sum(xp.sum(g * g) for g in gradients), *extra)
     return (loss, squared ** 0.5, *rest)
 
@@ -135,14 +142,45 @@ def y_solve(problem: Problem, X: Array, reg: float = 0.0, S: Array | None = None
     values below ``eps·max(n, d)·σ_max`` are dropped, as ``lstsq`` does, so a rank-deficient
     P (X = 0: rank one; d > n) gives the minimum-norm least-squares solution.
 
+    A row-blocked problem (``problem.blocked``) has no n×n softmax to factorise: it solves
+    the normal equations summed over row blocks and processes instead
+    (:func:`_y_from_normal_equations`).
+
     Parameters
     ----------
     S : array, optional
         The softmax at X, when the caller has it already (saves the n×n×d logits).
     """
+    if problem.blocked:
+        return _y_from_normal_equations(problem, X, reg)
     if S is None:
         S = softmax_rows(problem.xp, (problem.A1 @ X) @ problem.A2.T)
     return y_least_squares(problem, S, reg).Y
+
+
+def _y_from_normal_equations(problem: Problem, X: Array, reg: float) -> Array:
+    """The Y step of a row-blocked (or sharded) problem: ``(PᵀP + reg I) Y = PᵀB`` by Cholesky.
+
+    PᵀP and PᵀB are sums over row blocks and processes (:func:`rowblocks.normal_equations`),
+    which is what makes the step shardable; the price is the squared condition number of P.
+    When PᵀP is singular and ``reg`` is 0, a ridge of ``eps · trace(PᵀP)/d`` (then 10, 100
+    and 10⁴ times more) selects a least-squares minimiser of near-minimal norm.
+
+    Raises
+    ------
+    FloatingPointError
+        If the system cannot be factorised even with that ridge (non-finite data).
+    """
+    xp = problem.xp
+    gram, rhs = rowblocks.normal_equations(problem, X)
+    identity = eye(problem, problem.d)
+    scale = float(xp.sum(xp.linalg.diagonal(gram))) / problem.d
+    eps = float(xp.finfo(gram.dtype).eps)
+    for ridge in (reg, *(reg + eps * scale * 10.0**k for k in (0, 1, 2, 4))):
+        Y, ok = problem.backend.cho_solve(gram + ridge * identity if ridge else gram, rhs)
+        if ok:
+            return Y
+    raise FloatingPointError("y_solve: PᵀP could not be factorised even with a ridge; is X finite?")
 
 
 def hessian_x(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = False,
@@ -163,10 +201,12 @@ def hessian_x(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = Fals
         Multiply row-term ``rows[k]`` by ``weights[k]`` (needs ``rows``), e.g. the
         1/(m·p_j) rescaling that makes a sampled sum unbiased.
     """
-    xp = problem.xp
-    fw = forward(problem, X, Y)
     if weights is not None and rows is None:
         raise ValueError("hessian_x: weights need rows")
+    if problem.blocked:
+        return rowblocks.hessian_x(problem, X, Y, gauss_newton=gauss_newton, rows=rows, weights=weights)
+    xp = problem.xp
+    fw = forward(problem, X, Y)
     A1 = problem.A1
     if rows is not None:
         index = xp.asarray(np.asarray(rows, dtype=np.int64), device=device_of(fw.S))
@@ -174,11 +214,20 @@ def hessian_x(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = Fals
         fw = Forward(S, fw.V, R)
     else:
         B = problem.B
-    S, V, R = fw
+    C = _curvature_blocks(problem, fw.S, fw.V, fw.R, B, gauss_newton=gauss_newton)
+    if weights is not None:
+        C = C * xp.asarray(np.asarray(weights, dtype=problem.dtype), device=device_of(C))[:, None, None]
+    return _kron_sum_symmetric(problem, C, A1)
+
+
+def _curvature_blocks(problem: Problem, S: Array, V: Array, R: Array, B: Array, *,
+                      gauss_newton: bool = False) -> Array:
+    """C_j = A2ᵀ M_j A2 (SPEC §4) for the rows j of ``S``, ``R``, ``B`` (all n, or a block), shape (rows, d, d)."""
+    xp = problem.xp
     n, d = S.shape[0], problem.d
     A2 = problem.A2
     SA2 = S @ A2
-    E = _E_blocks(problem, fw, SA2, B)
+    E = _E_blocks(problem, Forward(S, V, R), SA2, B)
     C = 2.0 * (E @ xp.permute_dims(E, (0, 2, 1)))
     if not gauss_newton:
         SU = S * (R @ V.T)
@@ -189,10 +238,15 @@ def hessian_x(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = Fals
         T = (xp.reshape(W @ K2, (n, d, d)) - SA2[:, :, None] * b[:, None, :] - b[:, :, None] * SA2[:, None, :]
              + 2.0 * su[:, None, None] * SA2[:, :, None] * SA2[:, None, :])
         C = C + 2.0 * T
-    C = 0.5 * (C + xp.permute_dims(C, (0, 2, 1)))  # exact symmetry, on n·d² entries instead of d⁴
-    if weights is not None:
-        C = C * xp.asarray(np.asarray(weights, dtype=problem.dtype), device=device_of(C))[:, None, None]
-    return _kron_sum_symmetric(problem, C, A1)
+    return 0.5 * (C + xp.permute_dims(C, (0, 2, 1)))  # exact symmetry, on n·d² entries instead of d⁴
+
+
+def require_full_softmax(problem: Problem, what: str) -> None:
+    """Raise ``ValueError`` when ``problem`` is row-blocked: ``what`` works on the n×n softmax."""
+    if problem.blocked:
+        raise ValueError(f"{what} needs the n×n softmax, but this problem is row-blocked (n={problem.n}, "
+                         f"memory budget {problem.memory_budget / 2**30:.2g} GiB); newton-cg, alternating and "
+                         f"sketched run row-blocked, or pass blocked=False if the n×n arrays fit")
 
 
 def hessian_joint(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = False) -> Array:
@@ -210,6 +264,7 @@ def hessian_joint(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = 
         terms that carry the residual R drop out (H_xx becomes its Gauss–Newton part, the
         F·R term leaves H_yx; H_yy is unchanged because L is quadratic in Y).
     """
+    require_full_softmax(problem, "hessian_joint")
     xp = problem.xp
     fw = forward(problem, X, Y)
     S, V, R = fw
@@ -244,8 +299,11 @@ class HvpCache(NamedTuple):
     Gc: Array
 
 
-def hvp_cache(problem: Problem, fw: Forward) -> HvpCache:
-    """The per-iterate part of :func:`hvp` (one n×n×d product and a row sum)."""
+def hvp_cache(problem: Problem, fw: Forward) -> HvpCache | None:
+    """The per-iterate part of :func:`hvp` (one n×n×d product and a row sum); ``None`` for a
+    row-blocked problem, whose products recompute their blocks instead."""
+    if problem.blocked:
+        return None
     G = 2.0 * (fw.R @ fw.V.T)
     return HvpCache(G, G - problem.xp.sum(G * fw.S, axis=1, keepdims=True))
 
@@ -265,6 +323,8 @@ def hvp(problem: Problem, X: Array, Y: Array, dX: Array | None, dY: Array | None
         raise ValueError("hvp needs a direction: dX, dY or both")
     if fw is None:
         fw = forward(problem, X, Y)
+    if problem.blocked:
+        return rowblocks.hvp(problem, fw, dX, dY)
     if cache is None:
         cache = hvp_cache(problem, fw)
     S, V, R = fw

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,35 @@ from array_api_compat import is_array_api_obj, is_numpy_array
 from .backends import Backend, get_backend
 
 _INPUTS = ("A1", "A2", "A3", "B")
+
+#: Share of the available host memory the oracles may use by default (``memory_budget``).
+BUDGET_FRACTION = 0.25
+#: n×n arrays the full-S Hessian–vector product keeps alive at once (sizes the auto choice).
+FULL_S_ARRAYS = 8
+#: Bytes of one b×n block the cache-friendly oracles aim at (a few such blocks stay in L2/L3).
+BLOCK_BYTES = 2**22
+#: Rows of B generated per block by :meth:`Problem.planted` (b×n memory; one block up to n = 4096).
+GENERATION_BLOCK_BYTES = 2**27
+
+
+def available_memory() -> int:
+    """Bytes of host memory available now (``MemAvailable``), or the physical size if unknown."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def shard_rows(n: int, shard: tuple[int, int]) -> slice:
+    """Rows ``[rank·n/size, (rank+1)·n/size)`` that process ``rank`` of ``size`` holds."""
+    rank, size = shard
+    if not 0 <= rank < size or size > n:
+        raise ValueError(f"shard {shard} must be (rank, size) with 0 ≤ rank < size ≤ n = {n}")
+    return slice(rank * n // size, (rank + 1) * n // size)
 
 
 def _validate_host(name: str, array: Any) -> np.ndarray:
@@ -32,9 +62,11 @@ def _validate_host(name: str, array: Any) -> np.ndarray:
 
 
 def softmax_rows_host(Z: np.ndarray) -> np.ndarray:
-    """Row-wise softmax with the max subtracted, on NumPy (used only to generate B)."""
-    E = np.exp(Z - Z.max(axis=1, keepdims=True))
-    return E / E.sum(axis=1, keepdims=True)
+    """Row-wise softmax with the max subtracted, on NumPy, in place of ``Z`` (used only to generate B)."""
+    Z -= Z.max(axis=1, keepdims=True)
+    np.exp(Z, out=Z)
+    Z /= Z.sum(axis=1, keepdims=True)
+    return Z
 
 
 class Problem:
@@ -50,6 +82,18 @@ class Problem:
         Precision on the backend (ignored when ``backend`` is a Backend instance).
     X_star, Y_star : numpy.ndarray, optional
         A known minimiser (planted instances), kept on the host.
+    memory_budget : int, optional
+        Bytes the oracles may use for their n-wide temporaries; default
+        :data:`BUDGET_FRACTION` of the available host memory. Bounds the row blocks.
+    blocked : bool, optional
+        Force the row-blocked oracles (:mod:`solvers.rowblocks`) on or off; default: on when
+        the full-S path would exceed the budget, or when sharded. (Off otherwise, so that a
+        size sweep times one implementation throughout, and the methods that work on the
+        n×n softmax — joint-newton, gauss-newton, varpro — run; ``blocked=True`` is the faster
+        choice for the other methods from n ≈ 1024 on, see the README.)
+    shard : (rank, size), optional
+        Hold only rows :func:`shard_rows` of A1 and B on the backend (one process of a
+        row-sharded run); the backend's ``all_reduce`` then sums the partial results.
 
     Attributes
     ----------
@@ -57,12 +101,19 @@ class Problem:
         Sequence length and feature dimension.
     A1, A2, A3, B : backend arrays
     host : dict of str to numpy.ndarray
-        The inputs as given, so that every backend can be fed identical numbers.
+        The inputs as given (all n rows), so that every backend can be fed identical numbers.
+    rows : slice
+        The rows of A1 and B this process holds (all of them unless sharded).
+    blocked : bool
+        Whether the oracles run row-blocked.
+    block_rows, hessian_block_rows : int
+        Rows per block of the row-blocked oracles and of the blocked X-Hessian.
     """
 
     def __init__(self, A1: Any, A2: Any, A3: Any, B: Any, *, backend: str | Backend = "numpy",
                  dtype: str = "float64", X_star: np.ndarray | None = None,
-                 Y_star: np.ndarray | None = None, name: str = "custom") -> None:
+                 Y_star: np.ndarray | None = None, name: str = "custom", memory_budget: int | None = None,
+                 blocked: bool | None = None, shard: tuple[int, int] | None = None) -> None:
         arrays = {key: _validate_host(key, value) for key, value in zip(_INPUTS, (A1, A2, A3, B))}
         shape = arrays["A1"].shape
         for key, value in arrays.items():
@@ -76,7 +127,11 @@ class Problem:
         self.xp = self.backend.xp
         self.dtype = self.backend.dtype
         self.host = arrays
-        self.A1, self.A2, self.A3, self.B = (self.backend.asarray(arrays[key]) for key in _INPUTS)
+        self.shard = shard
+        self.rows = slice(0, self.n) if shard is None else shard_rows(self.n, shard)
+        self.A1, self.B = (self.backend.asarray(arrays[key][self.rows]) for key in ("A1", "B"))
+        self.A2, self.A3 = (self.backend.asarray(arrays[key]) for key in ("A2", "A3"))
+        self._choose_blocks(memory_budget, blocked)
         for key, value in (("X_star", X_star), ("Y_star", Y_star)):
             if value is not None and np.shape(value) != (self.d, self.d):
                 raise ValueError(f"{key} must be d×d = {(self.d, self.d)}, got {np.shape(value)}")
@@ -84,31 +139,56 @@ class Problem:
         self.Y_star = Y_star
         self.name = name
 
+    def _choose_blocks(self, memory_budget: int | None, blocked: bool | None) -> None:
+        """Set ``memory_budget``, ``blocked``, ``block_rows`` and ``hessian_block_rows``."""
+        if memory_budget is not None and memory_budget <= 0:
+            raise ValueError(f"memory_budget must be a positive number of bytes, got {memory_budget}")
+        if blocked is False and self.shard is not None:
+            raise ValueError("a sharded problem needs the row-blocked oracles (blocked=False given)")
+        self.memory_budget = int(memory_budget or BUDGET_FRACTION * available_memory())
+        item = np.dtype(self.dtype).itemsize
+        n, d, m = self.n, self.d, self.rows.stop - self.rows.start
+        full = FULL_S_ARRAYS * n * n * item
+        self.blocked = (blocked if blocked is not None
+                        else self.shard is not None or full > self.memory_budget)
+        budget_rows = self.memory_budget // (FULL_S_ARRAYS * n * item)
+        self.block_rows = max(1, min(m, budget_rows, max(8, BLOCK_BYTES // (n * item))))
+        self.hessian_block_rows = max(1, min(m, self.memory_budget // ((FULL_S_ARRAYS * n + 8 * d * d) * item)))
+
     @classmethod
     def planted(cls, n: int, d: int, seed: int = 0, *, backend: str | Backend = "numpy",
-                dtype: str = "float64") -> "Problem":
+                dtype: str = "float64", **options: Any) -> "Problem":
         """Instance with a known zero-loss minimiser (SPEC §1).
 
         With ``rng = numpy.random.default_rng(seed)`` draw, in this order, A1, A2, A3 with
         N(0, 1/d) entries, X* with N(0, 0.25) entries and Y* with N(0, 1) entries; then
-        B = softmax_rows(A1 X* A2ᵀ) A3 Y*, so min L = 0.
+        B = softmax_rows(A1 X* A2ᵀ) A3 Y*, so min L = 0. B is computed in blocks of rows
+        (:data:`GENERATION_BLOCK_BYTES` per block), so the n×n softmax is never held and
+        every process of a sharded run draws the same problem. ``options`` are those of
+        :class:`Problem` (``memory_budget``, ``blocked``, ``shard``).
         """
         rng = np.random.default_rng(seed)
         A1, A2, A3 = _draw_inputs(rng, n, d)
         X_star = rng.normal(0.0, 0.5, size=(d, d))
         Y_star = rng.normal(0.0, 1.0, size=(d, d))
-        B = softmax_rows_host(A1 @ X_star @ A2.T) @ (A3 @ Y_star)
+        logits, V = A1 @ X_star, A3 @ Y_star
+        B = np.empty((n, d))
+        step = max(1, GENERATION_BLOCK_BYTES // (8 * n))
+        for start in range(0, n, step):
+            rows = slice(start, start + step)
+            B[rows] = softmax_rows_host(logits[rows] @ A2.T) @ V
         return cls(A1, A2, A3, B, backend=backend, dtype=dtype, X_star=X_star, Y_star=Y_star,
-                   name=f"planted(n={n}, d={d}, seed={seed})")
+                   name=f"planted(n={n}, d={d}, seed={seed})", **options)
 
     @classmethod
     def random(cls, n: int, d: int, seed: int = 0, *, backend: str | Backend = "numpy",
-               dtype: str = "float64") -> "Problem":
+               dtype: str = "float64", **options: Any) -> "Problem":
         """Instance with A1, A2, A3 drawn as in :meth:`planted` and B with N(0, 1) entries."""
         rng = np.random.default_rng(seed)
         A1, A2, A3 = _draw_inputs(rng, n, d)
         B = rng.normal(0.0, 1.0, size=(n, d))
-        return cls(A1, A2, A3, B, backend=backend, dtype=dtype, name=f"random(n={n}, d={d}, seed={seed})")
+        return cls(A1, A2, A3, B, backend=backend, dtype=dtype, name=f"random(n={n}, d={d}, seed={seed})",
+                   **options)
 
     def start_near_solution(self, noise: float = 0.5, seed: int = 5) -> np.ndarray:
         """A starting X = X* + ``noise``·G on the host, G standard normal d×d from ``default_rng(seed)``.
@@ -124,7 +204,8 @@ class Problem:
     def on(self, backend: str | Backend, dtype: str | None = None) -> "Problem":
         """The same numbers on another backend (or dtype)."""
         return Problem(*(self.host[key] for key in _INPUTS), backend=backend,
-                       dtype=dtype or self.dtype, X_star=self.X_star, Y_star=self.Y_star, name=self.name)
+                       dtype=dtype or self.dtype, X_star=self.X_star, Y_star=self.Y_star, name=self.name,
+                       memory_budget=self.memory_budget, blocked=self.blocked, shard=self.shard)
 
     def as_variable(self, value: Any, name: str) -> Any:
         """Return ``value`` (a host or a backend array) as a d×d backend array, or raise.

@@ -8,6 +8,7 @@ standard plus what the Backend protocol supplies, so it also runs on CuPy and to
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import array_api_strict
@@ -59,6 +60,12 @@ class StrictBackend:
         """The standard has no triangular solve: factorise host copies with SciPy (NumPy backend)."""
         x, ok = self._host.cho_solve(self.to_numpy(H), self.to_numpy(b))
         return (self.asarray(x), True) if ok else (None, False)
+
+    def map_blocks(self, work: Callable[[Any], Any], blocks: list[Any]) -> list[Any]:
+        return [work(block) for block in blocks]
+
+    def all_reduce(self, partial: Any) -> Any:
+        return partial
 
     def describe(self) -> dict[str, Any]:
         flags = array_api_strict.get_array_api_strict_flags()

@@ -36,7 +36,8 @@ def host_floats(backend: Backend, *values: Any) -> tuple[float, ...]:
     return tuple(float(v) for v in backend.to_numpy(xp.stack([xp.asarray(v) for v in values])))
 
 
-def get_backend(name: str | Backend = "numpy", dtype: str = "float64", *, tf32: bool = False) -> Backend:
+def get_backend(name: str | Backend = "numpy", dtype: str = "float64", *, tf32: bool = False,
+                distributed: bool = False) -> Backend:
     """Construct the backend adapter called ``name``.
 
     Parameters
@@ -49,6 +50,9 @@ def get_backend(name: str | Backend = "numpy", dtype: str = "float64", *, tf32: 
     tf32 : bool
         torch-cuda only: allow TensorFloat-32 in float32 matrix products. Off by default
         so that float32 means float32.
+    distributed : bool
+        torch backends only: one process of a row-sharded run, whose ``all_reduce`` sums over
+        torch.distributed's default process group (initialised by the caller).
 
     Raises
     ------
@@ -66,6 +70,8 @@ def get_backend(name: str | Backend = "numpy", dtype: str = "float64", *, tf32: 
         raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
     if tf32 and name != "torch-cuda":
         raise ValueError("tf32=True only applies to the 'torch-cuda' backend")
+    if distributed and name not in ("torch", "torch-cuda"):
+        raise ValueError(f"distributed runs use torch.distributed: backend 'torch' or 'torch-cuda', not {name!r}")
     if name == "numpy":
         from .numpy import NumpyBackend
 
@@ -73,7 +79,7 @@ def get_backend(name: str | Backend = "numpy", dtype: str = "float64", *, tf32: 
     if name in ("torch", "torch-cuda"):
         from .torch import TorchBackend
 
-        return TorchBackend(dtype, cuda=name == "torch-cuda", tf32=tf32)
+        return TorchBackend(dtype, cuda=name == "torch-cuda", tf32=tf32, distributed=distributed)
     if name == "cupy":
         from .cupy import CupyBackend
 

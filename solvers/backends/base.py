@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -50,6 +51,13 @@ class Backend(Protocol):
         Returns ``(x, True)`` on success and ``(None, False)`` when the factorisation
         fails or produces non-finite values; never raises for a non-SPD matrix.
         """
+
+    def map_blocks(self, work: Callable[[Any], Any], blocks: list[Any]) -> list[Any]:
+        """``[work(block) for block in blocks]``, possibly concurrently (row-blocked oracles)."""
+
+    def all_reduce(self, partial: Any) -> Any:
+        """The sum of ``partial`` over the processes of a row-sharded run (the identity in one
+        process). Every process gets the same sum back; ``partial``'s memory may be reused."""
 
     def describe(self) -> dict[str, Any]:
         """The backend's policy (library version, device, dtype, TF32) for result records."""

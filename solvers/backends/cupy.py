@@ -8,6 +8,7 @@ as a partial factor, finite or NaN, without a word. The solve therefore factoris
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -69,6 +70,12 @@ class CupyBackend:
         if not bool(cp.isfinite(x).all()):
             return None, False
         return x, True
+
+    def map_blocks(self, work: Callable[[Any], Any], blocks: list[Any]) -> list[Any]:
+        return [work(block) for block in blocks]
+
+    def all_reduce(self, partial: Any) -> Any:
+        return partial
 
     def describe(self) -> dict[str, Any]:
         cp = self._cupy

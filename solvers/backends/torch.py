@@ -5,11 +5,17 @@ opts into TF32; the choice is recorded by :meth:`TorchBackend.describe`. That se
 process-wide in torch (CPU and CUDA alike), so it is applied at construction and a torch
 backend whose TF32 choice differs from one still alive in the process is refused rather
 than allowed to change the other's policy behind its back.
+
+With ``distributed=True`` the backend is one process of a row-sharded run: ``all_reduce``
+sums over torch.distributed's default process group (gloo on CPUs, NCCL on GPUs; the caller
+initialises it, e.g. under ``torchrun``), and a CUDA backend uses the current device
+(``torch.cuda.set_device(local_rank)`` first).
 """
 
 from __future__ import annotations
 
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -20,10 +26,29 @@ from .base import BackendUnavailable
 _LIVE: weakref.WeakSet[TorchBackend] = weakref.WeakSet()
 
 
+def init_distributed(cuda: bool = False) -> tuple[int, int]:
+    """Join the process group a launcher such as ``torchrun`` describes (``RANK``, ``WORLD_SIZE``,
+    ``MASTER_ADDR``… in the environment); return ``(rank, world_size)``.
+
+    gloo on CPUs; NCCL with ``cuda``, each process on GPU ``LOCAL_RANK``. Joining twice is a no-op.
+    """
+    import os
+
+    import torch
+    import torch.distributed as dist
+
+    if cuda:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if cuda else "gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
 class TorchBackend:
     """torch tensors on ``cpu`` or ``cuda:0``; Cholesky via ``torch.linalg.cholesky_ex``."""
 
-    def __init__(self, dtype: str = "float64", *, cuda: bool = False, tf32: bool = False) -> None:
+    def __init__(self, dtype: str = "float64", *, cuda: bool = False, tf32: bool = False,
+                 distributed: bool = False) -> None:
         try:
             import torch
             import array_api_compat.torch as xp
@@ -39,7 +64,12 @@ class TorchBackend:
                              "drop that backend (and its problems) first, or use another process")
         self._torch = torch
         self.xp = xp
-        self.device = "cuda:0" if cuda else "cpu"
+        if distributed and not torch.distributed.is_initialized():
+            raise ValueError(f"{self.name} with distributed=True needs torch.distributed.init_process_group() first")
+        self.distributed = distributed
+        #: Bytes this process has handed to ``all_reduce`` (the payload; a ring sends about twice that).
+        self.reduced_bytes = 0
+        self.device = "cpu" if not cuda else f"cuda:{torch.cuda.current_device()}" if distributed else "cuda:0"
         self.dtype = dtype
         self._dtype = getattr(torch, dtype)
         self.tf32 = tf32
@@ -70,13 +100,28 @@ class TorchBackend:
         ok = bool((info == 0) & self._torch.isfinite(x).all())  # one synchronisation
         return (x, True) if ok else (None, False)
 
+    def map_blocks(self, work: Callable[[Any], Any], blocks: list[Any]) -> list[Any]:
+        return [work(block) for block in blocks]
+
+    def all_reduce(self, partial: Any) -> Any:
+        if not self.distributed:
+            return partial
+        partial = partial.contiguous()
+        self.reduced_bytes += partial.numel() * partial.element_size()
+        self._torch.distributed.all_reduce(partial)
+        return partial
+
     def describe(self) -> dict[str, Any]:
         torch = self._torch
         record = {"backend": self.name, "library": "torch", "version": torch.__version__,
                   "device": self.device, "dtype": self.dtype, "tf32": self.tf32,
                   "float32_matmul_precision": torch.get_float32_matmul_precision(),
                   "torch_threads": torch.get_num_threads()}
+        if self.distributed:
+            dist = torch.distributed
+            record.update(world_size=dist.get_world_size(), rank=dist.get_rank(),
+                          process_group_backend=dist.get_backend())
         if self.device != "cpu":
             record.update(allow_tf32=torch.backends.cuda.matmul.allow_tf32,
-                          gpu=torch.cuda.get_device_name(0), cuda_runtime=torch.version.cuda)
+                          gpu=torch.cuda.get_device_name(self.device), cuda_runtime=torch.version.cuda)
         return record

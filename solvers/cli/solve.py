@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 import numpy as np
 
-from ..backends import BACKEND_NAMES, DTYPES
+from ..backends import BACKEND_NAMES, DTYPES, get_backend
 from ..problem import Problem
 from ..registry import list_solvers
 from .arguments import UsageError, non_negative_float, non_negative_int, positive_float, positive_int
@@ -14,6 +15,8 @@ from .progress import solve_with_progress
 
 #: Default start on planted problems: X* + 0.5·G (the start of every comparison in the README).
 DEFAULT_START_NOISE = 0.5
+#: Methods whose oracles all run row-sharded (``--distributed``).
+DISTRIBUTED_METHODS = ("newton-cg", "alternating")
 #: Default method of ``attnreg solve``: reaches 1e-10 on the default problem in a few iterations.
 DEFAULT_METHOD = "gauss-newton"
 
@@ -38,12 +41,16 @@ def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-time", type=positive_float, default=None, help="solver-time limit in seconds")
 
 
-def build_problem(args: argparse.Namespace) -> tuple[Problem, np.ndarray | None]:
-    """The problem and starting X that the shared options describe (backends are checked by the caller)."""
+def build_problem(args: argparse.Namespace, **options: Any) -> tuple[Problem, np.ndarray | None]:
+    """The problem and starting X that the shared options describe (backends are checked by the caller).
+
+    ``options`` go to :class:`Problem` (``memory_budget``, ``shard``, or a ``backend`` instance).
+    """
     if args.start_noise is not None and args.kind != "planted":
         raise UsageError("--start-noise needs a planted problem (--kind planted): random ones start from X = 0")
     make = Problem.planted if args.kind == "planted" else Problem.random
-    problem = make(args.n, args.d, seed=args.seed, backend=args.backend, dtype=args.dtype)
+    options = {"backend": args.backend, **options}
+    problem = make(args.n, args.d, seed=args.seed, dtype=args.dtype, **options)
     if args.kind != "planted":
         return problem, None
     noise = DEFAULT_START_NOISE if args.start_noise is None else args.start_noise
@@ -55,14 +62,52 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--method", default=DEFAULT_METHOD, choices=list_solvers(), metavar="METHOD",
                         help=f"one of: {', '.join(list_solvers())} (default {DEFAULT_METHOD}; "
                              "alternating is the paper's method)")
+    parser.add_argument("--memory-budget", type=positive_float, default=None, metavar="GIB",
+                        help="GiB the oracles may use for n-wide temporaries (sizes their row blocks); "
+                             "default a quarter of the available memory")
+    parser.add_argument("--distributed", action="store_true",
+                        help="one process of a torchrun job (--backend torch: gloo; torch-cuda: NCCL, one GPU "
+                             "per process): every process draws the problem from --seed, keeps its rows of A1 "
+                             f"and B and all-reduces partial sums; only rank 0 prints. Methods: "
+                             f"{', '.join(DISTRIBUTED_METHODS)}")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..registry import get_solver
 
-    problem, X0 = build_problem(args)
+    options: dict[str, Any] = {}
+    if args.memory_budget is not None:
+        options["memory_budget"] = int(args.memory_budget * 2**30)
+    rank = 0
+    if args.distributed:
+        rank, options = _join_process_group(args, options)
+    problem, X0 = build_problem(args, **options)
     solver = get_solver(args.method)
-    result = solve_with_progress(solver, problem, X0, eps=args.eps, max_iter=args.max_iter, max_time=args.max_time)
+    limits = {"eps": args.eps, "max_iter": args.max_iter, "max_time": args.max_time}
+    if rank:
+        result = solver.solve(problem, X0, **limits)
+        return 0 if result.status in ("converged", "max_iter", "timeout") else 1
+    result = solve_with_progress(solver, problem, X0, **limits)
+    if args.distributed:
+        print(f"{problem.shard[1]} processes ({problem.backend.describe()['process_group_backend']}), "
+              f"rows of A1 and B per process ≤ {-(-problem.n // problem.shard[1])}; "
+              f"all-reduced {problem.backend.reduced_bytes} bytes per process")
     print(f"{result.solver} on {problem} -> {result.status}: loss {result.loss:.3e} after "
           f"{result.iterations} iterations, {result.time:.3f} s solver time ({result.message})")
     return 0 if result.status in ("converged", "max_iter", "timeout") else 1
+
+
+def _join_process_group(args: argparse.Namespace, options: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    """Check ``--distributed``'s options, join torchrun's process group; this process's rank and Problem options."""
+    if args.backend not in ("torch", "torch-cuda"):
+        raise UsageError(f"--distributed runs on torch.distributed: --backend torch or torch-cuda, not {args.backend}")
+    if args.method not in DISTRIBUTED_METHODS:
+        raise UsageError(f"--distributed runs {', '.join(DISTRIBUTED_METHODS)}; {args.method} needs all rows in one process")
+    if args.max_time is not None:
+        raise UsageError("--distributed stops on --max-iter or --eps only: a per-process clock would stop "
+                         "processes at different iterations")
+    from ..backends.torch import init_distributed
+
+    rank, size = init_distributed(cuda=args.backend == "torch-cuda")
+    backend = get_backend(args.backend, args.dtype, distributed=True)
+    return rank, {**options, "backend": backend, "shard": (rank, size)}

@@ -1,7 +1,8 @@
 """Size grids for the asv suites and the reproduction run.
 
-Chosen by name (``quick``, ``full``, ``gpu``); the asv suites read the environment
-variable ``ATTNREG_GRID`` (default ``quick``).
+Chosen by name (``quick``, ``full``, ``gpu``, ``long``); the asv suites read the environment
+variable ``ATTNREG_GRID`` (default ``quick``). ``long`` sweeps the sequence length up to
+n = 65536 at d = 64, where the oracles run row-blocked (:mod:`solvers.rowblocks`).
 """
 
 from __future__ import annotations
@@ -81,6 +82,12 @@ GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
          d_sweep=(16, 32, 64, 128, 256), n_for_d=8192,
          solve_d_sweep=(16, 32, 48, 64, 96, 128, 160, 200, 240), n_for_solve=1024,
          convergence_sizes=((128, 16), (1024, 64)), backends=("torch-cuda", "cupy"), memory_limit=100 * 2**30),
+    # The stages' memory estimates are those of the full-S path; row-blocked oracles stay within the
+    # Problem's memory budget instead, so no size of this grid is skipped for its estimate.
+    Grid("long", n_sweep=(4096, 8192, 16384, 32768, 65536), d_for_n=64,
+         d_sweep=(16, 32, 64), n_for_d=16384,
+         solve_d_sweep=(8, 16), n_for_solve=16384,
+         convergence_sizes=((4096, 32),), backends=("numpy",), memory_limit=float(2**50)),
 )}
 
 

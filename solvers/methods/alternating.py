@@ -136,11 +136,15 @@ class Alternating(DampedMethod):
     def with_y_step(self, problem: Problem, state: AlternatingState, X: Any, S: Any = None) -> AlternatingState:
         """``state`` moved to (X, Y(X)) with its forward pass, loss and gradient (``S``: the softmax at X, if known)."""
         xp = problem.xp
-        if S is None:
-            S = kernels.softmax_rows(xp, (problem.A1 @ X) @ problem.A2.T)
-        Y = kernels.y_solve(problem, X, reg=self.reg_y, S=S)
-        V = problem.A3 @ Y
-        fw = kernels.Forward(S, V, S @ V - problem.B)
+        if problem.blocked:  # no n×n softmax to reuse: the Y step and forward pass go block by block
+            Y = kernels.y_solve(problem, X, reg=self.reg_y)
+            fw = kernels.forward(problem, X, Y)
+        else:
+            if S is None:
+                S = kernels.softmax_rows(xp, (problem.A1 @ X) @ problem.A2.T)
+            Y = kernels.y_solve(problem, X, reg=self.reg_y, S=S)
+            V = problem.A3 @ Y
+            fw = kernels.Forward(S, V, S @ V - problem.B)
         gX, gY = kernels.grad_from(problem, fw)
         loss, gnorm = kernels.loss_and_grad_norm(problem, fw, gX, gY)
         return replace(state, X=X, Y=Y, fw=fw, gX=gX, loss=loss, grad_norm=gnorm)

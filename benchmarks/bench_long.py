@@ -1,0 +1,46 @@
+"""Long sequences: peak process memory of the row-blocked path along the ``long`` grid's n-sweep.
+
+Runs only under ``ATTNREG_GRID=long`` (n/a elsewhere). asv's ``peakmem_`` is the peak
+resident set size of the benchmark's process, the problem's generation included, which is
+what decides whether a size fits on a machine; the time of each stage at these sizes comes
+from the ordinary stage suites (``bench_hvp.HvpN`` …) run on the same grid.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from solvers import Problem, get_solver, kernels
+
+from ._common import check_point, sweep_values
+
+
+class LongSequence:
+    """Peak RSS of generating a planted problem, one Hessian–vector product and one newton-cg iteration."""
+
+    param_names = ["n", "d"]
+    params = list(sweep_values("n"))
+    number = 1
+    repeat = 1
+    timeout = 3600.0
+
+    def setup(self, n: int, d: int) -> None:
+        grid = check_point("numpy", n, d, ("n",))
+        if grid.name != "long":
+            raise NotImplementedError(f"long-sequence memory runs on the long grid only (ATTNREG_GRID=long), "
+                                      f"not {grid.name!r}")
+
+    def peakmem_planted(self, n: int, d: int) -> None:
+        """Problem.planted(n, d): B is generated in row blocks, never through the n×n softmax."""
+        Problem.planted(n, d)
+
+    def peakmem_hvp(self, n: int, d: int) -> Any:
+        """One joint Hessian–vector product at a point near the solution, its forward pass included."""
+        problem = Problem.planted(n, d)
+        X = problem.start_near_solution()
+        return kernels.hvp(problem, X, problem.Y_star, X, problem.Y_star)
+
+    def peakmem_newton_cg_iteration(self, n: int, d: int) -> Any:
+        """One newton-cg iteration (its start's least-squares Y step and records included)."""
+        problem = Problem.planted(n, d)
+        return get_solver("newton-cg").solve(problem, problem.start_near_solution(), eps=0.0, max_iter=1)

@@ -1,0 +1,261 @@
+"""Row-blocked oracles: the maths of :mod:`solvers.kernels` without ever holding the n×n softmax.
+
+Row j of S = softmax_rows(A1 X A2ᵀ) depends only on row j of A1 (and on all of A2), and every
+quantity the solvers need is a sum over rows (SPEC §2–§5): the loss, the gradients, the
+Hessian–vector products, PᵀP and PᵀB of the Y step and the X-Hessian's C_j terms. Each
+function here walks the problem's rows in blocks of ``problem.block_rows`` (b×n memory per
+temporary, FlashAttention's idea), does all of a block's n-wide elementwise work while the
+block is in cache, and keeps only n×d or d×d partial sums. Rowsums of the n×n products are
+taken through their rank-d factors (rowsum(S ⊙ R Vᵀ) = rowsum(R ⊙ S V)), which removes
+several n×n passes of the full-S path.
+
+The same decomposition is data parallelism: a sharded problem holds only its rows of A1 and
+B, and the one collective ``problem.backend.all_reduce`` finishes each d×d (or d²×d²)
+partial and each loss, so every rank returns the same, complete result and the solvers need
+no change. :class:`RowSoftmax` replaces the n×n ``Forward.S`` in this mode: the row
+log-sum-exp, from which a block of S is one ``exp`` away.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from .backends import device_of
+from .problem import Problem
+
+Array = Any
+
+
+class RowSoftmax(NamedTuple):
+    """What ``Forward.S`` holds in blocked mode: the point (X, Y) and the row log-sum-exp of the logits.
+
+    S[j] = exp(Z[j] − lse[j]) with Z = A1 X A2ᵀ, recomputed one block of rows at a time.
+    """
+
+    X: Array
+    Y: Array
+    lse: Array
+
+
+class _Block(NamedTuple):
+    """One block of rows: their slice, softmax S (b×n), P = S A3 (b×d), residual R and S V = P Y = R + B."""
+
+    rows: slice
+    S: Array
+    P: Array
+    R: Array
+    SV: Array
+
+
+def _slices(m: int, b: int) -> list[slice]:
+    return [slice(start, min(start + b, m)) for start in range(0, m, b)]
+
+
+def _block(problem: Problem, L: Array, Y: Array, B: Array, rows: slice, lse: Array | None = None) -> _Block:
+    """Softmax, P = S A3 and residual of the rows ``rows`` of ``L = A1 X``.
+
+    With ``lse`` (from :func:`forward`) the block's S costs one ``exp``; without, its row
+    max and sum are taken here. S V is computed as (S A3) Y: a b×d×d product instead of b×n×d.
+    """
+    xp = problem.xp
+    Z = L[rows, :] @ problem.A2.T
+    if lse is None:
+        Z -= xp.max(Z, axis=1, keepdims=True)
+        S = xp.exp(Z)
+        S *= 1.0 / xp.sum(S, axis=1, keepdims=True)
+    else:
+        Z -= lse[rows, :]
+        S = xp.exp(Z)
+    P = S @ problem.A3
+    SV = P @ Y
+    return _Block(rows, S, P, SV - B[rows, :], SV)
+
+
+#: Groups of consecutive blocks handed to the backend at once (each sums its blocks' partials).
+GROUPS = 8
+
+
+def _map(problem: Problem, work: Callable[[slice], tuple[Any, ...]], kinds: str, rows: int, b: int) -> list[Any]:
+    """Run ``work`` on every block of ``b`` of the first ``rows`` rows and combine its outputs.
+
+    ``kinds`` has one letter per output of ``work``: ``"r"`` for a block of rows (concatenated
+    in order) and ``"s"`` for a partial sum (added; ``None`` counts as zero). Blocks go to the
+    backend in :data:`GROUPS` groups (which it may run concurrently), each of which adds its
+    partials as it goes, so no more than a group's d×d partials are ever held.
+    """
+    xp = problem.xp
+    slices = _slices(rows, b)
+    groups = min(GROUPS, len(slices))
+    chunks = [slices[k * len(slices) // groups:(k + 1) * len(slices) // groups] for k in range(groups)]
+
+    def run(chunk: list[slice]) -> list[Any]:
+        out: list[Any] = [[] if kind == "r" else None for kind in kinds]
+        for block in chunk:
+            for k, (kind, part) in enumerate(zip(kinds, work(block))):
+                if kind == "r":
+                    out[k].append(part)
+                elif part is not None:
+                    out[k] = part if out[k] is None else out[k] + part
+        return out
+
+    results = problem.backend.map_blocks(run, chunks)
+    combined: list[Any] = []
+    for k, kind in enumerate(kinds):
+        parts = [result[k] for result in results]
+        if kind == "r":
+            combined.append(xp.concat([part for chunk in parts for part in chunk], axis=0))
+        else:
+            present = [part for part in parts if part is not None]
+            combined.append(None if not present else sum(present[1:], present[0]))
+    return combined
+
+
+def _rowdot(xp: Any, a: Array, b: Array) -> Array:
+    """Row-wise dot products of two b×d arrays, as a b×1 column."""
+    return xp.sum(a * b, axis=1, keepdims=True)
+
+
+def forward(problem: Problem, X: Array, Y: Array) -> tuple[RowSoftmax, Array, Array]:
+    """``(RowSoftmax(X, lse), V, R)`` for this process's rows, in one pass over them."""
+    from .kernels import Forward
+
+    xp = problem.xp
+    A2T = problem.A2.T
+    L = problem.A1 @ X
+
+    def work(rows: slice) -> tuple[Array, Array]:
+        Z = L[rows, :] @ A2T
+        top = xp.max(Z, axis=1, keepdims=True)
+        Z -= top
+        E = xp.exp(Z)
+        total = xp.sum(E, axis=1, keepdims=True)
+        return top + xp.log(total), ((E @ problem.A3) @ Y) / total - problem.B[rows, :]
+
+    lse, R = _map(problem, work, "rr", L.shape[0], problem.block_rows)
+    return Forward(RowSoftmax(X, Y, lse), problem.A3 @ Y, R)
+
+
+def loss_from(problem: Problem, R: Array) -> float:
+    """sum(R ⊙ R) over all rows of all processes (one scalar all-reduce)."""
+    xp = problem.xp
+    return float(problem.backend.all_reduce(xp.sum(R * R)))
+
+
+def grad_from(problem: Problem, fw: Any) -> tuple[Array, Array]:
+    """(∇_X L, ∇_Y L): dZ = S ⊙ 2(R Vᵀ − rowsum(R ⊙ S V)) per block; A1ᵀ (dZ A2) and 2 Σ (S A3)ᵀ R."""
+    xp = problem.xp
+    soft, V, _ = fw
+    L, VT = problem.A1 @ soft.X, V.T
+
+    def work(rows: slice) -> tuple[Array, Array]:
+        blk = _block(problem, L, soft.Y, problem.B, rows, soft.lse)
+        W = blk.R @ VT
+        W -= _rowdot(xp, blk.R, blk.SV)
+        W *= blk.S
+        return W @ problem.A2, blk.P.T @ blk.R
+
+    U, T = _map(problem, work, "rs", L.shape[0], problem.block_rows)
+    return _reduced(problem, 2.0 * (problem.A1.T @ U), 2.0 * T)
+
+
+def hvp(problem: Problem, fw: Any, dX: Array | None, dY: Array | None) -> tuple[Array, Array | None]:
+    """Joint Hessian–vector product, blocked: see :func:`solvers.kernels.hvp` for the maths.
+
+    Per block, with dS = S ⊙ (ΔZ − rowsum(S ⊙ ΔZ)), P = S A3, dP = dS A3 and
+    dR = dS V + S dV = dP Y + P dY:
+    ½ d(dZ) = S ⊙ (dR Vᵀ + R dVᵀ − rowsum(dR ⊙ SV) − rowsum(R ⊙ S dV) − rowsum(R ⊙ dS V))
+    + dS ⊙ (R Vᵀ − rowsum(R ⊙ SV)); hX = 2 A1ᵀ (d(dZ)/2 · A2), hY = 2 Σ (dPᵀ R + Pᵀ dR).
+    """
+    xp = problem.xp
+    soft, V, _ = fw
+    A2, A2T, VT = problem.A2, problem.A2.T, V.T
+    right = VT if dY is None else xp.concat([V, problem.A3 @ dY], axis=1).T
+    L = problem.A1 @ soft.X
+    dL = None if dX is None else problem.A1 @ dX
+
+    def work(rows: slice) -> tuple[Array, Array | None]:
+        blk = _block(problem, L, soft.Y, problem.B, rows, soft.lse)
+        S, R = blk.S, blk.R
+        shift, dR, T = 0.0, 0.0, None
+        if dY is not None:
+            SdV = blk.P @ dY
+            dR, shift = SdV, _rowdot(xp, R, SdV)
+        if dL is not None:
+            dS = dL[rows, :] @ A2T
+            dS -= xp.sum(S * dS, axis=1, keepdims=True)
+            dS *= S
+            dP = dS @ problem.A3
+            dSV = dP @ soft.Y
+            dR, shift = dR + dSV, shift + _rowdot(xp, R, dSV)
+        W = (dR if dY is None else xp.concat([dR, R], axis=1)) @ right
+        W -= shift + _rowdot(xp, dR, blk.SV)
+        W *= S
+        if dL is not None:
+            W2 = R @ VT
+            W2 -= _rowdot(xp, R, blk.SV)
+            W2 *= dS
+            W += W2
+        if dY is not None:
+            T = blk.P.T @ dR if dL is None else blk.P.T @ dR + dP.T @ R
+        return W @ A2, T
+
+    U, T = _map(problem, work, "rs", L.shape[0], problem.block_rows)
+    hX = 2.0 * (problem.A1.T @ U)
+    if dY is None:
+        return problem.backend.all_reduce(hX), None
+    return _reduced(problem, hX, 2.0 * T)
+
+
+def normal_equations(problem: Problem, X: Array) -> tuple[Array, Array]:
+    """PᵀP and PᵀB of the Y step (P = S A3), summed over blocks and processes."""
+    L = problem.A1 @ X
+
+    def work(rows: slice) -> tuple[Array, Array]:
+        Z = L[rows, :] @ problem.A2.T
+        Z -= problem.xp.max(Z, axis=1, keepdims=True)
+        E = problem.xp.exp(Z)
+        P = (E @ problem.A3) / problem.xp.sum(E, axis=1, keepdims=True)
+        return P.T @ P, P.T @ problem.B[rows, :]
+
+    gram, rhs = _map(problem, work, "ss", L.shape[0], problem.block_rows)
+    return _reduced(problem, gram, rhs)
+
+
+def hessian_x(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = False,
+              rows: Any = None, weights: Any = None) -> Array:
+    """H_X = Σ_j (a_j a_jᵀ) ⊗ C_j summed block by block (see :func:`solvers.kernels.hessian_x`).
+
+    A block's C_j need b×n×d² products against the n×d² Kronecker columns, so blocks are
+    sized by :attr:`Problem.hessian_block_rows` (few, large blocks) and run one at a time;
+    ``rows`` / ``weights`` restrict the sum to a sample of this process's rows.
+    """
+    from .kernels import _curvature_blocks, _kron_sum_symmetric
+
+    xp = problem.xp
+    V = problem.A3 @ Y
+    A1, B = problem.A1, problem.B
+    if rows is not None:
+        index = xp.asarray(np.asarray(rows, dtype=np.int64), device=device_of(A1))
+        A1, B = xp.take(A1, index, axis=0), xp.take(B, index, axis=0)
+    scale = None
+    if weights is not None:
+        scale = xp.asarray(np.asarray(weights, dtype=problem.dtype), device=device_of(A1))[:, None, None]
+    L = A1 @ X
+    H = 0.0
+    for block in _slices(A1.shape[0], problem.hessian_block_rows):
+        blk = _block(problem, L, Y, B, block)
+        C = _curvature_blocks(problem, blk.S, V, blk.R, B[block, :], gauss_newton=gauss_newton)
+        if scale is not None:
+            C = C * scale[block, ...]
+        H = H + _kron_sum_symmetric(problem, C, A1[block, :])
+    return problem.backend.all_reduce(H)
+
+
+def _reduced(problem: Problem, first: Array, second: Array) -> tuple[Array, Array]:
+    """All-reduce two d×d partials in one collective."""
+    xp = problem.xp
+    both = problem.backend.all_reduce(xp.stack([first, second]))
+    return both[0, ...], both[1, ...]

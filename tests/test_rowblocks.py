@@ -1,0 +1,144 @@
+"""The row-blocked oracles (solvers/rowblocks.py) agree with the full-S kernels, on every backend.
+
+Blocks of 1 row, of a size that does not divide n, and of more rows than n; float64 to 1e-12
+relative (y_solve, a d×d solve, to its condition number times that). A Problem decides
+blocking from n and its memory budget, shards hold only their rows, and planted problems
+are still those of the full-S generator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import pytest
+
+from solvers import Problem, get_solver, kernels, rowblocks
+from solvers.problem import shard_rows
+
+from .conftest import backend_param
+
+N, D = 37, 5
+BACKENDS = [backend_param("numpy"), backend_param("torch"), pytest.param("strict", id="array-api-strict")]
+
+ORACLES = {
+    "loss": lambda p, X, Y, D: kernels.loss(p, X, Y),
+    "grad": lambda p, X, Y, D: kernels.grad(p, X, Y),
+    "hvp": lambda p, X, Y, D: kernels.hvp(p, X, Y, D, 2.0 * X),
+    "hvp-dY_only": lambda p, X, Y, D: kernels.hvp(p, X, Y, None, D),
+    "hvp_x": lambda p, X, Y, D: kernels.hvp_x(p, X, Y, D),
+    "hvp-shared-forward": lambda p, X, Y, D: kernels.hvp(p, X, Y, D, D, fw=kernels.forward(p, X, Y)),
+    "hessian_x": lambda p, X, Y, D: kernels.hessian_x(p, X, Y),
+    "hessian_x-gauss_newton": lambda p, X, Y, D: kernels.hessian_x(p, X, Y, gauss_newton=True),
+    "hessian_x-rows-weights": lambda p, X, Y, D: kernels.hessian_x(p, X, Y, rows=[3, 1, 30, 4],
+                                                                   weights=[0.5, 2.0, 1.0, 3.0]),
+}
+
+
+def _backend(name: str):
+    """The backend called ``name`` and the context its arrays need (array-api-strict's flags)."""
+    if name != "strict":
+        return name, contextlib.nullcontext()
+    strict = pytest.importorskip("array_api_strict", minversion="2.2", reason="array-api-strict>=2.2 is not installed")
+    from .strict_backend import StrictBackend
+
+    return StrictBackend(), strict.ArrayAPIStrictFlags(api_version="2023.12")
+
+
+def _pair(backend: str, block: int) -> tuple[Problem, Problem]:
+    """The same planted problem with full-S and with row-blocked oracles of ``block`` rows."""
+    full = Problem.planted(N, D, seed=2, backend=backend, blocked=False)
+    blocked = Problem.planted(N, D, seed=2, backend=backend, blocked=True)
+    blocked.block_rows = blocked.hessian_block_rows = block
+    return full, blocked
+
+
+def _rel(problem: Problem, got, want) -> float:
+    got, want = (np.asarray(problem.backend.to_numpy(a)) if not isinstance(a, float) else np.asarray(a)
+                 for a in (got, want))
+    return float(np.max(np.abs(got - want)) / np.max(np.abs(want)))
+
+
+def _flat(value) -> list:
+    return [part for part in (value if isinstance(value, tuple) else (value,)) if part is not None]
+
+
+@pytest.mark.parametrize("block", [1, 8, 64], ids=["b=1", "b=8-not-dividing-37", "b>n"])
+@pytest.mark.parametrize("oracle", list(ORACLES))
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_blocked_oracle_equals_full_s(backend, oracle, block, rng):
+    backend, flags = _backend(backend)
+    with flags:
+        full, blocked = _pair(backend, block)
+        X, Y, Dir = (full.as_variable(0.7 * rng.standard_normal((D, D)), name) for name in "XYD")
+        want, got = (_flat(ORACLES[oracle](p, X, Y, Dir)) for p in (full, blocked))
+        assert len(want) == len(got)
+        for w, g in zip(want, got):
+            assert _rel(full, g, w) < 1e-12
+
+
+@pytest.mark.parametrize("block", [1, 8, 64])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_blocked_normal_equations_and_y_solve(backend, block, rng):
+    backend, flags = _backend(backend)
+    with flags:
+        full, blocked = _pair(backend, block)
+        X = full.as_variable(0.7 * rng.standard_normal((D, D)), "X")
+        P = kernels.softmax_rows(full.xp, (full.A1 @ X) @ full.A2.T) @ full.A3
+        gram, rhs = rowblocks.normal_equations(blocked, X)
+        assert _rel(full, gram, P.T @ P) < 1e-12
+        assert _rel(full, rhs, P.T @ full.B) < 1e-12
+        cond = float(np.linalg.cond(full.backend.to_numpy(P.T @ P)))
+        assert _rel(full, kernels.y_solve(blocked, X), kernels.y_solve(full, X)) < 1e-14 * cond
+
+
+def test_blocked_forward_keeps_no_n_by_n_array():
+    problem = Problem.planted(N, D, seed=2, blocked=True)
+    fw = kernels.forward(problem, problem.X_star, problem.Y_star)
+    assert isinstance(fw.S, rowblocks.RowSoftmax)
+    assert fw.S.lse.shape == (N, 1) and fw.R.shape == (N, D)
+    assert kernels.loss_from(problem, fw) < 1e-25
+
+
+def test_problem_chooses_blocks_from_the_memory_budget():
+    assert not Problem.planted(64, 4).blocked and not Problem.planted(2048, 2).blocked
+    tight = Problem.planted(64, 4, memory_budget=64 * 64 * 8 * 4)  # half what the full-S path needs
+    assert tight.blocked and tight.block_rows == 32  # 8 arrays of 32×64 fit
+    assert Problem.planted(64, 4, memory_budget=1).block_rows == 1
+    assert Problem.planted(64, 4, blocked=True).block_rows == 64  # small n: one block
+    with pytest.raises(ValueError, match="memory_budget"):
+        Problem.planted(8, 2, memory_budget=-1)
+
+
+def test_a_shard_holds_only_its_rows():
+    whole = Problem.planted(10, 3, seed=4)
+    parts = [Problem.planted(10, 3, seed=4, shard=(rank, 3)) for rank in range(3)]
+    assert [p.rows for p in parts] == [slice(0, 3), slice(3, 6), slice(6, 10)]
+    assert all(p.blocked for p in parts)
+    np.testing.assert_array_equal(np.concatenate([p.A1 for p in parts]), whole.A1)
+    np.testing.assert_array_equal(np.concatenate([p.B for p in parts]), whole.B)
+    assert all(p.A2.shape == (10, 3) for p in parts)
+    assert shard_rows(5, (4, 5)) == slice(4, 5)
+    with pytest.raises(ValueError, match="shard"):
+        shard_rows(2, (0, 3))
+
+
+def test_planted_problems_are_generated_in_row_blocks_without_changing_them(monkeypatch):
+    whole = Problem.planted(50, 4, seed=7)
+    monkeypatch.setattr("solvers.problem.GENERATION_BLOCK_BYTES", 8 * 50 * 3)  # 3 rows per block
+    np.testing.assert_allclose(Problem.planted(50, 4, seed=7).host["B"], whole.host["B"], rtol=1e-14, atol=1e-15)
+
+
+@pytest.mark.parametrize("method", ["newton-cg", "alternating", "sketched", "lbfgs"])
+def test_solvers_on_a_blocked_problem_follow_the_full_path(method):
+    full, blocked = (Problem.planted(40, 3, seed=1, blocked=flag) for flag in (False, True))
+    X0 = full.X_star + 0.5 * np.random.default_rng(5).standard_normal((3, 3))
+    runs = [get_solver(method).solve(problem, X0, eps=1e-14, max_iter=6) for problem in (full, blocked)]
+    assert runs[0].status == runs[1].status and runs[0].iterations == runs[1].iterations
+    np.testing.assert_allclose([r.loss for r in runs[1].history], [r.loss for r in runs[0].history], rtol=1e-8)
+
+
+@pytest.mark.parametrize("method", ["varpro", "joint-newton", "gauss-newton"])
+def test_methods_on_the_full_softmax_refuse_a_blocked_problem_with_a_status(method):
+    result = get_solver(method).solve(Problem.planted(40, 3, seed=1, blocked=True), max_iter=3)
+    assert result.status == "error" and "needs the n×n softmax" in result.message and result.history
