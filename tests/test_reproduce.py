@@ -284,6 +284,7 @@ def test_quick_grid_crosses_n_equals_d_squared():
     planned = {(t.stage, t.sweep) for t in rp.plan(quick, ["numpy"])}
     assert {("hessian_assembly", "cross_n"), ("iteration:alternating", "cross_n")} <= planned
     assert not any(sweep == "cross_n" and stage == "forward" for stage, sweep in planned)
+    assert ("forward", "plane") in planned and len({n for n, _ in quick.points("plane")}) > 1   # a 2-D grid
 
 
 def test_cross_sweep_feeds_the_cost_model(tmp_path):

@@ -161,3 +161,16 @@ def test_a_cost_model_that_does_not_fit_concludes_nothing():
     assert result.models and not result.models[0].usable and result.coverage == []
     assert all(not r.regime for r in result.scaling)
     assert "does not describe its timings" in summary.sentences(result)[3]
+
+
+def test_the_plane_feeds_the_cost_model_but_fits_no_exponent():
+    law = lambda n, d: 3e-9 * n * n + 2e-10 * n * n * d                     # noqa: E731
+    plane = [(n, d) for n in (512, 2048) for d in (8, 64, 256)]
+    records = (_stage_points("forward", law, [(n, 32) for n in (256, 1024, 4096)], "n")
+               + _stage_points("forward", law, [(1024, d) for d in (8, 64, 512)], "d")
+               + _stage_points("forward", law, plane, "plane"))
+    result = analysis.analyse({"points": records})
+    assert {r.sweep for r in result.scaling} == {"n", "d"}
+    assert sorted(result.models[0].sizes) == sorted({(r["n"], r["d"]) for r in records})
+    fitted = dict(zip(result.models[0].terms, result.models[0].coefficients))
+    assert fitted["n²"] == pytest.approx(3e-9, rel=1e-6) and fitted["n²d"] == pytest.approx(2e-10, rel=1e-6)

@@ -30,7 +30,10 @@ NND_RANGE = (1.7, 2.3)
 #: Points faster than this are launch/overhead-bound and never enter a fit (seconds).
 MIN_FIT_TIME = 1e-3
 #: Sweep -> (axis varied, attribute of Stage holding the claimed exponent).
-SWEEP_AXES = {"n": ("n", "claim_n"), "d": ("d", "claim_d"), "solve_d": ("d", "claim_d"), "cross_n": ("n", "claim_n")}
+SWEEP_AXES = {"n": ("n", "claim_n"), "d": ("d", "claim_d"), "solve_d": ("d", "claim_d"), "cross_n": ("n", "claim_n"),
+              "plane": ("d", "claim_d")}
+#: Sweeps that only feed the cost models: no exponent is fitted or judged along them.
+MODEL_ONLY_SWEEPS = ("plane",)
 #: Untagged records (asv) form a line of the sweep across n = d² from this many values of n at one d.
 MIN_CROSS_SIZES = 4
 #: A size enters a slope fit only where the cost model gives the terms growing with the claimed
@@ -351,7 +354,7 @@ def analyse(data: dict[str, Any], min_fit_time: float = MIN_FIT_TIME, rule: Rule
         for stage in dict.fromkeys(r["stage"] for r in records):
             sweeps = STAGES[stage].sweeps if stage in STAGES else ("n", "d")
             model = next((m for m in models if (m.stage, m.backend) == (stage, backend) and m.usable), None)
-            for sweep in sweeps:
+            for sweep in (s for s in sweeps if s not in MODEL_ONLY_SWEEPS):
                 for fixed in _fixed_sizes(records, stage, backend, sweep):
                     result = analyse_scaling(records, stage, backend, sweep, rates.get(backend), min_fit_time, rule,
                                              model, fixed)
