@@ -1,10 +1,12 @@
 """Fits and verdicts for the reproduction report.
 
-Everything the report claims is computed here from the raw measurements: log–log slopes
-of time against size with confidence intervals (ordinary least squares, Student t),
-the compute-bound selection of the points a slope is fitted on, the verdict against the
-exponents the paper's claim implies (equivalence test, :mod:`solvers.harness.equivalence`), iterations-to-ε against log10(1/ε), achieved
-fractions of the backend's matrix-product rate and speedups between backends.
+Everything the report claims is computed here from the raw measurements: each stage's cost
+model over (n, d) (:mod:`solvers.harness.costmodel`), log–log slopes of time against size
+with confidence intervals (ordinary least squares, Student t) over the compute-bound sizes
+where the model puts the time in the terms of the claimed exponent, the verdict against
+the exponents the paper's claim implies (equivalence test, :mod:`solvers.harness.equivalence`),
+iterations-to-ε against log10(1/ε) and the convergence study (:mod:`solvers.harness.study`),
+achieved fractions of the backend's matrix-product rate and speedups between backends.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+import numpy as np
 
 from .convergence import REFERENCE_SOLVER, ConvergenceResult, SizeSummary, analyse_convergence, summarise_size
 from .costmodel import TERMS, CostModel, Coverage, coverage, fit_cost_model, identifiable
@@ -103,7 +107,8 @@ def sweep_records(records: Iterable[dict[str, Any]], stage: str, backend: str, s
 
     Records tagged with ``"sweeps"`` are selected by tag (and by the other size ``fixed``
     when given: a sweep may run at several). Untagged records (asv results) are grouped by
-    the fixed size: the group with the most distinct varied sizes wins.
+    the other size: the group at ``fixed`` when given, else the one with the most distinct
+    varied sizes.
     """
     axis = SWEEP_AXES[sweep][0]
     other = "d" if axis == "n" else "n"
@@ -196,13 +201,25 @@ def analyse_scaling(records: list[dict[str, Any]], stage: str, backend: str, swe
     else:
         result.verdict, why = judge(result.fit, result.expected, rule, result.used)
     extra = _explain(result, used, gemm, rule.delta) if result.verdict != "holds" else ""
-    if result.regime and result.verdict == "inconclusive" and len(used) < 3:
-        regime = " + ".join(result.regime) or f"a term growing as {axis}^{result.expected:g}"
-        extra = (f"the cost model gives {regime} ≥ {REGIME_SHARE:.0%} of the time at "
+    if model is not None and result.regime and result.verdict == "inconclusive" and len(used) < 3:
+        largest = max(r[axis] for r in chosen)
+        start = _regime_start(model, result.regime, axis, result.fixed, largest)
+        extra = (f"the cost model gives {' + '.join(result.regime)} ≥ {REGIME_SHARE:.0%} of the time at "
                  + (f"{axis} = {', '.join(map(str, result.used))} only" if used else "no compute-bound size")
-                 + f": sizes further into that regime would test the claim")
+                 + (f": by its extrapolation, sizes from {axis} ≈ {start:.0f} would test the claim" if start else
+                    f": not even at 64× the largest {axis} by its extrapolation, so no sweep along {axis} at "
+                    f"{'d' if axis == 'n' else 'n'} = {result.fixed} can test it"))
     result.why = f"{why}; {extra}" if extra else why
     return result
+
+
+def _regime_start(model: CostModel, regime: list[str], axis: str, fixed: int, largest: int) -> float | None:
+    """The smallest size beyond ``largest`` (up to 64×) where ``model`` gives ``regime`` ≥ :data:`REGIME_SHARE`."""
+    for value in np.geomspace(largest, 64 * largest, 200)[1:]:
+        shares = model.share(*((value, fixed) if axis == "n" else (fixed, value)))
+        if sum(shares[t] for t in regime) >= REGIME_SHARE:
+            return float(value)
+    return None
 
 
 def _off_regime(model: CostModel, regime: list[str], record: dict[str, Any]) -> str:
