@@ -136,12 +136,13 @@ def run_race(sizes: Sequence[tuple[int, int]] = SIZES, seeds: Sequence[int] = SE
                         if progress is not None:
                             progress(entry)
                         continue
+                    budgeted = best is not None
                     wall, result = time_to_target(method, problem, X0, Y0, target=target, max_time=budget,
                                                   max_iter=max_iter, pause=pause)
                     if is_project and wall is not None:
                         best = wall if best is None else min(best, wall)
                     entry = RaceEntry(method, is_project, n, d, seed, wall, result.time, result.iterations,
-                                      result.loss, result.status, result.message, None if best is None else budget)
+                                      result.loss, result.status, result.message, budget if budgeted else None)
                     entries.append(entry)
                     if progress is not None:
                         progress(entry)
