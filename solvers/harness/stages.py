@@ -159,8 +159,8 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
           flops=lambda n, d: 3.0 * _forward_flops(n, d), memory=lambda n, d: 6 * n * n + 8 * n * d + 4 * d * d,
           claim_n=lambda omega: 2.0, claim_d=lambda omega: omega - 2.0,
           regime="n ≫ d: T_mat(n,n,d) ~ n²·d^(ω−2)"),
-    Stage("y_solve", "exact least-squares Y step: PᵀP, PᵀB, d×d Cholesky (SPEC §3)", _prepare_y_solve,
-          flops=lambda n, d: 6.0 * n * d * d + 4.0 * n * n * d + d**3 / 3 + 2.0 * d**3,
+    Stage("y_solve", "exact least-squares Y step: thin SVD of P = S A3, then V Σ⁺ Uᵀ B (SPEC §3)", _prepare_y_solve,
+          flops=lambda n, d: 8.0 * n * d * d + 4.0 * n * n * d + 24.0 * d**3,  # R-SVD: 4nd² + 22d³
           memory=lambda n, d: 3 * n * n + 6 * n * d + 4 * d * d,
           claim_n=lambda omega: 2.0, claim_d=lambda omega: omega - 2.0,
           regime="n ≫ d: T_mat(n,n,d) dominates T_mat(d,n,d) + d^ω"),
