@@ -29,7 +29,6 @@ from typing import Any
 
 from ..backends import Backend, device_of
 from ..loop import IterativeSolver, State, StepFailed, machine_eps
-from ..problem import Problem
 
 #: Smallest relative damping ever used (keeps the shifted matrix factorisable near a minimum).
 MU_FLOOR = 1e-14
