@@ -78,6 +78,22 @@ def test_a_step_failure_is_reported_as_converged_with_the_reason():
     assert "|g|/|g0|" in result.message
 
 
+def test_a_step_failure_away_from_a_stationary_point_is_converged_and_says_so():
+    """No step changes the loss in float64: the status is that, never ``error``; the message flags |g|/|g0| ≫ 0."""
+    from solvers.loop import IterativeSolver
+
+    class Stuck(IterativeSolver):
+        name = "stuck"
+
+        def step(self, problem, state):
+            raise StepFailed("predicted decrease below the rounding level (test)")
+
+    result = Stuck().solve(Problem.random(16, 3, seed=0), max_iter=5)
+    assert result.status == "converged" and result.iterations == 0
+    assert result.message.startswith("no further decrease possible in float64: NOT a stationary point")
+    assert "|g|/|g0| = 1.00e+00" in result.message and "(test)" in result.message
+
+
 # --- gain-ratio damping on an indefinite Hessian -------------------------------------------
 
 def _indefinite_problem():
