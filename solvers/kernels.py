@@ -53,6 +53,11 @@ def forward(problem: Problem, X: Array, Y: Array) -> Forward:
     """Logits, softmax, output and residual at (X, Y) (S is a :class:`rowblocks.RowSoftmax` when blocked)."""
     if problem.blocked:
         return rowblocks.forward(problem, X, Y)
+    return _full_forward(problem, X, Y)
+
+
+def _full_forward(problem: Problem, X: Array, Y: Array) -> Forward:
+    """:func:`forward` with the n×n S held, whatever ``problem.blocked`` says (the joint Hessian's needs)."""
     S = softmax_rows(problem.xp, (problem.A1 @ X) @ problem.A2.T)
     V = problem.A3 @ Y
     return Forward(S, V, S @ V - problem.B)
@@ -190,7 +195,7 @@ def hessian_joint(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = 
         F·R term leaves H_yx; H_yy is unchanged because L is quadratic in Y).
     """
     xp = problem.xp
-    fw = forward(problem, X, Y)
+    fw = _full_forward(problem, X, Y)
     S, V, R = fw
     n, d = problem.n, problem.d
     A1, A2, A3 = problem.A1, problem.A2, problem.A3

@@ -129,8 +129,7 @@ def forward(problem: Problem, X: Array, Y: Array) -> tuple[RowSoftmax, Array, Ar
     def work(rows: slice) -> tuple[Array, Array]:
         Z = L[rows, :] @ A2T
         top = xp.max(Z, axis=1, keepdims=True)
-        Z -= top
-        E = xp.exp(Z)
+        E = xp.exp(Z - top)  # not in place: torch autograd (the peers) differentiates this pass
         total = xp.sum(E, axis=1, keepdims=True)
         return top + xp.log(total), ((E @ problem.A3) @ Y) / total - problem.B[rows, :]
 

@@ -128,3 +128,15 @@ def test_planted_problems_are_generated_in_row_blocks_without_changing_them(monk
     whole = Problem.planted(50, 4, seed=7)
     monkeypatch.setattr("solvers.problem.GENERATION_BLOCK_BYTES", 8 * 50 * 3)  # 3 rows per block
     np.testing.assert_allclose(Problem.planted(50, 4, seed=7).host["B"], whole.host["B"], rtol=1e-14, atol=1e-15)
+
+
+@pytest.mark.parametrize("method", ["joint-newton", "autograd-newton"])
+def test_methods_that_need_more_than_the_blocked_oracles_still_run_blocked(method):
+    """joint-newton forms the joint Hessian from the full S; the autograd peers differentiate the blocked forward."""
+    pytest.importorskip("torch")
+    from solvers import get_solver
+
+    full, blocked = (Problem.planted(N, D, seed=2, blocked=flag) for flag in (False, True))
+    want, got = (get_solver(method).solve(p, p.start_near_solution(), eps=0.0, max_iter=2) for p in (full, blocked))
+    assert got.status == want.status == "max_iter"
+    np.testing.assert_allclose([r.loss for r in got.history], [r.loss for r in want.history], rtol=1e-12)
