@@ -8,3 +8,10 @@ class HessianAssemblyD(StageSuite):
 
     stage = "hessian_assembly"
     sweep = "solve_d"
+
+
+class HessianAssemblyAcross(StageSuite):
+    """Time against n at the grid's d values, across n = d² (n²d² and n·d⁴ overtake d⁶ beyond it)."""
+
+    stage = "hessian_assembly"
+    sweep = "cross_n"

@@ -37,3 +37,10 @@ class Iteration:
         return peak_memory(self.body, self.backend)
 
     track_peak_memory.unit = "bytes"
+
+
+class IterationAlternatingAcross(StageSuite):
+    """One iteration of the paper's method against n at the grid's d values, across n = d²."""
+
+    stage = "iteration:alternating"
+    sweep = "cross_n"

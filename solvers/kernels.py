@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from . import rowblocks
-from .backends import device_of
+from .backends import device_of, host_floats
 from .problem import Problem
 
 Array = Any
@@ -56,6 +56,11 @@ def forward(problem: Problem, X: Array, Y: Array) -> Forward:
     return _full_forward(problem, X, Y)
 
 
+def _blocked(fw: Forward) -> bool:
+    """Whether ``fw`` comes from the row-blocked forward pass (then every oracle of it runs blocked)."""
+    return isinstance(fw.S, rowblocks.RowSoftmax)
+
+
 def _full_forward(problem: Problem, X: Array, Y: Array) -> Forward:
     """:func:`forward` with the n×n S held, whatever ``problem.blocked`` says (the joint Hessian's needs)."""
     S = softmax_rows(problem.xp, (problem.A1 @ X) @ problem.A2.T)
@@ -65,7 +70,7 @@ def _full_forward(problem: Problem, X: Array, Y: Array) -> Forward:
 
 def loss_from(problem: Problem, fw: Forward) -> float:
     """The loss ``sum(R ⊙ R)`` of a forward pass, as a Python float (synchronises)."""
-    if problem.blocked:
+    if _blocked(fw):
         return rowblocks.loss_from(problem, fw.R)
     return float(problem.xp.sum(fw.R * fw.R))
 
@@ -77,7 +82,7 @@ def loss(problem: Problem, X: Array, Y: Array) -> float:
 
 def grad_from(problem: Problem, fw: Forward) -> tuple[Array, Array]:
     """Gradients (∇_X L, ∇_Y L) from a forward pass (SPEC §2)."""
-    if problem.blocked:
+    if _blocked(fw):
         return rowblocks.grad_from(problem, fw)
     xp = problem.xp
     S, V, R = fw
@@ -87,38 +92,85 @@ def grad_from(problem: Problem, fw: Forward) -> tuple[Array, Array]:
     return gX, gY
 
 
+def loss_and_grad_norm(problem: Problem, fw: Forward, *gradients: Array,
+                       extra: tuple[Array, ...] = ()) -> tuple[float, ...]:
+    """The loss of a forward pass, the norm of the gradient blocks given, and the 0-d ``extra``
+    arrays as floats, all in one transfer."""
+    xp = problem.xp
+    loss = xp.sum(fw.R * fw.R)
+    if _blocked(fw):  # this process's rows only: sum over the processes (the gradients are whole already)
+        loss = problem.backend.all_reduce(loss)
+    loss, squared, *rest = host_floats(problem.backend, loss,
+                                       sum(xp.sum(g * g) for g in gradients), *extra)
+    return (loss, squared ** 0.5, *rest)
+
+
 def grad(problem: Problem, X: Array, Y: Array) -> tuple[Array, Array]:
     """Gradients ``(∇_X L, ∇_Y L)``, each d×d."""
     return grad_from(problem, forward(problem, X, Y))
 
 
-def y_solve(problem: Problem, X: Array, reg: float = 0.0) -> Array:
-    """Exact minimiser of L(X, ·) (+ reg‖Y‖²_F) for fixed X (SPEC §3).
+class LeastSquaresY(NamedTuple):
+    """The exact Y step at one X and the orthonormal basis of the range of P = S A3 it used.
 
-    Solves ``(PᵀP + reg I) Y = PᵀB`` with ``P = softmax_rows(A1 X A2ᵀ) A3`` by Cholesky.
-    When ``PᵀP`` is singular (for example d > n, or X = 0 where P has rank one) and
-    ``reg`` is 0, a ridge of ``eps · trace(PᵀP)/d`` (then ten and a hundred times more)
-    is added, which selects the least-squares minimiser of near-minimal norm.
-
-    Raises
-    ------
-    FloatingPointError
-        If the system cannot be factorised even with that ridge (non-finite data).
+    Y : (d, d) the least-squares solution (minimum-norm when P is rank deficient)
+    Q : (n, d) the left singular vectors of P, those of dropped singular values set to zero,
+        so that Q Qᵀ is the orthogonal projector onto range(P)
+    rank : 0-d array
+        The number of singular values kept (a device scalar: converting it synchronises)
     """
+
+    Y: Array
+    Q: Array
+    rank: Array
+
+
+def y_least_squares(problem: Problem, S: Array, reg: float = 0.0, rcond: float | None = None) -> LeastSquaresY:
+    """The Y step for the softmax ``S`` (see :func:`y_solve`), with the basis of range(P).
+
+    ``rcond`` drops singular values below ``rcond·σ_max`` (default ``eps·max(n, d)``, as
+    ``lstsq``); ignored with ``reg``.
+    """
+    return _least_squares(problem, S @ problem.A3, problem.B, reg, rcond)
+
+
+def _least_squares(problem: Problem, P: Array, B: Array, reg: float = 0.0,
+                   rcond: float | None = None) -> LeastSquaresY:
+    """:func:`y_least_squares` for the n×d values P = S A3 and targets B (all n rows)."""
     xp = problem.xp
-    if problem.blocked:
-        gram, rhs = rowblocks.normal_equations(problem, X)
+    U, sigma, Vt = xp.linalg.svd(P, full_matrices=False)
+    if reg:
+        inverse, Q, rank = sigma / (sigma * sigma + reg), U, xp.sum(xp.ones_like(sigma))
     else:
-        P = softmax_rows(xp, (problem.A1 @ X) @ problem.A2.T) @ problem.A3
-        gram, rhs = P.T @ P, P.T @ problem.B
-    identity = eye(problem, problem.d)
-    scale = float(xp.sum(xp.linalg.diagonal(gram))) / problem.d
-    eps = float(xp.finfo(gram.dtype).eps)
-    for ridge in (reg, *(reg + eps * scale * 10.0**k for k in (0, 1, 2, 4))):
-        Y, ok = problem.backend.cho_solve(gram + ridge * identity if ridge else gram, rhs)
-        if ok:
-            return Y
-    raise FloatingPointError("y_solve: PᵀP could not be factorised even with a ridge; is X finite?")
+        if rcond is None:
+            rcond = float(xp.finfo(sigma.dtype).eps) * max(problem.n, problem.d)
+        keep = sigma > rcond * sigma[0]
+        inverse = xp.where(keep, 1.0 / xp.where(keep, sigma, xp.ones_like(sigma)), xp.zeros_like(sigma))
+        kept = xp.astype(keep, U.dtype)
+        Q, rank = U * kept[None, :], xp.sum(kept)
+    return LeastSquaresY(Vt.T @ (inverse[:, None] * (U.T @ B)), Q, rank)
+
+
+def y_solve(problem: Problem, X: Array, reg: float = 0.0, S: Array | None = None) -> Array:
+    """Exact minimiser of L(X, ·) (+ reg‖Y‖²_F) for fixed X (SPEC §3), accurate at every logit scale.
+
+    With ``P = softmax_rows(A1 X A2ᵀ) A3 = U Σ Vᵀ`` (thin SVD, n×d, O(n d²) like forming
+    PᵀP), ``Y = V diag(σ/(σ² + reg)) Uᵀ B``. Unlike the normal equations PᵀP Y = PᵀB,
+    this does not square the condition number of P, which matters when the attention is
+    near-uniform (small logits: P is then close to rank one). Without ``reg``, singular
+    values below ``eps·max(n, d)·σ_max`` are dropped, as ``lstsq`` does, so a rank-deficient
+    P (X = 0: rank one; d > n) gives the minimum-norm least-squares solution.
+
+    Parameters
+    ----------
+    S : array, optional
+        The softmax at X, when the caller has it already (saves the n×n×d logits).
+    """
+    if problem.blocked and (S is None or isinstance(S, rowblocks.RowSoftmax)):
+        return _least_squares(problem, *rowblocks.values_and_targets(problem, X), reg).Y
+    if S is None:
+        S = softmax_rows(problem.xp, (problem.A1 @ X) @ problem.A2.T)
+    return y_least_squares(problem, S, reg).Y
 
 
 def hessian_x(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = False,
@@ -217,28 +269,49 @@ def hessian_joint(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = 
     return xp.concat([top, bottom], axis=0)
 
 
+class HvpCache(NamedTuple):
+    """What every Hessian–vector product at one iterate shares (computed once by :func:`hvp_cache`).
+
+    G : (n, n) 2 R Vᵀ, the gradient of L in S
+    Gc : (n, n) G − rowsum(G ⊙ S), so that the softmax backward of G is S ⊙ Gc
+    """
+
+    G: Array
+    Gc: Array
+
+
+def hvp_cache(problem: Problem, fw: Forward) -> HvpCache | None:
+    """The per-iterate part of :func:`hvp` (one n×n×d product and a row sum); ``None`` when blocked."""
+    if _blocked(fw):
+        return None
+    G = 2.0 * (fw.R @ fw.V.T)
+    return HvpCache(G, G - problem.xp.sum(G * fw.S, axis=1, keepdims=True))
+
+
 def hvp(problem: Problem, X: Array, Y: Array, dX: Array | None, dY: Array | None,
-        fw: Forward | None = None) -> tuple[Array, Array | None]:
+        fw: Forward | None = None, cache: HvpCache | None = None) -> tuple[Array, Array | None]:
     """Joint Hessian–vector product ``H (vec dX, vec dY)`` without forming H.
 
     The directional derivative of the gradient (SPEC §2) along (dX, dY), differentiated by
     hand: a few n×n×d and n×d×d products, never a d²×d² array. ``dX`` or ``dY`` may be
     ``None`` (zero). Returns ``(hX, hY)``; ``hY`` is ``None`` when ``dY`` is ``None`` and
-    only the X-row is wanted (see :func:`hvp_x`).
+    only the X-row is wanted (see :func:`hvp_x`). A method taking several products at one
+    iterate passes its forward pass ``fw`` and :func:`hvp_cache` ``cache`` to skip their work.
     """
     xp = problem.xp
     if dX is None and dY is None:
         raise ValueError("hvp needs a direction: dX, dY or both")
     if fw is None:
         fw = forward(problem, X, Y)
-    if problem.blocked:
+    if _blocked(fw):
         return rowblocks.hvp(problem, fw, dX, dY)
+    if cache is None:
+        cache = hvp_cache(problem, fw)
     S, V, R = fw
     A1, A2, A3 = problem.A1, problem.A2, problem.A3
-    G = 2.0 * (R @ V.T)
-    dS = dV = None
-    dR = 0.0
-    dG = 0.0
+    dS = None
+    dR: Any = 0.0
+    dG: Any = 0.0
     if dX is not None:
         dS = softmax_backward(xp, S, (A1 @ dX) @ A2.T)
         dR = dS @ V
@@ -247,9 +320,10 @@ def hvp(problem: Problem, X: Array, Y: Array, dX: Array | None, dY: Array | None
         dR = dR + S @ dV
         dG = 2.0 * (R @ dV.T)
     dG = dG + 2.0 * (dR @ V.T)
-    d_gZ = S * (dG - xp.sum(dG * S, axis=1, keepdims=True))
-    if dS is not None:
-        d_gZ = d_gZ + dS * (G - xp.sum(G * S, axis=1, keepdims=True)) - S * xp.sum(G * dS, axis=1, keepdims=True)
+    if dS is None:
+        d_gZ = softmax_backward(xp, S, dG)
+    else:  # S⊙(dG − rowsum(dG⊙S)) + dS⊙Gc − S⊙rowsum(G⊙dS), with one pass for the two row sums
+        d_gZ = S * (dG - xp.sum(dG * S + cache.G * dS, axis=1, keepdims=True)) + dS * cache.Gc
     hX = (A1.T @ d_gZ) @ A2
     if dY is None:
         return hX, None
@@ -326,3 +400,33 @@ def _kron_sum(problem: Problem, lhs: Array, rhs: Array, axes: tuple[int, ...]) -
     n, d = problem.n, problem.d
     product = xp.reshape(xp.reshape(lhs, (n, d * d)).T @ xp.reshape(rhs, (n, d * d)), (d, d, d, d))
     return xp.reshape(xp.permute_dims(product, axes), (d * d, d * d))
+
+
+def varpro_gauss_newton(problem: Problem, fw: Forward, Q: Array) -> Array:
+    """The d²×d² Gauss–Newton matrix of the variable-projection objective f(X) = min_Y L(X, Y).
+
+    Kaufman's form 2 J_Kᵀ J_K with J_K Δ = (I − QQᵀ)(JΔ V), Q the orthonormal basis of
+    range(S A3) (:func:`y_least_squares`) at Y = Y(X): the X-block Gauss–Newton matrix
+    H_GN = Σ_j (a_j a_jᵀ) ⊗ 2 E_j E_jᵀ (SPEC §4) minus 2 MᵀM, where
+    M[(k,c),(p,q)] = Σ_j Q[j,k] A1[j,p] E_j[q,c] is the X-block seen through range(P) — the
+    Schur complement of the joint Gauss–Newton matrix that eliminates the Y-block.
+    Cost: the n×n×d² product for E, two d²×n×d² products and one d²×d²×d² product.
+    """
+    xp = problem.xp
+    E = _E_blocks(problem, fw, fw.S @ problem.A2)
+    C = 2.0 * (E @ xp.permute_dims(E, (0, 2, 1)))
+    H = _kron_sum_symmetric(problem, 0.5 * (C + xp.permute_dims(C, (0, 2, 1))))
+    M = _kron_sum(problem, Q[:, :, None] * problem.A1[:, None, :], E, (0, 3, 1, 2))
+    return H - 2.0 * (M.T @ M)
+
+
+def varpro_gn_product(problem: Problem, fw: Forward, Q: Array, D: Array) -> Array:
+    """``varpro_gauss_newton(...) vec(D)`` without forming it: 2 J_Kᵀ (I − QQᵀ)(JD V), matrix-free.
+
+    Four n×n×d products and two row-wise softmax backward passes.
+    """
+    xp = problem.xp
+    S, V = fw.S, fw.V
+    W = softmax_backward(xp, S, (problem.A1 @ D) @ problem.A2.T) @ V
+    W = W - Q @ (Q.T @ W)
+    return 2.0 * ((problem.A1.T @ softmax_backward(xp, S, W @ V.T)) @ problem.A2)

@@ -7,7 +7,7 @@ import numbers
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 import numpy as np
@@ -19,7 +19,28 @@ from .result import HistoryRow, SolveResult
 
 
 class StepFailed(RuntimeError):
-    """A method cannot make further progress from its current iterate (reported as "stalled")."""
+    """No step from the current iterate decreases the loss in this precision.
+
+    A method raises it only after its globalisation has shrunk the step to the rounding
+    level of the loss; the loop reports it with the relative gradient norm reached, as
+    ``converged`` ("no further decrease possible in <dtype>") at a stationary point and as
+    ``error`` ("stalled") elsewhere (:meth:`Run.no_further_decrease`).
+    """
+
+
+def machine_eps(dtype: str) -> float:
+    """The unit roundoff spacing eps of ``"float64"`` (2⁻⁵²) or ``"float32"`` (2⁻²³)."""
+    return {"float64": 2.0 ** -52, "float32": 2.0 ** -23}[dtype]
+
+
+def default_gtol(dtype: str) -> float:
+    """The relative gradient tolerance for ``dtype``: eps^(2/3) (about 3.7e-11 in float64).
+
+    A gradient is computed to a relative accuracy of roughly eps·‖terms‖, so at a
+    stationary point of a problem with min L > 0 the achievable ‖∇L‖/‖∇L₀‖ sits a few
+    orders above eps; eps^(2/3) is reachable there and still far below any useful step.
+    """
+    return machine_eps(dtype) ** (2.0 / 3.0)
 
 
 class Solver(Protocol):
@@ -35,10 +56,17 @@ class Solver(Protocol):
 
 @dataclass
 class State:
-    """The iterate: backend arrays X and Y. Methods that keep more between steps subclass it."""
+    """The iterate: backend arrays X and Y. Methods that keep more between steps subclass it.
+
+    ``loss`` and ``grad_norm`` are L and ‖∇L‖ at (X, Y) when the method computed them
+    anyway (the loop records them instead of evaluating the iterate again); ``None``
+    means the loop evaluates them itself, off the solver clock.
+    """
 
     X: Any
     Y: Any
+    loss: float | None = field(default=None, kw_only=True)
+    grad_norm: float | None = field(default=None, kw_only=True)
 
 
 class IterativeSolver:
@@ -47,11 +75,17 @@ class IterativeSolver:
     The shared loop (:meth:`solve`) owns everything else, identically for every method:
 
     * only ``init_state`` and ``step`` are timed, with the device synchronised at both
-      ends; the loss and gradient norm recorded after each step are computed off the clock;
-    * ``converged`` when L ≤ eps or ‖∇L‖ ≤ gtol·‖∇L(start)‖; ``max_iter``; ``timeout``
-      when the solver time passes ``max_time``; ``diverged`` when the loss is NaN/inf or
-      exceeds ``divergence_factor`` × the starting loss; ``error`` when a step raises
-      (the message keeps the reason) — in every case the partial history is returned.
+      ends; the loss and gradient norm recorded after each step are those the method
+      computed (:class:`State`), or are evaluated off the clock; each history row also
+      carries the wall time since the solve began (what a user waits, monitoring included);
+    * ``converged`` when L ≤ eps ("loss ≤ eps"), when ‖∇L‖ ≤ gtol·‖∇L(start)‖
+      ("stationary"), or when the method finds no step that decreases the loss in the
+      problem's precision at a point stationary to ‖∇L‖/‖∇L₀‖ ≤ eps^(1/4) ("no further
+      decrease possible", :class:`StepFailed`); ``max_iter``; ``timeout`` when the solver
+      time passes ``max_time``; ``diverged`` when the loss is NaN/inf or exceeds
+      ``divergence_factor`` × the starting loss; ``error`` when something raises or a
+      method stalls away from a stationary point (the message keeps the reason) — in
+      every case the partial history is returned.
 
     Parameters
     ----------
@@ -60,8 +94,8 @@ class IterativeSolver:
         the problem's own backend, unless the method cannot run there (see
         :attr:`backends`): then it runs on :meth:`natural_backend`, and the result says so
         (``info["moved_from"]``, the message, and ``result.backend``).
-    gtol : float
-        Relative gradient-norm tolerance.
+    gtol : float, optional
+        Relative gradient-norm tolerance; default :func:`default_gtol` of the problem's dtype.
     divergence_factor : float
         Loss growth, relative to the start, that counts as divergence.
     """
@@ -70,7 +104,7 @@ class IterativeSolver:
     #: Backends the method can run on; ``None`` means all of them.
     backends: ClassVar[tuple[str, ...] | None] = None
 
-    def __init__(self, backend: str | Backend | None = None, *, gtol: float = 1e-13,
+    def __init__(self, backend: str | Backend | None = None, *, gtol: float | None = None,
                  divergence_factor: float = 1e8) -> None:
         if backend is not None and not isinstance(backend, (str, Backend)):
             raise TypeError(f"backend must be a backend name or a Backend, got {type(backend).__name__}")
@@ -78,6 +112,8 @@ class IterativeSolver:
         if name is not None and self.backends is not None and name not in self.backends:
             raise ValueError(f"{self.name} runs on {', '.join(self.backends)} only, not on {name!r}; "
                              f"leave backend unset to run it on its natural backend")
+        if gtol is not None and not (isinstance(gtol, numbers.Real) and math.isfinite(gtol) and gtol >= 0):
+            raise ValueError(f"gtol must be a finite number ≥ 0 (or None for the dtype's default), got {gtol!r}")
         self.backend = backend
         self.gtol = gtol
         self.divergence_factor = divergence_factor
@@ -195,7 +231,7 @@ class IterativeSolver:
                 backend.synchronize()
                 elapsed += time.perf_counter() - started
             except StepFailed as exc:
-                return state, iteration, "error", f"stalled: {exc}"
+                return state, iteration, *run.no_further_decrease(str(exc))
             except Exception as exc:  # noqa: BLE001 - a failing step is a result, not a crash
                 return state, iteration, "error", describe_exception(exc)
             except KeyboardInterrupt:
@@ -268,18 +304,27 @@ class Run:
         self.max_iter = max_iter
         self.max_time = max_time
         self.callback = callback
+        self.gtol = default_gtol(problem.dtype) if solver.gtol is None else solver.gtol
         self.history: list[HistoryRow] = []
+        self.started = time.perf_counter()
 
     def record(self, iteration: int, elapsed: float, state: State) -> HistoryRow:
-        """Loss and gradient norm at ``state`` (off the clock), appended to the history."""
+        """Loss and gradient norm at ``state``, appended to the history.
+
+        Uses ``state.loss``/``state.grad_norm`` when the method computed them; otherwise
+        evaluates them here, off the solver clock.
+        """
         problem = self.problem
         if iteration:
             self.solver.monitor(problem, state)
-        fw = kernels.forward(problem, state.X, state.Y)
-        gX, gY = kernels.grad_from(problem, fw)
-        xp = problem.xp
-        gnorm = math.sqrt(float(xp.sum(gX * gX)) + float(xp.sum(gY * gY)))
-        row = HistoryRow(iteration, elapsed, kernels.loss_from(problem, fw), gnorm)
+        value, gnorm = state.loss, state.grad_norm
+        if value is None or gnorm is None:
+            fw = kernels.forward(problem, state.X, state.Y)
+            gX, gY = kernels.grad_from(problem, fw)
+            xp = problem.xp
+            value = kernels.loss_from(problem, fw)
+            gnorm = math.sqrt(float(xp.sum(gX * gX)) + float(xp.sum(gY * gY)))
+        row = HistoryRow(iteration, elapsed, value, gnorm, time.perf_counter() - self.started)
         self.history.append(row)
         if self.callback is not None:
             self.callback(row)
@@ -299,8 +344,28 @@ class Run:
         if not math.isfinite(row.loss) or row.loss > self.solver.divergence_factor * max(first.loss, 1e-300):
             return "diverged", f"loss {row.loss:.3e} (start {first.loss:.3e})"
         if row.loss <= self.eps:
-            return "converged", f"loss {row.loss:.3e} ≤ eps={self.eps:g}"
-        if row.grad_norm <= self.solver.gtol * first.grad_norm:
-            return "converged", (f"gradient norm {row.grad_norm:.3e} ≤ gtol·‖∇L₀‖ "
-                                 f"(gtol={self.solver.gtol:g}); loss {row.loss:.3e} > eps")
+            return "converged", f"loss ≤ eps: {row.loss:.3e} ≤ {self.eps:g}"
+        if row.grad_norm <= self.gtol * first.grad_norm:
+            return "converged", (f"stationary: |g|/|g0| = {self.relative_gradient(row):.2e} ≤ gtol={self.gtol:.2g}; "
+                                 f"loss {row.loss:.3e} > eps")
         return "", ""
+
+    def relative_gradient(self, row: HistoryRow | None = None) -> float:
+        """‖∇L‖/‖∇L₀‖ at ``row`` (default: the last recorded one)."""
+        row = self.history[-1] if row is None else row
+        return row.grad_norm / self.history[0].grad_norm if self.history[0].grad_norm else 0.0
+
+    def no_further_decrease(self, why: str) -> tuple[str, str]:
+        """Status and message for a method that found no decreasing step (:class:`StepFailed`).
+
+        ``converged`` ("no further decrease possible in <dtype>") when the last iterate is
+        near-stationary, ‖∇L‖/‖∇L₀‖ ≤ eps^(1/4) (1.2e-4 in float64): the model's predicted
+        decrease is then below the rounding level of L. Otherwise the method stalled away
+        from a stationary point (as a sampled Hessian can make it), a failure (``error``).
+        """
+        row = self.history[-1]
+        relative = self.relative_gradient(row)
+        where = f"loss {row.loss:.3e}, |g|/|g0| = {relative:.2e} ({why})"
+        if relative <= machine_eps(self.problem.dtype) ** 0.25:
+            return "converged", f"no further decrease possible in {self.problem.dtype}: {where}"
+        return "error", f"stalled away from a stationary point: no step decreases the loss in {self.problem.dtype}: {where}"

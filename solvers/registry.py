@@ -14,7 +14,9 @@ from .backends import Backend
 from .loop import IterativeSolver
 
 #: Modules that define solvers, imported the first time the registry is consulted.
-SOLVER_MODULES = ("solvers.methods.alternating", "solvers.methods.sketched", "solvers.methods.newton", "solvers.methods.newton_cg", "solvers.methods.peers")
+SOLVER_MODULES = ("solvers.methods.alternating", "solvers.methods.sketched", "solvers.methods.newton",
+                  "solvers.methods.newton_cg", "solvers.methods.varpro", "solvers.methods.peers",
+                  "solvers.methods.scipy_peers", "solvers.methods.jax_peers")
 
 _REGISTRY: dict[str, type[IterativeSolver]] = {}
 T = TypeVar("T", bound=type[IterativeSolver])

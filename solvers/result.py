@@ -12,12 +12,17 @@ STATUSES = ("converged", "max_iter", "timeout", "diverged", "error")
 
 
 class HistoryRow(NamedTuple):
-    """One monitored iterate: solver time excludes monitoring and is taken after synchronising."""
+    """One monitored iterate.
+
+    ``time`` is solver time (monitoring excluded, taken after synchronising); ``wall`` is
+    the wall-clock time since the solve began, monitoring included (NaN in old records).
+    """
 
     iteration: int
     time: float
     loss: float
     grad_norm: float
+    wall: float = math.nan
 
 
 @dataclass
@@ -65,11 +70,21 @@ class SolveResult:
         """Solver time in seconds up to the last iterate."""
         return self.history[-1].time if self.history else 0.0
 
-    def time_to_reach(self, eps: float) -> float | None:
-        """Solver time at which the loss first fell to ``eps`` or below, or ``None``."""
+    @property
+    def wall_time(self) -> float:
+        """Wall-clock seconds from the start of the solve to the last iterate (monitoring included)."""
+        return self.history[-1].wall if self.history else math.nan
+
+    @property
+    def grad_norm(self) -> float:
+        """‖∇L‖ at the last recorded iterate (NaN without history)."""
+        return self.history[-1].grad_norm if self.history else math.nan
+
+    def time_to_reach(self, eps: float, *, wall: bool = False) -> float | None:
+        """Solver time (or, with ``wall``, wall time) at which the loss first fell to ``eps`` or below, or ``None``."""
         for row in self.history:
             if row.loss <= eps:
-                return row.time
+                return row.wall if wall else row.time
         return None
 
     def iterations_to_reach(self, eps: float) -> int | None:
@@ -87,4 +102,5 @@ class SolveResult:
         """A JSON-ready record (the iterate itself is left out)."""
         return {"solver": self.solver, "backend": self.backend, "dtype": self.dtype, "status": self.status,
                 "message": self.message, "loss": self.loss, "iterations": self.iterations, "time": self.time,
+                "wall_time": self.wall_time, "grad_norm": self.grad_norm,
                 "history": [row._asdict() for row in self.history], "info": self.info}

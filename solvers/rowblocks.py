@@ -208,19 +208,29 @@ def hvp(problem: Problem, fw: Any, dX: Array | None, dY: Array | None) -> tuple[
     return _reduced(problem, hX, 2.0 * T)
 
 
-def normal_equations(problem: Problem, X: Array) -> tuple[Array, Array]:
-    """PᵀP and PᵀB of the Y step (P = S A3), summed over blocks and processes."""
+def values_and_targets(problem: Problem, X: Array) -> tuple[Array, Array]:
+    """P = softmax_rows(A1 X A2ᵀ) A3 and B, all n rows (n×d each), for the Y step's SVD.
+
+    P is built block by block. In a sharded run each process fills its rows of zero n×d
+    arrays and one all-reduce of the pair (2·n·d numbers, once per Y step) gathers them, so
+    every process solves the same least-squares problem.
+    """
+    xp = problem.xp
     L = problem.A1 @ X
 
-    def work(rows: slice) -> tuple[Array, Array]:
+    def work(rows: slice) -> tuple[Array]:
         Z = L[rows, :] @ problem.A2.T
-        Z -= problem.xp.max(Z, axis=1, keepdims=True)
-        E = problem.xp.exp(Z)
-        P = (E @ problem.A3) / problem.xp.sum(E, axis=1, keepdims=True)
-        return P.T @ P, P.T @ problem.B[rows, :]
+        Z -= xp.max(Z, axis=1, keepdims=True)
+        E = xp.exp(Z)
+        return ((E @ problem.A3) / xp.sum(E, axis=1, keepdims=True),)
 
-    gram, rhs = _map(problem, work, "ss", L.shape[0], problem.block_rows)
-    return _reduced(problem, gram, rhs)
+    (P,) = _map(problem, work, "r", L.shape[0], problem.block_rows)
+    if problem.shard is None:
+        return P, problem.B
+    d, before, after = problem.d, problem.rows.start, problem.n - problem.rows.stop
+    pad = [xp.zeros((count, 2 * d), dtype=P.dtype, device=device_of(P)) for count in (before, after)]
+    both = problem.backend.all_reduce(xp.concat([pad[0], xp.concat([P, problem.B], axis=1), pad[1]], axis=0))
+    return both[:, :d], both[:, d:]
 
 
 def hessian_x(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = False,

@@ -9,6 +9,7 @@ import pytest
 
 from solvers.harness import analysis, fits
 from solvers.harness.convergence import analyse_convergence
+from solvers.harness.equivalence import Rule, judge
 from solvers.harness.fits import Fit
 
 
@@ -41,16 +42,30 @@ def test_fit_needs_two_distinct_sizes():
 
 
 @pytest.mark.parametrize(("fit", "expected", "verdict"), [
-    (Fit(2.05, 0, 0.02, 1.98, 2.12, 5), 2.0, "holds"),            # expected inside the CI
-    (Fit(2.4, 0, 0.02, 2.28, 2.52, 5), 2.0, "holds"),             # CI within the ±0.3 tolerance
+    (Fit(2.05, 0, 0.02, 1.98, 2.12, 5), 2.0, "holds"),            # whole CI inside [1.7, 2.3]
+    (Fit(2.4, 0, 0.02, 2.28, 2.52, 5), 2.0, "inconclusive"),      # CI only touches the band: not shown
+    (Fit(0.48, 0, 0.1, 0.23, 0.72, 7), 1.0, "inconclusive"),      # the old report's "holds" (gradient, d)
+    (Fit(0.48, 0, 0.1, 0.28, 0.68, 7), 1.0, "does not hold"),
     (Fit(1.2, 0, 0.02, 1.1, 1.3, 5), 2.0, "does not hold"),
     (Fit(2.0, 0, 1.0, 0.0, 4.0, 5), 2.0, "inconclusive"),         # CI too wide
     (Fit(2.0, 0, math.nan, math.nan, math.nan, 2), 2.0, "inconclusive"),
     (None, 2.0, "inconclusive"),
-    (Fit(2.0, 0, 0.02, 1.9, 2.1, 5), None, "no claim"),
 ])
 def test_verdict_rule(fit, expected, verdict):
-    assert analysis.verdict(fit, expected)[0] == verdict
+    assert judge(fit, expected, Rule(0.3, 0.9), [8, 16, 32, 64, 128])[0] == verdict
+
+
+def test_inconclusive_says_how_many_sizes_would_settle_it():
+    fit = fits.fit_loglog([8, 16, 32, 64], [1.0, 3.0, 3.5, 9.5], confidence=0.9)
+    verdict, why = judge(fit, 1.0, Rule(0.3, 0.9), [8, 16, 32, 64])
+    assert verdict == "inconclusive"
+    assert "more size(s)" in why and "holds" in why
+
+
+def test_analyse_scaling_without_claim():
+    result = analysis.analyse_scaling(_records("hessian_assembly", "n", [64, 128, 256], [0.01, 0.04, 0.16], 16),
+                                      "hessian_assembly", "numpy", "n")
+    assert result.verdict == "no claim"
 
 
 def test_analyse_scaling_uses_only_compute_bound_points():
@@ -135,3 +150,15 @@ def test_overshooting_local_exponents_do_not_approach():
     result = analysis.analyse_scaling(_records("hessian_solve", "solve_d", sizes, [0.11, 0.0044, 0.45], fixed=128),
                                       "hessian_solve", "numpy", "solve_d")
     assert not analysis.approaches(result, 6.0)[0]
+
+
+def test_untagged_records_give_every_line_of_the_sweep_across_n_equals_d_squared():
+    """asv results carry no sweep tags: the lines at each d of the cross sweep are found by grouping."""
+    law = lambda n, d: 1e-9 * (n * n * d * d + n * d**4) + 1e-8 * n * n * d + 1e-5   # noqa: E731
+    sizes = [(128, d) for d in (8, 12, 16, 24, 32, 48, 64)] + [(n, d) for n in (64, 256, 512, 1024) for d in (8, 16)]
+    records = [{"stage": "hessian_assembly", "backend": "numpy", "n": n, "d": d, "status": "ok", "median": law(n, d)}
+               for n, d in sizes]
+    result = analysis.analyse({"points": records})
+    assert sorted((r.sweep, r.fixed) for r in result.scaling) == [("cross_n", 8), ("cross_n", 16), ("solve_d", 128)]
+    assert {(c.sweep, c.fixed) for c in result.coverage} == {("cross_n", 8), ("cross_n", 16), ("solve_d", 128)}
+    assert result.models[0].rms_error < 1e-6

@@ -69,8 +69,9 @@ def test_start_seed_reproduces_the_documented_start():
     np.testing.assert_array_equal(X0, problem.X_star + 0.5 * np.random.default_rng(5).standard_normal((3, 3)))
 
 
-@pytest.mark.parametrize("method", ["sketched", "joint-newton", "gauss-newton", "newton-cg", "adam", "gd", "lbfgs",
-                                    "autograd-newton"])
+@pytest.mark.parametrize("method", ["sketched", "joint-newton", "gauss-newton", "newton-cg", "varpro", "adam", "gd",
+                                    "lbfgs", "scipy-trust-ncg", "scipy-trust-krylov", "scipy-trust-exact",
+                                    "scipy-newton-cg", "autograd-newton"])
 def test_solve_runs_every_method(method, capsys):
     code = main(["solve", "--method", method, "--n", "10", "--d", "2", "--max-iter", "2", "--eps", "1e-30"])
     out = capsys.readouterr().out

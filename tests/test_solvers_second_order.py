@@ -114,6 +114,16 @@ def test_sampled_hessian_is_unbiased(rng):
     assert error < np.linalg.norm(few - exact) / np.linalg.norm(exact)
 
 
+def test_sample_rows_costs_order_n_whatever_m():
+    """m = 10¹² draws are one multinomial of n counts: a per-draw sample would need 8 TB."""
+    probabilities = row_probabilities(Problem.planted(40, 3, seed=2).host["A1"])
+    rows, weights = sample_rows(np.random.default_rng(0), probabilities, 10**12)
+    assert np.array_equal(rows, np.arange(40))
+    np.testing.assert_allclose(weights, 1.0, rtol=1e-4)  # counts ≈ m p_j, so weights ≈ 1
+    rows, weights = sample_rows(np.random.default_rng(0), probabilities, 1)
+    assert rows.size == 1 and weights[0] == pytest.approx(1.0 / probabilities[rows[0]])
+
+
 def test_spectral_factor():
     H = np.diag([1.0, 2.0, 3.0])
     assert spectral_factor(H, H) == (pytest.approx(0.0, abs=1e-15), "spectral")
@@ -148,13 +158,50 @@ def test_steihaug_cg_solves_a_positive_definite_system(rng):
 
     M = rng.standard_normal((6, 6))
     H, g = M @ M.T + np.eye(6), rng.standard_normal(6)
-    p, reason, _ = steihaug_cg(xp, lambda v: H @ v, g, radius=1e6, tol=1e-12, max_iter=50)
-    assert reason == "converged"
+    model = lambda p: g @ p + 0.5 * p @ H @ p
+    p, reason, _, predicted, norm = steihaug_cg(xp, lambda v: H @ v, g, radius=1e6, tol=1e-12, max_iter=50)
+    assert reason == "converged" and norm == pytest.approx(np.linalg.norm(p), rel=1e-12)
     np.testing.assert_allclose(p, -np.linalg.solve(H, g), atol=1e-9)
-    p, reason, _ = steihaug_cg(xp, lambda v: H @ v, g, radius=1e-3, tol=1e-12, max_iter=50)
-    assert reason == "boundary" and np.linalg.norm(p) == pytest.approx(1e-3)
-    p, reason, _ = steihaug_cg(xp, lambda v: -H @ v, g, radius=2.0, tol=1e-12, max_iter=50)
+    assert predicted == pytest.approx(-model(p), rel=1e-10)
+    p, reason, _, predicted, norm = steihaug_cg(xp, lambda v: H @ v, g, radius=1e-3, tol=1e-12, max_iter=50)
+    assert reason == "boundary" and np.linalg.norm(p) == pytest.approx(1e-3) and norm == 1e-3
+    assert predicted == pytest.approx(-model(p), rel=1e-10)
+    p, reason, _, predicted, norm = steihaug_cg(xp, lambda v: -H @ v, g, radius=2.0, tol=1e-12, max_iter=50)
     assert reason == "negative curvature" and np.linalg.norm(p) == pytest.approx(2.0)
+    assert predicted == pytest.approx(-(g @ p - 0.5 * p @ H @ p), rel=1e-10)
+
+
+def test_steihaug_cg_takes_the_better_boundary_point_on_negative_curvature():
+    import array_api_compat.numpy as xp
+
+    # two CG steps, then negative curvature along d2; the boundary point *behind* p2 (τ < 0)
+    # has the lower model value here (−3.165 against −2.640 for the usual τ > 0)
+    H, g, radius = np.diag([-0.7, 2.4, 0.7]), np.array([0.2, 0.3, -1.4]), 3.1
+    model = lambda p: g @ p + 0.5 * p @ H @ p
+    p, reason, used, predicted, norm = steihaug_cg(xp, lambda v: H @ v, g, radius=radius, tol=1e-14, max_iter=10)
+    assert (reason, used) == ("negative curvature", 3) and np.linalg.norm(p) == pytest.approx(radius)
+    assert model(p) == pytest.approx(-3.1649142748, rel=1e-9)
+    assert predicted == pytest.approx(-model(p), rel=1e-10)
+
+
+def test_boundary_roots_without_cancellation():
+    from solvers.methods.newton_cg import _boundary_roots
+
+    # p nearly on the boundary, d large: the small root would cancel in the textbook formula
+    pp, pd, dd, radius = 1.0 - 1e-14, 1e6, 1e12, 1.0
+    small, large = sorted(_boundary_roots(pp, pd, dd, radius))
+    for tau in (small, large):
+        assert pp + 2 * tau * pd + tau * tau * dd == pytest.approx(radius ** 2, rel=1e-9)
+    assert small == pytest.approx(-2e-6, rel=1e-6) and large == pytest.approx(5e-21, rel=1e-6)
+
+
+def test_forcing_term_is_loose_far_and_tight_near_a_solution():
+    from solvers.methods.newton_cg import forcing_term
+
+    assert forcing_term(1.0, None, None) == 0.5
+    assert forcing_term(1e-3, 1.0, 0.3) == pytest.approx(0.9e-6)           # fast decrease: tight solve
+    assert forcing_term(0.99, 1.0, 0.5) == 0.5                              # slow decrease: capped
+    assert forcing_term(1e-3, 1.0, 0.45) == pytest.approx(0.9 * 0.45 ** 2)  # safeguard: η may not fall abruptly
 
 
 def test_newton_cg_never_forms_a_d2_by_d2_array():

@@ -26,6 +26,16 @@ def device_of(array: Any) -> Any:
     return device(array)
 
 
+def host_floats(backend: Backend, *values: Any) -> tuple[float, ...]:
+    """Several 0-d backend arrays as Python floats, with one transfer (one synchronisation).
+
+    The solvers' control flow needs a few scalars per step (a curvature, a residual norm, a
+    loss); fetching them one ``float()`` at a time costs one device round trip each.
+    """
+    xp = backend.xp
+    return tuple(float(v) for v in backend.to_numpy(xp.stack([xp.asarray(v) for v in values])))
+
+
 def get_backend(name: str | Backend = "numpy", dtype: str = "float64", *, tf32: bool = False,
                 distributed: bool = False) -> Backend:
     """Construct the backend adapter called ``name``.

@@ -97,7 +97,7 @@ class TorchBackend:
         vector = b.ndim == 1
         x = self._torch.cholesky_solve(b[:, None] if vector else b, L)
         x = x[:, 0] if vector else x
-        ok = bool(info.item() == 0) and bool(self._torch.isfinite(x).all())
+        ok = bool((info == 0) & self._torch.isfinite(x).all())  # one synchronisation
         return (x, True) if ok else (None, False)
 
     def map_blocks(self, work: Callable[[Any], Any], blocks: list[Any]) -> list[Any]:

@@ -3,7 +3,11 @@
 Every method starts from the same (X0, Y0) and runs under the same stopping rules. One
 method failing (even at construction) does not stop the others: it is reported with
 status "error" and the reason. The exit status is 0 whenever the comparison ran; each
-method's status is data, shown in the table and saved with ``--json``.
+method's status is data, shown in the table (final loss, gradient norm, solver and wall
+time) and saved with ``--json``.
+
+``--race`` runs :mod:`solvers.harness.race` instead: the project's methods against every
+peer on planted problems of several sizes and seeds, wall time to ``--eps``.
 """
 
 from __future__ import annotations
@@ -38,6 +42,26 @@ def _method_list(text: str) -> list[str]:
     return names
 
 
+def _sizes(text: str) -> list[tuple[int, int]]:
+    try:
+        sizes = [tuple(int(v) for v in item.lower().split("x")) for item in text.split(",") if item.strip()]
+    except ValueError:
+        sizes = []
+    if not sizes or any(len(size) != 2 or min(size) < 1 for size in sizes):
+        raise argparse.ArgumentTypeError(f"sizes must look like 128x16,512x32 (n x d, positive), got {text!r}")
+    return sizes  # type: ignore[return-value]
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(item) for item in text.split(",") if item.strip()]
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 0:
+        raise argparse.ArgumentTypeError(f"seeds must be non-negative integers such as 0,1,2, got {text!r}")
+    return seeds
+
+
 def configure(parser: argparse.ArgumentParser) -> None:
     add_problem_arguments(parser)
     parser.add_argument("--methods", type=_method_list, default=None, metavar="A,B,C",
@@ -46,6 +70,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="draw loss against time and against iteration for every method")
     parser.add_argument("--json", type=writable_file, default=None, metavar="FILE",
                         help="save every result and the environment (written atomically)")
+    parser.add_argument("--race", action="store_true",
+                        help="race the project's methods against every peer on planted problems of --sizes "
+                             "and --seeds (wall time to --eps; --methods then lists the project's side)")
+    parser.add_argument("--sizes", type=_sizes, default=None, metavar="NxD,...",
+                        help="--race: problem sizes (default 128x16,512x32,1024x64)")
+    parser.add_argument("--seeds", type=_seeds, default=None, metavar="S,...", help="--race: seeds (default 0,1,2)")
 
 
 def compare(problem: Problem, methods: list[str], X0: Any = None, *, console: Console | None = None,
@@ -86,15 +116,16 @@ def _seconds(value: float | None) -> str:
 def results_table(results: list[SolveResult], title: str = "") -> Table:
     """A rich table: status, iterations, final loss, time to each of :data:`TARGETS`, time per iteration."""
     table = Table(title=title or None)
-    for column in ("method", "backend", "status", "iters", "final loss"):
+    for column in ("method", "backend", "status", "iters", "final loss", "final |g|"):
         table.add_column(column, justify="left" if column in ("method", "backend", "status") else "right")
     for target in TARGETS:
         table.add_column(f"t(L≤{target:.0e})", justify="right")
-    table.add_column("time/iter", justify="right")
+    for column in ("solver time", "wall time", "time/iter"):
+        table.add_column(column, justify="right")
     for result in results:
         table.add_row(result.solver, result.backend, result.status, str(result.iterations), f"{result.loss:.3e}",
-                      *(_seconds(result.time_to_reach(target)) for target in TARGETS),
-                      _seconds(result.time_per_iteration()))
+                      f"{result.grad_norm:.2e}", *(_seconds(result.time_to_reach(target)) for target in TARGETS),
+                      _seconds(result.time), _seconds(result.wall_time), _seconds(result.time_per_iteration()))
     return table
 
 
@@ -102,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
     from ..harness.environment import collect
     from ..harness.records import write_json
 
+    if args.race:
+        return run_race(args)
     problem, X0 = build_problem(args)
     methods = args.methods or list_solvers()
     console = Console(stderr=True)
@@ -123,4 +156,24 @@ def run(args: argparse.Namespace) -> int:
                                       "environment": collect(problem.backend),
                                       "results": [result.to_dict() for result in results]})
         out.print(f"json: {args.json}")
+    return 0
+
+
+def run_race(args: argparse.Namespace) -> int:
+    """``--race``: the race table (Markdown) on standard output, every entry with ``--json``."""
+    from ..harness import race
+    from ..harness.environment import collect
+    from ..harness.records import write_json
+
+    console = Console(stderr=True)
+    entries = race.run_race(args.sizes or race.SIZES, args.seeds or race.SEEDS,
+                            project=args.methods or race.PROJECT_METHODS, target=args.eps,
+                            max_time=args.max_time or 300.0,
+                            progress=lambda e: console.print(
+                                f"{e.n}x{e.d} seed {e.seed} {e.method}: {e.status}, "
+                                f"wall {'not reached' if e.wall is None else f'{e.wall:.3f} s'}", highlight=False))
+    print(race.markdown(entries, args.eps), end="")
+    if args.json is not None:
+        write_json(args.json, {"race": race.to_records(entries), "environment": collect()})
+        print(f"json: {args.json}")
     return 0

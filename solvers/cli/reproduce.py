@@ -13,11 +13,29 @@ from pathlib import Path
 
 from ..harness.analysis import MIN_FIT_TIME
 from ..backends import BACKEND_NAMES, backend_unavailable_reason
+from ..harness.equivalence import DEFAULT_CONFIDENCE, DEFAULT_DELTA, Rule
 from ..harness.grids import GRIDS
 from ..harness.records import Measurements
-from .arguments import non_negative_float, positive_int
+from .arguments import non_negative_float, positive_float, positive_int
 
 DEFAULT_ASV_RESULTS = Path("reports") / "asv-results"
+
+
+def confidence_level(text: str) -> float:
+    """An argparse type for a confidence level strictly between 0 and 1."""
+    value = positive_float(text)
+    if value >= 1.0:
+        raise argparse.ArgumentTypeError(f"{text} is not allowed: a confidence level must be < 1")
+    return value
+
+
+def rule_of(args: argparse.Namespace, recorded: Rule | None = None) -> Rule | None:
+    """The verdict rule the options ask for (the recorded one for options not given), or None."""
+    if args.delta is None and args.confidence is None:
+        return recorded
+    base = recorded or Rule()
+    return Rule(base.delta if args.delta is None else args.delta,
+                base.confidence if args.confidence is None else args.confidence)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -28,6 +46,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-fit-ms", type=non_negative_float, default=MIN_FIT_TIME * 1e3, metavar="MS",
                         help=f"sizes faster than this are overhead-bound and left out of the fits "
                              f"(default {MIN_FIT_TIME * 1e3:g} ms)")
+    parser.add_argument("--delta", type=positive_float, default=None, metavar="D",
+                        help=f"half-width of the equivalence band around each claimed exponent: a fit holds only when "
+                             f"its whole CI lies within ±D of it (default: as recorded, else {DEFAULT_DELTA:g})")
+    parser.add_argument("--confidence", type=confidence_level, default=None, metavar="P",
+                        help=f"confidence level of the CI the verdicts use (default: as recorded, else "
+                             f"{DEFAULT_CONFIDENCE:g}, i.e. two one-sided tests at 5 %%)")
     if parser.prog.split()[-1] == "report":
         parser.add_argument("--from-asv", nargs="?", const=DEFAULT_ASV_RESULTS, type=Path, default=None,
                             metavar="RESULTS_DIR",
@@ -68,13 +92,13 @@ def run(args: argparse.Namespace) -> int:
     try:
         path = reproduce(args.grid, args.backends, args.out, resume=args.resume, command=command_line(),
                          machine=args.machine, progress=None if args.no_progress else work_progress,
-                         threads=args.threads)
+                         threads=args.threads, rule=rule_of(args))
     except KeyboardInterrupt:
         print("interrupted: the finished points are kept in measurements.json; "
               "run the same command with --resume to continue", file=sys.stderr)
         return 130
     data = load_measurements(path)
-    print(f"report written to {build_report(data, path.parent, args.min_fit_ms / 1e3)}")
+    print(f"report written to {build_report(data, path.parent, args.min_fit_ms / 1e3, rule_of(args))}")
     return _completeness(data)
 
 
@@ -124,5 +148,5 @@ def _run_report(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"cannot read {path}: {exc}", file=sys.stderr)
             return 2
-    print(f"report written to {build_report(data, out, args.min_fit_ms / 1e3)}")
+    print(f"report written to {build_report(data, out, args.min_fit_ms / 1e3, rule_of(args, Rule.from_record(data)))}")
     return 0

@@ -1,22 +1,25 @@
 """Fits and verdicts for the reproduction report.
 
 Everything the report claims is computed here from the raw measurements: log–log slopes
-of time against size with 95 % confidence intervals (ordinary least squares, Student t),
+of time against size with confidence intervals (ordinary least squares, Student t),
 the compute-bound selection of the points a slope is fitted on, the verdict against the
-exponents the paper's claim implies, iterations-to-ε against log10(1/ε), achieved
+exponents the paper's claim implies (equivalence test, :mod:`solvers.harness.equivalence`), iterations-to-ε against log10(1/ε), achieved
 fractions of the backend's matrix-product rate and speedups between backends.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .convergence import ConvergenceResult, SizeSummary, analyse_convergence, summarise_size
+from .convergence import REFERENCE_SOLVER, ConvergenceResult, SizeSummary, analyse_convergence, summarise_size
+from .costmodel import TERMS, CostModel, Coverage, coverage, fit_cost_model, identifiable
+from .equivalence import Rule, judge
 from .fits import Fit, fit_loglog, local_slopes
 from .stages import OMEGA_BEST, OMEGA_CLASSICAL, STAGES
+from .study import Study, analyse_study
 
 #: The stage whose exponent against n stands for T_mat(n, n, d) (the S·V product dominates it).
 NND_STAGE = "forward"
@@ -26,12 +29,14 @@ SOLVE_STAGE = "hessian_solve"
 NND_RANGE = (1.7, 2.3)
 #: Points faster than this are launch/overhead-bound and never enter a fit (seconds).
 MIN_FIT_TIME = 1e-3
-#: A fitted exponent "holds" when its 95 % CI comes within this distance of the expected one.
-TOLERANCE = 0.3
-#: A CI wider than this (half-width) makes the verdict "inconclusive".
-MAX_HALF_WIDTH = 0.5
 #: Sweep -> (axis varied, attribute of Stage holding the claimed exponent).
-SWEEP_AXES = {"n": ("n", "claim_n"), "d": ("d", "claim_d"), "solve_d": ("d", "claim_d")}
+SWEEP_AXES = {"n": ("n", "claim_n"), "d": ("d", "claim_d"), "solve_d": ("d", "claim_d"), "cross_n": ("n", "claim_n")}
+#: Untagged records (asv) form a line of the sweep across n = d² from this many values of n at one d.
+MIN_CROSS_SIZES = 4
+#: A size enters a slope fit only where the cost model gives the terms growing with the claimed
+#: exponent at least this share of the time (so the fitted slope can differ from the claimed
+#: one by at most a quarter of the other terms' exponent gap).
+REGIME_SHARE = 0.75
 
 
 @dataclass
@@ -60,6 +65,10 @@ class ScalingResult:
         "holds", "does not hold", "inconclusive" or "no data".
     why : str
         The reason for the verdict, in words, computed from the data.
+    regime : list of str
+        The cost-model terms whose exponent along the axis is the claimed one; the fit uses
+        only sizes where they hold at least :data:`REGIME_SHARE` of the modelled time
+        (empty: no cost model for this stage, every compute-bound size is used).
     """
 
     stage: str
@@ -76,6 +85,7 @@ class ScalingResult:
     local: list[float] = field(default_factory=list)
     verdict: str = "no data"
     why: str = ""
+    regime: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
@@ -84,65 +94,49 @@ class ScalingResult:
         return out
 
 
-def sweep_records(records: Iterable[dict[str, Any]], stage: str, backend: str, sweep: str) -> list[dict[str, Any]]:
+def sweep_records(records: Iterable[dict[str, Any]], stage: str, backend: str, sweep: str,
+                  fixed: int | None = None) -> list[dict[str, Any]]:
     """The records of ``stage``/``backend`` on ``sweep``, sorted by the varied size.
 
-    Records tagged with ``"sweeps"`` are selected by tag. Untagged records (asv results)
-    are grouped by the fixed size: the group with the most distinct varied sizes wins.
+    Records tagged with ``"sweeps"`` are selected by tag (and by the other size ``fixed``
+    when given: a sweep may run at several). Untagged records (asv results) are grouped by
+    the fixed size: the group with the most distinct varied sizes wins.
     """
     axis = SWEEP_AXES[sweep][0]
     other = "d" if axis == "n" else "n"
     mine = [r for r in records if r["stage"] == stage and r["backend"] == backend]
     if any("sweeps" in r for r in mine):
-        chosen = [r for r in mine if sweep in r.get("sweeps", ())]
+        chosen = [r for r in mine if sweep in r.get("sweeps", ()) and fixed in (None, r[other])]
     else:
-        stage_sweeps = STAGES[stage].sweeps if stage in STAGES else ("n", "d")
-        if sweep not in stage_sweeps:
-            return []
-        groups: dict[int, list[dict[str, Any]]] = {}
-        for r in mine:
-            groups.setdefault(r[other], []).append(r)
+        groups = _untagged_groups(mine, stage, sweep)
         if not groups:
             return []
-        chosen = max(groups.values(), key=lambda g: (len({r[axis] for r in g}), -min(r[other] for r in g)))
+        chosen = (groups.get(fixed, []) if fixed is not None else
+                  max(groups.values(), key=lambda g: (len({r[axis] for r in g}), -min(r[other] for r in g))))
     return sorted(chosen, key=lambda r: r[axis])
 
 
-def verdict(fit: Fit | None, expected: float | None, tolerance: float = TOLERANCE,
-            max_half_width: float = MAX_HALF_WIDTH) -> tuple[str, str]:
-    """Verdict on a fitted exponent against the expected one.
-
-    Rule: with fewer than three fitted points, or a CI half-width above ``max_half_width``,
-    "inconclusive"; otherwise "holds" when the 95 % CI [lo, hi] meets
-    [expected − tolerance, expected + tolerance], else "does not hold".
-    """
-    if expected is None:
-        return "no claim", "the claim fixes no exponent for this stage along this axis"
-    if fit is None:
-        return "inconclusive", "fewer than two compute-bound sizes"
-    if fit.points < 3 or not math.isfinite(fit.half_width):
-        return "inconclusive", f"only {fit.points} compute-bound sizes: no confidence interval"
-    if fit.half_width > max_half_width:
-        return "inconclusive", f"95 % CI too wide (±{fit.half_width:.2f})"
-    gap = max(fit.ci_low - (expected + tolerance), (expected - tolerance) - fit.ci_high, 0.0)
-    if gap == 0.0:
-        inside = fit.ci_low <= expected <= fit.ci_high
-        return "holds", ("expected exponent inside the 95 % CI" if inside else
-                         f"95 % CI within the tolerance ±{tolerance} of the expected exponent")
-    side = "above" if fit.slope > expected else "below"
-    return "does not hold", f"fitted exponent {side} the expected one by {abs(fit.slope - expected):.2f}"
+def _untagged_groups(mine: list[dict[str, Any]], stage: str, sweep: str) -> dict[int, list[dict[str, Any]]]:
+    """Untagged records of one stage and backend grouped by the size ``sweep`` holds fixed."""
+    if sweep not in (STAGES[stage].sweeps if stage in STAGES else ("n", "d")):
+        return {}
+    other = "d" if SWEEP_AXES[sweep][0] == "n" else "n"
+    groups: dict[int, list[dict[str, Any]]] = {}
+    for r in mine:
+        groups.setdefault(r[other], []).append(r)
+    return groups
 
 
-def _explain(result: ScalingResult, records: list[dict[str, Any]], gemm: float | None) -> str:
+def _explain(result: ScalingResult, records: list[dict[str, Any]], gemm: float | None, tolerance: float) -> str:
     """Why a fit disagrees with the claim, from the flop model and the achieved rates."""
     if result.fit is None or result.expected is None:
         return ""
     parts = []
     if result.flop_slope is not None:
-        if abs(result.flop_slope - result.expected) > TOLERANCE:
+        if abs(result.flop_slope - result.expected) > tolerance:
             parts.append(f"the stage's own flop count grows as size^{result.flop_slope:.2f} over these sizes "
                          f"(lower-order terms still matter: not yet the asymptotic regime)")
-        elif abs(result.fit.slope - result.flop_slope) > TOLERANCE:
+        elif abs(result.fit.slope - result.flop_slope) > tolerance:
             trend = "rises" if result.fit.slope < result.flop_slope else "falls"
             parts.append(f"the flop count grows as size^{result.flop_slope:.2f} but the achieved FLOP/s {trend} "
                          f"with size (overhead, memory traffic or cache effects, not arithmetic, set the time)")
@@ -154,27 +148,35 @@ def _explain(result: ScalingResult, records: list[dict[str, Any]], gemm: float |
 
 
 def analyse_scaling(records: list[dict[str, Any]], stage: str, backend: str, sweep: str,
-                    gemm: float | None = None, min_time: float = MIN_FIT_TIME) -> ScalingResult:
-    """Fit the exponent of ``stage`` on ``backend`` along ``sweep`` and judge it.
+                    gemm: float | None = None, min_time: float = MIN_FIT_TIME, rule: Rule = Rule(),
+                    model: CostModel | None = None, fixed: int | None = None) -> ScalingResult:
+    """Fit the exponent of ``stage`` on ``backend`` along ``sweep`` (at the other size ``fixed``) and judge it.
 
     Compute-bound rule: a point enters the fit when it was measured (status ok) and its
-    median time is at least ``min_time``; faster points are launch/overhead-bound.
+    median time is at least ``min_time``; faster points are launch/overhead-bound. With a
+    cost ``model``, a point enters only where the terms growing with the claimed exponent
+    hold at least :data:`REGIME_SHARE` of the modelled time. The confidence interval is at
+    ``rule.confidence``; the verdict is :func:`solvers.harness.equivalence.judge`'s.
     """
     axis, claim_attr = SWEEP_AXES[sweep]
     spec = STAGES.get(stage)
     claim = getattr(spec, claim_attr) if spec else None
-    chosen = sweep_records(records, stage, backend, sweep)
+    chosen = sweep_records(records, stage, backend, sweep, fixed)
     other = "d" if axis == "n" else "n"
     result = ScalingResult(stage=stage, backend=backend, sweep=sweep, axis=axis,
                            fixed=chosen[0][other] if chosen else None,
                            expected=claim(OMEGA_CLASSICAL) if claim else None,
                            expected_best=claim(OMEGA_BEST) if claim else None, fit=None, flop_slope=None)
     ok = [r for r in chosen if r["status"] == "ok"]
+    if model is not None and result.expected is not None:
+        result.regime = [t for t in model.terms if math.isclose(TERMS[t].power(axis), result.expected)]
     for r in chosen:
         if r["status"] != "ok":
             result.excluded.append((r[axis], f"{r['status']}: {r.get('reason', '')}"))
         elif r["median"] < min_time:
             result.excluded.append((r[axis], f"{r['median'] * 1e3:.3g} ms < {min_time * 1e3:g} ms (overhead-bound)"))
+        elif model is not None and result.expected is not None and (why := _off_regime(model, result.regime, r)):
+            result.excluded.append((r[axis], why))
         else:
             result.used.append(r[axis])
     used = [r for r in ok if r[axis] in result.used]
@@ -183,13 +185,50 @@ def analyse_scaling(records: list[dict[str, Any]], stage: str, backend: str, swe
     if not chosen:
         return result
     if len(used) >= 2:
-        result.fit = fit_loglog([r[axis] for r in used], [r["median"] for r in used])
+        result.fit = fit_loglog([r[axis] for r in used], [r["median"] for r in used], rule.confidence)
         if spec is not None and spec.flops is not None:
             result.flop_slope = fit_loglog([r[axis] for r in used], [spec.flops(r["n"], r["d"]) for r in used]).slope
-    result.verdict, why = verdict(result.fit, result.expected)
-    extra = _explain(result, used, gemm) if result.verdict != "holds" else ""
+    if result.expected is None:
+        result.verdict, why = "no claim", "the claim fixes no exponent for this stage along this axis"
+    else:
+        result.verdict, why = judge(result.fit, result.expected, rule, result.used)
+    extra = _explain(result, used, gemm, rule.delta) if result.verdict != "holds" else ""
+    if result.regime and result.verdict == "inconclusive" and len(used) < 3:
+        regime = " + ".join(result.regime) or f"a term growing as {axis}^{result.expected:g}"
+        extra = (f"the cost model gives {regime} ≥ {REGIME_SHARE:.0%} of the time at "
+                 + (f"{axis} = {', '.join(map(str, result.used))} only" if used else "no compute-bound size")
+                 + f": sizes further into that regime would test the claim")
     result.why = f"{why}; {extra}" if extra else why
     return result
+
+
+def _off_regime(model: CostModel, regime: list[str], record: dict[str, Any]) -> str:
+    """Why ``record`` lies outside the regime of the claimed exponent by ``model`` ("" when inside)."""
+    shares = model.share(record["n"], record["d"])
+    inside = sum(shares[t] for t in regime)
+    if inside >= REGIME_SHARE:
+        return ""
+    top, share = max(shares.items(), key=lambda item: item[1])
+    claimed = " + ".join(regime) if regime else "no term with the claimed exponent"
+    return f"cost model: {claimed} {inside:.0%} of the time (< {REGIME_SHARE:.0%}); {top} {share:.0%}"
+
+
+def cost_models(records: list[dict[str, Any]]) -> list[CostModel]:
+    """The cost model of every (stage, backend) whose measured sizes can separate its terms.
+
+    Only a :attr:`~solvers.harness.costmodel.CostModel.usable` one selects the sizes of a
+    slope fit, gives a coverage or predicts a per-iteration time."""
+    models = []
+    for backend in dict.fromkeys(r["backend"] for r in records):
+        for stage in dict.fromkeys(r["stage"] for r in records):
+            spec = STAGES.get(stage)
+            ok = [r for r in records if r["stage"] == stage and r["backend"] == backend and r["status"] == "ok"
+                  and r.get("median", 0) > 0]
+            sizes = [(r["n"], r["d"]) for r in ok]
+            if spec is None or not identifiable(spec.cost_terms, sizes):
+                continue
+            models.append(fit_cost_model(sizes, [r["median"] for r in ok], spec.cost_terms, stage, backend))
+    return models
 
 
 def approaches(result: ScalingResult, target: float, tolerance: float = 1.0) -> tuple[bool, str]:
@@ -197,7 +236,7 @@ def approaches(result: ScalingResult, target: float, tolerance: float = 1.0) -> 
 
     True when (a) the exponent between the two largest compute-bound sizes lies within
     ``tolerance`` of ``target``, or (b) the exponent fitted over all of them does and its
-    95 % CI contains ``target``, or (c) the local exponents rise towards ``target`` from
+    CI contains ``target``, or (c) the local exponents rise towards ``target`` from
     below and the last is the closest to it.
     """
     if not result.local:
@@ -210,7 +249,7 @@ def approaches(result: ScalingResult, target: float, tolerance: float = 1.0) -> 
     fit = result.fit
     if (fit is not None and abs(fit.slope - target) <= tolerance and math.isfinite(fit.half_width)
             and fit.ci_low <= target <= fit.ci_high):
-        return True, (f"fitted exponent {fit.slope:.2f} within ±{tolerance:g} of {target:g}, which its 95 % CI "
+        return True, (f"fitted exponent {fit.slope:.2f} within ±{tolerance:g} of {target:g}, which its CI "
                       f"contains ({text})")
     tail = local[-3:]
     rising = len(tail) > 1 and all(b >= a - 0.1 for a, b in zip(tail, tail[1:]))
@@ -267,6 +306,9 @@ class Analysis:
     """
 
     min_fit_time: float
+    rule: Rule
+    models: list[CostModel]
+    coverage: list[Coverage]
     scaling: list[ScalingResult]
     convergence: list[ConvergenceResult]
     speedups: list[dict[str, Any]]
@@ -276,10 +318,14 @@ class Analysis:
     solve_checks: list[tuple[ScalingResult, bool, str]]       # (fit against d, approaches 6, why)
     sizes: list[SizeSummary]
     noise: Noise | None
+    study: Study | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form written to ``analysis.json``."""
-        return {"min_fit_time": self.min_fit_time, "scaling": [r.to_dict() for r in self.scaling],
+        return {"min_fit_time": self.min_fit_time, "verdict_rule": asdict(self.rule),
+                "cost_models": [m.to_dict() for m in self.models],
+                "coverage": [asdict(c) for c in self.coverage],
+                "convergence_study": self.study.to_dict() if self.study else None, "scaling": [r.to_dict() for r in self.scaling],
                 "convergence": [r.to_dict() for r in self.convergence], "speedups": self.speedups,
                 "gemm": self.gemm}
 
@@ -290,30 +336,83 @@ def gemm_rates(data: dict[str, Any]) -> dict[str, float]:
             if entry.get("status") == "ok" and entry.get("flops_per_s")}
 
 
-def analyse(data: dict[str, Any], min_fit_time: float = MIN_FIT_TIME) -> Analysis:
+def analyse(data: dict[str, Any], min_fit_time: float = MIN_FIT_TIME, rule: Rule | None = None) -> Analysis:
     """All fits, verdicts and comparisons of a measurements record.
 
-    ``min_fit_time`` (seconds) is the compute-bound threshold of the scaling fits.
+    ``min_fit_time`` (seconds) is the compute-bound threshold of the scaling fits; ``rule``
+    the verdict rule (default: the one recorded in ``data``, else :class:`Rule`'s defaults).
     """
+    rule = rule or Rule.from_record(data)
     records = data.get("points", [])
     rates = gemm_rates(data)
+    models = cost_models(records)
     scaling: list[ScalingResult] = []
     for backend in dict.fromkeys(r["backend"] for r in records):
         for stage in dict.fromkeys(r["stage"] for r in records):
             sweeps = STAGES[stage].sweeps if stage in STAGES else ("n", "d")
+            model = next((m for m in models if (m.stage, m.backend) == (stage, backend) and m.usable), None)
             for sweep in sweeps:
-                result = analyse_scaling(records, stage, backend, sweep, rates.get(backend), min_fit_time)
-                if result.fixed is not None:
-                    scaling.append(result)
+                for fixed in _fixed_sizes(records, stage, backend, sweep):
+                    result = analyse_scaling(records, stage, backend, sweep, rates.get(backend), min_fit_time, rule,
+                                             model, fixed)
+                    if result.fixed is not None and len(sweep_records(records, stage, backend, sweep, fixed)) > 1:
+                        scaling.append(result)
     convergence = [analyse_convergence(run) for run in data.get("convergence", [])]
     return Analysis(
-        min_fit_time=min_fit_time, scaling=scaling, convergence=convergence, speedups=speedups(records),
+        min_fit_time=min_fit_time, rule=rule, models=models, coverage=_coverage(models, scaling, records),
+        scaling=scaling, convergence=convergence, speedups=speedups(records),
         gemm=rates, best_fractions=best_fractions(records, rates),
         nnd_checks=[(r, r.fit is not None and NND_RANGE[0] <= r.fit.slope <= NND_RANGE[1])
                     for r in scaling if r.stage == NND_STAGE and r.sweep == "n"],
         solve_checks=[(r, *approaches(r, 6.0)) for r in scaling if r.stage == SOLVE_STAGE and r.sweep == "solve_d"],
         sizes=[summarise_size(convergence, size) for size in dict.fromkeys((r.n, r.d) for r in convergence)],
-        noise=timing_noise(records))
+        noise=timing_noise(records),
+        study=analyse_study(data["convergence_study"], _per_iteration(records, models))
+        if data.get("convergence_study") else None)
+
+
+def _coverage(models: list[CostModel], scaling: list[ScalingResult], records: list[dict[str, Any]]) -> list[Coverage]:
+    """Along every sweep of a stage with a cost model, where the claim's named terms hold the time."""
+    out = []
+    for res in scaling:
+        model = next((m for m in models if (m.stage, m.backend) == (res.stage, res.backend) and m.usable), None)
+        values = [r[res.axis] for r in sweep_records(records, res.stage, res.backend, res.sweep, res.fixed)
+                  if r["status"] == "ok"]
+        if model is not None and res.fixed is not None and values:
+            out.append(coverage(model, res.sweep, res.axis, res.fixed, values))
+    return out
+
+
+def _per_iteration(records: list[dict[str, Any]], models: list[CostModel]) -> Callable[[int, int], tuple[float | None, str]]:
+    """Seconds of one iteration of the paper's method at (n, d): its stage timing where measured,
+    else its cost model's prediction inside the measured ranges."""
+    stage = f"iteration:{REFERENCE_SOLVER}"
+    timed = {(r["n"], r["d"]): r["median"] for r in records if r["stage"] == stage and r["status"] == "ok"}
+    model = next((m for m in models if m.stage == stage and m.usable), None)
+
+    def per_iteration(n: int, d: int) -> tuple[float | None, str]:
+        if (n, d) in timed:
+            return timed[(n, d)], "stage timing"
+        if model is not None and (min(s[0] for s in model.sizes) <= n <= max(s[0] for s in model.sizes)
+                                  and min(s[1] for s in model.sizes) <= d <= max(s[1] for s in model.sizes)):
+            return model.predict(n, d), "cost model"
+        return None, "not timed"
+
+    return per_iteration
+
+
+def _fixed_sizes(records: list[dict[str, Any]], stage: str, backend: str, sweep: str) -> list[int | None]:
+    """The other sizes ``sweep`` ran at for ``stage``: from the tags, or (untagged records, as from
+    asv) every fixed size with more than one varied size when ``sweep`` runs at several (``cross_n``),
+    else ``[None]`` (the largest group)."""
+    axis = SWEEP_AXES[sweep][0]
+    other = "d" if axis == "n" else "n"
+    mine = [r for r in records if r["stage"] == stage and r["backend"] == backend]
+    tagged = sorted({r[other] for r in mine if sweep in r.get("sweeps", ())})
+    if tagged or sweep != "cross_n":
+        return tagged or [None]
+    groups = _untagged_groups(mine, stage, sweep)
+    return sorted(k for k, g in groups.items() if len({r[axis] for r in g}) >= MIN_CROSS_SIZES) or [None]
 
 
 def best_fractions(records: list[dict[str, Any]], rates: dict[str, float]) -> list[BestFraction]:

@@ -20,7 +20,13 @@ from .analysis import ScalingResult
 from .convergence import ConvergenceResult
 from .records import write_atomic
 
-SWEEP_TITLES = {"n": "time against n", "d": "time against d (product stages)", "solve_d": "time against d (d²×d² stages)"}
+SWEEP_TITLES = {"n": "time against n", "d": "time against d (product stages)", "solve_d": "time against d (d²×d² stages)",
+                "cross_n": "time against n across n = d² (assembly, iteration)"}
+
+
+def _key(res: ScalingResult) -> str:
+    """A line's name: the stage, and the fixed size where a sweep runs at several."""
+    return f"{res.stage} ({'d' if res.axis == 'n' else 'n'}={res.fixed})" if res.sweep == "cross_n" else res.stage
 
 
 def _figure(ncols: int, width: float = 5.2, height: float = 4.2) -> tuple[Any, Any]:
@@ -78,7 +84,7 @@ def _sweep_figure(scaling: list[ScalingResult]) -> tuple[list[str], Any, Any, di
     """One panel per sweep present, a colour per stage and a line style per backend."""
     sweeps = [s for s in SWEEP_TITLES if any(r.sweep == s for r in scaling)]
     fig, axes = _figure(max(len(sweeps), 1))
-    colors = _styles(r.stage for r in scaling)
+    colors = _styles(_key(r) for r in scaling)
     styles = {b: LINESTYLES[i % len(LINESTYLES)] for i, b in enumerate(dict.fromkeys(r.backend for r in scaling))}
     return sweeps, fig, axes, colors, styles
 
@@ -90,7 +96,8 @@ def plot_scaling(scaling: list[ScalingResult], records: list[dict[str, Any]], pa
     for ax, sweep in zip(axes, sweeps):
         sizes: list[int] = []
         for res in (r for r in scaling if r.sweep == sweep):
-            points = [p for p in analysis.sweep_records(records, res.stage, res.backend, sweep) if p["status"] == "ok"]
+            points = [p for p in analysis.sweep_records(records, res.stage, res.backend, sweep, res.fixed)
+                      if p["status"] == "ok"]
             if not points:
                 continue
             x = [p[res.axis] for p in points]
@@ -98,18 +105,19 @@ def plot_scaling(scaling: list[ScalingResult], records: list[dict[str, Any]], pa
             y = [p["median"] for p in points]
             err = [[max(p["median"] - (p.get("q25") or p["median"]), 0.0) for p in points],
                    [max((p.get("q75") or p["median"]) - p["median"], 0.0) for p in points]]
-            label = f"{res.stage} [{res.backend}]"
+            label = f"{_key(res)} [{res.backend}]"
             if res.fit is not None:
                 label += f" slope {res.fit.slope:.2f}"
-            ax.errorbar(x, y, yerr=err, marker="o", ms=3, lw=1, ls=styles[res.backend], color=colors[res.stage],
+            ax.errorbar(x, y, yerr=err, marker="o", ms=3, lw=1, ls=styles[res.backend], color=colors[_key(res)],
                         label=label, alpha=0.85)
             if res.fit is not None:
                 xs = [min(res.used), max(res.used)]
-                ax.plot(xs, [math.exp(res.fit.intercept) * v ** res.fit.slope for v in xs], color=colors[res.stage],
+                ax.plot(xs, [math.exp(res.fit.intercept) * v ** res.fit.slope for v in xs], color=colors[_key(res)],
                         lw=3, alpha=0.35)
-        fixed = next((r.fixed for r in scaling if r.sweep == sweep), None)
-        other = "d" if sweep == "n" else "n"
-        ax.set(xscale="log", yscale="log", xlabel=f"{'n' if sweep == 'n' else 'd'} ({other} = {fixed})",
+        mine = [r for r in scaling if r.sweep == sweep]
+        axis, other = mine[0].axis, "d" if mine[0].axis == "n" else "n"
+        fixed = ", ".join(map(str, dict.fromkeys(r.fixed for r in mine)))
+        ax.set(xscale="log", yscale="log", xlabel=f"{axis} ({other} = {fixed})",
                ylabel="seconds per call (median, IQR)", title=SWEEP_TITLES[sweep])
         _size_ticks(ax, sizes)
         ax.axhline(min_fit_time, color="grey", lw=0.8, ls=":")
@@ -125,14 +133,14 @@ def plot_fraction(scaling: list[ScalingResult], records: list[dict[str, Any]], r
     for ax, sweep in zip(axes, sweeps):
         sizes: list[int] = []
         for res in (r for r in scaling if r.sweep == sweep):
-            points = analysis.sweep_records(records, res.stage, res.backend, sweep)
+            points = analysis.sweep_records(records, res.stage, res.backend, sweep, res.fixed)
             pairs = [(p[res.axis], analysis.fraction_of_peak(p, rates.get(res.backend))) for p in points]
             pairs = [(x, f) for x, f in pairs if f is not None]
             sizes += [x for x, _ in pairs]
             if pairs:
-                ax.plot(*zip(*pairs), marker="o", ms=3, ls=styles[res.backend], color=colors[res.stage],
-                        label=f"{res.stage} [{res.backend}]")
-        ax.set(xscale="log", yscale="log", xlabel="n" if sweep == "n" else "d", ylabel="fraction of GEMM rate",
+                ax.plot(*zip(*pairs), marker="o", ms=3, ls=styles[res.backend], color=colors[_key(res)],
+                        label=f"{_key(res)} [{res.backend}]")
+        ax.set(xscale="log", yscale="log", xlabel=next(r.axis for r in scaling if r.sweep == sweep), ylabel="fraction of GEMM rate",
                title=f"fraction of peak: {SWEEP_TITLES[sweep]}")
         _size_ticks(ax, sizes)
         ax.axhline(1.0, color="grey", lw=0.8, ls=":")

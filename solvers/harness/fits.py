@@ -12,7 +12,7 @@ from scipy import stats
 
 @dataclass
 class Fit:
-    """A straight-line fit y = slope·x + intercept with a 95 % confidence interval on the slope.
+    """A straight-line fit y = slope·x + intercept with a confidence interval on the slope.
 
     Attributes
     ----------
@@ -20,7 +20,7 @@ class Fit:
     stderr : float
         Standard error of the slope (NaN with only two points).
     ci_low, ci_high : float
-        95 % confidence interval of the slope (Student t, ``points − 2`` degrees of freedom);
+        Confidence interval of the slope (Student t, ``points − 2`` degrees of freedom);
         NaN when it cannot be computed.
     points : int
         Number of points used.
@@ -59,9 +59,9 @@ def fit_line(x: Sequence[float], y: Sequence[float], confidence: float = 0.95) -
                float(res.slope + t * res.stderr), int(x_arr.size))
 
 
-def fit_loglog(sizes: Sequence[float], times: Sequence[float]) -> Fit:
-    """Slope of log(time) against log(size): the measured exponent."""
-    return fit_line(np.log(np.asarray(sizes, dtype=float)), np.log(np.asarray(times, dtype=float)))
+def fit_loglog(sizes: Sequence[float], times: Sequence[float], confidence: float = 0.95) -> Fit:
+    """Slope of log(time) against log(size): the measured exponent, its CI at ``confidence``."""
+    return fit_line(np.log(np.asarray(sizes, dtype=float)), np.log(np.asarray(times, dtype=float)), confidence)
 
 
 def local_slopes(sizes: Sequence[float], times: Sequence[float]) -> list[float]:

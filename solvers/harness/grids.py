@@ -26,6 +26,11 @@ class Grid:
     convergence_sizes : (n, d) planted problems for iterations-to-ε
     backends : default backends
     memory_limit : bytes a single stage may use (larger sizes are skipped as n/a)
+    cross_n_sweep, d_for_cross : n-sweeps at each of these d that cross n = d² (the Hessian
+        assembly and one iteration of the paper's method: where the terms the claim does
+        not name, n²d² and n·d⁴, take over from d^{2ω})
+    study_sizes, study_seeds : (n, d) planted problems and seeds of the convergence study
+        (the paper's method and the Newton-type methods across sizes)
     """
 
     name: str
@@ -38,27 +43,41 @@ class Grid:
     convergence_sizes: tuple[tuple[int, int], ...]
     backends: tuple[str, ...]
     memory_limit: float
+    cross_n_sweep: tuple[int, ...] = ()
+    d_for_cross: tuple[int, ...] = ()
+    study_sizes: tuple[tuple[int, int], ...] = ()
+    study_seeds: tuple[int, ...] = ()
 
     def points(self, sweep: str) -> list[tuple[int, int]]:
-        """The (n, d) pairs of sweep ``"n"``, ``"d"`` or ``"solve_d"``."""
+        """The (n, d) pairs of sweep ``"n"``, ``"d"``, ``"solve_d"`` or ``"cross_n"`` (n, then d, increasing)."""
         if sweep == "n":
             return [(n, self.d_for_n) for n in self.n_sweep]
         if sweep == "d":
             return [(self.n_for_d, d) for d in self.d_sweep]
         if sweep == "solve_d":
             return [(self.n_for_solve, d) for d in self.solve_d_sweep]
+        if sweep == "cross_n":
+            return [(n, d) for n in self.cross_n_sweep for d in self.d_for_cross]
         raise ValueError(f"unknown sweep {sweep!r}")
 
+
+#: The convergence study's planted sizes: three values of n at d = 8 and three of d at n = 128,
+#: all timed by the stage sweeps (so per-iteration time × iterations can be checked).
+STUDY_SIZES = ((64, 8), (128, 8), (256, 8), (128, 12), (128, 16))
 
 GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
     Grid("quick", n_sweep=(256, 512, 1024, 2048, 4096, 8192), d_for_n=32,
          d_sweep=(8, 16, 32, 64, 128, 256, 512), n_for_d=1024,
          solve_d_sweep=(8, 12, 16, 24, 32, 48, 64), n_for_solve=128,
-         convergence_sizes=((128, 16),), backends=("numpy",), memory_limit=8 * 2**30),
+         convergence_sizes=((128, 16),), backends=("numpy",), memory_limit=8 * 2**30,
+         cross_n_sweep=(64, 128, 256, 512, 1024, 2048, 4096), d_for_cross=(8, 16),
+         study_sizes=STUDY_SIZES, study_seeds=(0, 1, 2)),
     Grid("full", n_sweep=(256, 512, 1024, 2048, 4096, 8192), d_for_n=64,
          d_sweep=(8, 16, 32, 64, 128, 256), n_for_d=2048,
          solve_d_sweep=(8, 12, 16, 24, 32, 48, 64, 80), n_for_solve=256,
-         convergence_sizes=((128, 16), (256, 24)), backends=("numpy", "torch"), memory_limit=12 * 2**30),
+         convergence_sizes=((128, 16), (256, 24)), backends=("numpy", "torch"), memory_limit=12 * 2**30,
+         cross_n_sweep=(64, 128, 256, 512, 1024, 2048, 4096, 8192), d_for_cross=(8, 16, 24),
+         study_sizes=STUDY_SIZES, study_seeds=(0, 1, 2, 3, 4)),
     Grid("gpu", n_sweep=(1024, 2048, 4096, 8192, 16384), d_for_n=128,
          d_sweep=(16, 32, 64, 128, 256), n_for_d=8192,
          solve_d_sweep=(16, 32, 48, 64, 96, 128, 160, 200, 240), n_for_solve=1024,

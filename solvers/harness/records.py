@@ -90,6 +90,7 @@ class ConvergenceRun(TypedDict, total=False):
     history: list[dict[str, float]]
     info: dict[str, Any]
     iterations_to_eps: dict[float, int | None]   # asv imports: ε -> iterations (no history)
+    history_thinned: bool       # convergence study: only the rows of thin_history were kept
     provenance: Provenance
 
 
@@ -121,7 +122,9 @@ class Measurements(TypedDict, total=False):
     convergence: list[ConvergenceRun]
     runs: list[RunEntry]
     sparsification: dict[str, Any]
+    convergence_study: list[ConvergenceRun]   # several sizes and seeds (absent before: no study)
     asv_not_run: int
+    verdict_rule: dict[str, float]   # δ and confidence of the verdicts (absent before: the defaults)
 
 
 def empty_measurements() -> Measurements:
@@ -159,6 +162,21 @@ def load_measurements(source: Path | str | dict[str, Any]) -> Measurements:
     for point in data["points"]:
         point.setdefault("reason", "")
     return data  # type: ignore[return-value]
+
+
+def thin_history(history: list[dict[str, float]], keep: int = 60) -> list[dict[str, float]]:
+    """A long history cut to what the analysis reads: the first row below each power of ten of
+    the loss (exact iterations and times to every decade of ε), and the first and last
+    ``keep`` rows (consecutive iterations for the order of convergence). Short ones are kept whole."""
+    if len(history) <= 2 * keep:
+        return history
+    kept, decade = [], None
+    for index, row in enumerate(history):
+        level = math.ceil(math.log10(row["loss"])) if row["loss"] and row["loss"] > 0 else None
+        if index < keep or index >= len(history) - keep or level != decade:
+            kept.append(row)
+        decade = level
+    return kept
 
 
 def json_safe(value: Any) -> Any:
@@ -236,8 +254,9 @@ class Store:
         return next((c for c in self.data["convergence"] if (c["solver"], c["requested_backend"], c["n"], c["d"]) ==
                      (solver, backend, n, d)), None)
 
-    def add_convergence(self, run: ConvergenceRun) -> None:
-        """Record one convergence run, with :attr:`provenance`, and save."""
+    def add_convergence(self, run: ConvergenceRun, study: bool = False) -> None:
+        """Record one convergence run (with ``study``: of the convergence study), with :attr:`provenance`, and save."""
         run.setdefault("provenance", dict(self.provenance))
-        self.data["convergence"].append(run)
+        target = self.data.setdefault("convergence_study", []) if study else self.data["convergence"]
+        target.append(run)
         self.save()

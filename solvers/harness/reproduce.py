@@ -1,5 +1,5 @@
 """The reproduction run, measuring only: stage timings over a grid, the matrix-product rate,
-convergence runs and the sparsification study.
+convergence runs, the convergence study across sizes and seeds, and the sparsification study.
 
 Stages come from :data:`solvers.harness.stages.STAGES` (the asv suites time the same
 objects), sizes from :mod:`solvers.harness.grids`, the record layout from
@@ -27,10 +27,15 @@ from typing import Any
 import numpy as np
 
 from ..loop import describe_exception
+from .analysis import SWEEP_AXES
 from .convergence import REFERENCE_SOLVER
+from .costmodel import TERMS
+from .equivalence import Rule
 from .grids import Grid, get_grid
-from .records import SCHEMA, ConvergenceRun, GemmEntry, Provenance, RunEntry, StagePoint, Store, json_safe
+from .records import (SCHEMA, ConvergenceRun, GemmEntry, Provenance, RunEntry, StagePoint, Store, json_safe,
+                      thin_history)
 from .stages import OMEGA_CLASSICAL, STAGES, Stage, gemm_rate, prepare_stage, time_body
+from .study import STUDY_EPS, STUDY_SOLVERS
 
 #: Where reports go unless ``--out`` says otherwise: an ignored folder, so that running the
 #: Quickstart never overwrites the committed ``reports/<machine>/`` (publish with ``--out reports/<machine>``).
@@ -40,6 +45,8 @@ START_NOISE = 0.5
 START_SEED = 5
 #: Rough seconds of the attention-sparsification measurements, for the time-left estimate.
 SPARSIFICATION_ESTIMATE = 90.0
+#: Rough seconds of one run of the convergence study, for the time-left estimate.
+STUDY_ESTIMATE = 0.5
 
 
 @dataclass(frozen=True)
@@ -59,6 +66,8 @@ class Options:
         Side of the square matrix product that measures the backend's rate.
     conv_eps, conv_max_iter, conv_max_time : float, int, float
         Target loss and caps of each convergence run (solver time, seconds).
+    study_max_iter, study_max_time : int, float
+        Caps of each run of the convergence study (target :data:`solvers.harness.study.STUDY_EPS`).
     """
 
     repeat: int = 5
@@ -68,6 +77,8 @@ class Options:
     conv_eps: float = 1e-20
     conv_max_iter: int = 1000
     conv_max_time: float = 15.0
+    study_max_iter: int = 3000
+    study_max_time: float = 10.0
 
     @classmethod
     def for_grid(cls, grid: Grid) -> "Options":
@@ -146,8 +157,9 @@ def _predicted_call(stage: Stage, done: list[dict[str, Any]], task: Task, axis: 
     """Predicted seconds per call at ``task`` from the fastest call at the last measured size.
 
     Scales by the stage's flop count, or (no flop count) by the exponent the claim implies
-    with classical products along ``axis`` (3 where it implies none): never by a measured
-    local slope, which noise can make arbitrarily large.
+    with classical products along ``axis`` (where it implies none, the largest exponent
+    along ``axis`` of the stage's cost-model terms): never by a measured local slope, which
+    noise can make arbitrarily large.
     """
     ok = [r for r in done if r["status"] == "ok"]
     if not ok:
@@ -157,7 +169,8 @@ def _predicted_call(stage: Stage, done: list[dict[str, Any]], task: Task, axis: 
     if stage.flops is not None:
         return fastest * stage.flops(task.n, task.d) / stage.flops(last["n"], last["d"])
     claim = stage.claim_n if axis == "n" else stage.claim_d
-    exponent = claim(OMEGA_CLASSICAL) if claim is not None else 3.0
+    exponent = (claim(OMEGA_CLASSICAL) if claim is not None
+                else max(TERMS[name].power(axis) for name in stage.cost_terms))
     return fastest * (getattr(task, axis) / last[axis]) ** exponent
 
 
@@ -173,7 +186,7 @@ def run_stage_timings(store: Store, grid: Grid, backends: list[str], options: Op
     for task in plan(grid, backends, stages):
         stage = STAGES[task.stage]
         key = (task.backend, task.stage, task.sweep)
-        axis = "n" if task.sweep == "n" else "d"
+        axis = SWEEP_AXES[task.sweep][0]
         cost = estimate_seconds(stage, task.n, task.d, rates[task.backend], options)
         record = store.point(task.stage, task.backend, task.n, task.d)
         if record is None:
@@ -255,6 +268,43 @@ def run_convergence(store: Store, grid: Grid, backend: str, options: Options,
             tick("", options.conv_max_time / 2)
 
 
+def run_convergence_study(store: Store, grid: Grid, backend: str, options: Options,
+                          tick: Callable[[str, float], None]) -> None:
+    """The paper's method and the Newton-type methods on the grid's study sizes and seeds.
+
+    Each planted problem (seed s) starts from X* + START_NOISE·G with G from
+    default_rng(START_SEED + s); the history is stored thinned (:func:`records.thin_history`).
+    """
+    from ..problem import Problem
+    from ..registry import get_solver, list_solvers
+
+    done = {(r["solver"], r["n"], r["d"], r["seed"]) for r in store.data.get("convergence_study", [])}
+    for n, d in grid.study_sizes:
+        for seed in grid.study_seeds:
+            for name in (s for s in STUDY_SOLVERS if s in list_solvers()):
+                if (name, n, d, seed) in done:
+                    continue
+                tick(f"convergence study {name} n={n} d={d} seed={seed}", 0.0)
+                base = ConvergenceRun(solver=name, requested_backend=backend, n=n, d=d, seed=seed,
+                                      start=f"X* + {START_NOISE}·G (G from default_rng({START_SEED} + seed))",
+                                      eps=STUDY_EPS, max_iter=options.study_max_iter, max_time=options.study_max_time)
+                try:
+                    problem = Problem.planted(n, d, seed=seed, backend=backend)
+                    result = get_solver(name).solve(problem, problem.start_near_solution(START_NOISE, START_SEED + seed),
+                                                    eps=STUDY_EPS, max_iter=options.study_max_iter,
+                                                    max_time=options.study_max_time).to_dict()
+                    result["history"] = thin_history(result["history"])
+                    run = ConvergenceRun(**{**base, **result}, history_thinned=True)  # type: ignore[typeddict-item]
+                except Exception as exc:  # noqa: BLE001 - recorded as the run's status
+                    run = ConvergenceRun(**base, backend=backend, status="error",
+                                         message=describe_exception(exc, brief=True), history=[], iterations=0,
+                                         loss=None, time=0.0, info={})
+                finally:
+                    gc.collect()
+                store.add_convergence(run, study=True)
+                tick("", STUDY_ESTIMATE)
+
+
 def _ordered_solvers(names: list[str]) -> list[str]:
     return sorted(names, key=lambda name: name != REFERENCE_SOLVER)
 
@@ -316,7 +366,7 @@ def reproduce(grid: Grid | str = "quick", backends: list[str] | None = None, out
               resume: bool = False, command: str = "", machine: str | None = None,
               progress: ProgressFactory | None = None, options: Options | None = None,
               stages: list[str] | None = None, solvers: list[str] | None = None, sparsification: bool = True,
-              threads: int | None = None) -> Path:
+              threads: int | None = None, rule: Rule | None = None) -> Path:
     """Run the measurements of the reproduction report; return the path of ``measurements.json``.
 
     Parameters
@@ -346,6 +396,9 @@ def reproduce(grid: Grid | str = "quick", backends: list[str] | None = None, out
     threads : int, optional
         Limit BLAS/OpenMP threads (and torch's) to this many for the whole run, e.g. 1 on a
         machine shared with other jobs; recorded with every point. Default: the libraries' own choice.
+    rule : Rule, optional
+        The verdict rule (δ, confidence), recorded as ``verdict_rule`` for the report.
+        Default: the one already recorded on resume, else :class:`Rule`'s defaults.
     """
     from ..registry import list_solvers
     from .allocator import allocator_policy
@@ -361,6 +414,7 @@ def reproduce(grid: Grid | str = "quick", backends: list[str] | None = None, out
                   "grid": asdict(grid), "backends": backends, "options": asdict(options), "threads": threads,
                   "environment": collect()}
         store = Store.open(out_dir / "measurements.json", header, resume)
+        store.data["verdict_rule"] = asdict(rule or Rule.from_record(store.data))
         store.provenance = Provenance(threads=threads, allocator=allocator_policy())
         started = time.perf_counter()
         run: RunEntry = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "resumed": resume,
@@ -373,10 +427,12 @@ def reproduce(grid: Grid | str = "quick", backends: list[str] | None = None, out
             total = (sum(estimate_seconds(STAGES[t.stage], t.n, t.d, rates[t.backend], options)
                          for t in plan(grid, backends, stages))
                      + len(grid.convergence_sizes) * len(solvers or list_solvers()) * options.conv_max_time / 2
+                     + len(grid.study_sizes) * len(grid.study_seeds) * len(STUDY_SOLVERS) * STUDY_ESTIMATE
                      + (SPARSIFICATION_ESTIMATE if sparsification else 0.0))
             with (progress or _no_progress)(total) as tick:
                 run_stage_timings(store, grid, backends, options, tick, stages)
                 run_convergence(store, grid, backends[0], options, tick, solvers)
+                run_convergence_study(store, grid, backends[0], options, tick)
                 if sparsification:
                     run_sparsification(store, grid, tick)
             run["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -54,7 +54,9 @@ class Stage:
     regime : str
         When that exponent applies, in words (shown in the report).
     sweeps : tuple of str
-        Which grid sweeps the stage takes part in: ``"n"``, ``"d"``, ``"solve_d"``.
+        Which grid sweeps the stage takes part in: ``"n"``, ``"d"``, ``"solve_d"``, ``"cross_n"``.
+    cost_terms : tuple of str
+        The terms of its cost model (names in :data:`solvers.harness.costmodel.TERMS`).
     """
 
     name: str
@@ -66,6 +68,7 @@ class Stage:
     claim_d: Callable[[float], float] | None = None
     regime: str = ""
     sweeps: tuple[str, ...] = field(default=("n", "d"))
+    cost_terms: tuple[str, ...] = ("n²d", "nd²", "n²", "1")
 
     def bytes_needed(self, n: int, d: int, itemsize: int = 8) -> float:
         """Estimated peak device memory of one call, in bytes."""
@@ -132,6 +135,7 @@ def _iteration_stage(solver_name: str) -> Stage:
 
     joint = solver_name in ("joint-newton", "gauss-newton")
     matrix_free = solver_name == "newton-cg"
+    paper = solver_name == "alternating"
     return Stage(
         name=f"iteration:{solver_name}",
         title=f"one iteration of {solver_name}",
@@ -142,8 +146,17 @@ def _iteration_stage(solver_name: str) -> Stage:
         claim_d=None if matrix_free else (lambda omega: 2 * omega),
         regime="dominated by the d²×d² (joint: 2d²×2d²) solve at large d" if not matrix_free
                else "matrix-free: matrix-multiplication time per CG step",
-        sweeps=("solve_d",),
+        sweeps=("solve_d", "cross_n") if paper else ("solve_d",),
+        cost_terms=PRODUCT_TERMS if matrix_free else ITERATION_TERMS,
     )
+
+
+#: Cost-model terms: products and the n² elementwise work (first-order stages) ...
+PRODUCT_TERMS = ("n²d", "nd²", "n²", "1")
+#: ... the Hessian assembly: S·K (n²d²) and the Kronecker sum (n·d⁴) the claim does not name ...
+ASSEMBLY_TERMS = ("n²d²", "nd⁴", "n²d", "nd²", "n²", "1")
+#: ... and a whole second-order iteration: the assembly plus the d²×d² solve (d⁶).
+ITERATION_TERMS = ("d⁶", *ASSEMBLY_TERMS)
 
 
 def _forward_flops(n: int, d: int) -> float:
@@ -159,9 +172,9 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
           flops=lambda n, d: 3.0 * _forward_flops(n, d), memory=lambda n, d: 6 * n * n + 8 * n * d + 4 * d * d,
           claim_n=lambda omega: 2.0, claim_d=lambda omega: omega - 2.0,
           regime="n ≫ d: T_mat(n,n,d) ~ n²·d^(ω−2)"),
-    Stage("y_solve", "exact least-squares Y step: PᵀP, PᵀB, d×d Cholesky (SPEC §3)", _prepare_y_solve,
-          flops=lambda n, d: 6.0 * n * d * d + 4.0 * n * n * d + d**3 / 3 + 2.0 * d**3,
-          memory=lambda n, d: 3 * n * n + 6 * n * d + 4 * d * d,
+    Stage("y_solve", "exact least-squares Y step: thin SVD of P = S A3, then V Σ⁺ Uᵀ B (SPEC §3)", _prepare_y_solve,
+          flops=lambda n, d: 8.0 * n * d * d + 4.0 * n * n * d + 24.0 * d**3,  # R-SVD: 4nd² + 22d³
+          memory=lambda n, d: 3 * n * n + 6 * n * d + 4 * d * d, cost_terms=("n²d", "nd²", "n²", "d³", "1"),
           claim_n=lambda omega: 2.0, claim_d=lambda omega: omega - 2.0,
           regime="n ≫ d: T_mat(n,n,d) dominates T_mat(d,n,d) + d^ω"),
     Stage("hvp", "Hessian–vector product H_X·vec(D) without forming H_X (SPEC §5)", _prepare_hvp,
@@ -173,11 +186,11 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
           memory=lambda n, d: 8 * n * d * d + 4 * n * n + 1.5 * d**4,
           claim_d=lambda omega: 4.0 if omega == OMEGA_CLASSICAL else omega + 1.0,
           regime="n < d²: the d²×n×d² Kronecker product, n·d⁴ (classical)",
-          sweeps=("solve_d",)),
+          sweeps=("solve_d", "cross_n"), cost_terms=ASSEMBLY_TERMS),
     Stage("hessian_solve", "Cholesky solve with a d²×d² Hessian (SPEC §4)", _prepare_hessian_solve,
           flops=lambda n, d: d**6 / 3.0 + 4.0 * d**4, memory=lambda n, d: 8 * n * d * d + 4 * n * n + 3 * d**4,
           claim_d=lambda omega: 2.0 * omega, regime="large d: d^(2ω) Cholesky of a d²×d² matrix",
-          sweeps=("solve_d",)),
+          sweeps=("solve_d",), cost_terms=("d⁶", "d⁴", "1")),
     *(_iteration_stage(name) for name in ITERATION_SOLVERS),
 )}
 

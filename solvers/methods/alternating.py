@@ -1,8 +1,14 @@
 """The paper's alternating ("greedy") scheme (SPEC §6).
 
 Each iteration: Y ← exact least-squares minimiser for the current X (§3), then one damped
-Newton step in X on the structured d²×d² Hessian (§4). Damping is Levenberg–Marquardt:
-raise it until the Cholesky factorisation succeeds and the loss decreases.
+Newton step in X on the structured d²×d² Hessian (§4). Damping is Levenberg–Marquardt with
+Nielsen's gain-ratio rule (:mod:`solvers.methods.damping`): a trial is accepted only when
+the loss decreases; the damping rises after a poor or failed trial and falls after a good one.
+
+The Y step of the next iteration is taken at the end of each step (and once at the start),
+so the iterate each history row records is (X_k, Y(X_k)) and the loss and gradient the
+next X step needs are computed once, there: monitoring costs nothing extra. The sequence
+of X iterates is the paper's.
 
 Regularisation (all off by default) changes the objective the steps minimise:
 
@@ -19,12 +25,12 @@ compared on.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .. import kernels
 from ..backends import Backend
-from .damping import DampedMethod, DampedState, damped_newton_step
+from .damping import DampedMethod, DampedState, Damping, damped_newton_step
 from ..problem import Problem
 from ..registry import register
 
@@ -86,9 +92,12 @@ class XRegulariser:
 
 @dataclass
 class AlternatingState(DampedState):
-    """The iterate, the damping μ and the X regulariser (built once, in ``init_state``)."""
+    """The iterate (Y the least-squares step for X), the damping, the X regulariser (built once,
+    in ``init_state``), and the forward pass and ∇_X L at the iterate."""
 
     reg: XRegulariser
+    fw: Any = field(default=None, kw_only=True)
+    gX: Any = field(default=None, kw_only=True)
 
 
 @register
@@ -120,7 +129,25 @@ class Alternating(DampedMethod):
         self.reg_y = reg_y
 
     def init_state(self, problem: Problem, X: Any, Y: Any) -> AlternatingState:
-        return AlternatingState(X, Y, mu=self.mu0, reg=XRegulariser(problem, self.reg_attention, self.reg_x))
+        state = AlternatingState(X, Y, damping=Damping(self.mu0),
+                                 reg=XRegulariser(problem, self.reg_attention, self.reg_x))
+        return self.with_y_step(problem, state, X)
+
+    def with_y_step(self, problem: Problem, state: AlternatingState, X: Any, S: Any = None) -> AlternatingState:
+        """``state`` moved to (X, Y(X)) with its forward pass, loss and gradient (``S``: the softmax at X, if known)."""
+        xp = problem.xp
+        if problem.blocked:  # row-blocked oracles (solvers/rowblocks.py): S is never held
+            Y = kernels.y_solve(problem, X, reg=self.reg_y)
+            fw = kernels.forward(problem, X, Y)
+        else:
+            if S is None:
+                S = kernels.softmax_rows(xp, (problem.A1 @ X) @ problem.A2.T)
+            Y = kernels.y_solve(problem, X, reg=self.reg_y, S=S)
+            V = problem.A3 @ Y
+            fw = kernels.Forward(S, V, S @ V - problem.B)
+        gX, gY = kernels.grad_from(problem, fw)
+        loss, gnorm = kernels.loss_and_grad_norm(problem, fw, gX, gY)
+        return replace(state, X=X, Y=Y, fw=fw, gX=gX, loss=loss, grad_norm=gnorm)
 
     def x_hessian(self, problem: Problem, X: Any, Y: Any, state: AlternatingState) -> Any:
         """The d²×d² matrix the X step solves with (the exact H_X here; sketched overrides)."""
@@ -129,19 +156,20 @@ class Alternating(DampedMethod):
     def step(self, problem: Problem, state: AlternatingState) -> AlternatingState:
         xp = problem.xp
         d = problem.d
-        X, reg = state.X, state.reg
-        Y = kernels.y_solve(problem, X, reg=self.reg_y)
-        fw = kernels.forward(problem, X, Y)
-        current = kernels.loss_from(problem, fw) + reg.value(X)
-        gX, _ = kernels.grad_from(problem, fw)
+        X, Y, reg = state.X, state.Y, state.reg
+        gX = state.gX
         H = self.x_hessian(problem, X, Y, state)
         if reg.active:
             gX = gX + reg.grad(X)
             H = H + reg.hessian()
+        trials: dict[str, Any] = {}
 
         def trial(p: Any) -> float:
             X_new = X - xp.reshape(p, (d, d))
-            return kernels.loss(problem, X_new, Y) + reg.value(X_new)
+            fw = kernels.forward(problem, X_new, Y)
+            trials["X"], trials["S"] = X_new, fw.S
+            return kernels.loss_from(problem, fw) + reg.value(X_new)
 
-        p, _, mu = damped_newton_step(problem.backend, H, xp.reshape(gX, (-1,)), trial, current, state.mu)
-        return replace(state, X=X - xp.reshape(p, (d, d)), Y=Y, mu=mu)
+        outcome = damped_newton_step(problem.backend, H, xp.reshape(gX, (-1,)), trial,
+                                     state.loss + reg.value(X), state.damping)
+        return self.with_y_step(problem, replace(state, damping=outcome.damping), trials["X"], trials["S"])

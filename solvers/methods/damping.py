@@ -1,4 +1,21 @@
-"""Levenberg–Marquardt damping shared by every dense Newton-type solver: the step and its bookkeeping."""
+"""Levenberg–Marquardt damping shared by every dense Newton-type solver: the step and its bookkeeping.
+
+The damping follows Nielsen's rule (Madsen, Nielsen & Tingleff, "Methods for non-linear
+least squares problems", 2004, §3.2), driven by the gain ratio ρ of the actual to the
+predicted decrease of the loss:
+
+* the step p solves (H + μ·s·I) p = g (s = mean |diag H|, so μ is relative) and the new
+  point is x − p; the quadratic model predicts the decrease gᵀp − ½ pᵀHp, which equals
+  ½ (gᵀp + μ s ‖p‖²) because Hp = g − μ s p: no product with H is needed;
+* a step is accepted only when the loss decreases (ρ > 0); then μ ← μ·max(1/3, 1 − (2ρ − 1)³)
+  and ν ← 2;
+* otherwise (or when the Cholesky factorisation of the shifted matrix fails, as for an
+  indefinite H with a small shift) μ ← μ·ν and ν ← 2ν, and the trial is repeated.
+
+When the predicted decrease is below the rounding level of the loss, or μ passes
+``mu_max``, no step can decrease the loss in this precision and :class:`StepFailed` is
+raised (the loop reports ``converged``, "no further decrease possible").
+"""
 
 from __future__ import annotations
 
@@ -8,20 +25,48 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..backends import Backend, device_of
-from ..loop import IterativeSolver, State, StepFailed
+from ..loop import IterativeSolver, State, StepFailed, machine_eps
 from ..problem import Problem
+
+#: Smallest relative damping ever used (keeps the shifted matrix factorisable near a minimum).
+MU_FLOOR = 1e-14
+
+
+@dataclass(frozen=True)
+class Damping:
+    """Nielsen's damping state: the relative damping μ and its growth factor ν."""
+
+    mu: float
+    nu: float = 2.0
+
+    def after_success(self, rho: float) -> "Damping":
+        """μ·max(1/3, 1 − (2ρ − 1)³) and ν = 2 after an accepted step with gain ratio ρ."""
+        return Damping(max(self.mu * max(1.0 / 3.0, 1.0 - (2.0 * rho - 1.0) ** 3), MU_FLOOR), 2.0)
+
+    def after_failure(self) -> "Damping":
+        """μ·ν and ν·2 after a rejected trial."""
+        return Damping(self.mu * self.nu, 2.0 * self.nu)
+
+
+@dataclass(frozen=True)
+class StepOutcome:
+    """An accepted step ``p`` (the new point is x − p), its loss, gain ratio, and the damping to use next."""
+
+    p: Any
+    loss: float
+    rho: float
+    damping: Damping
+    trials: int
 
 
 def damped_newton_step(backend: Backend, H: Any, g: Any, trial_loss: Callable[[Any], float],
-                       current_loss: float, mu: float, *, mu_max: float = 1e10,
-                       increase: float = 10.0, decrease: float = 10.0, mu_floor: float = 1e-14
-                       ) -> tuple[Any, float, float]:
-    """Solve ``(H + μ·s·I) p = g`` and raise μ until Cholesky succeeds and the loss drops.
-
-    ``s`` is the mean absolute diagonal of H, so μ is relative and scale-free.
+                       current_loss: float, damping: Damping, *, mu_max: float = 1e16) -> StepOutcome:
+    """One Levenberg–Marquardt step with Nielsen's gain-ratio damping (module docstring).
 
     Parameters
     ----------
+    backend : Backend
+        Supplies the Cholesky solve (``(solution, ok)``, never raising).
     H : (N, N) backend array
         Symmetric (possibly indefinite) Hessian or Gauss–Newton matrix.
     g : (N,) backend array
@@ -30,51 +75,58 @@ def damped_newton_step(backend: Backend, H: Any, g: Any, trial_loss: Callable[[A
         Loss after the step ``p``; may return ``nan`` or ``inf``.
     current_loss : float
         Loss at the current point.
-    mu : float
-        Damping to try first.
-
-    Returns
-    -------
-    p, new_loss, next_mu
-        The accepted step, its loss, and the damping to start from next time (μ/decrease).
+    damping : Damping
+        The damping to try first.
+    mu_max : float
+        Largest relative damping tried.
 
     Raises
     ------
     StepFailed
-        When μ exceeds ``mu_max`` without an acceptable step.
+        When no step decreases the loss in this precision (see the module docstring).
     """
     xp = backend.xp
     size = H.shape[0]
-    diagonal = xp.linalg.diagonal(H)
-    scale = float(xp.mean(xp.abs(diagonal))) or 1.0
-    mu = max(mu, mu_floor)
-    while mu <= mu_max:
-        step, ok = backend.cho_solve(H + (mu * scale) * xp.eye(size, dtype=H.dtype, device=device_of(H)), g)
-        if ok:
-            new_loss = trial_loss(step)
-            if math.isfinite(new_loss) and new_loss < current_loss:
-                return step, new_loss, max(mu / decrease, mu_floor)
-        mu *= increase
-    raise StepFailed(f"no decrease of the loss with relative damping up to {mu_max:g} "
-                     f"(loss {current_loss:.3e}); at a minimum or the Hessian is unusable")
-
+    scale = float(xp.mean(xp.abs(xp.linalg.diagonal(H)))) or 1.0
+    identity = xp.eye(size, dtype=H.dtype, device=device_of(H))
+    rounding = 8.0 * machine_eps(backend.dtype) * abs(current_loss)
+    damping = Damping(max(damping.mu, MU_FLOOR), damping.nu)
+    trials = 0
+    while damping.mu <= mu_max:
+        trials += 1
+        shift = damping.mu * scale
+        p, ok = backend.cho_solve(H + shift * identity, g)
+        if not ok:
+            damping = damping.after_failure()
+            continue
+        predicted = 0.5 * float(xp.sum(g * p) + shift * xp.sum(p * p))
+        if not predicted > rounding:
+            raise StepFailed(f"predicted decrease {predicted:.2e} is below the rounding level of the loss "
+                             f"{current_loss:.3e}")
+        new_loss = trial_loss(p)
+        actual = current_loss - new_loss
+        if math.isfinite(new_loss) and actual > 0:
+            rho = actual / predicted
+            return StepOutcome(p, new_loss, rho, damping.after_success(rho), trials)
+        damping = damping.after_failure()
+    raise StepFailed(f"no decrease of the loss with relative damping up to {mu_max:g}")
 
 
 @dataclass
 class DampedState(State):
-    """The iterate and the relative damping μ to try first at the next step."""
+    """The iterate and the damping (μ, ν) to try first at the next step."""
 
-    mu: float
+    damping: Damping
 
 
 class DampedMethod(IterativeSolver):
-    """A method whose steps come from :func:`damped_newton_step`: the ``mu0`` option, μ carried
-    from step to step in a :class:`DampedState`, and the final μ reported in the result.
+    """A method whose steps come from :func:`damped_newton_step`: the ``mu0`` option, the damping
+    carried from step to step in a :class:`DampedState`, and the final μ reported in the result.
 
     Parameters
     ----------
     mu0 : float
-        Initial relative Levenberg–Marquardt damping (divided by 10 after each accepted step).
+        Initial relative Levenberg–Marquardt damping (then updated by Nielsen's rule).
     """
 
     def __init__(self, backend: str | Backend | None = None, *, mu0: float = 1e-3, **common: Any) -> None:
@@ -83,8 +135,6 @@ class DampedMethod(IterativeSolver):
             raise ValueError(f"mu0 must be a finite number ≥ 0, got {mu0!r}")
         self.mu0 = mu0
 
-    def init_state(self, problem: Problem, X: Any, Y: Any) -> DampedState:
-        return DampedState(X, Y, mu=self.mu0)
-
     def info(self, state: State) -> dict[str, Any]:
-        return {"final_damping": getattr(state, "mu", self.mu0)}
+        damping = getattr(state, "damping", None)
+        return {"final_damping": self.mu0 if damping is None else damping.mu}

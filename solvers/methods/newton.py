@@ -1,7 +1,7 @@
 """Damped Newton and Gauss–Newton on the joint variable (x, y) = (vec X, vec Y).
 
 Both solve a dense 2d²×2d² system per iteration by Cholesky with Levenberg–Marquardt
-damping (:func:`solvers.methods.damping.damped_newton_step`):
+damping driven by the gain ratio (Nielsen's rule, :func:`solvers.methods.damping.damped_newton_step`):
 
 * ``joint-newton`` uses the exact joint Hessian (:func:`solvers.kernels.hessian_joint`,
   cross block ∂²L/∂x∂y included): locally quadratic convergence on planted instances;
@@ -19,12 +19,33 @@ start ends at L ≈ 7e-4.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from .. import kernels
-from .damping import DampedMethod, DampedState, damped_newton_step
+from .damping import DampedMethod, DampedState, Damping, damped_newton_step
 from ..problem import Problem
 from ..registry import register
+
+
+@dataclass
+class JointState(DampedState):
+    """The iterate, the damping, and the forward pass and joint gradient at the iterate.
+
+    The step that accepts a point evaluates them there (the next step needs them anyway),
+    so the loop records the loss and gradient norm without evaluating the iterate again.
+    """
+
+    fw: Any
+    g: Any
+
+
+def joint_state(problem: Problem, X: Any, Y: Any, damping: Damping, fw: Any | None = None) -> JointState:
+    """The :class:`JointState` at (X, Y): forward pass (reused when given), loss and joint gradient."""
+    fw = kernels.forward(problem, X, Y) if fw is None else fw
+    g = kernels.join(problem, *kernels.grad_from(problem, fw))
+    loss, gnorm = kernels.loss_and_grad_norm(problem, fw, g)
+    return JointState(X, Y, damping=damping, fw=fw, g=g, loss=loss, grad_norm=gnorm)
 
 
 class _JointDamped(DampedMethod):
@@ -32,20 +53,22 @@ class _JointDamped(DampedMethod):
 
     gauss_newton = False
 
-    def step(self, problem: Problem, state: DampedState) -> DampedState:
+    def init_state(self, problem: Problem, X: Any, Y: Any) -> JointState:
+        return joint_state(problem, X, Y, Damping(self.mu0))
+
+    def step(self, problem: Problem, state: JointState) -> JointState:
         X, Y = state.X, state.Y
-        fw = kernels.forward(problem, X, Y)
-        current = kernels.loss_from(problem, fw)
-        g = kernels.join(problem, *kernels.grad_from(problem, fw))
         H = kernels.hessian_joint(problem, X, Y, gauss_newton=self.gauss_newton)
+        trials: dict[str, Any] = {}
 
-        def update(p: Any) -> tuple[Any, Any]:
+        def trial_loss(p: Any) -> float:
             pX, pY = kernels.split(problem, p)
-            return X - pX, Y - pY
+            trials["point"] = X - pX, Y - pY
+            trials["fw"] = kernels.forward(problem, *trials["point"])
+            return kernels.loss_from(problem, trials["fw"])
 
-        p, _, mu = damped_newton_step(problem.backend, H, g, lambda p: kernels.loss(problem, *update(p)),
-                                      current, state.mu)
-        return DampedState(*update(p), mu=mu)
+        outcome = damped_newton_step(problem.backend, H, state.g, trial_loss, state.loss, state.damping)
+        return joint_state(problem, *trials["point"], outcome.damping, fw=trials["fw"])
 
 
 @register
@@ -55,7 +78,7 @@ class JointNewton(_JointDamped):
     Parameters
     ----------
     mu0 : float
-        Initial relative Levenberg–Marquardt damping (divided by 10 after each accepted step).
+        Initial relative Levenberg–Marquardt damping (then Nielsen's gain-ratio rule).
     """
 
     name = "joint-newton"

@@ -6,9 +6,11 @@ exact joint Hessian–vector product :func:`solvers.kernels.hvp` (a few n×n×d 
 matrix products, SPEC §5). No d²×d² array is ever formed, so an iteration costs
 (CG steps) × T_mat(n, n, d) — matrix-multiplication time without the d^{2ω} solve.
 
-CG stops at the trust-region boundary, on negative curvature (then it follows that
-direction to the boundary), or when the model residual falls below
-min(½, √(‖g‖/‖g₀‖))·‖g‖ (a forcing term that gives superlinear convergence). The step is
+CG stops at the trust-region boundary, on negative curvature (then it takes the better of
+the two boundary points along that direction), or when the model residual falls below
+η‖g‖ with the Eisenstat–Walker forcing term η (:func:`forcing_term`). The predicted
+decrease comes from CG's recurrences (no extra product), and all products of one outer
+iteration share the forward pass and :func:`solvers.kernels.hvp_cache`. The step is
 accepted when the actual decrease is at least ``accept`` times the predicted one; the
 radius is quartered after a poor step and doubled after a good step on the boundary.
 A rejected step still counts as an iteration (its history row repeats the iterate).
@@ -23,23 +25,43 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, replace
+from functools import partial
+from typing import Any, NamedTuple
 
 from .. import kernels
-from ..backends import Backend
-from ..loop import IterativeSolver, State, StepFailed
+from ..backends import Backend, host_floats
+from ..loop import IterativeSolver, State, StepFailed, machine_eps
 from ..problem import Problem
 from ..registry import register
 
 
-def _dot(xp: Any, a: Any, b: Any) -> float:
-    return float(xp.sum(a * b))
+class CGResult(NamedTuple):
+    """A Steihaug–CG step: ``p``, why CG stopped, products used, the model decrease −m(p) > 0, and ‖p‖."""
+
+    p: Any
+    reason: str
+    iterations: int
+    predicted: float
+    norm: float
 
 
 def steihaug_cg(xp: Any, matvec: Callable[[Any], Any], g: Any, radius: float, tol: float,
-                max_iter: int) -> tuple[Any, str, int]:
-    """Approximate minimiser of gᵀp + ½ pᵀHp subject to ‖p‖ ≤ radius (Steihaug–Toint CG).
+                max_iter: int, *, floats: Callable[..., tuple[float, ...]] | None = None,
+                gg: float | None = None) -> CGResult:
+    """Approximate minimiser of m(p) = gᵀp + ½ pᵀHp subject to ‖p‖ ≤ radius (Steihaug–Toint CG).
+
+    One host synchronisation per CG step: the CG arithmetic (α, β, the next p and r) stays
+    on the device, and only the scalars that steer the loop — the curvature dᵀHd, the next
+    residual ‖r‖², the next ‖p‖², and pᵀd, dᵀd, pᵀHd for the boundary — are fetched, all in
+    one transfer (``floats``). The next iterate is computed before it is known to be
+    needed; that costs two vector updates, never a product with H.
+
+    The model value comes from CG's own recurrences, without another product with H: at a
+    CG iterate m(p) = ½ gᵀp, and on the way to the boundary along d,
+    m(p + τd) = m(p) + τ(gᵀd + pᵀHd) + ½ τ² dᵀHd with Hd already at hand. On negative
+    curvature both boundary points p + τ±·d are candidates and the one with the lower model
+    value is taken; the roots are computed without cancellation.
 
     Parameters
     ----------
@@ -55,55 +77,147 @@ def steihaug_cg(xp: Any, matvec: Callable[[Any], Any], g: Any, radius: float, to
         Stop when the model gradient H p + g has norm below this.
     max_iter : int
         Limit on CG iterations (Hessian–vector products).
+    floats : callable, optional
+        ``floats(*zero_d_arrays)`` → Python floats in one transfer
+        (:func:`solvers.backends.host_floats`); default one ``float()`` each.
+    gg : float, optional
+        gᵀg when the caller knows it already (saves a synchronisation).
 
     Returns
     -------
-    p, reason, iterations
-        ``reason`` is one of ``"converged"``, ``"boundary"``, ``"negative curvature"``,
-        ``"max_cg"``.
+    CGResult
+        ``reason`` is one of ``"converged"``, ``"boundary"``, ``"negative curvature"``, ``"max_cg"``.
     """
+    if floats is None:
+        def floats(*values: Any) -> tuple[float, ...]:
+            return tuple(float(v) for v in values)
     p = xp.zeros_like(g)
     r = g
     direction = -r
-    rr = _dot(xp, r, r)
+    rr = floats(xp.sum(g * g))[0] if gg is None else gg
     if math.sqrt(rr) <= tol:
-        return p, "converged", 0
+        return CGResult(p, "converged", 0, 0.0, 0.0)
+    pp = model_p = 0.0  # ‖p‖² and m(p) = ½ gᵀp at the current CG iterate
     for k in range(1, max_iter + 1):
         Hd = matvec(direction)
-        curvature = _dot(xp, direction, Hd)
-        if curvature <= 0:
-            return p + _to_boundary(xp, p, direction, radius) * direction, "negative curvature", k
-        alpha = rr / curvature
-        p_next = p + alpha * direction
-        if math.sqrt(_dot(xp, p_next, p_next)) >= radius:
-            return p + _to_boundary(xp, p, direction, radius) * direction, "boundary", k
-        r = r + alpha * Hd
-        rr_next = _dot(xp, r, r)
-        p = p_next
+        curvature_ = xp.sum(direction * Hd)
+        alpha_ = rr / xp.abs(curvature_)  # the sign is tested on the host; |·| keeps p_next finite
+        p_next, r_next = p + alpha_ * direction, r + alpha_ * Hd
+        curvature, rr_next, pp_next, gp_next, pd, dd, slope = floats(
+            curvature_, xp.sum(r_next * r_next), xp.sum(p_next * p_next), xp.sum(g * p_next),
+            xp.sum(p * direction), xp.sum(direction * direction), xp.sum(g * direction + p * Hd))
+        if curvature <= 0 or pp_next >= radius * radius:
+            def model(tau: float) -> float:
+                return model_p + tau * slope + 0.5 * tau * tau * curvature
+
+            roots = _boundary_roots(pp, pd, dd, radius)
+            tau = min(roots, key=model) if curvature <= 0 else max(roots)
+            reason = "negative curvature" if curvature <= 0 else "boundary"
+            return CGResult(p + tau * direction, reason, k, -model(tau), radius)
+        p, r, pp, model_p = p_next, r_next, pp_next, 0.5 * gp_next
         if math.sqrt(rr_next) <= tol:
-            return p, "converged", k
+            return CGResult(p, "converged", k, -model_p, math.sqrt(pp))
         direction = -r + (rr_next / rr) * direction
         rr = rr_next
-    return p, "max_cg", max_iter
+    return CGResult(p, "max_cg", max_iter, -model_p, math.sqrt(pp))
 
 
-def _to_boundary(xp: Any, p: Any, direction: Any, radius: float) -> float:
-    """The τ ≥ 0 with ‖p + τ d‖ = radius."""
-    a = _dot(xp, direction, direction)
-    b = 2.0 * _dot(xp, p, direction)
-    c = _dot(xp, p, p) - radius * radius
-    return (-b + math.sqrt(max(b * b - 4.0 * a * c, 0.0))) / (2.0 * a)
+def _boundary_roots(pp: float, pd: float, dd: float, radius: float) -> tuple[float, float]:
+    """The two τ with ‖p + τ d‖ = radius (one ≤ 0 ≤ the other), without cancellation.
+
+    With a = dᵀd, b = 2 pᵀd, c = pᵀp − radius² ≤ 0: q = −(b + sign(b)·√(b² − 4ac))/2, roots q/a and c/q.
+    """
+    a, b, c = dd, 2.0 * pd, pp - radius * radius
+    q = -0.5 * (b + math.copysign(math.sqrt(max(b * b - 4.0 * a * c, 0.0)), b))
+    if q == 0.0:
+        return 0.0, 0.0
+    return q / a, c / q
+
+
+def forcing_term(gnorm: float, previous_gnorm: float | None, previous_eta: float | None,
+                 eta_max: float = 0.5) -> float:
+    """Eisenstat–Walker forcing term (their choice 2, γ = 0.9, α = 2) with its safeguard.
+
+    η = γ (‖g_k‖/‖g_{k−1}‖)², raised to γ η_{k−1}² when that exceeds 0.1, capped at ``eta_max``:
+    loose solves far from a solution, superlinear convergence near one. CG stops when the
+    model residual ‖Hp + g‖ ≤ η‖g‖.
+    """
+    if previous_gnorm is None or previous_eta is None:
+        return eta_max
+    eta = 0.9 * (gnorm / previous_gnorm) ** 2
+    safeguard = 0.9 * previous_eta ** 2
+    if safeguard > 0.1:
+        eta = max(eta, safeguard)
+    return min(eta, eta_max)
+
+
+@dataclass
+class TrustRegion:
+    """Radius bookkeeping of a trust-region method: the radius, the forcing term, counters."""
+
+    radius: float
+    eta: float | None = None
+    previous_gnorm: float | None = None
+    cg_iterations: int = 0
+    rejected: int = 0
+    stops: dict[str, int] = field(default_factory=dict)
+
+    def update(self, cg: CGResult, step_norm: float, ratio: float, accepted: bool, gnorm: float,
+               eta: float) -> "TrustRegion":
+        """The bookkeeping after a step with gain ratio ``ratio``: radius ×¼ when poor, ×2 when good on the boundary."""
+        radius = self.radius
+        if not ratio >= 0.25:
+            radius = 0.25 * min(radius, step_norm)
+        elif ratio > 0.75 and cg.reason in ("boundary", "negative curvature"):
+            radius = 2.0 * radius
+        return TrustRegion(radius, eta if accepted else self.eta, gnorm if accepted else self.previous_gnorm,
+                           self.cg_iterations + cg.iterations, self.rejected + (not accepted),
+                           {**self.stops, cg.reason: self.stops.get(cg.reason, 0) + 1})
 
 
 @dataclass
 class NewtonCGState(State):
-    """The iterate, the trust radius, ‖g‖ at the first step (for the forcing term) and counters."""
+    """The iterate, the trust-region bookkeeping, and the forward pass and gradient at the iterate."""
 
-    radius: float
-    g0: float | None = None
-    cg_iterations: int = 0
-    rejected: int = 0
-    stops: dict[str, int] = field(default_factory=dict)
+    region: TrustRegion
+    fw: Any = field(default=None, kw_only=True)
+    g: Any = field(default=None, kw_only=True)
+
+
+def trust_region_step(problem: Problem, matvec: Callable[[Any], Any], g: Any, gnorm: float, loss: float,
+                      region: TrustRegion, trial_loss: Callable[[Any], float], max_cg: int,
+                      accept: float, min_radius: float) -> tuple[bool, TrustRegion]:
+    """One Steihaug–CG trust-region step; ``(accepted, new bookkeeping)``.
+
+    ``trial_loss(p)`` evaluates the candidate x + p (the caller keeps what it needs of it).
+
+    Raises
+    ------
+    StepFailed
+        When the model promises less than the rounding level of the loss, or the radius
+        falls below ``min_radius`` without an acceptable step.
+    """
+    xp = problem.xp
+    eta = forcing_term(gnorm, region.previous_gnorm, region.eta)
+    cg = steihaug_cg(xp, matvec, g, region.radius, eta * gnorm, max_cg,
+                     floats=partial(host_floats, problem.backend), gg=gnorm * gnorm)
+    if not cg.predicted > 8.0 * machine_eps(problem.dtype) * abs(loss):
+        raise StepFailed(f"predicted decrease {cg.predicted:.2e} is below the rounding level of the loss {loss:.3e}")
+    trial = trial_loss(cg.p)
+    actual = loss - trial
+    ratio = actual / cg.predicted if math.isfinite(trial) else -math.inf
+    accepted = ratio > accept and actual > 0
+    region = region.update(cg, cg.norm, ratio, accepted, gnorm, eta)
+    if not accepted and region.radius < min_radius:
+        raise StepFailed(f"trust radius {region.radius:.3e} below min_radius={min_radius:g} with no decrease")
+    return accepted, region
+
+
+def joint_point(problem: Problem, X: Any, Y: Any, fw: Any) -> dict[str, Any]:
+    """Loss, joint gradient and its norm at (X, Y) from the forward pass there."""
+    g = kernels.join(problem, *kernels.grad_from(problem, fw))
+    loss, gnorm = kernels.loss_and_grad_norm(problem, fw, g)
+    return {"fw": fw, "g": g, "loss": loss, "grad_norm": gnorm}
 
 
 @register
@@ -119,7 +233,7 @@ class NewtonCG(IterativeSolver):
     accept : float
         Accept a step when actual/predicted decrease exceeds this.
     min_radius : float
-        Give up (status "error", "stalled") when the radius shrinks below this.
+        Stop ("no further decrease possible") when the radius shrinks below this.
     """
 
     name = "newton-cg"
@@ -135,43 +249,32 @@ class NewtonCG(IterativeSolver):
         self.min_radius = min_radius
 
     def init_state(self, problem: Problem, X: Any, Y: Any) -> NewtonCGState:
-        return NewtonCGState(X, Y, radius=self.radius0)
+        return NewtonCGState(X, Y, region=TrustRegion(self.radius0),
+                             **joint_point(problem, X, Y, kernels.forward(problem, X, Y)))
 
     def step(self, problem: Problem, state: NewtonCGState) -> NewtonCGState:
-        xp = problem.xp
-        d = problem.d
-        X, Y = state.X, state.Y
-        fw = kernels.forward(problem, X, Y)
-        current = kernels.loss_from(problem, fw)
-        gX, gY = kernels.grad_from(problem, fw)
-        g = kernels.join(problem, gX, gY)
-        gnorm = math.sqrt(_dot(xp, g, g))
-        g0 = state.g0 or gnorm
+        X, Y, fw = state.X, state.Y, state.fw
+        cache = kernels.hvp_cache(problem, fw)
+        trials: dict[str, Any] = {}
 
         def matvec(v: Any) -> Any:
-            return kernels.join(problem, *kernels.hvp(problem, X, Y, *kernels.split(problem, v), fw=fw))
+            return kernels.join(problem, *kernels.hvp(problem, X, Y, *kernels.split(problem, v), fw=fw, cache=cache))
 
-        tol = min(0.5, math.sqrt(gnorm / g0)) * gnorm
-        p, reason, used = steihaug_cg(xp, matvec, g, state.radius, tol, self.max_cg or 2 * d * d)
-        predicted = -(_dot(xp, g, p) + 0.5 * _dot(xp, p, matvec(p)))
-        pX, pY = kernels.split(problem, p)
-        trial = kernels.loss(problem, X + pX, Y + pY)
-        actual = current - trial
-        ratio = actual / predicted if predicted > 0 else (1.0 if actual > 0 else -math.inf)
-        step_norm = math.sqrt(_dot(xp, p, p))
-        radius = state.radius
-        if not math.isfinite(trial) or ratio < 0.25:
-            radius = 0.25 * min(radius, step_norm)
-        elif ratio > 0.75 and step_norm >= 0.99 * radius:
-            radius = 2.0 * radius
-        stops = {**state.stops, reason: state.stops.get(reason, 0) + 1}
-        accepted = math.isfinite(trial) and ratio > self.accept and actual > 0
-        if not accepted and radius < self.min_radius:
-            raise StepFailed(f"trust radius {radius:.3e} below min_radius={self.min_radius:g} "
-                             f"(loss {current:.3e}); no further decrease found")
-        new_X, new_Y = (X + pX, Y + pY) if accepted else (X, Y)
-        return NewtonCGState(new_X, new_Y, radius=radius, g0=g0, cg_iterations=state.cg_iterations + used + 1,
-                             rejected=state.rejected + (not accepted), stops=stops)
+        def trial_loss(p: Any) -> float:
+            pX, pY = kernels.split(problem, p)
+            trials["point"] = X + pX, Y + pY
+            trials["fw"] = kernels.forward(problem, *trials["point"])
+            return kernels.loss_from(problem, trials["fw"])
+
+        accepted, region = trust_region_step(problem, matvec, state.g, state.grad_norm, state.loss, state.region,
+                                             trial_loss, self.max_cg or 2 * problem.d ** 2, self.accept,
+                                             self.min_radius)
+        if not accepted:
+            return replace(state, region=region)
+        point = trials["point"]
+        return NewtonCGState(*point, region=region, **joint_point(problem, *point, trials["fw"]))
 
     def info(self, state: State) -> dict[str, Any]:
-        return {key: getattr(state, key, None) for key in ("radius", "cg_iterations", "rejected", "stops")}
+        region = getattr(state, "region", None)
+        return {} if region is None else {key: getattr(region, key)
+                                          for key in ("radius", "cg_iterations", "rejected", "stops")}

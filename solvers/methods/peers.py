@@ -1,31 +1,25 @@
-"""The methods a user would otherwise reach for: first-order autograd, L-BFGS, autograd Newton.
+"""The torch methods a user would otherwise reach for: first-order autograd and autograd Newton.
 
 * ``adam`` and ``gd``: torch autograd through the same forward pass as the oracles
   (:func:`solvers.kernels.forward` on torch tensors), ``torch.optim.Adam`` / ``SGD``;
-* ``lbfgs``: ``scipy.optimize.minimize(method="L-BFGS-B")`` with the analytic gradient
-  (:func:`solvers.kernels.grad`); one history row per SciPy iteration, recorded from its
-  callback with the clock stopped;
 * ``autograd-newton``: the generic second-order route, ``torch.func.hessian`` of the loss
   in (x, y) and Levenberg–Marquardt damped Newton steps.
 
-Each runs on its natural backend (torch or torch-cuda for the torch methods, numpy for
-L-BFGS). Constructing one with another explicit backend raises ``ValueError``; given a
-problem on another backend it moves it there off the clock and the result records the
-move. torch is imported only when a torch method is constructed or run.
+Each runs on torch or torch-cuda. Constructing one with another explicit backend raises
+``ValueError``; given a problem on another backend it moves it there off the clock and the
+result records the move. torch is imported only when a torch method is constructed or run.
+SciPy's minimisers driven by the project's oracles are in :mod:`solvers.methods.scipy_peers`.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 from .. import kernels
 from ..backends import Backend, backend_unavailable_reason
-from ..loop import IterativeSolver, Run, State, describe_exception
-from .damping import DampedMethod, DampedState, damped_newton_step
+from ..loop import IterativeSolver, Run, State
+from .damping import DampedMethod, DampedState, Damping, damped_newton_step
 from ..problem import Problem
 from ..registry import register
 
@@ -164,6 +158,9 @@ class AutogradNewton(_TorchPeer, DampedMethod):
 
     name = "autograd-newton"
 
+    def init_state(self, problem: Problem, X: Any, Y: Any) -> DampedState:
+        return DampedState(X, Y, damping=Damping(self.mu0))
+
     def warm_up(self, problem: Problem) -> None:
         import torch
 
@@ -180,69 +177,5 @@ class AutogradNewton(_TorchPeer, DampedMethod):
         z = kernels.join(problem, state.X, state.Y)
         g, current = torch.func.grad_and_value(f)(z)
         H = torch.func.hessian(f)(z)
-        p, _, mu = damped_newton_step(problem.backend, H, g, lambda p: float(f(z - p)), float(current), state.mu)
-        return DampedState(*kernels.split(problem, z - p), mu=mu)
-
-
-@register
-class LBFGS(IterativeSolver):
-    """SciPy's L-BFGS-B on (x, y) with the analytic gradient, on NumPy.
-
-    SciPy owns the loop; each of its iterations is reported through its callback, where
-    the shared stopping rules are applied (a rule that fires stops SciPy), and the clock
-    is stopped while the callback records. SciPy's own tolerances are set to zero, so it
-    stops by itself only when its line search fails (reported as status "error",
-    "stalled: ...").
-
-    Parameters
-    ----------
-    memory : int
-        Number of correction pairs kept (``maxcor``).
-    """
-
-    name = "lbfgs"
-    backends = ("numpy",)
-
-    def __init__(self, backend: str | Backend | None = None, *, memory: int = 10, **common: Any) -> None:
-        super().__init__(backend, **common)
-        self.memory = memory
-
-    def drive(self, problem: Problem, state: State, run: Run) -> tuple[State, int, str, str]:
-        import scipy.optimize
-
-        status, message = run.limits(0, 0.0)
-        if status:
-            return state, 0, status, message
-
-        def fun(z: np.ndarray) -> tuple[float, np.ndarray]:
-            fw = kernels.forward(problem, *kernels.split(problem, z.astype(problem.dtype, copy=False)))
-            gradient = kernels.join(problem, *kernels.grad_from(problem, fw))
-            return kernels.loss_from(problem, fw), np.asarray(gradient, dtype=np.float64)
-
-        progress = {"state": state, "iteration": 0, "elapsed": 0.0, "status": ("", "")}
-
-        def callback(intermediate_result: Any) -> None:
-            progress["elapsed"] += time.perf_counter() - progress["resumed"]
-            progress["iteration"] += 1
-            progress["state"] = State(*(a.copy() for a in kernels.split(problem, intermediate_result.x)))
-            row = run.record(progress["iteration"], progress["elapsed"], progress["state"])
-            verdict = run.verdict(row)
-            progress["status"] = verdict if verdict[0] else run.limits(progress["iteration"], progress["elapsed"])
-            if progress["status"][0]:
-                raise StopIteration
-            progress["resumed"] = time.perf_counter()
-
-        z0 = np.asarray(kernels.join(problem, state.X, state.Y), dtype=np.float64)
-        options = {"maxcor": self.memory, "maxiter": run.max_iter + 1, "maxfun": 50 * (run.max_iter + 1),
-                   "ftol": 0.0, "gtol": 0.0}
-        progress["resumed"] = time.perf_counter()
-        try:
-            result = scipy.optimize.minimize(fun, z0, jac=True, method="L-BFGS-B", callback=callback, options=options)
-        except Exception as exc:  # noqa: BLE001 - a failing run is a result, not a crash
-            return progress["state"], progress["iteration"], "error", describe_exception(exc)
-        except KeyboardInterrupt:
-            return progress["state"], progress["iteration"], "error", "interrupted by the user"
-        status, message = progress["status"]
-        if not status:
-            status, message = "error", f"stalled: SciPy L-BFGS-B stopped by itself: {result.message}"
-        return progress["state"], progress["iteration"], status, message
+        outcome = damped_newton_step(problem.backend, H, g, lambda p: float(f(z - p)), float(current), state.damping)
+        return DampedState(*kernels.split(problem, z - outcome.p), damping=outcome.damping)

@@ -18,7 +18,7 @@ needs H positive definite; where it is not, the relative spectral-norm error
 from __future__ import annotations
 
 import numbers
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
@@ -56,11 +56,12 @@ def sample_rows(rng: np.random.Generator, probabilities: np.ndarray, m: int) -> 
     """Draw m row indices with replacement; return the distinct rows and their weights.
 
     The weight of row j is (times drawn)/(m p_j), so Σ weights_j · term_j is an unbiased
-    estimate of Σ_j term_j.
+    estimate of Σ_j term_j. The times drawn are one multinomial draw, so the cost is O(n)
+    whatever m is, and at most n distinct row-terms enter the Hessian.
     """
-    draws = rng.choice(probabilities.size, size=m, replace=True, p=probabilities)
-    rows, counts = np.unique(draws, return_counts=True)
-    return rows, counts / (m * probabilities[rows])
+    counts = rng.multinomial(m, probabilities)
+    rows = np.flatnonzero(counts)
+    return rows, counts[rows] / (m * probabilities[rows])
 
 
 def spectral_factor(H_exact: np.ndarray, H_approx: np.ndarray) -> tuple[float, str]:
@@ -133,7 +134,7 @@ class Sketched(Alternating):
 
     def init_state(self, problem: Problem, X: Any, Y: Any) -> SketchedState:
         base = super().init_state(problem, X, Y)
-        return SketchedState(base.X, base.Y, mu=base.mu, reg=base.reg, rng=np.random.default_rng(self.seed),
+        return SketchedState(**{f.name: getattr(base, f.name) for f in fields(base)}, rng=np.random.default_rng(self.seed),
                              probabilities=row_probabilities(problem.host["A1"], self.sampling),
                              m=min(problem.n, 4 * problem.d) if self.m is None else self.m)
 

@@ -1,0 +1,88 @@
+"""The race (:mod:`solvers.harness.race`): the project's methods against the peers a user would pick.
+
+Planted problems at (128, 16), (512, 32) and (1024, 64), seeds 0–2, start X* + 0.5·G, wall
+time to L ≤ 1e-10. The whole race runs once per asv run (``setup_cache``, about 10–30
+minutes on two cores); the tracks report, per problem, the best project time, the best
+peer time and their ratio (peer / project: > 1 means the project wins). Two overhead
+checks ride along: the project's ``lbfgs`` against raw SciPy L-BFGS-B for the same
+iterations, and newton-cg's Hessian–vector product against ``jax.jit`` of jvp∘grad (n/a
+without JAX).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from solvers.harness import race
+
+from . import _common  # noqa: F401 - importing it applies the allocator policy of every suite
+
+SIZES = [f"{n}x{d}" for n, d in race.SIZES]
+
+
+def _size(text: str) -> tuple[int, int]:
+    n, d = text.split("x")
+    return int(n), int(d)
+
+
+class Race:
+    """Wall time to L ≤ 1e-10: best peer over best project method, per problem."""
+
+    param_names = ["size", "seed"]
+    params = [SIZES, list(race.SEEDS)]
+    timeout = 7200.0
+
+    def setup_cache(self) -> dict[str, Any]:
+        rows = race.summarise(race.run_race())
+        return {f"{row.n}x{row.d}/{row.seed}": row for row in rows}
+
+    setup_cache.timeout = 7200.0
+
+    def _row(self, rows: dict[str, Any], size: str, seed: int) -> Any:
+        row = rows.get(f"{size}/{seed}")
+        if row is None or row.project_wall is None:
+            raise NotImplementedError(f"{size} seed {seed}: no project method reached the target")
+        return row
+
+    def track_peer_over_project(self, rows: dict[str, Any], size: str, seed: int) -> float:
+        """Best peer wall time / best project wall time (a lower bound when no peer reached it)."""
+        return self._row(rows, size, seed).ratio
+
+    track_peer_over_project.unit = "ratio"
+
+    def track_project_wall(self, rows: dict[str, Any], size: str, seed: int) -> float:
+        """Wall seconds of the project's fastest method."""
+        return self._row(rows, size, seed).project_wall
+
+    track_project_wall.unit = "seconds"
+
+
+class LbfgsOverhead:
+    """The project's ``lbfgs`` wall time over raw SciPy L-BFGS-B's for the same iterations (target ≤ 1.2)."""
+
+    timeout = 1800.0
+
+    def track_lbfgs_over_raw_scipy(self) -> float:
+        """200 iterations at (512, 32), best of three each, side by side."""
+        return race.lbfgs_overhead()["ratio"]
+
+    track_lbfgs_over_raw_scipy.unit = "ratio"
+
+
+class HvpVersusJax:
+    """newton-cg's X-block Hessian–vector product over ``jax.jit(jvp∘grad)``'s at (1024, 64) (target ≤ 1)."""
+
+    timeout = 1800.0
+
+    def setup(self) -> None:
+        from solvers.methods.jax_peers import jax_unavailable_reason
+
+        reason = jax_unavailable_reason()
+        if reason is not None:
+            raise NotImplementedError(reason)
+
+    def track_hvp_x_over_jax(self) -> float:
+        """Best of five calls each, side by side."""
+        return race.hvp_versus_jax()["ratio"]
+
+    track_hvp_x_over_jax.unit = "ratio"

@@ -1,0 +1,301 @@
+"""The race: wall time to a target loss for the project's methods and the peers a user would pick.
+
+On planted problems (min L = 0) from the start every comparison uses (X* + 0.5·G,
+:meth:`Problem.start_near_solution`; Y the exact least-squares step, computed once and
+given to every method), each method is run to ``L ≤ target`` and timed from outside, as a
+user waits for it (wall time of the whole ``solve`` call, monitoring included). Before
+each timed call the garbage collector runs and the process sleeps briefly, so that the
+previous method's BLAS threads are idle (DESIGN-NOTES, "Measuring against peers").
+
+The project's methods run first (the fastest first); once one has reached the target,
+every further method gets a solver-time budget of ``budget_factor`` × the best project
+time for that problem. A peer that does not reach the target within it cannot beat the
+project by less than that factor, and is recorded as not reached (the ratio is then a
+lower bound, shown as "> k×"); a slower project method cannot become the project's best.
+
+Two side-by-side checks of overheads live here too: :func:`lbfgs_overhead` (the
+project's ``lbfgs`` against raw SciPy L-BFGS-B for the same iterations) and
+:func:`hvp_versus_jax` (the Hessian–vector product newton-cg uses against
+``jax.jit`` of jvp∘grad).
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from .. import oracles
+from ..problem import Problem
+from ..registry import get_solver, list_solvers
+
+#: The project's methods in the race (the expected fastest first).
+PROJECT_METHODS = ("varpro", "newton-cg", "gauss-newton")
+#: The peers: SciPy's minimisers with the project's exact oracles (and JAX when installed).
+PEER_METHODS = ("lbfgs", "scipy-trust-ncg", "scipy-trust-krylov", "scipy-newton-cg", "scipy-trust-exact",
+                "jax-newton", "jax-newton-cg")
+#: (n, d) of the race.
+SIZES = ((128, 16), (512, 32), (1024, 64))
+SEEDS = (0, 1, 2)
+
+
+@dataclass
+class RaceEntry:
+    """One method on one problem: wall time to the target (``None``: not reached), and what the solve said."""
+
+    method: str
+    project: bool
+    n: int
+    d: int
+    seed: int
+    wall: float | None
+    solver_time: float
+    iterations: int
+    loss: float
+    status: str
+    message: str
+    budget: float | None
+
+
+def available(methods: Iterable[str]) -> list[str]:
+    """The methods among ``methods`` that can be constructed here (an optional extra such as JAX may be absent)."""
+    registered = set(list_solvers())
+    usable = []
+    for method in methods:
+        try:
+            if method in registered:
+                get_solver(method)
+                usable.append(method)
+        except ValueError:
+            continue
+    return usable
+
+
+def time_to_target(method: str, problem: Problem, X0: Any, Y0: Any, *, target: float, max_time: float | None,
+                   max_iter: int, pause: float) -> tuple[float | None, Any]:
+    """Wall time of one ``solve`` to ``L ≤ target`` (``None`` when not reached), and its result.
+
+    A method with a ``warm_up(problem)`` (JAX: compilation) runs it before the clock starts.
+    """
+    solver = get_solver(method)
+    if hasattr(solver, "warm_up"):
+        solver.warm_up(problem)
+    gc.collect()
+    time.sleep(pause)
+    started = time.perf_counter()
+    result = solver.solve(problem, X0, Y0, eps=target, max_iter=max_iter, max_time=max_time)
+    wall = time.perf_counter() - started
+    return (wall if result.loss <= target else None), result
+
+
+def run_race(sizes: Sequence[tuple[int, int]] = SIZES, seeds: Sequence[int] = SEEDS, *,
+             project: Sequence[str] = PROJECT_METHODS, peers: Sequence[str] = PEER_METHODS,
+             target: float = 1e-10, max_time: float = 300.0, budget_factor: float = 3.0, max_iter: int = 10_000,
+             pause: float = 0.2, noise: float = 0.5, memory_limit: float = 4e9,
+             progress: Callable[[RaceEntry], None] | None = None) -> list[RaceEntry]:
+    """Run every method on every planted problem; see the module docstring.
+
+    Parameters
+    ----------
+    sizes, seeds
+        The planted problems ``Problem.planted(n, d, seed)``.
+    project, peers
+        Registry names; unregistered ones (an optional extra not installed) are left out.
+    target : float
+        The loss to reach.
+    max_time : float
+        Solver-time limit of every method (and the cap of every budget).
+    budget_factor : float
+        The solver-time limit of every method after the first project method that reached
+        the target, relative to the best project time on that problem.
+    memory_limit : float
+        Bytes; a method whose class states a ``memory_bytes(n, d)`` above it is not run and
+        is recorded with status "skipped" (jax.hessian needs 2d² n×n tangents at once).
+    progress : callable, optional
+        Called with each entry as it is measured.
+    """
+    entries: list[RaceEntry] = []
+    for n, d in sizes:
+        for seed in seeds:
+            problem = Problem.planted(n, d, seed=seed)
+            X0 = problem.start_near_solution(noise)
+            Y0 = problem.backend.to_numpy(oracles.y_solve(problem, X0))
+            best: float | None = None
+            for is_project, methods in ((True, available(project)), (False, available(peers))):
+                for method in methods:
+                    budget = max_time if best is None else min(max_time, budget_factor * best)
+                    needs = getattr(type(get_solver(method)), "memory_bytes", lambda n, d: 0.0)(n, d)
+                    if needs > memory_limit:
+                        entry = RaceEntry(method, is_project, n, d, seed, None, math.nan, 0, math.nan, "skipped",
+                                          f"needs about {needs / 1e9:.0f} GB > memory_limit {memory_limit / 1e9:.0f} GB",
+                                          None)
+                        entries.append(entry)
+                        if progress is not None:
+                            progress(entry)
+                        continue
+                    wall, result = time_to_target(method, problem, X0, Y0, target=target, max_time=budget,
+                                                  max_iter=max_iter, pause=pause)
+                    if is_project and wall is not None:
+                        best = wall if best is None else min(best, wall)
+                    entry = RaceEntry(method, is_project, n, d, seed, wall, result.time, result.iterations,
+                                      result.loss, result.status, result.message, None if best is None else budget)
+                    entries.append(entry)
+                    if progress is not None:
+                        progress(entry)
+    return entries
+
+
+@dataclass
+class RaceRow:
+    """One problem: the fastest project method and the fastest peer, and their ratio (peer / project)."""
+
+    n: int
+    d: int
+    seed: int
+    project: str
+    project_wall: float | None
+    peer: str
+    peer_wall: float | None
+    ratio: float | None
+    ratio_is_lower_bound: bool
+
+
+def summarise(entries: Iterable[RaceEntry]) -> list[RaceRow]:
+    """Per (n, d, seed): best project method against best peer.
+
+    When no peer reached the target, the ratio is the smallest budget over the best project
+    time, a lower bound (``ratio_is_lower_bound``); ``None`` when the project did not reach it.
+    """
+    groups: dict[tuple[int, int, int], list[RaceEntry]] = {}
+    for entry in entries:
+        groups.setdefault((entry.n, entry.d, entry.seed), []).append(entry)
+    rows = []
+    for (n, d, seed), group in groups.items():
+        project = _fastest(e for e in group if e.project)
+        peer = _fastest(e for e in group if not e.project)
+        project_wall = project.wall if project else None
+        peer_wall = peer.wall if peer else None
+        lower = peer_wall is None
+        if project_wall is None:
+            ratio = None
+        elif not lower:
+            ratio = peer_wall / project_wall
+        else:
+            budgets = [e.budget for e in group if not e.project and e.budget is not None]
+            ratio = min(budgets) / project_wall if budgets else None
+        rows.append(RaceRow(n, d, seed, project.method if project else "–", project_wall,
+                            peer.method if peer else "–", peer_wall, ratio, lower))
+    return rows
+
+
+def _fastest(entries: Iterable[RaceEntry]) -> RaceEntry | None:
+    reached = [e for e in entries if e.wall is not None]
+    return min(reached, key=lambda e: e.wall) if reached else None  # type: ignore[arg-type, return-value]
+
+
+def _seconds(value: float | None) -> str:
+    if value is None or not math.isfinite(value):
+        return "not reached"
+    return f"{value * 1e3:.0f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def markdown(entries: Sequence[RaceEntry], target: float = 1e-10) -> str:
+    """The race as Markdown: the summary table (ratio per problem), then every method's wall time."""
+    lines = [f"| n, d | seed | project's best | best peer | peer / project |", "| --- | --- | --- | --- | --- |"]
+    for row in summarise(entries):
+        ratio = "–" if row.ratio is None else f"{'> ' if row.ratio_is_lower_bound else ''}{row.ratio:.1f}×"
+        peer = "none reached the target" if row.peer_wall is None else f"{row.peer} {_seconds(row.peer_wall)}"
+        lines.append(f"| {row.n}, {row.d} | {row.seed} | {row.project} {_seconds(row.project_wall)} | {peer} | {ratio} |")
+    lines += ["", f"Wall time to L ≤ {target:g} (solver time, iterations, status) of every method:", "",
+              "| n, d | seed | method | wall | solver time | iterations | status |",
+              "| --- | --- | --- | --- | --- | --- | --- |"]
+    for e in entries:
+        if e.status == "skipped":
+            lines.append(f"| {e.n}, {e.d} | {e.seed} | {e.method} (peer) | skipped: {e.message} | | | |")
+            continue
+        name = e.method if e.project else f"{e.method} (peer)"
+        lines.append(f"| {e.n}, {e.d} | {e.seed} | {name} | {_seconds(e.wall)} | {_seconds(e.solver_time)} | "
+                     f"{e.iterations} | {e.status} |")
+    return "\n".join(lines) + "\n"
+
+
+def to_records(entries: Iterable[RaceEntry]) -> list[dict[str, Any]]:
+    """JSON-ready records of the entries."""
+    return [asdict(entry) for entry in entries]
+
+
+def _best_of(repeat: int, body: Callable[[], Any]) -> float:
+    """Minimum wall time of ``repeat`` calls of ``body`` (after one untimed call), each after gc and a pause."""
+    body()
+    times = []
+    for _ in range(repeat):
+        gc.collect()
+        time.sleep(0.05)
+        started = time.perf_counter()
+        body()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def lbfgs_overhead(n: int = 512, d: int = 32, iterations: int = 200, seed: int = 0,
+                   repeat: int = 3) -> dict[str, float]:
+    """Wall time of the project's ``lbfgs`` and of raw SciPy L-BFGS-B for the same iterations.
+
+    Raw SciPy gets the same one-forward-pass loss and gradient and no callback; both start
+    from the race's start. Returns ``{"project": s, "scipy": s, "ratio": project/scipy}``.
+    """
+    import numpy as np
+    import scipy.optimize
+
+    from .. import kernels
+
+    problem = Problem.planted(n, d, seed=seed)
+    X0 = problem.start_near_solution()
+    Y0 = oracles.y_solve(problem, X0)
+    z0 = np.concatenate([np.ravel(X0), np.ravel(Y0)])
+
+    def fun(z: Any) -> tuple[float, Any]:
+        fw = kernels.forward(problem, *kernels.split(problem, z))
+        return kernels.loss_from(problem, fw), np.asarray(kernels.join(problem, *kernels.grad_from(problem, fw)))
+
+    options = {"maxcor": 10, "maxiter": iterations, "maxfun": 50 * iterations, "ftol": 0.0, "gtol": 0.0}
+    raw = _best_of(repeat, lambda: scipy.optimize.minimize(fun, z0, jac=True, method="L-BFGS-B", options=options))
+    project = _best_of(repeat, lambda: get_solver("lbfgs").solve(problem, X0, Y0, eps=0.0, max_iter=iterations))
+    return {"project": project, "scipy": raw, "ratio": project / raw}
+
+
+def hvp_versus_jax(n: int = 1024, d: int = 64, seed: int = 0, repeat: int = 5) -> dict[str, float]:
+    """One X-block Hessian–vector product as newton-cg takes it (forward pass and
+    :func:`~solvers.kernels.hvp_cache` shared by the products of an iteration) against
+    ``jax.jit`` of jvp∘grad in X, side by side. Returns seconds and ``ratio`` = project/JAX.
+
+    Raises ``ImportError`` when JAX is not installed.
+    """
+    import numpy as np
+
+    from .. import kernels
+    from ..methods.jax_peers import _jax
+
+    jax = _jax()
+    jnp = jax.numpy
+    problem = Problem.planted(n, d, seed=seed)
+    X = problem.start_near_solution()
+    Y = np.asarray(oracles.y_solve(problem, X))
+    D = np.random.default_rng(seed + 1).standard_normal((d, d))
+    fw = kernels.forward(problem, X, Y)
+    cache = kernels.hvp_cache(problem, fw)
+    A1, A2, A3, B = (jnp.asarray(problem.host[key]) for key in ("A1", "A2", "A3", "B"))
+    Yj = jnp.asarray(Y)
+
+    def loss_x(Xj: Any) -> Any:
+        R = jax.nn.softmax((A1 @ Xj) @ A2.T, axis=1) @ (A3 @ Yj) - B
+        return jnp.sum(R * R)
+
+    hvp = jax.jit(lambda Xj, Dj: jax.jvp(jax.grad(loss_x), (Xj,), (Dj,))[1])
+    Xj, Dj = jnp.asarray(X), jnp.asarray(D)
+    project = _best_of(repeat, lambda: kernels.hvp(problem, X, Y, D, None, fw=fw, cache=cache))
+    jitted = _best_of(repeat, lambda: hvp(Xj, Dj).block_until_ready())
+    return {"project": project, "jax": jitted, "ratio": project / jitted}

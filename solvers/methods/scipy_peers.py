@@ -1,0 +1,221 @@
+"""SciPy's minimisers driven by the project's exact oracles: the peers a user would reach for.
+
+``scipy.optimize.minimize`` with ``L-BFGS-B`` (``lbfgs``), ``trust-ncg``, ``trust-krylov``,
+``Newton-CG`` (all with the exact gradient and Hessian–vector product :func:`solvers.kernels.hvp`)
+and ``trust-exact`` (with the dense joint Hessian :func:`solvers.kernels.hessian_joint`), on
+(x, y) = (vec X, vec Y). They get the best oracles they could have: loss and gradient from
+one forward pass (``jac=True``), and Hessian–vector products that reuse that forward pass
+(:class:`CachedOracles`).
+
+SciPy owns the loop; each of its iterations is reported through its callback, where the
+shared stopping rules are applied (a rule that fires stops SciPy) and the solver clock is
+stopped. The loss and gradient recorded are those SciPy's own evaluation produced, so
+monitoring costs nothing extra. SciPy's own tolerances are set to zero: it stops by itself
+only when it finds no step that decreases the loss, which the loop reports with SciPy's
+message (:meth:`solvers.loop.Run.no_further_decrease`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from .. import kernels
+from ..backends import Backend
+from ..loop import IterativeSolver, Run, State, describe_exception
+from ..problem import Problem
+from ..registry import register
+
+
+@dataclass
+class _Point:
+    """One point z of the (x, y) space: its split iterate, forward pass and (once asked) gradient."""
+
+    X: Any
+    Y: Any
+    fw: kernels.Forward | None
+    loss: float
+    gradient: np.ndarray | None = field(default=None)
+
+
+class CachedOracles:
+    """L, ∇L, H·v and H in z = (vec X, vec Y), as SciPy calls them, sharing one forward pass per point.
+
+    The last two points are kept (a trust-region method evaluates a trial point and may then
+    return to the current one), compared by value.
+    """
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        self._points: list[tuple[np.ndarray, _Point]] = []
+
+    def at(self, z: np.ndarray) -> _Point:
+        """The cached point z, evaluated (one forward pass) on first use."""
+        for key, point in self._points:
+            if np.array_equal(key, z):
+                return point
+        point = self.evaluate(z)
+        self._points = [(z.copy(), point), *self._points[:1]]
+        return point
+
+    def evaluate(self, z: np.ndarray) -> _Point:
+        """A new point: the split iterate (a copy: SciPy may reuse z's memory), its forward pass and loss."""
+        problem = self.problem
+        X, Y = kernels.split(problem, z.astype(problem.dtype))
+        fw = kernels.forward(problem, X, Y)
+        return _Point(X, Y, fw, kernels.loss_from(problem, fw))
+
+    def fun_and_grad(self, z: np.ndarray) -> tuple[float, np.ndarray]:
+        """(L(z), ∇L(z)) from one forward pass."""
+        point = self.at(z)
+        return point.loss, self.gradient(z)
+
+    def gradient(self, z: np.ndarray) -> np.ndarray:
+        """∇L(z) as a float64 host vector (computed once per point)."""
+        point = self.at(z)
+        if point.gradient is None:
+            g = kernels.join(self.problem, *kernels.grad_from(self.problem, point.fw))
+            point.gradient = np.asarray(g, dtype=np.float64)
+        return point.gradient
+
+    def hessp(self, z: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """H(z) v by :func:`solvers.kernels.hvp`, reusing the forward pass at z."""
+        problem = self.problem
+        point = self.at(z)
+        dX, dY = kernels.split(problem, v.astype(problem.dtype, copy=False))
+        return np.asarray(kernels.join(problem, *kernels.hvp(problem, point.X, point.Y, dX, dY, fw=point.fw)),
+                          dtype=np.float64)
+
+    def hess(self, z: np.ndarray) -> np.ndarray:
+        """The dense 2d²×2d² joint Hessian at z."""
+        point = self.at(z)
+        return np.asarray(kernels.hessian_joint(self.problem, point.X, point.Y), dtype=np.float64)
+
+
+class ScipyPeer(IterativeSolver):
+    """``scipy.optimize.minimize(method=...)`` on (x, y) with :class:`CachedOracles`, on NumPy
+    (a problem elsewhere is moved there off the clock).
+
+    Subclasses set :attr:`method`, the oracles it takes (:attr:`second_order`) and its options.
+    """
+
+    backends = ("numpy",)
+    #: SciPy's method name.
+    method: ClassVar[str] = ""
+    #: ``"hessp"``, ``"hess"`` or ``""``: the second-order oracle passed to SciPy.
+    second_order: ClassVar[str] = ""
+
+    def scipy_options(self, run: Run) -> dict[str, Any]:
+        """Options for ``minimize``: SciPy's own tolerances off, its iteration limit past ours."""
+        return {"maxiter": run.max_iter + 1, "gtol": 0.0}
+
+    def warm_up(self, problem: Problem) -> None:
+        """Import ``scipy.optimize`` (about a second the first time in a process) before a harness's clock starts."""
+        import scipy.optimize  # noqa: F401
+
+    def make_oracles(self, problem: Problem, z0: np.ndarray) -> CachedOracles:
+        """The oracles SciPy calls (the project's own here; any one-time set-up runs off the clock)."""
+        return CachedOracles(problem)
+
+    def drive(self, problem: Problem, state: State, run: Run) -> tuple[State, int, str, str]:
+        import scipy.optimize
+
+        status, message = run.limits(0, 0.0)
+        if status:
+            return state, 0, status, message
+        z0 = np.asarray(kernels.join(problem, state.X, state.Y), dtype=np.float64)
+        oracles = self.make_oracles(problem, z0)
+        progress: dict[str, Any] = {"state": state, "iteration": 0, "elapsed": 0.0, "status": ("", "")}
+
+        def callback(intermediate_result: Any) -> None:
+            progress["elapsed"] += time.perf_counter() - progress["resumed"]
+            progress["iteration"] += 1
+            z = intermediate_result.x
+            point = oracles.at(z)
+            gnorm = float(np.linalg.norm(oracles.gradient(z)))
+            progress["state"] = State(point.X, point.Y, loss=point.loss, grad_norm=gnorm)
+            row = run.record(progress["iteration"], progress["elapsed"], progress["state"])
+            verdict = run.verdict(row)
+            progress["status"] = verdict if verdict[0] else run.limits(progress["iteration"], progress["elapsed"])
+            if progress["status"][0]:
+                raise StopIteration
+            progress["resumed"] = time.perf_counter()
+
+        extra = {self.second_order: getattr(oracles, self.second_order)} if self.second_order else {}
+        progress["resumed"] = time.perf_counter()
+        try:
+            result = scipy.optimize.minimize(oracles.fun_and_grad, z0, jac=True, method=self.method,
+                                             callback=callback, options=self.scipy_options(run), **extra)
+        except Exception as exc:  # noqa: BLE001 - a failing run is a result, not a crash
+            return progress["state"], progress["iteration"], "error", describe_exception(exc)
+        except KeyboardInterrupt:
+            return progress["state"], progress["iteration"], "error", "interrupted by the user"
+        status, message = progress["status"]
+        if not status:  # SciPy's tolerances are zero: it stopped because no step decreased the loss
+            status, message = run.no_further_decrease(f"SciPy {self.method}: {result.message}")
+        return progress["state"], progress["iteration"], status, message
+
+
+@register
+class LBFGS(ScipyPeer):
+    """SciPy's L-BFGS-B on (x, y) with the analytic gradient.
+
+    Parameters
+    ----------
+    memory : int
+        Number of correction pairs kept (``maxcor``).
+    """
+
+    name = "lbfgs"
+    method = "L-BFGS-B"
+
+    def __init__(self, backend: str | Backend | None = None, *, memory: int = 10, **common: Any) -> None:
+        super().__init__(backend, **common)
+        self.memory = memory
+
+    def scipy_options(self, run: Run) -> dict[str, Any]:
+        return {"maxcor": self.memory, "maxiter": run.max_iter + 1, "maxfun": 50 * (run.max_iter + 1),
+                "ftol": 0.0, "gtol": 0.0}
+
+
+@register
+class ScipyTrustNCG(ScipyPeer):
+    """SciPy ``trust-ncg`` (Steihaug CG trust region) with the exact Hessian–vector product."""
+
+    name = "scipy-trust-ncg"
+    method = "trust-ncg"
+    second_order = "hessp"
+
+
+@register
+class ScipyTrustKrylov(ScipyPeer):
+    """SciPy ``trust-krylov`` (GLTR, nearly exact trust-region subproblem) with the exact Hessian–vector product."""
+
+    name = "scipy-trust-krylov"
+    method = "trust-krylov"
+    second_order = "hessp"
+
+
+@register
+class ScipyTrustExact(ScipyPeer):
+    """SciPy ``trust-exact`` (Moré–Sorensen on the dense joint Hessian)."""
+
+    name = "scipy-trust-exact"
+    method = "trust-exact"
+    second_order = "hess"
+
+
+@register
+class ScipyNewtonCG(ScipyPeer):
+    """SciPy ``Newton-CG`` (line-search truncated Newton) with the exact Hessian–vector product."""
+
+    name = "scipy-newton-cg"
+    method = "Newton-CG"
+    second_order = "hessp"
+
+    def scipy_options(self, run: Run) -> dict[str, Any]:
+        return {"maxiter": run.max_iter + 1, "xtol": 0.0}
+

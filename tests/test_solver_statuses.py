@@ -1,0 +1,209 @@
+"""Honest statuses, the least-squares Y step at every logit scale, and gain-ratio damping."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from solvers import Problem, get_backend, get_solver, oracles
+from solvers.loop import StepFailed, default_gtol
+from solvers.methods.damping import Damping, damped_newton_step
+from solvers.problem import softmax_rows_host
+
+PROJECT_METHODS = ("varpro", "joint-newton", "gauss-newton", "newton-cg", "alternating", "sketched")
+
+
+def host_P(problem, X):
+    h = problem.host
+    return softmax_rows_host(h["A1"] @ X @ h["A2"].T) @ h["A3"]
+
+
+def relative(a, b):
+    return np.linalg.norm(a - b) / np.linalg.norm(b)
+
+
+@pytest.mark.parametrize("scale", [0.01, 1.0])
+def test_y_solve_matches_lstsq_at_every_logit_scale(scale):
+    problem = Problem.planted(128, 16, seed=1)
+    X = scale * problem.X_star
+    P = host_P(problem, X)
+    expected = np.linalg.lstsq(P, problem.host["B"], rcond=None)[0]
+    assert np.linalg.cond(P) > (1e3 if scale < 1 else 1.0)   # near-uniform attention: ill-conditioned P
+    assert relative(oracles.y_solve(problem, X), expected) <= 1e-10
+
+
+def test_y_solve_reaches_the_planted_minimum_to_the_rounding_floor():
+    problem = Problem.planted(128, 16, seed=1)
+    Y = oracles.y_solve(problem, 0.01 * problem.X_star)
+    assert relative(Y, np.linalg.lstsq(host_P(problem, 0.01 * problem.X_star), problem.host["B"], rcond=None)[0]) < 1e-10
+    assert oracles.loss(problem, problem.X_star, oracles.y_solve(problem, problem.X_star)) < 1e-26
+
+
+def test_y_solve_at_x_zero_is_the_minimum_norm_solution():
+    problem = Problem.planted(64, 8, seed=2)
+    X = np.zeros((8, 8))
+    P = host_P(problem, X)
+    assert np.linalg.matrix_rank(P) == 1
+    Y = oracles.y_solve(problem, X)
+    np.testing.assert_allclose(Y, np.linalg.pinv(P) @ problem.host["B"], rtol=1e-10, atol=1e-12)
+    # the minimum-norm solution lies in the row space of P: no component in its null space
+    _, _, Vt = np.linalg.svd(P)
+    assert np.linalg.norm(Vt[1:] @ Y) < 1e-12 * np.linalg.norm(Y)
+
+
+def test_default_gtol_is_reachable_per_dtype():
+    assert default_gtol("float64") == pytest.approx(3.7e-11, rel=0.05)
+    assert default_gtol("float32") == pytest.approx(2.4e-5, rel=0.05)
+    assert get_solver("joint-newton").gtol is None
+
+
+@pytest.mark.parametrize("method", PROJECT_METHODS)
+def test_no_project_method_ends_in_error_on_a_random_problem(method):
+    problem = Problem.random(48, 4, seed=0)
+    result = get_solver(method).solve(problem, eps=1e-10, max_iter=400)
+    assert result.status in ("converged", "max_iter", "timeout"), result.message
+    if result.status == "converged":
+        assert result.message.startswith(("loss ≤ eps", "stationary", "no further decrease possible in float64"))
+        assert result.history[-1].grad_norm <= 2.0**-13 * result.history[0].grad_norm, result.message  # eps^(1/4)
+    assert math.isfinite(result.grad_norm) and result.wall_time >= result.time
+
+
+def test_a_step_failure_is_reported_as_converged_with_the_reason():
+    problem = Problem.random(16, 3, seed=0)
+    result = get_solver("joint-newton", gtol=0.0).solve(problem, eps=0.0, max_iter=500)
+    assert result.status == "converged"
+    assert result.message.startswith("no further decrease possible in float64")
+    assert "|g|/|g0|" in result.message
+
+
+# --- gain-ratio damping on an indefinite Hessian -------------------------------------------
+
+def _indefinite_problem():
+    """f(x) = ½ xᵀAx + ¼ ‖x‖⁴ with A indefinite: H(0) = A has a negative eigenvalue, minima at ‖x‖² = 1."""
+    A = np.diag([-1.0, 2.0, 3.0])
+    f = lambda x: 0.5 * x @ A @ x + 0.25 * (x @ x) ** 2
+    grad = lambda x: A @ x + (x @ x) * x
+    hess = lambda x: A + (x @ x) * np.eye(3) + 2.0 * np.outer(x, x)
+    return f, grad, hess
+
+
+def test_damping_raises_mu_until_the_shifted_hessian_is_positive_definite_and_the_loss_drops():
+    f, grad, hess = _indefinite_problem()
+    backend = get_backend("numpy")
+    x = np.array([0.05, 0.3, -0.2])
+    H = hess(x)
+    assert np.linalg.eigvalsh(H)[0] < 0
+    outcome = damped_newton_step(backend, H, grad(x), lambda p: f(x - p), f(x), Damping(1e-6))
+    assert outcome.trials > 1 and outcome.damping.mu > 1e-6        # failed factorisations raised μ
+    assert outcome.loss == pytest.approx(f(x - outcome.p)) and outcome.loss < f(x)
+    assert outcome.rho > 0
+
+
+def test_nielsen_update_rules():
+    damping = Damping(1.0)
+    assert damping.after_success(1.0).mu == pytest.approx(1.0 / 3.0)            # very good model: μ/3
+    assert damping.after_success(0.5).mu == pytest.approx(1.0)                  # ρ = ½: unchanged
+    assert damping.after_success(0.01).mu == pytest.approx(1.0 - (2 * 0.01 - 1) ** 3)
+    failed = damping.after_failure().after_failure()
+    assert (failed.mu, failed.nu) == (2.0 * 4.0, 8.0)
+    assert failed.after_success(0.9).nu == 2.0
+
+
+def test_damped_iteration_never_accepts_an_increase_and_reaches_a_minimum():
+    f, grad, hess = _indefinite_problem()
+    backend = get_backend("numpy")
+    x, damping = np.array([0.05, 0.3, -0.2]), Damping(1e-3)
+    values = [f(x)]
+    for _ in range(100):
+        try:
+            outcome = damped_newton_step(backend, hess(x), grad(x), lambda p: f(x - p), f(x), damping)
+        except StepFailed:
+            break
+        x, damping = x - outcome.p, outcome.damping
+        values.append(f(x))
+    assert all(b < a for a, b in zip(values, values[1:]))
+    assert np.linalg.norm(grad(x)) < 1e-7 and x @ x == pytest.approx(1.0)
+    assert np.all(np.linalg.eigvalsh(hess(x)) > 0)
+
+
+def test_a_rejected_trial_raises_the_damping():
+    backend = get_backend("numpy")
+    H, g = np.eye(2), np.array([1.0, 0.0])
+    calls = []
+
+    def trial(p):  # the model promises a decrease; the first trial's loss goes up, the second's down
+        calls.append(p.copy())
+        return 2.0 if len(calls) == 1 else 0.9
+
+    outcome = damped_newton_step(backend, H, g, trial, 1.0, Damping(1.0))
+    assert len(calls) == 2 and np.linalg.norm(calls[1]) < np.linalg.norm(calls[0])
+    assert outcome.loss == 0.9 and outcome.trials == 2
+
+
+# --- variable projection -------------------------------------------------------------------
+
+def test_varpro_gauss_newton_is_the_schur_complement_of_the_joint_one(rng):
+    from solvers import kernels
+    from solvers.methods.varpro import reduced_point
+
+    problem = Problem.planted(20, 3, seed=1)
+    X = problem.X_star + 0.3 * rng.standard_normal((3, 3))
+    point = reduced_point(problem, X)
+    H = kernels.varpro_gauss_newton(problem, point["fw"], point["Q"])
+    J = oracles.hessian_joint(problem, X, point["Y"], gauss_newton=True)
+    schur = J[:9, :9] - J[:9, 9:] @ np.linalg.solve(J[9:, 9:], J[9:, :9])
+    np.testing.assert_allclose(H, schur, atol=1e-12 * np.abs(H).max())
+    D = rng.standard_normal((3, 3))
+    np.testing.assert_allclose(kernels.varpro_gn_product(problem, point["fw"], point["Q"], D).ravel(),
+                               H @ D.ravel(), atol=1e-12 * np.abs(H).max())
+    gX, _ = oracles.grad(problem, X, point["Y"])   # the reduced gradient is ∇_X L at Y(X)
+    f = lambda X: oracles.loss(problem, X, oracles.y_solve(problem, X))
+    step = 1e-6 * rng.standard_normal((3, 3))
+    assert (f(X + step) - f(X - step)) / 2 == pytest.approx(np.sum(gX * step), rel=1e-6)
+
+
+@pytest.mark.parametrize("matrix_free", [False, True])
+def test_varpro_reaches_the_planted_minimum(matrix_free):
+    problem = Problem.planted(128, 16, seed=1)
+    result = get_solver("varpro", matrix_free=matrix_free).solve(problem, problem.start_near_solution(), eps=1e-20,
+                                                                 max_iter=40)
+    assert result.status == "converged" and result.loss <= 1e-20, result.message
+    losses = [row.loss for row in result.history]
+    assert all(b <= a for a, b in zip(losses, losses[1:]))
+    assert result.info["matrix_free"] is matrix_free
+
+
+# --- monitoring costs nothing extra ----------------------------------------------------------
+
+@pytest.mark.parametrize("method", PROJECT_METHODS)
+def test_methods_hand_the_loop_the_loss_and_gradient_they_computed(method):
+    problem = Problem.planted(32, 3, seed=1)
+    X0 = problem.start_near_solution()
+    solver = get_solver(method)
+    state = solver.init_state(problem, problem.as_variable(X0, "X0"), oracles.y_solve(problem, X0))
+    for _ in range(3):
+        state = solver.step(problem, state)
+        assert state.loss is not None and state.grad_norm is not None
+        gX, gY = oracles.grad(problem, state.X, state.Y)
+        assert state.loss == pytest.approx(oracles.loss(problem, state.X, state.Y), rel=1e-12)
+        assert state.grad_norm == pytest.approx(np.sqrt(np.sum(gX**2) + np.sum(gY**2)), rel=1e-9)
+
+
+@pytest.mark.parametrize("method", [*PROJECT_METHODS, "lbfgs", "scipy-trust-ncg"])
+def test_the_loop_evaluates_only_the_start_itself(monkeypatch, method):
+    from solvers.loop import Run
+
+    problem = Problem.planted(32, 3, seed=1)
+    evaluated = []
+    record = Run.record
+
+    def spy(self, iteration, elapsed, state):
+        evaluated.append((iteration, state.loss is None or state.grad_norm is None))
+        return record(self, iteration, elapsed, state)
+
+    monkeypatch.setattr(Run, "record", spy)
+    result = get_solver(method).solve(problem, problem.start_near_solution(), eps=0.0, max_iter=3)
+    assert result.iterations == 3 and len(evaluated) == 4
+    assert [needs for _, needs in evaluated] == [True, False, False, False]   # only iteration 0
