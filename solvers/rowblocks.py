@@ -1,8 +1,8 @@
 """Row-blocked oracles: the maths of :mod:`solvers.kernels` without ever holding the n×n softmax.
 
 Row j of S = softmax_rows(A1 X A2ᵀ) depends only on row j of A1 (and on all of A2), and every
-quantity the solvers need is a sum over rows (SPEC §2–§5): the loss, the gradients, the
-Hessian–vector products, PᵀP and PᵀB of the Y step and the X-Hessian's C_j terms. Each
+quantity the solvers need is a sum over rows, or a stack of rows (SPEC §2–§5): the loss, the
+gradients, the Hessian–vector products, the X-Hessian's C_j terms and the Y step's P = S A3. Each
 function here walks the problem's rows in blocks of ``problem.block_rows`` (b×n memory per
 temporary, FlashAttention's idea), does all of a block's n-wide elementwise work while the
 block is in cache, and keeps only n×d or d×d partial sums. Rowsums of the n×n products are
@@ -11,8 +11,8 @@ several n×n passes of the full-S path.
 
 The same decomposition is data parallelism: a sharded problem holds only its rows of A1 and
 B, and the one collective ``problem.backend.all_reduce`` finishes each d×d (or d²×d²)
-partial and each loss, so every rank returns the same, complete result and the solvers need
-no change. :class:`RowSoftmax` replaces the n×n ``Forward.S`` in this mode: the row
+partial and each loss (and gathers P for the Y step), so every rank returns the same,
+complete result and the solvers need no change. :class:`RowSoftmax` replaces the n×n ``Forward.S`` in this mode: the row
 log-sum-exp, from which a block of S is one ``exp`` away.
 """
 
