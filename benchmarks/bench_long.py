@@ -44,3 +44,45 @@ class LongSequence:
         """One newton-cg iteration (its start's least-squares Y step and records included)."""
         problem = Problem.planted(n, d)
         return get_solver("newton-cg").solve(problem, problem.start_near_solution(), eps=0.0, max_iter=1)
+
+
+class HvpXImplementations:
+    """``hvp_x`` at (4096, 64) three ways: the full-S kernels, the row-blocked ones, ``jax.jit`` of jvp∘grad.
+
+    Compare the three within one run (they share the machine's state); jax is n/a where it is
+    not installed. Runs on every grid: it is one point.
+    """
+
+    param_names = ["implementation"]
+    params = [["full-S", "row-blocked", "jax.jit"]]
+    number = 1
+    repeat = (3, 10, 20.0)
+    timeout = 600.0
+
+    def setup(self, implementation: str) -> None:
+        n, d = 4096, 64
+        problem = Problem.planted(n, d, seed=1, blocked=implementation == "row-blocked")
+        X, Y, D = (problem.start_near_solution(0.5, seed) for seed in (1, 2, 3))
+        if implementation != "jax.jit":
+            self.call = lambda: kernels.hvp_x(problem, X, Y, D)
+            return
+        try:
+            import jax
+            import jax.numpy as jnp
+        except ImportError as exc:
+            raise NotImplementedError(f"jax is not installed ({exc})") from exc
+        jax.config.update("jax_enable_x64", True)
+        A1, A2, A3, B = (jnp.asarray(problem.host[key]) for key in ("A1", "A2", "A3", "B"))
+
+        def loss(x: Any, y: Any) -> Any:
+            R = jax.nn.softmax((A1 @ x) @ A2.T, axis=1) @ (A3 @ y) - B
+            return jnp.sum(R * R)
+
+        gradient = jax.grad(loss)
+        hvp = jax.jit(lambda x, y, v: jax.jvp(lambda z: gradient(z, y), (x,), (v,))[1])
+        args = tuple(jnp.asarray(a) for a in (X, Y, D))
+        hvp(*args).block_until_ready()  # compile off the clock
+        self.call = lambda: hvp(*args).block_until_ready()
+
+    def time_hvp_x(self, implementation: str) -> None:
+        self.call()

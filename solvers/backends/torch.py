@@ -15,7 +15,8 @@ initialises it, e.g. under ``torchrun``), and a CUDA backend uses the current de
 from __future__ import annotations
 
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -26,11 +27,13 @@ from .base import BackendUnavailable
 _LIVE: weakref.WeakSet[TorchBackend] = weakref.WeakSet()
 
 
-def init_distributed(cuda: bool = False) -> tuple[int, int]:
+@contextmanager
+def process_group(cuda: bool = False) -> Iterator[tuple[int, int]]:
     """Join the process group a launcher such as ``torchrun`` describes (``RANK``, ``WORLD_SIZE``,
-    ``MASTER_ADDR``… in the environment); return ``(rank, world_size)``.
+    ``MASTER_ADDR``… in the environment) for the ``with`` block; yield ``(rank, world_size)``.
 
-    gloo on CPUs; NCCL with ``cuda``, each process on GPU ``LOCAL_RANK``. Joining twice is a no-op.
+    gloo on CPUs; NCCL with ``cuda``, each process on GPU ``LOCAL_RANK``. The group is
+    destroyed on leaving (a process that exits with its group alive may abort).
     """
     import os
 
@@ -39,9 +42,11 @@ def init_distributed(cuda: bool = False) -> tuple[int, int]:
 
     if cuda:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if cuda else "gloo")
-    return dist.get_rank(), dist.get_world_size()
+    dist.init_process_group("nccl" if cuda else "gloo")
+    try:
+        yield dist.get_rank(), dist.get_world_size()
+    finally:
+        dist.destroy_process_group()
 
 
 class TorchBackend:

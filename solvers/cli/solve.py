@@ -73,14 +73,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..registry import get_solver
-
     options: dict[str, Any] = {}
     if args.memory_budget is not None:
         options["memory_budget"] = int(args.memory_budget * 2**30)
-    rank = 0
-    if args.distributed:
-        rank, options = _join_process_group(args, options)
+    if not args.distributed:
+        return _solve(args, options)
+    _check_distributed(args)
+    from ..backends.torch import process_group
+
+    with process_group(cuda=args.backend == "torch-cuda") as (rank, size):
+        backend = get_backend(args.backend, args.dtype, distributed=True)
+        return _solve(args, {**options, "backend": backend, "shard": (rank, size)}, rank)
+
+
+def _solve(args: argparse.Namespace, options: dict[str, Any], rank: int = 0) -> int:
+    """Build the problem, solve, and (on rank 0) print the summary."""
+    from ..registry import get_solver
+
     problem, X0 = build_problem(args, **options)
     solver = get_solver(args.method)
     limits = {"eps": args.eps, "max_iter": args.max_iter, "max_time": args.max_time}
@@ -97,8 +106,8 @@ def run(args: argparse.Namespace) -> int:
     return 0 if result.status in ("converged", "max_iter", "timeout") else 1
 
 
-def _join_process_group(args: argparse.Namespace, options: dict[str, Any]) -> tuple[int, dict[str, Any]]:
-    """Check ``--distributed``'s options, join torchrun's process group; this process's rank and Problem options."""
+def _check_distributed(args: argparse.Namespace) -> None:
+    """Refuse ``--distributed`` options that cannot work, before joining a process group."""
     if args.backend not in ("torch", "torch-cuda"):
         raise UsageError(f"--distributed runs on torch.distributed: --backend torch or torch-cuda, not {args.backend}")
     if args.method not in DISTRIBUTED_METHODS:
@@ -106,8 +115,3 @@ def _join_process_group(args: argparse.Namespace, options: dict[str, Any]) -> tu
     if args.max_time is not None:
         raise UsageError("--distributed stops on --max-iter or --eps only: a per-process clock would stop "
                          "processes at different iterations")
-    from ..backends.torch import init_distributed
-
-    rank, size = init_distributed(cuda=args.backend == "torch-cuda")
-    backend = get_backend(args.backend, args.dtype, distributed=True)
-    return rank, {**options, "backend": backend, "shard": (rank, size)}
