@@ -40,3 +40,18 @@ def test_a_method_needing_too_much_memory_is_recorded_as_skipped():
     entries = race.run_race([(24, 3)], [1], project=("varpro",), peers=("jax-newton",), memory_limit=1.0, pause=0.0)
     if len(entries) == 2:   # jax installed: it is listed, and skipped with the reason
         assert entries[1].status == "skipped" and "GB" in entries[1].message
+
+
+def test_the_reproduction_report_shows_the_race_files_beside_it(tmp_path):
+    import json
+
+    from solvers.harness.report import race_section
+
+    assert race_section(tmp_path) == []
+    (tmp_path / "race").mkdir()
+    entries = [entry("varpro", True, 0.5), entry("lbfgs", False, 2.0, budget=10.0)]
+    (tmp_path / "race" / "r.json").write_text(json.dumps({"race": race.to_records(entries)}))
+    (tmp_path / "race" / "broken.json").write_text("{")
+    text = "\n".join(race_section(tmp_path))
+    assert "| 24, 3 | 0 | varpro 500 ms | lbfgs 2.00 s | 4.0× |" in text
+    assert "`race/broken.json`: not readable" in text

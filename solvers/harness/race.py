@@ -203,13 +203,24 @@ def _seconds(value: float | None) -> str:
     return f"{value * 1e3:.0f} ms" if value < 1 else f"{value:.2f} s"
 
 
-def markdown(entries: Sequence[RaceEntry], target: float = 1e-10) -> str:
-    """The race as Markdown: the summary table (ratio per problem), then every method's wall time."""
-    lines = [f"| n, d | seed | project's best | best peer | peer / project |", "| --- | --- | --- | --- | --- |"]
+def summary_table(entries: Sequence[RaceEntry]) -> list[str]:
+    """The Markdown summary table: per problem, the project's best, the best peer and their ratio."""
+    lines = ["| n, d | seed | project's best | best peer | peer / project |", "| --- | --- | --- | --- | --- |"]
     for row in summarise(entries):
         ratio = "–" if row.ratio is None else f"{'> ' if row.ratio_is_lower_bound else ''}{row.ratio:.1f}×"
         peer = "none reached the target" if row.peer_wall is None else f"{row.peer} {_seconds(row.peer_wall)}"
         lines.append(f"| {row.n}, {row.d} | {row.seed} | {row.project} {_seconds(row.project_wall)} | {peer} | {ratio} |")
+    return lines
+
+
+def from_records(records: Iterable[dict[str, Any]]) -> list[RaceEntry]:
+    """Entries back from :func:`to_records` (a ``compare --race --json`` file's ``"race"`` list)."""
+    return [RaceEntry(**record) for record in records]
+
+
+def markdown(entries: Sequence[RaceEntry], target: float = 1e-10) -> str:
+    """The race as Markdown: the summary table (ratio per problem), then every method's wall time."""
+    lines = summary_table(entries)
     lines += ["", f"Wall time to L ≤ {target:g} (solver time, iterations, status) of every method:", "",
               "| n, d | seed | method | wall | solver time | iterations | status |",
               "| --- | --- | --- | --- | --- | --- | --- |"]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import statistics
 from collections.abc import Iterable
@@ -345,6 +346,30 @@ def sparsification_section(data: dict[str, Any], out_dir: Path) -> list[str]:
     return ["## Attention sparsification", "", f"Not available in this run: {reason}.", ""]
 
 
+def race_section(out_dir: Path) -> list[str]:
+    """The solvers-against-peers section from the race files in ``out_dir/race/`` (``attnreg compare --race
+    --json``), one summary table per file; nothing when there are none."""
+    from . import race
+
+    files = sorted((out_dir / "race").glob("*.json"))
+    if not files:
+        return []
+    lines = ["## The project's solvers against the peers", "",
+             "Wall time to L ≤ 1e-10 on planted problems from X* + 0.5·G, the project's fastest method against the "
+             "fastest peer a user would pick (SciPy's minimisers on our exact oracles, L-BFGS-B, JAX autodiff), "
+             "measured one after another in one run (`attnreg compare --race`; asv `benchmarks/bench_race.py`). "
+             "\"> k×\": no peer reached the target within k times the project's time.", ""]
+    for path in files:
+        try:
+            entries = race.from_records(json.loads(path.read_text())["race"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            lines += [f"`race/{path.name}`: not readable ({type(exc).__name__}: {exc}).", ""]
+            continue
+        lines += [f"From `race/{path.name}` (every method's time: `race/{path.stem}.md` when present):", ""]
+        lines += race.summary_table(entries) + [""]
+    return lines
+
+
 def _thread_text(data: Measurements) -> str:
     """The native-thread settings the points were measured under, from each point's provenance."""
     counts: dict[Any, int] = {}
@@ -444,6 +469,7 @@ def build_report(data: Measurements | dict[str, Any], out_dir: Path, min_fit_tim
     lines += peak_section(result)
     lines += speedup_section(result.speedups)
     lines += sparsification_section(data, out_dir)
+    lines += race_section(out_dir)
     lines += excluded_section(result.scaling)
     lines += ["## Where these numbers come from", ""] + environment_lines(data) + [""]
     write_json(out_dir / "analysis.json", result.to_dict())
