@@ -22,9 +22,9 @@ class StepFailed(RuntimeError):
     """No step from the current iterate decreases the loss in this precision.
 
     A method raises it only after its globalisation has shrunk the step to the rounding
-    level of the loss; the loop reports it with the relative gradient norm reached, as
-    ``converged`` ("no further decrease possible in <dtype>") at a stationary point and as
-    ``error`` ("stalled") elsewhere (:meth:`Run.no_further_decrease`).
+    level of the loss; the loop reports it as ``converged`` ("no further decrease possible
+    in <dtype>") with the relative gradient norm reached, and says so when that point is
+    not stationary (:meth:`Run.no_further_decrease`). ``error`` is kept for exceptions.
     """
 
 
@@ -80,12 +80,11 @@ class IterativeSolver:
       carries the wall time since the solve began (what a user waits, monitoring included);
     * ``converged`` when L ≤ eps ("loss ≤ eps"), when ‖∇L‖ ≤ gtol·‖∇L(start)‖
       ("stationary"), or when the method finds no step that decreases the loss in the
-      problem's precision at a point stationary to ‖∇L‖/‖∇L₀‖ ≤ eps^(1/4) ("no further
-      decrease possible", :class:`StepFailed`); ``max_iter``; ``timeout`` when the solver
-      time passes ``max_time``; ``diverged`` when the loss is NaN/inf or exceeds
-      ``divergence_factor`` × the starting loss; ``error`` when something raises or a
-      method stalls away from a stationary point (the message keeps the reason) — in
-      every case the partial history is returned.
+      problem's precision ("no further decrease possible", :class:`StepFailed`; the
+      message says when that point is not stationary); ``max_iter``; ``timeout`` when the
+      solver time passes ``max_time``; ``diverged`` when the loss is NaN/inf or exceeds
+      ``divergence_factor`` × the starting loss; ``error`` only when something raises
+      (the message keeps the reason) — in every case the partial history is returned.
 
     Parameters
     ----------
@@ -358,14 +357,15 @@ class Run:
     def no_further_decrease(self, why: str) -> tuple[str, str]:
         """Status and message for a method that found no decreasing step (:class:`StepFailed`).
 
-        ``converged`` ("no further decrease possible in <dtype>") when the last iterate is
-        near-stationary, ‖∇L‖/‖∇L₀‖ ≤ eps^(1/4) (1.2e-4 in float64): the model's predicted
-        decrease is then below the rounding level of L. Otherwise the method stalled away
-        from a stationary point (as a sampled Hessian can make it), a failure (``error``).
+        Always ``converged`` ("no further decrease possible in <dtype>"): no step the method
+        can take changes the loss in this precision. The message gives ‖∇L‖/‖∇L₀‖ and, when
+        that exceeds eps^(1/4) (1.2e-4 in float64), says the point is not stationary — the
+        iterate is then too badly scaled for the precision (as a sampled Hessian can drive
+        Y, the least-squares step of a nearly rank-deficient P, to ~1e12).
         """
         row = self.history[-1]
         relative = self.relative_gradient(row)
         where = f"loss {row.loss:.3e}, |g|/|g0| = {relative:.2e} ({why})"
-        if relative <= machine_eps(self.problem.dtype) ** 0.25:
-            return "converged", f"no further decrease possible in {self.problem.dtype}: {where}"
-        return "error", f"stalled away from a stationary point: no step decreases the loss in {self.problem.dtype}: {where}"
+        if relative > machine_eps(self.problem.dtype) ** 0.25:
+            where = f"NOT a stationary point, the iterate is too badly scaled for the precision: {where}"
+        return "converged", f"no further decrease possible in {self.problem.dtype}: {where}"

@@ -16,8 +16,6 @@ _INPUTS = ("A1", "A2", "A3", "B")
 BUDGET_FRACTION = 0.25
 #: n×n arrays the full-S Hessian–vector product keeps alive at once (sizes the auto choice).
 FULL_S_ARRAYS = 8
-#: Row-blocked oracles from this n on, where they beat the full-S path (measured, README).
-BLOCKED_FROM_N = 1024
 #: Bytes of one b×n block the cache-friendly oracles aim at (a few such blocks stay in L2/L3).
 BLOCK_BYTES = 2**22
 #: Rows of B generated per block by :meth:`Problem.planted` (b×n memory; one block up to n = 4096).
@@ -88,8 +86,11 @@ class Problem:
         Bytes the oracles may use for their n-wide temporaries; default
         :data:`BUDGET_FRACTION` of the available host memory. Bounds the row blocks.
     blocked : bool, optional
-        Force the row-blocked oracles (:mod:`solvers.rowblocks`) on or off; default: on from
-        n = :data:`BLOCKED_FROM_N`, when the full-S path would exceed the budget, or when sharded.
+        Force the row-blocked oracles (:mod:`solvers.rowblocks`) on or off; default: on when
+        the full-S path would exceed the budget, or when sharded. (Off otherwise, so that a
+        size sweep times one implementation throughout, and the methods that work on the
+        n×n softmax — joint-newton, gauss-newton, varpro — run; ``blocked=True`` is the faster
+        choice for the other methods from n ≈ 1024 on, see the README.)
     shard : (rank, size), optional
         Hold only rows :func:`shard_rows` of A1 and B on the backend (one process of a
         row-sharded run); the backend's ``all_reduce`` then sums the partial results.
@@ -149,7 +150,7 @@ class Problem:
         n, d, m = self.n, self.d, self.rows.stop - self.rows.start
         full = FULL_S_ARRAYS * n * n * item
         self.blocked = (blocked if blocked is not None
-                        else self.shard is not None or n >= BLOCKED_FROM_N or full > self.memory_budget)
+                        else self.shard is not None or full > self.memory_budget)
         budget_rows = self.memory_budget // (FULL_S_ARRAYS * n * item)
         self.block_rows = max(1, min(m, budget_rows, max(8, BLOCK_BYTES // (n * item))))
         self.hessian_block_rows = max(1, min(m, self.memory_budget // ((FULL_S_ARRAYS * n + 8 * d * d) * item)))

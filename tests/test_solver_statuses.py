@@ -78,6 +78,22 @@ def test_a_step_failure_is_reported_as_converged_with_the_reason():
     assert "|g|/|g0|" in result.message
 
 
+def test_a_step_failure_away_from_a_stationary_point_is_converged_and_says_so():
+    """No step changes the loss in float64: the status is that, never ``error``; the message flags |g|/|g0| ≫ 0."""
+    from solvers.loop import IterativeSolver
+
+    class Stuck(IterativeSolver):
+        name = "stuck"
+
+        def step(self, problem, state):
+            raise StepFailed("predicted decrease below the rounding level (test)")
+
+    result = Stuck().solve(Problem.random(16, 3, seed=0), max_iter=5)
+    assert result.status == "converged" and result.iterations == 0
+    assert result.message.startswith("no further decrease possible in float64: NOT a stationary point")
+    assert "|g|/|g0| = 1.00e+00" in result.message and "(test)" in result.message
+
+
 # --- gain-ratio damping on an indefinite Hessian -------------------------------------------
 
 def _indefinite_problem():
@@ -207,3 +223,21 @@ def test_the_loop_evaluates_only_the_start_itself(monkeypatch, method):
     result = get_solver(method).solve(problem, problem.start_near_solution(), eps=0.0, max_iter=3)
     assert result.iterations == 3 and len(evaluated) == 4
     assert [needs for _, needs in evaluated] == [True, False, False, False]   # only iteration 0
+
+
+def test_damping_trials_after_the_first_ones_reuse_one_eigendecomposition(rng, monkeypatch):
+    from solvers.methods import damping as damping_module
+
+    backend = get_backend("numpy")
+    M = rng.standard_normal((8, 8))
+    H = M + M.T - 6.0 * np.eye(8)            # strongly indefinite: many shifts fail
+    g = rng.standard_normal(8)
+    f = lambda p: -float(g @ p) + 0.5 * float(p @ H @ p) + 0.1 * float(p @ p) ** 2
+    results = {}
+    for trials in (2, 100):                  # eigendecomposition from the 3rd trial / Cholesky only
+        monkeypatch.setattr(damping_module, "CHOLESKY_TRIALS", trials)
+        results[trials] = damped_newton_step(backend, H, g, lambda p: f(p) - 10.0, f(np.zeros(8)) - 10.0 + 1e-3,
+                                             Damping(1e-6))
+    assert results[2].trials == results[100].trials > 2
+    np.testing.assert_allclose(results[2].p, results[100].p, rtol=1e-9)
+    assert results[2].damping == results[100].damping

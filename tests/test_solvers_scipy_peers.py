@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from solvers import Problem, get_solver, list_solvers, oracles
+from solvers import Problem, get_solver, oracles
 from solvers.methods.scipy_peers import CachedOracles
 
 SCIPY_PEERS = ("lbfgs", "scipy-trust-ncg", "scipy-trust-krylov", "scipy-trust-exact", "scipy-newton-cg")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -161,3 +163,25 @@ def test_a_cost_model_that_does_not_fit_concludes_nothing():
     assert result.models and not result.models[0].usable and result.coverage == []
     assert all(not r.regime for r in result.scaling)
     assert "does not describe its timings" in summary.sentences(result)[3]
+
+
+def test_the_plane_feeds_the_cost_model_but_fits_no_exponent():
+    law = lambda n, d: 3e-9 * n * n + 2e-10 * n * n * d                     # noqa: E731
+    plane = [(n, d) for n in (512, 2048) for d in (8, 64, 256)]
+    records = (_stage_points("forward", law, [(n, 32) for n in (256, 1024, 4096)], "n")
+               + _stage_points("forward", law, [(1024, d) for d in (8, 64, 512)], "d")
+               + _stage_points("forward", law, plane, "plane"))
+    result = analysis.analyse({"points": records})
+    assert {r.sweep for r in result.scaling} == {"n", "d"}
+    assert sorted(result.models[0].sizes) == sorted({(r["n"], r["d"]) for r in records})
+    fitted = dict(zip(result.models[0].terms, result.models[0].coefficients))
+    assert fitted["n²"] == pytest.approx(3e-9, rel=1e-6) and fitted["n²d"] == pytest.approx(2e-10, rel=1e-6)
+
+
+def test_inconclusive_for_want_of_the_regime_says_where_it_begins():
+    law = lambda n, d: 1e-9 * n * n + 1e-10 * n * n * d                     # noqa: E731 - n²d rules from d ≈ 30
+    records = (_stage_points("forward", law, [(n, 32) for n in (256, 512, 1024, 2048)], "n")
+               + _stage_points("forward", law, [(1024, d) for d in (2, 4, 8, 16)], "d"))
+    against_d = next(r for r in analysis.analyse({"points": records}).scaling if r.sweep == "d")
+    assert against_d.verdict == "inconclusive" and against_d.used == []
+    assert re.search(r"sizes from d ≈ 3[01] would test the claim", against_d.why)   # 0.1·d/(1 + 0.1·d) = 0.75 at d = 30

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..loop import describe_exception
-from .arguments import writable_file
+from .arguments import positive_float, writable_file
 from .solve import add_problem_arguments, build_problem
 from ..problem import Problem
 from .progress import solve_with_progress
@@ -76,6 +76,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sizes", type=_sizes, default=None, metavar="NxD,...",
                         help="--race: problem sizes (default 128x16,512x32,1024x64)")
     parser.add_argument("--seeds", type=_seeds, default=None, metavar="S,...", help="--race: seeds (default 0,1,2)")
+    parser.add_argument("--budget-factor", type=positive_float, default=3.0, metavar="K",
+                        help="--race: solver-time limit of every method after the first project method that "
+                             "reached --eps, relative to the best project time (default 3)")
 
 
 def compare(problem: Problem, methods: list[str], X0: Any = None, *, console: Console | None = None,
@@ -168,7 +171,7 @@ def run_race(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     entries = race.run_race(args.sizes or race.SIZES, args.seeds or race.SEEDS,
                             project=args.methods or race.PROJECT_METHODS, target=args.eps,
-                            max_time=args.max_time or 300.0,
+                            max_time=args.max_time or 300.0, budget_factor=args.budget_factor,
                             progress=lambda e: console.print(
                                 f"{e.n}x{e.d} seed {e.seed} {e.method}: {e.status}, "
                                 f"wall {'not reached' if e.wall is None else f'{e.wall:.3f} s'}", highlight=False))

@@ -1,10 +1,12 @@
 """Fits and verdicts for the reproduction report.
 
-Everything the report claims is computed here from the raw measurements: log–log slopes
-of time against size with confidence intervals (ordinary least squares, Student t),
-the compute-bound selection of the points a slope is fitted on, the verdict against the
-exponents the paper's claim implies (equivalence test, :mod:`solvers.harness.equivalence`), iterations-to-ε against log10(1/ε), achieved
-fractions of the backend's matrix-product rate and speedups between backends.
+Everything the report claims is computed here from the raw measurements: each stage's cost
+model over (n, d) (:mod:`solvers.harness.costmodel`), log–log slopes of time against size
+with confidence intervals (ordinary least squares, Student t) over the compute-bound sizes
+where the model puts the time in the terms of the claimed exponent, the verdict against
+the exponents the paper's claim implies (equivalence test, :mod:`solvers.harness.equivalence`),
+iterations-to-ε against log10(1/ε) and the convergence study (:mod:`solvers.harness.study`),
+achieved fractions of the backend's matrix-product rate and speedups between backends.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ import math
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+import numpy as np
 
 from .convergence import REFERENCE_SOLVER, ConvergenceResult, SizeSummary, analyse_convergence, summarise_size
 from .costmodel import TERMS, CostModel, Coverage, coverage, fit_cost_model, identifiable
@@ -30,7 +34,10 @@ NND_RANGE = (1.7, 2.3)
 #: Points faster than this are launch/overhead-bound and never enter a fit (seconds).
 MIN_FIT_TIME = 1e-3
 #: Sweep -> (axis varied, attribute of Stage holding the claimed exponent).
-SWEEP_AXES = {"n": ("n", "claim_n"), "d": ("d", "claim_d"), "solve_d": ("d", "claim_d"), "cross_n": ("n", "claim_n")}
+SWEEP_AXES = {"n": ("n", "claim_n"), "d": ("d", "claim_d"), "solve_d": ("d", "claim_d"), "cross_n": ("n", "claim_n"),
+              "plane": ("d", "claim_d")}
+#: Sweeps that only feed the cost models: no exponent is fitted or judged along them.
+MODEL_ONLY_SWEEPS = ("plane",)
 #: Untagged records (asv) form a line of the sweep across n = d² from this many values of n at one d.
 MIN_CROSS_SIZES = 4
 #: A size enters a slope fit only where the cost model gives the terms growing with the claimed
@@ -100,7 +107,8 @@ def sweep_records(records: Iterable[dict[str, Any]], stage: str, backend: str, s
 
     Records tagged with ``"sweeps"`` are selected by tag (and by the other size ``fixed``
     when given: a sweep may run at several). Untagged records (asv results) are grouped by
-    the fixed size: the group with the most distinct varied sizes wins.
+    the other size: the group at ``fixed`` when given, else the one with the most distinct
+    varied sizes.
     """
     axis = SWEEP_AXES[sweep][0]
     other = "d" if axis == "n" else "n"
@@ -193,13 +201,25 @@ def analyse_scaling(records: list[dict[str, Any]], stage: str, backend: str, swe
     else:
         result.verdict, why = judge(result.fit, result.expected, rule, result.used)
     extra = _explain(result, used, gemm, rule.delta) if result.verdict != "holds" else ""
-    if result.regime and result.verdict == "inconclusive" and len(used) < 3:
-        regime = " + ".join(result.regime) or f"a term growing as {axis}^{result.expected:g}"
-        extra = (f"the cost model gives {regime} ≥ {REGIME_SHARE:.0%} of the time at "
+    if model is not None and result.regime and result.verdict == "inconclusive" and len(used) < 3:
+        largest = max(r[axis] for r in chosen)
+        start = _regime_start(model, result.regime, axis, result.fixed, largest)
+        extra = (f"the cost model gives {' + '.join(result.regime)} ≥ {REGIME_SHARE:.0%} of the time at "
                  + (f"{axis} = {', '.join(map(str, result.used))} only" if used else "no compute-bound size")
-                 + f": sizes further into that regime would test the claim")
+                 + (f": by its extrapolation, sizes from {axis} ≈ {start:.0f} would test the claim" if start else
+                    f": not even at 64× the largest {axis} by its extrapolation, so no sweep along {axis} at "
+                    f"{'d' if axis == 'n' else 'n'} = {result.fixed} can test it"))
     result.why = f"{why}; {extra}" if extra else why
     return result
+
+
+def _regime_start(model: CostModel, regime: list[str], axis: str, fixed: int, largest: int) -> float | None:
+    """The smallest size beyond ``largest`` (up to 64×) where ``model`` gives ``regime`` ≥ :data:`REGIME_SHARE`."""
+    for value in np.geomspace(largest, 64 * largest, 200)[1:]:
+        shares = model.share(*((value, fixed) if axis == "n" else (fixed, value)))
+        if sum(shares[t] for t in regime) >= REGIME_SHARE:
+            return float(value)
+    return None
 
 
 def _off_regime(model: CostModel, regime: list[str], record: dict[str, Any]) -> str:
@@ -351,7 +371,7 @@ def analyse(data: dict[str, Any], min_fit_time: float = MIN_FIT_TIME, rule: Rule
         for stage in dict.fromkeys(r["stage"] for r in records):
             sweeps = STAGES[stage].sweeps if stage in STAGES else ("n", "d")
             model = next((m for m in models if (m.stage, m.backend) == (stage, backend) and m.usable), None)
-            for sweep in sweeps:
+            for sweep in (s for s in sweeps if s not in MODEL_ONLY_SWEEPS):
                 for fixed in _fixed_sizes(records, stage, backend, sweep):
                     result = analyse_scaling(records, stage, backend, sweep, rates.get(backend), min_fit_time, rule,
                                              model, fixed)

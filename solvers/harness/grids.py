@@ -31,6 +31,8 @@ class Grid:
         not name, n²d² and n·d⁴, take over from d^{2ω})
     study_sizes, study_seeds : (n, d) planted problems and seeds of the convergence study
         (the paper's method and the Newton-type methods across sizes)
+    plane_n, plane_d : the product stages also run at every (n, d) of these, so that their
+        cost models rest on a 2-D grid, not only on the two sweeps' cross
     """
 
     name: str
@@ -47,9 +49,11 @@ class Grid:
     d_for_cross: tuple[int, ...] = ()
     study_sizes: tuple[tuple[int, int], ...] = ()
     study_seeds: tuple[int, ...] = ()
+    plane_n: tuple[int, ...] = ()
+    plane_d: tuple[int, ...] = ()
 
     def points(self, sweep: str) -> list[tuple[int, int]]:
-        """The (n, d) pairs of sweep ``"n"``, ``"d"``, ``"solve_d"`` or ``"cross_n"`` (n, then d, increasing)."""
+        """The (n, d) pairs of sweep ``"n"``, ``"d"``, ``"solve_d"``, ``"cross_n"`` or ``"plane"`` (n, then d, increasing)."""
         if sweep == "n":
             return [(n, self.d_for_n) for n in self.n_sweep]
         if sweep == "d":
@@ -58,6 +62,8 @@ class Grid:
             return [(self.n_for_solve, d) for d in self.solve_d_sweep]
         if sweep == "cross_n":
             return [(n, d) for n in self.cross_n_sweep for d in self.d_for_cross]
+        if sweep == "plane":
+            return [(n, d) for n in self.plane_n for d in self.plane_d]
         raise ValueError(f"unknown sweep {sweep!r}")
 
 
@@ -71,13 +77,13 @@ GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
          solve_d_sweep=(8, 12, 16, 24, 32, 48, 64), n_for_solve=128,
          convergence_sizes=((128, 16),), backends=("numpy",), memory_limit=8 * 2**30,
          cross_n_sweep=(64, 128, 256, 512, 1024, 2048, 4096), d_for_cross=(8, 16),
-         study_sizes=STUDY_SIZES, study_seeds=(0, 1, 2)),
+         study_sizes=STUDY_SIZES, study_seeds=(0, 1, 2), plane_n=(512, 2048), plane_d=(8, 64, 256)),
     Grid("full", n_sweep=(256, 512, 1024, 2048, 4096, 8192), d_for_n=64,
          d_sweep=(8, 16, 32, 64, 128, 256), n_for_d=2048,
          solve_d_sweep=(8, 12, 16, 24, 32, 48, 64, 80), n_for_solve=256,
          convergence_sizes=((128, 16), (256, 24)), backends=("numpy", "torch"), memory_limit=12 * 2**30,
          cross_n_sweep=(64, 128, 256, 512, 1024, 2048, 4096, 8192), d_for_cross=(8, 16, 24),
-         study_sizes=STUDY_SIZES, study_seeds=(0, 1, 2, 3, 4)),
+         study_sizes=STUDY_SIZES, study_seeds=(0, 1, 2, 3, 4), plane_n=(512, 4096), plane_d=(8, 64, 256)),
     Grid("gpu", n_sweep=(1024, 2048, 4096, 8192, 16384), d_for_n=128,
          d_sweep=(16, 32, 64, 128, 256), n_for_d=8192,
          solve_d_sweep=(16, 32, 48, 64, 96, 128, 160, 200, 240), n_for_solve=1024,

@@ -136,12 +136,13 @@ def run_race(sizes: Sequence[tuple[int, int]] = SIZES, seeds: Sequence[int] = SE
                         if progress is not None:
                             progress(entry)
                         continue
+                    budgeted = best is not None
                     wall, result = time_to_target(method, problem, X0, Y0, target=target, max_time=budget,
                                                   max_iter=max_iter, pause=pause)
                     if is_project and wall is not None:
                         best = wall if best is None else min(best, wall)
                     entry = RaceEntry(method, is_project, n, d, seed, wall, result.time, result.iterations,
-                                      result.loss, result.status, result.message, None if best is None else budget)
+                                      result.loss, result.status, result.message, budget if budgeted else None)
                     entries.append(entry)
                     if progress is not None:
                         progress(entry)
@@ -227,17 +228,20 @@ def to_records(entries: Iterable[RaceEntry]) -> list[dict[str, Any]]:
     return [asdict(entry) for entry in entries]
 
 
-def _best_of(repeat: int, body: Callable[[], Any]) -> float:
-    """Minimum wall time of ``repeat`` calls of ``body`` (after one untimed call), each after gc and a pause."""
-    body()
-    times = []
+def _side_by_side(repeat: int, first: Callable[[], Any], second: Callable[[], Any]) -> tuple[float, float]:
+    """Minimum wall times of ``first`` and ``second`` over ``repeat`` interleaved calls each
+    (after one untimed call of each), every call after gc and a short pause."""
+    first()
+    second()
+    times: tuple[list[float], list[float]] = ([], [])
     for _ in range(repeat):
-        gc.collect()
-        time.sleep(0.05)
-        started = time.perf_counter()
-        body()
-        times.append(time.perf_counter() - started)
-    return min(times)
+        for body, sink in ((first, times[0]), (second, times[1])):
+            gc.collect()
+            time.sleep(0.05)
+            started = time.perf_counter()
+            body()
+            sink.append(time.perf_counter() - started)
+    return min(times[0]), min(times[1])
 
 
 def lbfgs_overhead(n: int = 512, d: int = 32, iterations: int = 200, seed: int = 0,
@@ -262,8 +266,9 @@ def lbfgs_overhead(n: int = 512, d: int = 32, iterations: int = 200, seed: int =
         return kernels.loss_from(problem, fw), np.asarray(kernels.join(problem, *kernels.grad_from(problem, fw)))
 
     options = {"maxcor": 10, "maxiter": iterations, "maxfun": 50 * iterations, "ftol": 0.0, "gtol": 0.0}
-    raw = _best_of(repeat, lambda: scipy.optimize.minimize(fun, z0, jac=True, method="L-BFGS-B", options=options))
-    project = _best_of(repeat, lambda: get_solver("lbfgs").solve(problem, X0, Y0, eps=0.0, max_iter=iterations))
+    project, raw = _side_by_side(
+        repeat, lambda: get_solver("lbfgs").solve(problem, X0, Y0, eps=0.0, max_iter=iterations),
+        lambda: scipy.optimize.minimize(fun, z0, jac=True, method="L-BFGS-B", options=options))
     return {"project": project, "scipy": raw, "ratio": project / raw}
 
 
@@ -296,6 +301,6 @@ def hvp_versus_jax(n: int = 1024, d: int = 64, seed: int = 0, repeat: int = 5) -
 
     hvp = jax.jit(lambda Xj, Dj: jax.jvp(jax.grad(loss_x), (Xj,), (Dj,))[1])
     Xj, Dj = jnp.asarray(X), jnp.asarray(D)
-    project = _best_of(repeat, lambda: kernels.hvp(problem, X, Y, D, None, fw=fw, cache=cache))
-    jitted = _best_of(repeat, lambda: hvp(Xj, Dj).block_until_ready())
+    project, jitted = _side_by_side(repeat, lambda: kernels.hvp(problem, X, Y, D, None, fw=fw, cache=cache),
+                                    lambda: hvp(Xj, Dj).block_until_ready())
     return {"project": project, "jax": jitted, "ratio": project / jitted}

@@ -54,7 +54,8 @@ class Stage:
     regime : str
         When that exponent applies, in words (shown in the report).
     sweeps : tuple of str
-        Which grid sweeps the stage takes part in: ``"n"``, ``"d"``, ``"solve_d"``, ``"cross_n"``.
+        Which grid sweeps the stage takes part in: ``"n"``, ``"d"``, ``"solve_d"``, ``"cross_n"``,
+        ``"plane"`` (a 2-D grid for the cost model only: no exponent is fitted along it).
     cost_terms : tuple of str
         The terms of its cost model (names in :data:`solvers.harness.costmodel.TERMS`).
     """
@@ -67,7 +68,7 @@ class Stage:
     claim_n: Callable[[float], float] | None = None
     claim_d: Callable[[float], float] | None = None
     regime: str = ""
-    sweeps: tuple[str, ...] = field(default=("n", "d"))
+    sweeps: tuple[str, ...] = field(default=("n", "d", "plane"))
     cost_terms: tuple[str, ...] = ("n²d", "nd²", "n²", "1")
 
     def bytes_needed(self, n: int, d: int, itemsize: int = 8) -> float:

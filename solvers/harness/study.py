@@ -20,9 +20,10 @@ from typing import Any
 from .convergence import REFERENCE_SOLVER, analyse_convergence
 from .fits import Fit, fit_line, fit_loglog
 
-#: The methods of the study: the paper's (linear convergence) and the Newton-type ones.
+#: The methods of the study: the paper's (linear convergence) and the Newton-type ones
+#: (those not registered in this build are left out).
 LINEAR_SOLVERS = (REFERENCE_SOLVER,)
-NEWTON_SOLVERS = ("joint-newton", "gauss-newton", "newton-cg")
+NEWTON_SOLVERS = ("joint-newton", "gauss-newton", "newton-cg", "varpro")
 STUDY_SOLVERS = LINEAR_SOLVERS + NEWTON_SOLVERS
 #: The target of the study's runs, and of the time-to-ε comparison.
 STUDY_EPS = 1e-8

@@ -10,7 +10,10 @@ predicted decrease of the loss:
 * a step is accepted only when the loss decreases (ρ > 0); then μ ← μ·max(1/3, 1 − (2ρ − 1)³)
   and ν ← 2;
 * otherwise (or when the Cholesky factorisation of the shifted matrix fails, as for an
-  indefinite H with a small shift) μ ← μ·ν and ν ← 2ν, and the trial is repeated.
+  indefinite H with a small shift) μ ← μ·ν and ν ← 2ν, and the trial is repeated. The
+  first four trials factorise H + μsI afresh; from the fifth trial of one step on, H is
+  eigendecomposed once and every further trial is two matrix–vector products
+  (an indefinite Hessian far from a minimum can need ten trials).
 
 When the predicted decrease is below the rounding level of the loss, or μ passes
 ``mu_max``, no step can decrease the loss in this precision and :class:`StepFailed` is
@@ -26,10 +29,30 @@ from typing import Any
 
 from ..backends import Backend, device_of
 from ..loop import IterativeSolver, State, StepFailed, machine_eps
-from ..problem import Problem
 
 #: Smallest relative damping ever used (keeps the shifted matrix factorisable near a minimum).
 MU_FLOOR = 1e-14
+#: Trials solved by a fresh Cholesky factorisation before the step switches to one
+#: eigendecomposition of H, after which every further trial costs two matrix–vector products.
+CHOLESKY_TRIALS = 4
+
+
+class _Spectrum:
+    """H = U diag(λ) Uᵀ, factorised once: (H + σI)⁻¹ g = U ((Uᵀg)/(λ + σ)) for every shift σ."""
+
+    def __init__(self, xp: Any, H: Any, g: Any) -> None:
+        self.xp = xp
+        self.eigenvalues, self.U = xp.linalg.eigh(0.5 * (H + H.T))
+        self.projected = self.U.T @ g
+        self.smallest = float(xp.min(self.eigenvalues))
+        self.largest = float(xp.max(xp.abs(self.eigenvalues)))
+
+    def solve(self, shift: float) -> tuple[Any, bool]:
+        """The solution for ``shift``; not ok unless H + shift·I is safely positive definite,
+        as a Cholesky factorisation would need."""
+        if not self.smallest + shift > 1e-12 * (self.largest + shift):
+            return None, False
+        return self.U @ (self.projected / (self.eigenvalues + shift)), True
 
 
 @dataclass(frozen=True)
@@ -91,11 +114,14 @@ def damped_newton_step(backend: Backend, H: Any, g: Any, trial_loss: Callable[[A
     identity = xp.eye(size, dtype=H.dtype, device=device_of(H))
     rounding = 8.0 * machine_eps(backend.dtype) * abs(current_loss)
     damping = Damping(max(damping.mu, MU_FLOOR), damping.nu)
+    spectrum = None
     trials = 0
     while damping.mu <= mu_max:
         trials += 1
         shift = damping.mu * scale
-        p, ok = backend.cho_solve(H + shift * identity, g)
+        if spectrum is None and trials > CHOLESKY_TRIALS:
+            spectrum = _Spectrum(xp, H, g)
+        p, ok = spectrum.solve(shift) if spectrum is not None else backend.cho_solve(H + shift * identity, g)
         if not ok:
             damping = damping.after_failure()
             continue
