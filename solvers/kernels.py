@@ -53,6 +53,16 @@ def forward(problem: Problem, X: Array, Y: Array) -> Forward:
     """Logits, softmax, output and residual at (X, Y) (S is a :class:`rowblocks.RowSoftmax` when blocked)."""
     if problem.blocked:
         return rowblocks.forward(problem, X, Y)
+    return _full_forward(problem, X, Y)
+
+
+def _blocked(fw: Forward) -> bool:
+    """Whether ``fw`` comes from the row-blocked forward pass (then every oracle of it runs blocked)."""
+    return isinstance(fw.S, rowblocks.RowSoftmax)
+
+
+def _full_forward(problem: Problem, X: Array, Y: Array) -> Forward:
+    """:func:`forward` with the n×n S held, whatever ``problem.blocked`` says (the joint Hessian's needs)."""
     S = softmax_rows(problem.xp, (problem.A1 @ X) @ problem.A2.T)
     V = problem.A3 @ Y
     return Forward(S, V, S @ V - problem.B)
@@ -60,7 +70,7 @@ def forward(problem: Problem, X: Array, Y: Array) -> Forward:
 
 def loss_from(problem: Problem, fw: Forward) -> float:
     """The loss ``sum(R ⊙ R)`` of a forward pass, as a Python float (synchronises)."""
-    if problem.blocked:
+    if _blocked(fw):
         return rowblocks.loss_from(problem, fw.R)
     return float(problem.xp.sum(fw.R * fw.R))
 
@@ -72,7 +82,7 @@ def loss(problem: Problem, X: Array, Y: Array) -> float:
 
 def grad_from(problem: Problem, fw: Forward) -> tuple[Array, Array]:
     """Gradients (∇_X L, ∇_Y L) from a forward pass (SPEC §2)."""
-    if problem.blocked:
+    if _blocked(fw):
         return rowblocks.grad_from(problem, fw)
     xp = problem.xp
     S, V, R = fw
@@ -87,7 +97,10 @@ def loss_and_grad_norm(problem: Problem, fw: Forward, *gradients: Array,
     """The loss of a forward pass, the norm of the gradient blocks given, and the 0-d ``extra``
     arrays as floats, all in one transfer."""
     xp = problem.xp
-    loss, squared, *rest = host_floats(problem.backend, problem.backend.all_reduce(xp.sum(fw.R * fw.R)),
+    loss = xp.sum(fw.R * fw.R)
+    if _blocked(fw):  # this process's rows only: sum over the processes (the gradients are whole already)
+        loss = problem.backend.all_reduce(loss)
+    loss, squared, *rest = host_floats(problem.backend, loss,
                                        sum(xp.sum(g * g) for g in gradients), *extra)
     return (loss, squared ** 0.5, *rest)
 
@@ -118,8 +131,14 @@ def y_least_squares(problem: Problem, S: Array, reg: float = 0.0, rcond: float |
     ``rcond`` drops singular values below ``rcond·σ_max`` (default ``eps·max(n, d)``, as
     ``lstsq``); ignored with ``reg``.
     """
+    return _least_squares(problem, S @ problem.A3, problem.B, reg, rcond)
+
+
+def _least_squares(problem: Problem, P: Array, B: Array, reg: float = 0.0,
+                   rcond: float | None = None) -> LeastSquaresY:
+    """:func:`y_least_squares` for the n×d values P = S A3 and targets B (all n rows)."""
     xp = problem.xp
-    U, sigma, Vt = xp.linalg.svd(S @ problem.A3, full_matrices=False)
+    U, sigma, Vt = xp.linalg.svd(P, full_matrices=False)
     if reg:
         inverse, Q, rank = sigma / (sigma * sigma + reg), U, xp.sum(xp.ones_like(sigma))
     else:
@@ -129,7 +148,7 @@ def y_least_squares(problem: Problem, S: Array, reg: float = 0.0, rcond: float |
         inverse = xp.where(keep, 1.0 / xp.where(keep, sigma, xp.ones_like(sigma)), xp.zeros_like(sigma))
         kept = xp.astype(keep, U.dtype)
         Q, rank = U * kept[None, :], xp.sum(kept)
-    return LeastSquaresY(Vt.T @ (inverse[:, None] * (U.T @ problem.B)), Q, rank)
+    return LeastSquaresY(Vt.T @ (inverse[:, None] * (U.T @ B)), Q, rank)
 
 
 def y_solve(problem: Problem, X: Array, reg: float = 0.0, S: Array | None = None) -> Array:
@@ -151,36 +170,11 @@ def y_solve(problem: Problem, X: Array, reg: float = 0.0, S: Array | None = None
     S : array, optional
         The softmax at X, when the caller has it already (saves the n×n×d logits).
     """
-    if problem.blocked:
-        return _y_from_normal_equations(problem, X, reg)
+    if problem.blocked and (S is None or isinstance(S, rowblocks.RowSoftmax)):
+        return _least_squares(problem, *rowblocks.values_and_targets(problem, X), reg).Y
     if S is None:
         S = softmax_rows(problem.xp, (problem.A1 @ X) @ problem.A2.T)
     return y_least_squares(problem, S, reg).Y
-
-
-def _y_from_normal_equations(problem: Problem, X: Array, reg: float) -> Array:
-    """The Y step of a row-blocked (or sharded) problem: ``(PᵀP + reg I) Y = PᵀB`` by Cholesky.
-
-    PᵀP and PᵀB are sums over row blocks and processes (:func:`rowblocks.normal_equations`),
-    which is what makes the step shardable; the price is the squared condition number of P.
-    When PᵀP is singular and ``reg`` is 0, a ridge of ``eps · trace(PᵀP)/d`` (then 10, 100
-    and 10⁴ times more) selects a least-squares minimiser of near-minimal norm.
-
-    Raises
-    ------
-    FloatingPointError
-        If the system cannot be factorised even with that ridge (non-finite data).
-    """
-    xp = problem.xp
-    gram, rhs = rowblocks.normal_equations(problem, X)
-    identity = eye(problem, problem.d)
-    scale = float(xp.sum(xp.linalg.diagonal(gram))) / problem.d
-    eps = float(xp.finfo(gram.dtype).eps)
-    for ridge in (reg, *(reg + eps * scale * 10.0**k for k in (0, 1, 2, 4))):
-        Y, ok = problem.backend.cho_solve(gram + ridge * identity if ridge else gram, rhs)
-        if ok:
-            return Y
-    raise FloatingPointError("y_solve: PᵀP could not be factorised even with a ridge; is X finite?")
 
 
 def hessian_x(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = False,
@@ -241,14 +235,6 @@ def _curvature_blocks(problem: Problem, S: Array, V: Array, R: Array, B: Array, 
     return 0.5 * (C + xp.permute_dims(C, (0, 2, 1)))  # exact symmetry, on n·d² entries instead of d⁴
 
 
-def require_full_softmax(problem: Problem, what: str) -> None:
-    """Raise ``ValueError`` when ``problem`` is row-blocked: ``what`` works on the n×n softmax."""
-    if problem.blocked:
-        raise ValueError(f"{what} needs the n×n softmax, but this problem is row-blocked (n={problem.n}, "
-                         f"memory budget {problem.memory_budget / 2**30:.2g} GiB); newton-cg, alternating and "
-                         f"sketched run row-blocked, or pass blocked=False if the n×n arrays fit")
-
-
 def hessian_joint(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = False) -> Array:
     """The 2d²×2d² Hessian of L in (vec(X), vec(Y)), cross blocks included.
 
@@ -264,9 +250,8 @@ def hessian_joint(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = 
         terms that carry the residual R drop out (H_xx becomes its Gauss–Newton part, the
         F·R term leaves H_yx; H_yy is unchanged because L is quadratic in Y).
     """
-    require_full_softmax(problem, "hessian_joint")
     xp = problem.xp
-    fw = forward(problem, X, Y)
+    fw = _full_forward(problem, X, Y)
     S, V, R = fw
     n, d = problem.n, problem.d
     A1, A2, A3 = problem.A1, problem.A2, problem.A3
@@ -300,9 +285,8 @@ class HvpCache(NamedTuple):
 
 
 def hvp_cache(problem: Problem, fw: Forward) -> HvpCache | None:
-    """The per-iterate part of :func:`hvp` (one n×n×d product and a row sum); ``None`` for a
-    row-blocked problem, whose products recompute their blocks instead."""
-    if problem.blocked:
+    """The per-iterate part of :func:`hvp` (one n×n×d product and a row sum); ``None`` when blocked."""
+    if _blocked(fw):
         return None
     G = 2.0 * (fw.R @ fw.V.T)
     return HvpCache(G, G - problem.xp.sum(G * fw.S, axis=1, keepdims=True))
@@ -323,7 +307,7 @@ def hvp(problem: Problem, X: Array, Y: Array, dX: Array | None, dY: Array | None
         raise ValueError("hvp needs a direction: dX, dY or both")
     if fw is None:
         fw = forward(problem, X, Y)
-    if problem.blocked:
+    if _blocked(fw):
         return rowblocks.hvp(problem, fw, dX, dY)
     if cache is None:
         cache = hvp_cache(problem, fw)

@@ -88,9 +88,8 @@ class Problem:
     blocked : bool, optional
         Force the row-blocked oracles (:mod:`solvers.rowblocks`) on or off; default: on when
         the full-S path would exceed the budget, or when sharded. (Off otherwise, so that a
-        size sweep times one implementation throughout, and the methods that work on the
-        n×n softmax — joint-newton, gauss-newton, varpro — run; ``blocked=True`` is the faster
-        choice for the other methods from n ≈ 1024 on, see the README.)
+        size sweep times one implementation throughout; ``blocked=True`` is the faster choice
+        from n ≈ 1024 on, see the README.)
     shard : (rank, size), optional
         Hold only rows :func:`shard_rows` of A1 and B on the backend (one process of a
         row-sharded run); the backend's ``all_reduce`` then sums the partial results.

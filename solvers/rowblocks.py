@@ -1,8 +1,8 @@
 """Row-blocked oracles: the maths of :mod:`solvers.kernels` without ever holding the n×n softmax.
 
 Row j of S = softmax_rows(A1 X A2ᵀ) depends only on row j of A1 (and on all of A2), and every
-quantity the solvers need is a sum over rows (SPEC §2–§5): the loss, the gradients, the
-Hessian–vector products, PᵀP and PᵀB of the Y step and the X-Hessian's C_j terms. Each
+quantity the solvers need is a sum over rows, or a stack of rows (SPEC §2–§5): the loss, the
+gradients, the Hessian–vector products, the X-Hessian's C_j terms and the Y step's P = S A3. Each
 function here walks the problem's rows in blocks of ``problem.block_rows`` (b×n memory per
 temporary, FlashAttention's idea), does all of a block's n-wide elementwise work while the
 block is in cache, and keeps only n×d or d×d partial sums. Rowsums of the n×n products are
@@ -11,8 +11,8 @@ several n×n passes of the full-S path.
 
 The same decomposition is data parallelism: a sharded problem holds only its rows of A1 and
 B, and the one collective ``problem.backend.all_reduce`` finishes each d×d (or d²×d²)
-partial and each loss, so every rank returns the same, complete result and the solvers need
-no change. :class:`RowSoftmax` replaces the n×n ``Forward.S`` in this mode: the row
+partial and each loss (and gathers P for the Y step), so every rank returns the same,
+complete result and the solvers need no change. :class:`RowSoftmax` replaces the n×n ``Forward.S`` in this mode: the row
 log-sum-exp, from which a block of S is one ``exp`` away.
 """
 
@@ -129,8 +129,7 @@ def forward(problem: Problem, X: Array, Y: Array) -> tuple[RowSoftmax, Array, Ar
     def work(rows: slice) -> tuple[Array, Array]:
         Z = L[rows, :] @ A2T
         top = xp.max(Z, axis=1, keepdims=True)
-        Z -= top
-        E = xp.exp(Z)
+        E = xp.exp(Z - top)  # not in place: torch autograd (the peers) differentiates this pass
         total = xp.sum(E, axis=1, keepdims=True)
         return top + xp.log(total), ((E @ problem.A3) @ Y) / total - problem.B[rows, :]
 
@@ -209,19 +208,29 @@ def hvp(problem: Problem, fw: Any, dX: Array | None, dY: Array | None) -> tuple[
     return _reduced(problem, hX, 2.0 * T)
 
 
-def normal_equations(problem: Problem, X: Array) -> tuple[Array, Array]:
-    """PᵀP and PᵀB of the Y step (P = S A3), summed over blocks and processes."""
+def values_and_targets(problem: Problem, X: Array) -> tuple[Array, Array]:
+    """P = softmax_rows(A1 X A2ᵀ) A3 and B, all n rows (n×d each), for the Y step's SVD.
+
+    P is built block by block. In a sharded run each process fills its rows of zero n×d
+    arrays and one all-reduce of the pair (2·n·d numbers, once per Y step) gathers them, so
+    every process solves the same least-squares problem.
+    """
+    xp = problem.xp
     L = problem.A1 @ X
 
-    def work(rows: slice) -> tuple[Array, Array]:
+    def work(rows: slice) -> tuple[Array]:
         Z = L[rows, :] @ problem.A2.T
-        Z -= problem.xp.max(Z, axis=1, keepdims=True)
-        E = problem.xp.exp(Z)
-        P = (E @ problem.A3) / problem.xp.sum(E, axis=1, keepdims=True)
-        return P.T @ P, P.T @ problem.B[rows, :]
+        Z -= xp.max(Z, axis=1, keepdims=True)
+        E = xp.exp(Z)
+        return ((E @ problem.A3) / xp.sum(E, axis=1, keepdims=True),)
 
-    gram, rhs = _map(problem, work, "ss", L.shape[0], problem.block_rows)
-    return _reduced(problem, gram, rhs)
+    (P,) = _map(problem, work, "r", L.shape[0], problem.block_rows)
+    if problem.shard is None:
+        return P, problem.B
+    d, before, after = problem.d, problem.rows.start, problem.n - problem.rows.stop
+    pad = [xp.zeros((count, 2 * d), dtype=P.dtype, device=device_of(P)) for count in (before, after)]
+    both = problem.backend.all_reduce(xp.concat([pad[0], xp.concat([P, problem.B], axis=1), pad[1]], axis=0))
+    return both[:, :d], both[:, d:]
 
 
 def hessian_x(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = False,

@@ -136,7 +136,7 @@ class Alternating(DampedMethod):
     def with_y_step(self, problem: Problem, state: AlternatingState, X: Any, S: Any = None) -> AlternatingState:
         """``state`` moved to (X, Y(X)) with its forward pass, loss and gradient (``S``: the softmax at X, if known)."""
         xp = problem.xp
-        if problem.blocked:  # no n×n softmax to reuse: the Y step and forward pass go block by block
+        if problem.blocked:  # row-blocked oracles (solvers/rowblocks.py): S is never held
             Y = kernels.y_solve(problem, X, reg=self.reg_y)
             fw = kernels.forward(problem, X, Y)
         else:

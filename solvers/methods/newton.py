@@ -54,7 +54,6 @@ class _JointDamped(DampedMethod):
     gauss_newton = False
 
     def init_state(self, problem: Problem, X: Any, Y: Any) -> JointState:
-        kernels.require_full_softmax(problem, self.name)
         return joint_state(problem, X, Y, Damping(self.mu0))
 
     def step(self, problem: Problem, state: JointState) -> JointState:

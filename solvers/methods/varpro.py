@@ -118,7 +118,6 @@ class VarPro(IterativeSolver):
         return machine_eps(problem.dtype) ** 0.25 if self.rcond is None else self.rcond
 
     def init_state(self, problem: Problem, X: Any, Y: Any) -> VarproState:
-        kernels.require_full_softmax(problem, self.name)
         point = reduced_point(problem, X, self.cutoff(problem))
         if point["rank"] < problem.d:  # Y(X) is degenerate here: joint Newton–CG steps first
             joint = NewtonCG(radius0=self.radius0).init_state(problem, X, Y)
