@@ -12,53 +12,26 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
-import statistics
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from . import analysis, figures, summary
 from .analysis import NND_RANGE, NND_STAGE, SOLVE_STAGE, Analysis, ScalingResult
-from .convergence import EPS_LEVELS, REFERENCE_SOLVER, SizeSummary
 from .costmodel import MAX_MODEL_ERROR, NAMED_SHARE, TERMS
 from .environment import machine_name
 from .equivalence import Rule
-from .study import NEWTON_SOLVERS, STUDY_EPS, median_order
+from .convergence_report import convergence_section, study_section
+from .markdown import fit_ci, fmt, table
 from .records import Measurements, load_measurements, write_atomic, write_json
 
 #: Above this median relative spread (IQR / median) the report warns that the timings are noisy.
 NOISE_WARNING = 0.10
 
 
-def _fmt(value: float | None, digits: int = 2) -> str:
-    return "–" if value is None or (isinstance(value, float) and not math.isfinite(value)) else f"{value:.{digits}f}"
-
-
-def _fmt_loss(loss: float | None) -> str:
-    return "–" if loss is None or not math.isfinite(loss) else f"{loss:.2e}"
-
-
-def _fmt_count(count: int | None) -> str:
-    return "–" if count is None else str(count)
-
-
-def _fmt_time(seconds: float | None) -> str:
-    if seconds is None:
-        return "–"
-    return f"{seconds * 1e3:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
-
-
-def _table(header: list[str], rows: Iterable[list[Any]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
 # -------------------------------------------------------------------------------- markdown
 
 def _fit_text(res: ScalingResult) -> str:
-    return _fit_ci(res.fit)
+    return fit_ci(res.fit)
 
 
 def _sweep_text(res: ScalingResult) -> str:
@@ -77,13 +50,13 @@ def verdict_section(result: Analysis) -> list[str]:
     """The verdict table and the two headline statements."""
     min_fit_time = result.min_fit_time
     judged = [r for r in result.scaling if r.expected is not None]
-    rows = [[f"`{r.stage}`", r.backend, _sweep_text(r), _fmt(r.expected), _fmt(r.expected_best), _fit_text(r),
+    rows = [[f"`{r.stage}`", r.backend, _sweep_text(r), fmt(r.expected), fmt(r.expected_best), _fit_text(r),
              _closer_omega(r), _regime_text(r), ", ".join(map(str, r.used)) or "–", f"**{r.verdict}**", r.why]
             for r in judged]
     lines = ["## Verdict", "", "Five sentences, each computed from the tables below:", ""]
     lines += [f"{i}. {sentence}" for i, sentence in enumerate(summary.sentences(result), start=1)]
     lines += ["", "## Exponents against the claim", "",
-             _table(["stage", "backend", "time against", "expected (ω=3)", "expected (ω≈2.37)",
+             table(["stage", "backend", "time against", "expected (ω=3)", "expected (ω≈2.37)",
                      f"fitted exponent [{result.rule.confidence:.0%} CI]", "closer to", "fitted where (cost model)",
                      "sizes fitted", "verdict", "why"], rows), ""]
     rule = result.rule
@@ -141,7 +114,7 @@ def cost_model_section(result: Analysis) -> list[str]:
             rows.append([f"`{m.stage}`", m.backend, name, "yes" if TERMS[name].named else "no", f"{coef:.3g}",
                          f"{min(share):.0%}–{max(share):.0%}", f"n={m.sizes[peak][0]}, d={m.sizes[peak][1]}",
                          f"{m.rms_error:.0%} / {m.max_error:.0%}"])
-    lines += [_table(["stage", "backend", "term", "named by the claim", "coefficient (s)", "share of the time",
+    lines += [table(["stage", "backend", "term", "named by the claim", "coefficient (s)", "share of the time",
                       "largest at", "model error: rms / max"], rows), ""]
     rows = []
     for c in result.coverage:
@@ -150,7 +123,7 @@ def cost_model_section(result: Analysis) -> list[str]:
         rows.append([f"`{c.stage}`", c.backend, f"{c.axis} ({other}={c.fixed})",
                      f"{min(c.named):.0%}–{max(c.named):.0%}", _runs_text(c.covered, c.axis), cross])
     lines += [f"Where the claim's named terms account for at least {NAMED_SHARE:.0%} of the time, along each sweep:",
-              "", _table(["stage", "backend", "sweep", "named terms' share", f"named ≥ {NAMED_SHARE:.0%} at",
+              "", table(["stage", "backend", "sweep", "named terms' share", f"named ≥ {NAMED_SHARE:.0%} at",
                           "named share crosses 50 % at"], rows), ""]
     return lines
 
@@ -172,131 +145,8 @@ def excluded_section(scaling: list[ScalingResult]) -> list[str]:
     """Which sizes were left out of the fits and why (overhead-bound, skipped or failed)."""
     lines = ["## Sizes left out", ""]
     rows = [[f"`{r.stage}`", r.backend, _sweep_text(r), size, why] for r in scaling for size, why in r.excluded]
-    lines += [_table(["stage", "backend", "sweep", "size", "why"], rows) if rows else "None.", ""]
+    lines += [table(["stage", "backend", "sweep", "size", "why"], rows) if rows else "None.", ""]
     return lines
-
-
-def _brief(message: str, limit: int = 90) -> str:
-    """The first line of a result message, cut to ``limit`` characters."""
-    line = (message or "").strip().splitlines()[0] if (message or "").strip() else ""
-    return line if len(line) <= limit else line[: limit - 1] + "…"
-
-
-def convergence_section(runs: list[dict[str, Any]], result: Analysis) -> list[str]:
-    """Iterations to ε per solver and the fitted iterations per decade of ε."""
-    if not runs:
-        return ["## Convergence against log(1/ε)", "", "No convergence runs in this record.", ""]
-    eps_levels = EPS_LEVELS
-    rows = []
-    for run, res in zip(runs, result.convergence):
-        per_decade = "–"
-        if res.fit is not None:
-            per_decade = (f"{res.fit.slope:.3g}" if not math.isfinite(res.fit.stderr)
-                          else f"{res.fit.slope:.3g} [{res.fit.ci_low:.3g}, {res.fit.ci_high:.3g}]")
-        why = "" if res.status in ("converged", "asv") else _brief(run.get("message", ""))
-        rows.append([f"`{res.solver}`", f"{res.n}×{res.d}", run.get("backend", ""), res.status,
-                     _fmt_loss(res.final_loss),
-                     res.total_iterations, *[_fmt_count(res.iterations.get(e)) for e in eps_levels],
-                     per_decade, _fmt_time(res.times.get(1e-8)), why])
-    start = runs[0].get("start", "")
-    lines = ["## Convergence against log(1/ε)", "",
-             f"Planted problems (min L = 0), every solver from the same start: {start}. "
-             + (f"Caps per run: ε = {runs[0]['eps']}, {runs[0]['max_iter']} iterations, {runs[0]['max_time']} s "
-                "solver time. " if runs[0].get("max_iter") is not None else "") +
-             "The claim's log(1/ε) factor hides the iterations needed per decade of ε: the slope below "
-             "(OLS of iterations on log10(1/ε) over the ε reached; 95 % CI with three or more) is that constant.", "",
-             _table(["solver", "n×d", "backend", "status", "final loss", "iterations",
-                     *[f"it. to {e:g}" for e in eps_levels], "iterations per decade [95 % CI]", "time to 1e-8",
-                     "why it stopped (unless converged)"], rows),
-             "", "![convergence](convergence.png)", ""]
-    lines += _convergence_claims(result.sizes)
-    return lines
-
-
-def _convergence_claims(sizes: list[SizeSummary]) -> list[str]:
-    """Statements comparing the paper's alternating method with the others, per size."""
-    lines = []
-    for size in sizes:
-        ref = size.reference
-        if ref is not None:
-            ref_text = (f"`{REFERENCE_SOLVER}` reached 1e-8 after {ref.iterations[1e-8]} iterations"
-                        + (f" ({_fmt_time(ref.times[1e-8])})" if ref.times.get(1e-8) is not None else "")
-                        if ref.iterations.get(1e-8) is not None else
-                        f"`{REFERENCE_SOLVER}` did not reach 1e-8 ({ref.status}, final loss {_fmt_loss(ref.final_loss)})")
-            if ref.fit is not None:
-                ref_text += f", {ref.fit.slope:.3g} iterations per decade of ε"
-            lines.append(f"- n={size.n}, d={size.d}: {ref_text}.")
-        if size.fewest_iterations is not None:
-            fastest, count = size.fewest_iterations
-            lowest = (f"; lowest final loss: `{size.lowest_loss.solver}` ({size.lowest_loss.final_loss:.2e})"
-                      if size.lowest_loss else "")
-            quickest = (f"; least solver time to 1e-8: `{size.least_time[0]}` ({_fmt_time(size.least_time[1])})"
-                        if size.least_time else "")
-            lines.append(f"- n={size.n}, d={size.d}: fewest iterations to 1e-8: `{fastest}` ({count})"
-                         f"{quickest}{lowest}.")
-    return lines + [""] if lines else []
-
-
-def _median_range(values: list[float], digits: int = 3) -> str:
-    if not values:
-        return "–"
-    mid = statistics.median(values)
-    return f"{mid:.{digits}g}" if len(values) == 1 else f"{mid:.{digits}g} [{min(values):.{digits}g}–{max(values):.{digits}g}]"
-
-
-def study_section(result: Analysis) -> list[str]:
-    """Convergence across sizes and seeds: iterations per decade and its trend, orders, time to ε."""
-    study = result.study
-    if study is None:
-        return []
-    runs = study.runs
-    seeds = sorted({r.seed for r in runs})
-    lines = ["## Convergence across sizes", "",
-             f"Planted problems at {len(dict.fromkeys((r.n, r.d) for r in runs))} sizes, seeds "
-             f"{', '.join(map(str, seeds))} (problem and start X* + 0.5·G both drawn from the seed), target "
-             f"ε = {STUDY_EPS:g}. The paper's method converges linearly: its constant is the number of iterations per "
-             "decade of ε. The Newton-type methods converge superlinearly: their summary is the order q fitted to "
-             "log L_{k+1} = q·log L_k + c over successive iterations with 1e-26 < L < 1e-2 (1: linear, 2: quadratic).",
-             ""]
-    rows = []
-    for e in study.end_to_end:
-        mine = [r for r in runs if (r.solver, r.n, r.d) == (REFERENCE_SOLVER, e.n, e.d)]
-        per_decade = [r.per_decade.slope for r in mine if r.per_decade is not None]
-        ratio = f"{e.time / e.predicted:.2f}" if e.predicted else "–"
-        rows.append([f"{e.n}×{e.d}", f"{sum(r.time is not None for r in mine)}/{len(mine)}",
-                     _median_range(per_decade), f"{e.iterations:g}", _fmt_time(e.time),
-                     f"{_fmt_time(e.per_iteration)} ({e.source})", _fmt_time(e.predicted), ratio])
-    lines += [f"The paper's method (`{REFERENCE_SOLVER}`), medians over the seeds that reached ε "
-              "[lowest–highest]:", "",
-              _table(["n×d", "seeds reaching ε", "iterations per decade", f"iterations to {STUDY_EPS:g}",
-                      f"time to {STUDY_EPS:g}", "one iteration (stage timing)", "one iteration × iterations",
-                      "measured / predicted"], rows) if rows else f"No run of `{REFERENCE_SOLVER}` reached ε.", ""]
-    rows = [[t.what, f"`{t.solver}`", f"{t.axis} ({'d' if t.axis == 'n' else 'n'}={t.fixed})",
-             ", ".join(map(str, t.sizes)), _fit_ci(t.fit)] for t in study.trends]
-    if rows:
-        lines += ["Trends over sizes and seeds (log–log slope, 95 % CI):", "",
-                  _table(["quantity", "solver", "against", "sizes", "exponent [95 % CI]"], rows), ""]
-    rows = []
-    for solver in NEWTON_SOLVERS:
-        for n, d in dict.fromkeys((r.n, r.d) for r in runs if r.solver == solver):
-            mine = [r for r in runs if (r.solver, r.n, r.d) == (solver, n, d)]
-            order = median_order(runs, solver, n, d)
-            rows.append([f"`{solver}`", f"{n}×{d}", f"{sum(r.iterations is not None for r in mine)}/{len(mine)}",
-                         "–" if order is None else f"{order[0]:.2f} [{order[1]:.2f}–{order[2]:.2f}]",
-                         _median_range([r.iterations for r in mine if r.iterations is not None])])
-    if rows:
-        lines += ["Newton-type methods:", "",
-                  _table(["solver", "n×d", "seeds reaching ε", "order q (median [range])",
-                          f"iterations to {STUDY_EPS:g}"], rows), ""]
-    return lines
-
-
-def _fit_ci(fit: Any) -> str:
-    if fit is None:
-        return "–"
-    if not math.isfinite(fit.stderr):
-        return f"{fit.slope:.2f} (no CI)"
-    return f"{fit.slope:.2f} [{fit.ci_low:.2f}, {fit.ci_high:.2f}]"
 
 
 def peak_section(result: Analysis) -> list[str]:
@@ -308,7 +158,7 @@ def peak_section(result: Analysis) -> list[str]:
               for b, rate in result.gemm.items()]
     rows = [[f"`{best.stage}`", best.backend, f"{best.fraction:.1%}", f"n={best.n}, d={best.d}",
              f"{best.flops_per_s / 1e9:.1f}"] for best in result.best_fractions]
-    lines += ["", _table(["stage", "backend", "best fraction of GEMM rate", "at", "GFLOP/s"], rows) if rows else
+    lines += ["", table(["stage", "backend", "best fraction of GEMM rate", "at", "GFLOP/s"], rows) if rows else
               "No stage with a flop count was measured.", "",
               "Flop counts are classical (SPEC §7); stages without one (solver iterations) are left out.", "",
               "![fraction of peak](fraction_of_peak.png)", ""]
@@ -326,7 +176,7 @@ def speedup_section(speedups: list[dict[str, Any]]) -> list[str]:
     rows = [[f"`{stage}`", n, d, *(f"{values[b]:.2f}×" if b in values else "–" for b in backends)]
             for (stage, n, d), values in table.items()]
     return ["## Backends side by side", "", "Speedup over numpy at each size both measured (above 1: faster).", "",
-            _table(["stage", "n", "d", *backends], rows), "", "![speedups](speedups.png)", ""]
+            table(["stage", "n", "d", *backends], rows), "", "![speedups](speedups.png)", ""]
 
 
 def sparsification_section(data: dict[str, Any], out_dir: Path) -> list[str]:
