@@ -23,7 +23,7 @@ PACKAGE = Path(solvers.__file__).parent
 LIBRARIES = ("numpy", "scipy", "torch", "cupy", "cupyx")
 #: The array-maths modules, by file name, wherever the package keeps them.
 CORE_MODULES = ("kernels.py", "rowblocks.py", "oracles.py", "damping.py", "loop.py", "alternating.py", "newton.py", "newton_cg.py",
-                "sketched.py")
+                "sketched.py", "varpro.py")
 #: Modules that register solvers yet are library-specific by design.
 NOT_CORE = {"peers.py": "the peers are SciPy's minimisers and torch autograd themselves",
             "scipy_peers.py": "SciPy's minimisers themselves, on NumPy host arrays",
