@@ -161,9 +161,9 @@ def y_solve(problem: Problem, X: Array, reg: float = 0.0, S: Array | None = None
     values below ``eps·max(n, d)·σ_max`` are dropped, as ``lstsq`` does, so a rank-deficient
     P (X = 0: rank one; d > n) gives the minimum-norm least-squares solution.
 
-    A row-blocked problem (``problem.blocked``) has no n×n softmax to factorise: it solves
-    the normal equations summed over row blocks and processes instead
-    (:func:`_y_from_normal_equations`).
+    A row-blocked problem (``problem.blocked``) builds P block by block, never the n×n
+    softmax, and gathers its rows from every process (:func:`rowblocks.values_and_targets`)
+    before the same SVD.
 
     Parameters
     ----------
@@ -208,13 +208,13 @@ def hessian_x(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = Fals
         fw = Forward(S, fw.V, R)
     else:
         B = problem.B
-    C = _curvature_blocks(problem, fw.S, fw.V, fw.R, B, gauss_newton=gauss_newton)
+    C = curvature_blocks(problem, fw.S, fw.V, fw.R, B, gauss_newton=gauss_newton)
     if weights is not None:
         C = C * xp.asarray(np.asarray(weights, dtype=problem.dtype), device=device_of(C))[:, None, None]
-    return _kron_sum_symmetric(problem, C, A1)
+    return kron_sum_symmetric(problem, C, A1)
 
 
-def _curvature_blocks(problem: Problem, S: Array, V: Array, R: Array, B: Array, *,
+def curvature_blocks(problem: Problem, S: Array, V: Array, R: Array, B: Array, *,
                       gauss_newton: bool = False) -> Array:
     """C_j = A2ᵀ M_j A2 (SPEC §4) for the rows j of ``S``, ``R``, ``B`` (all n, or a block), shape (rows, d, d)."""
     xp = problem.xp
@@ -370,7 +370,7 @@ def _E_blocks(problem: Problem, fw: Forward, SA2: Array, B: Array | None = None)
     return xp.reshape(S @ K, (-1, d, d)) - SA2[:, :, None] * SV[:, None, :]
 
 
-def _kron_sum_symmetric(problem: Problem, C: Array, A1: Array | None = None) -> Array:
+def kron_sum_symmetric(problem: Problem, C: Array, A1: Array | None = None) -> Array:
     """Σ_j (a_j a_jᵀ) ⊗ C_j (row-major), a_j = row j of ``A1`` (default problem.A1), for symmetric C_j.
 
     Block (p, p') equals block (p', p) because a_j a_jᵀ is symmetric, so only the
@@ -419,7 +419,7 @@ def varpro_gauss_newton(problem: Problem, fw: Forward, Q: Array) -> Array:
     xp = problem.xp
     E = _E_blocks(problem, fw, fw.S @ problem.A2)
     C = 2.0 * (E @ xp.permute_dims(E, (0, 2, 1)))
-    H = _kron_sum_symmetric(problem, 0.5 * (C + xp.permute_dims(C, (0, 2, 1))))
+    H = kron_sum_symmetric(problem, 0.5 * (C + xp.permute_dims(C, (0, 2, 1))))
     M = _kron_sum(problem, Q[:, :, None] * problem.A1[:, None, :], E, (0, 3, 1, 2))
     return H - 2.0 * (M.T @ M)
 

@@ -241,7 +241,7 @@ def hessian_x(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = Fals
     sized by :attr:`Problem.hessian_block_rows` (few, large blocks) and run one at a time;
     ``rows`` / ``weights`` restrict the sum to a sample of this process's rows.
     """
-    from .kernels import _curvature_blocks, _kron_sum_symmetric
+    from .kernels import curvature_blocks, kron_sum_symmetric
 
     xp = problem.xp
     V = problem.A3 @ Y
@@ -256,10 +256,10 @@ def hessian_x(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = Fals
     H = 0.0
     for block in _slices(A1.shape[0], problem.hessian_block_rows):
         blk = _block(problem, L, Y, B, block)
-        C = _curvature_blocks(problem, blk.S, V, blk.R, B[block, :], gauss_newton=gauss_newton)
+        C = curvature_blocks(problem, blk.S, V, blk.R, B[block, :], gauss_newton=gauss_newton)
         if scale is not None:
             C = C * scale[block, ...]
-        H = H + _kron_sum_symmetric(problem, C, A1[block, :])
+        H = H + kron_sum_symmetric(problem, C, A1[block, :])
     return problem.backend.all_reduce(H)
 
 

@@ -35,7 +35,7 @@ ALLOWED: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
     ("*", "<module>"): (("numpy",), "the import: NumPy serves host-side work (below)"),
     ("kernels.py", "hessian_x"): (("numpy.asarray", "numpy.int64"),
                                   "rows and weights arrive as host sequences and are moved with xp.asarray"),
-    ("kernels.py", "_kron_sum_symmetric"): (
+    ("kernels.py", "kron_sum_symmetric"): (
         ("numpy.triu_indices", "numpy.empty", "numpy.int64", "numpy.arange", "numpy.reshape"),
         "index arrays are built on the host, then moved with xp.asarray"),
     ("rowblocks.py", "hessian_x"): (("numpy.asarray", "numpy.int64"),
