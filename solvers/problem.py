@@ -18,6 +18,10 @@ BUDGET_FRACTION = 0.25
 FULL_S_ARRAYS = 8
 #: Bytes of one b×n block the cache-friendly oracles aim at (a few such blocks stay in L2/L3).
 BLOCK_BYTES = 2**22
+#: The standard start of every comparison in this project: X* + START_NOISE·G, with G standard
+#: normal d×d from ``numpy.random.default_rng(START_SEED)`` (:meth:`Problem.start_near_solution`).
+START_NOISE = 0.5
+START_SEED = 5
 #: Rows of B generated per block by :meth:`Problem.planted` (b×n memory; one block up to n = 4096).
 GENERATION_BLOCK_BYTES = 2**27
 
@@ -189,7 +193,7 @@ class Problem:
         return cls(A1, A2, A3, B, backend=backend, dtype=dtype, name=f"random(n={n}, d={d}, seed={seed})",
                    **options)
 
-    def start_near_solution(self, noise: float = 0.5, seed: int = 5) -> np.ndarray:
+    def start_near_solution(self, noise: float = START_NOISE, seed: int = START_SEED) -> np.ndarray:
         """A starting X = X* + ``noise``·G on the host, G standard normal d×d from ``default_rng(seed)``.
 
         The start every comparison in this project uses (``attnreg compare --start-noise``,

@@ -8,13 +8,11 @@ from typing import Any
 import numpy as np
 
 from ..backends import BACKEND_NAMES, DTYPES, get_backend
-from ..problem import Problem
+from ..problem import START_NOISE, START_SEED, Problem
 from ..registry import list_solvers
 from .arguments import UsageError, non_negative_float, non_negative_int, positive_float, positive_int
 from .progress import solve_with_progress
 
-#: Default start on planted problems: X* + 0.5·G (the start of every comparison in the README).
-DEFAULT_START_NOISE = 0.5
 #: Methods whose oracles all run row-sharded (``--distributed``).
 DISTRIBUTED_METHODS = ("newton-cg", "alternating")
 #: Default method of ``attnreg solve``: reaches 1e-10 on the default problem in a few iterations.
@@ -32,10 +30,10 @@ def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", choices=DTYPES, default="float64")
     parser.add_argument("--start-noise", type=non_negative_float, default=None, metavar="SIGMA",
                         help=f"planted only: start from X* + SIGMA·G (G standard normal d×d from numpy "
-                             f"default_rng(--start-seed)); default {DEFAULT_START_NOISE} on planted problems, "
+                             f"default_rng(--start-seed)); default {START_NOISE} on planted problems, "
                              "X = 0 on random ones. Y starts at the exact least-squares step")
-    parser.add_argument("--start-seed", type=non_negative_int, default=5,
-                        help="seed of G in --start-noise (default 5)")
+    parser.add_argument("--start-seed", type=non_negative_int, default=START_SEED,
+                        help=f"seed of G in --start-noise (default {START_SEED})")
     parser.add_argument("--eps", type=non_negative_float, default=1e-10, help="target loss (default 1e-10)")
     parser.add_argument("--max-iter", type=non_negative_int, default=100, help="iteration limit (default 100)")
     parser.add_argument("--max-time", type=positive_float, default=None, help="solver-time limit in seconds")
@@ -53,7 +51,7 @@ def build_problem(args: argparse.Namespace, **options: Any) -> tuple[Problem, np
     problem = make(args.n, args.d, seed=args.seed, dtype=args.dtype, **options)
     if args.kind != "planted":
         return problem, None
-    noise = DEFAULT_START_NOISE if args.start_noise is None else args.start_noise
+    noise = START_NOISE if args.start_noise is None else args.start_noise
     return problem, problem.start_near_solution(noise, args.start_seed)
 
 

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..loop import describe_exception
+from ..problem import START_NOISE, START_SEED
 from .analysis import SWEEP_AXES
 from .convergence import REFERENCE_SOLVER
 from .costmodel import TERMS
@@ -40,9 +41,6 @@ from .study import STUDY_EPS, STUDY_SOLVERS
 #: Where reports go unless ``--out`` says otherwise: an ignored folder, so that running the
 #: Quickstart never overwrites the committed ``reports/<machine>/`` (publish with ``--out reports/<machine>``).
 DEFAULT_OUT = Path("out") / "reports"
-#: Start of every convergence run: X0 = X* + START_NOISE·G, G ~ N(0, 1) from default_rng(START_SEED).
-START_NOISE = 0.5
-START_SEED = 5
 #: Rough seconds of the attention-sparsification measurements, for the time-left estimate.
 SPARSIFICATION_ESTIMATE = 90.0
 #: Rough seconds of one run of the convergence study, for the time-left estimate.
