@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from solvers import Problem, get_solver, kernels
+from solvers import Problem, get_solver, oracles
 
 from ._common import check_point, sweep_values
 
@@ -38,7 +38,7 @@ class LongSequence:
         """One joint Hessian–vector product at a point near the solution, its forward pass included."""
         problem = Problem.planted(n, d)
         X = problem.start_near_solution()
-        return kernels.hvp(problem, X, problem.Y_star, X, problem.Y_star)
+        return oracles.hvp(problem, X, problem.Y_star, X, problem.Y_star)
 
     def peakmem_newton_cg_iteration(self, n: int, d: int) -> Any:
         """One newton-cg iteration (its start's least-squares Y step and records included)."""
@@ -64,7 +64,7 @@ class HvpXImplementations:
         problem = Problem.planted(n, d, seed=1, blocked=implementation == "row-blocked")
         X, Y, D = (problem.start_near_solution(0.5, seed) for seed in (1, 2, 3))
         if implementation != "jax.jit":
-            self.call = lambda: kernels.hvp_x(problem, X, Y, D)
+            self.call = lambda: problem.oracle(X, Y).hvp_x(D)
             return
         try:
             import jax

@@ -12,7 +12,6 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
-from . import kernels
 from .backends import Backend
 from .problem import Problem
 from .result import HistoryRow, SolveResult
@@ -102,6 +101,12 @@ class IterativeSolver:
     name: ClassVar[str] = ""
     #: Backends the method can run on; ``None`` means all of them.
     backends: ClassVar[tuple[str, ...] | None] = None
+    #: Problem layouts (:attr:`Problem.layout`) the method runs on correctly: a method that
+    #: works through the problem's oracle (:meth:`Problem.oracle`) honours all three; one that
+    #: builds its own n×n arrays or differentiates through them runs on ``"dense"`` only.
+    layouts: ClassVar[frozenset[str]] = frozenset({"dense", "blocked", "sharded"})
+    #: Why the method cannot run on the layouts it lacks (shown in the ``skipped`` status).
+    layout_reason: ClassVar[str] = ""
 
     def __init__(self, backend: str | Backend | None = None, *, gtol: float | None = None,
                  divergence_factor: float = 1e8) -> None:
@@ -116,6 +121,18 @@ class IterativeSolver:
         self.backend = backend
         self.gtol = gtol
         self.divergence_factor = divergence_factor
+
+    @classmethod
+    def skip(cls, problem: Problem) -> str | None:
+        """Why this method cannot run on ``problem``, or ``None`` when it can (benchopt's ``skip`` hook).
+
+        Read by :meth:`solve` (status ``skipped``), the command line, the race and the stages alike.
+        """
+        if problem.layout in cls.layouts:
+            return None
+        needs = " or ".join(sorted(cls.layouts))
+        return (f"{cls.name} cannot run on a {problem.layout} problem ({needs} only"
+                f"{': ' + cls.layout_reason if cls.layout_reason else ''})")
 
     def options(self) -> dict[str, Any]:
         """The solver's options, for result records (a Backend is recorded by its name)."""
@@ -150,6 +167,11 @@ class IterativeSolver:
             Called with each :class:`HistoryRow` (iteration 0 included).
         """
         check_limits(eps=eps, max_iter=max_iter, max_time=max_time)
+        reason = self.skip(problem)
+        if reason:
+            return SolveResult(status="skipped", X=np.full((problem.d, problem.d), np.nan),
+                               Y=np.full((problem.d, problem.d), np.nan), loss=math.nan, iterations=0, history=[],
+                               message=reason, solver=self.name, backend=problem.backend.name, dtype=problem.dtype)
         original = problem
         problem, moved = self._place(problem)
         if problem is not original:  # a start on the backend the problem left crosses via the host
@@ -162,7 +184,7 @@ class IterativeSolver:
         iteration = 0
         try:  # from here on every ending is a status: the inputs were valid
             if Y is None:
-                state = State(X, kernels.y_solve(problem, X))
+                state = State(X, problem.oracle(X).least_squares()[1].Y)
             first = run.record(0, 0.0, state)
         except Exception as exc:  # noqa: BLE001 - e.g. PᵀP not factorisable at an overflowing start
             status, message = "error", f"cannot evaluate the starting point: {describe_exception(exc)}"
@@ -318,11 +340,7 @@ class Run:
             self.solver.monitor(problem, state)
         value, gnorm = state.loss, state.grad_norm
         if value is None or gnorm is None:
-            fw = kernels.forward(problem, state.X, state.Y)
-            gX, gY = kernels.grad_from(problem, fw)
-            xp = problem.xp
-            value = kernels.loss_from(problem, fw)
-            gnorm = math.sqrt(float(xp.sum(gX * gX)) + float(xp.sum(gY * gY)))
+            value, gnorm = problem.oracle(state.X, state.Y).summary()
         row = HistoryRow(iteration, elapsed, value, gnorm, time.perf_counter() - self.started)
         self.history.append(row)
         if self.callback is not None:

@@ -2,68 +2,72 @@
 
 Each function validates its d×d arguments once (:meth:`Problem.as_variable`: host NumPy
 arrays or arrays of the problem's backend; shape, dtype and finiteness of host input) and
-then calls the unchecked maths of :mod:`solvers.kernels`, which the solvers use directly
-inside their loops. Vectorisation is row-major: ``vec(X) = X.reshape(-1)``. Results are
-backend arrays (``loss`` returns a Python float).
+then asks the problem's per-iterate oracle (:meth:`Problem.oracle`, :mod:`solvers.oracle`),
+in the problem's layout (dense, row-blocked or sharded). Vectorisation is row-major:
+``vec(X) = X.reshape(-1)``. Results are backend arrays (``loss`` returns a Python float).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from . import kernels
-from .kernels import Forward, grad_from, join, loss_from, softmax_rows, split
+from .oracle import Oracle
 from .problem import Problem
+from .rowterms import Forward, join, softmax_rows, split
 
 Array = Any
 
 __all__ = [
-    "Forward", "forward", "grad", "grad_from", "hessian_joint", "hessian_x", "hvp", "hvp_x", "join", "loss",
-    "loss_from", "softmax_rows", "split", "y_solve",
+    "Forward", "at", "forward", "grad", "hessian_joint", "hessian_x", "hvp", "hvp_x", "join", "loss",
+    "softmax_rows", "split", "y_solve",
 ]
 
 
+def at(problem: Problem, X: Array, Y: Array | None = None) -> Oracle:
+    """The oracle of the iterate (X, Y), arguments checked: loss, gradient, products, Hessians, Y step, all cached."""
+    return problem.oracle(problem.as_variable(X, "X"), None if Y is None else problem.as_variable(Y, "Y"))
+
+
 def forward(problem: Problem, X: Array, Y: Array) -> Forward:
-    """Softmax S, output A3 Y and residual R at (X, Y) (see :class:`solvers.kernels.Forward`)."""
-    return kernels.forward(problem, problem.as_variable(X, "X"), problem.as_variable(Y, "Y"))
+    """Softmax S, output A3 Y and residual R at (X, Y) (see :class:`solvers.rowterms.Forward`)."""
+    return at(problem, X, Y).forward
 
 
 def loss(problem: Problem, X: Array, Y: Array) -> float:
     """L(X, Y) = ‖softmax_rows(A1 X A2ᵀ) A3 Y − B‖²_F (no factor ½)."""
-    return kernels.loss_from(problem, forward(problem, X, Y))
+    return at(problem, X, Y).loss
 
 
 def grad(problem: Problem, X: Array, Y: Array) -> tuple[Array, Array]:
-    """Gradients ``(∇_X L, ∇_Y L)``, each d×d (SPEC §2)."""
-    return kernels.grad_from(problem, forward(problem, X, Y))
+    """Gradients ``(∇_X L, ∇_Y L)``, each d×d (docs/maths.md §2)."""
+    return at(problem, X, Y).grad
 
 
 def y_solve(problem: Problem, X: Array, reg: float = 0.0) -> Array:
-    """Exact minimiser of L(X, ·) (+ reg‖Y‖²_F) for fixed X (SPEC §3); see :func:`solvers.kernels.y_solve`."""
-    return kernels.y_solve(problem, problem.as_variable(X, "X"), reg)
+    """Exact minimiser of L(X, ·) (+ reg‖Y‖²_F) for fixed X (docs/maths.md §3), by thin SVD of P = S A3."""
+    return at(problem, X).least_squares(reg)[1].Y
 
 
 def hessian_x(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = False,
               rows: Any = None, weights: Any = None) -> Array:
-    """The d²×d² Hessian of L in vec(X) (SPEC §4); see :func:`solvers.kernels.hessian_x` for the options."""
-    return kernels.hessian_x(problem, problem.as_variable(X, "X"), problem.as_variable(Y, "Y"),
-                             gauss_newton=gauss_newton, rows=rows, weights=weights)
+    """The d²×d² Hessian of L in vec(X) (docs/maths.md §4); ``gauss_newton`` keeps its PSD part,
+    ``rows``/``weights`` keep (and weight) a sample of its n row terms."""
+    return at(problem, X, Y).hessian_x(gauss_newton=gauss_newton, rows=rows, weights=weights)
 
 
 def hessian_joint(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = False) -> Array:
-    """The 2d²×2d² Hessian of L in (vec X, vec Y), cross blocks included; see :func:`solvers.kernels.hessian_joint`."""
-    return kernels.hessian_joint(problem, problem.as_variable(X, "X"), problem.as_variable(Y, "Y"),
-                                 gauss_newton=gauss_newton)
+    """The 2d²×2d² Hessian of L in (vec X, vec Y), cross blocks included (or the Gauss–Newton matrix 2JᵀJ)."""
+    return at(problem, X, Y).hessian_joint(gauss_newton=gauss_newton)
 
 
 def hvp(problem: Problem, X: Array, Y: Array, dX: Array | None, dY: Array | None) -> tuple[Array, Array | None]:
-    """Joint Hessian–vector product ``H (vec dX, vec dY)`` without forming H; see :func:`solvers.kernels.hvp`."""
+    """Joint Hessian–vector product ``H (vec dX, vec dY)`` without forming H (docs/maths.md §5)."""
     if dX is None and dY is None:
         raise ValueError("hvp needs a direction: dX, dY or both")
     dX, dY = (None if value is None else problem.as_variable(value, name) for value, name in ((dX, "dX"), (dY, "dY")))
-    return kernels.hvp(problem, problem.as_variable(X, "X"), problem.as_variable(Y, "Y"), dX, dY)
+    return at(problem, X, Y).hvp(dX, dY)
 
 
 def hvp_x(problem: Problem, X: Array, Y: Array, D: Array) -> Array:
-    """``H_X vec(D)`` reshaped to d×d, without forming H_X (SPEC §5)."""
+    """``H_X vec(D)`` reshaped to d×d, without forming H_X (docs/maths.md §5)."""
     return hvp(problem, X, Y, D, None)[0]

@@ -9,6 +9,7 @@ import numpy as np
 from array_api_compat import is_array_api_obj, is_numpy_array
 
 from .backends import Backend, get_backend
+from .oracle import ORACLES, Oracle
 
 _INPUTS = ("A1", "A2", "A3", "B")
 
@@ -109,6 +110,9 @@ class Problem:
         The rows of A1 and B this process holds (all of them unless sharded).
     blocked : bool
         Whether the oracles run row-blocked.
+    layout : {"dense", "blocked", "sharded"}
+        The oracles' layout, chosen once here (:mod:`solvers.oracle`): the n×n softmax held,
+        row blocks within the memory budget, or row blocks of this process's shard.
     block_rows, hessian_block_rows : int
         Rows per block of the row-blocked oracles and of the blocked X-Hessian.
     """
@@ -154,6 +158,8 @@ class Problem:
         full = FULL_S_ARRAYS * n * n * item
         self.blocked = (blocked if blocked is not None
                         else self.shard is not None or full > self.memory_budget)
+        self.layout = "sharded" if self.shard is not None else "blocked" if self.blocked else "dense"
+        self._oracle = ORACLES[self.layout]
         budget_rows = self.memory_budget // (FULL_S_ARRAYS * n * item)
         self.block_rows = max(1, min(m, budget_rows, max(8, BLOCK_BYTES // (n * item))))
         self.hessian_block_rows = max(1, min(m, self.memory_budget // ((FULL_S_ARRAYS * n + 8 * d * d) * item)))
@@ -203,6 +209,15 @@ class Problem:
         if self.X_star is None:
             raise ValueError(f"{self.name} has no planted minimiser X*: a start near it needs Problem.planted")
         return self.X_star + noise * np.random.default_rng(seed).standard_normal((self.d, self.d))
+
+    def oracle(self, X: Any, Y: Any | None = None, forward: Any = None) -> Oracle:
+        """The oracle of the iterate (X, Y) in this problem's layout (:mod:`solvers.oracle`).
+
+        ``X`` and ``Y`` are d×d arrays of this backend and are not checked (the solvers call
+        this inside their loops); ``Y`` may be ``None`` when only the exact Y step at X is
+        wanted (:meth:`solvers.oracle.Oracle.least_squares`).
+        """
+        return self._oracle(self, X, Y, forward)
 
     def on(self, backend: str | Backend, dtype: str | None = None) -> "Problem":
         """The same numbers on another backend (or dtype)."""

@@ -1,44 +1,60 @@
 """Solver registry: ``get_solver(name, backend=..., **options)``.
 
-Solver modules are imported on first use, so ``import solvers`` stays light and never
-imports torch; a module registers its classes with :func:`register`.
+The project's methods are the data :data:`solvers.methods.METHODS`, read the first time the
+registry is consulted (so ``import solvers`` stays light and never imports torch); the
+methods never import the registry back. :func:`register` adds a user's own solver class.
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
+from functools import cache
 from typing import Any, TypeVar
 
 from .backends import Backend
 from .loop import IterativeSolver
-
-#: Modules that define solvers, imported the first time the registry is consulted.
-SOLVER_MODULES = ("solvers.methods.alternating", "solvers.methods.sketched", "solvers.methods.newton",
-                  "solvers.methods.newton_cg", "solvers.methods.varpro", "solvers.methods.peers",
-                  "solvers.methods.scipy_peers", "solvers.methods.jax_peers")
 
 _REGISTRY: dict[str, type[IterativeSolver]] = {}
 T = TypeVar("T", bound=type[IterativeSolver])
 
 
 def register(cls: T) -> T:
-    """Class decorator adding a solver under ``cls.name``."""
+    """Class decorator adding a solver (an :class:`IterativeSolver` subclass) under ``cls.name``."""
     if not cls.name:
         raise ValueError(f"{cls.__name__} has no name")
+    _load()
     _REGISTRY[cls.name] = cls
     return cls
 
 
+@cache
 def _load() -> None:
-    for module in SOLVER_MODULES:
-        importlib.import_module(module)
+    """Register the project's methods, once, before any user's (so theirs come after)."""
+    from .methods import METHODS
+
+    for method in METHODS:
+        _REGISTRY.setdefault(method.name, method)
 
 
 def list_solvers() -> list[str]:
     """Names of every registered solver, in registration order."""
     _load()
     return list(_REGISTRY)
+
+
+def solver_class(name: str) -> type[IterativeSolver]:
+    """The class registered as ``name`` (its capabilities, e.g. :meth:`IterativeSolver.skip`, without constructing it).
+
+    Raises
+    ------
+    ValueError
+        Unknown name (the message lists the valid ones).
+    """
+    _load()
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown solver {name!r}; choose one of {', '.join(_REGISTRY)}") from None
 
 
 def get_solver(name: str, backend: str | Backend | None = None, **options: Any) -> IterativeSolver:
@@ -59,11 +75,7 @@ def get_solver(name: str, backend: str | Backend | None = None, **options: Any) 
         Unknown name or option (the message lists the valid ones), or a backend the
         method cannot run on.
     """
-    _load()
-    try:
-        cls = _REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown solver {name!r}; choose one of {', '.join(_REGISTRY)}") from None
+    cls = solver_class(name)
     accepted = _options_of(cls)
     unknown = sorted(set(options) - accepted)
     if unknown:

@@ -8,7 +8,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-STATUSES = ("converged", "max_iter", "timeout", "diverged", "error")
+#: ``skipped``: the method cannot run on this problem (its layout, :meth:`IterativeSolver.skip`);
+#: nothing ran, the message says why.
+STATUSES = ("converged", "max_iter", "timeout", "diverged", "error", "skipped")
 
 
 class HistoryRow(NamedTuple):

@@ -12,19 +12,23 @@ several n×n passes of the full-S path.
 The same decomposition is data parallelism: a sharded problem holds only its rows of A1 and
 B, and the one collective ``problem.backend.all_reduce`` finishes each d×d (or d²×d²)
 partial and each loss (and gathers P for the Y step), so every rank returns the same,
-complete result and the solvers need no change. :class:`RowSoftmax` replaces the n×n ``Forward.S`` in this mode: the row
-log-sum-exp, from which a block of S is one ``exp`` away.
+complete result and the solvers need no change. :class:`RowSoftmax` replaces the n×n
+``Forward.S`` in this layout: the row log-sum-exp, from which a block of S is one ``exp``
+away. The Hessians' row terms are those of :mod:`solvers.rowterms`, summed block by block.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, NamedTuple
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
 from .backends import device_of
-from .problem import Problem
+from .rowterms import Forward, JointTerms, assemble_joint, hessian_x_terms, joint_hessian_terms, varpro_terms
+
+if TYPE_CHECKING:
+    from .problem import Problem
 
 Array = Any
 
@@ -54,7 +58,7 @@ def _slices(m: int, b: int) -> list[slice]:
     return [slice(start, min(start + b, m)) for start in range(0, m, b)]
 
 
-def _block(problem: Problem, L: Array, Y: Array, B: Array, rows: slice, lse: Array | None = None) -> _Block:
+def _block(problem: "Problem", L: Array, Y: Array, B: Array, rows: slice, lse: Array | None = None) -> _Block:
     """Softmax, P = S A3 and residual of the rows ``rows`` of ``L = A1 X``.
 
     With ``lse`` (from :func:`forward`) the block's S costs one ``exp``; without, its row
@@ -78,7 +82,7 @@ def _block(problem: Problem, L: Array, Y: Array, B: Array, rows: slice, lse: Arr
 GROUPS = 8
 
 
-def _map(problem: Problem, work: Callable[[slice], tuple[Any, ...]], kinds: str, rows: int, b: int) -> list[Any]:
+def _map(problem: "Problem", work: Callable[[slice], tuple[Any, ...]], kinds: str, rows: int, b: int) -> list[Any]:
     """Run ``work`` on every block of ``b`` of the first ``rows`` rows and combine its outputs.
 
     ``kinds`` has one letter per output of ``work``: ``"r"`` for a block of rows (concatenated
@@ -118,10 +122,8 @@ def _rowdot(xp: Any, a: Array, b: Array) -> Array:
     return xp.sum(a * b, axis=1, keepdims=True)
 
 
-def forward(problem: Problem, X: Array, Y: Array) -> tuple[RowSoftmax, Array, Array]:
-    """``(RowSoftmax(X, lse), V, R)`` for this process's rows, in one pass over them."""
-    from .kernels import Forward
-
+def forward(problem: "Problem", X: Array, Y: Array) -> Forward:
+    """``Forward(RowSoftmax(X, Y, lse), V, R)`` for this process's rows, in one pass over them."""
     xp = problem.xp
     A2T = problem.A2.T
     L = problem.A1 @ X
@@ -137,13 +139,7 @@ def forward(problem: Problem, X: Array, Y: Array) -> tuple[RowSoftmax, Array, Ar
     return Forward(RowSoftmax(X, Y, lse), problem.A3 @ Y, R)
 
 
-def loss_from(problem: Problem, R: Array) -> float:
-    """sum(R ⊙ R) over all rows of all processes (one scalar all-reduce)."""
-    xp = problem.xp
-    return float(problem.backend.all_reduce(xp.sum(R * R)))
-
-
-def grad_from(problem: Problem, fw: Any) -> tuple[Array, Array]:
+def grad_from(problem: "Problem", fw: Forward) -> tuple[Array, Array]:
     """(∇_X L, ∇_Y L): dZ = S ⊙ 2(R Vᵀ − rowsum(R ⊙ S V)) per block; A1ᵀ (dZ A2) and 2 Σ (S A3)ᵀ R."""
     xp = problem.xp
     soft, V, _ = fw
@@ -160,7 +156,7 @@ def grad_from(problem: Problem, fw: Any) -> tuple[Array, Array]:
     return _reduced(problem, 2.0 * (problem.A1.T @ U), 2.0 * T)
 
 
-def hvp(problem: Problem, fw: Any, dX: Array | None, dY: Array | None) -> tuple[Array, Array | None]:
+def hvp(problem: "Problem", fw: Forward, dX: Array | None, dY: Array | None) -> tuple[Array, Array | None]:
     """Joint Hessian–vector product, blocked: see :func:`solvers.kernels.hvp` for the maths.
 
     Per block, with dS = S ⊙ (ΔZ − rowsum(S ⊙ ΔZ)), P = S A3, dP = dS A3 and
@@ -208,10 +204,11 @@ def hvp(problem: Problem, fw: Any, dX: Array | None, dY: Array | None) -> tuple[
     return _reduced(problem, hX, 2.0 * T)
 
 
-def values_and_targets(problem: Problem, X: Array) -> tuple[Array, Array]:
+def values_and_targets(problem: "Problem", X: Array, lse: Array | None = None) -> tuple[Array, Array]:
     """P = softmax_rows(A1 X A2ᵀ) A3 and B, all n rows (n×d each), for the Y step's SVD.
 
-    P is built block by block. In a sharded run each process fills its rows of zero n×d
+    P is built block by block (one ``exp`` per block when the row log-sum-exp ``lse`` of a
+    forward pass at X is given). In a sharded run each process fills its rows of zero n×d
     arrays and one all-reduce of the pair (2·n·d numbers, once per Y step) gathers them, so
     every process solves the same least-squares problem.
     """
@@ -220,6 +217,9 @@ def values_and_targets(problem: Problem, X: Array) -> tuple[Array, Array]:
 
     def work(rows: slice) -> tuple[Array]:
         Z = L[rows, :] @ problem.A2.T
+        if lse is not None:
+            Z -= lse[rows, :]
+            return (xp.exp(Z) @ problem.A3,)
         Z -= xp.max(Z, axis=1, keepdims=True)
         E = xp.exp(Z)
         return ((E @ problem.A3) / xp.sum(E, axis=1, keepdims=True),)
@@ -233,37 +233,108 @@ def values_and_targets(problem: Problem, X: Array) -> tuple[Array, Array]:
     return both[:, :d], both[:, d:]
 
 
-def hessian_x(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = False,
+def _hessian_blocks(problem: "Problem", X: Array, Y: Array, A1: Array, B: Array) -> Iterator[tuple[slice, _Block]]:
+    """The blocks of :attr:`Problem.hessian_block_rows` rows of ``A1``/``B`` (few, large: their
+    row terms need b×n×d² products), one at a time."""
+    L = A1 @ X
+    for rows in _slices(A1.shape[0], problem.hessian_block_rows):
+        yield rows, _block(problem, L, Y, B, rows)
+
+
+def _zeros(problem: "Problem", *shape: int) -> Array:
+    return problem.xp.zeros(shape, dtype=problem.A1.dtype, device=device_of(problem.A1))
+
+
+def hessian_x(problem: "Problem", X: Array, Y: Array, *, gauss_newton: bool = False,
               rows: Any = None, weights: Any = None) -> Array:
     """H_X = Σ_j (a_j a_jᵀ) ⊗ C_j summed block by block (see :func:`solvers.kernels.hessian_x`).
 
-    A block's C_j need b×n×d² products against the n×d² Kronecker columns, so blocks are
-    sized by :attr:`Problem.hessian_block_rows` (few, large blocks) and run one at a time;
-    ``rows`` / ``weights`` restrict the sum to a sample of this process's rows.
+    ``rows`` (host integers, indices into all n rows) and ``weights`` restrict the sum to a
+    sample; each process keeps the sampled rows it holds, and the all-reduce adds the rest.
     """
-    from .kernels import curvature_blocks, kron_sum_symmetric
-
     xp = problem.xp
+    d = problem.d
     V = problem.A3 @ Y
     A1, B = problem.A1, problem.B
-    if rows is not None:
-        index = xp.asarray(np.asarray(rows, dtype=np.int64), device=device_of(A1))
-        A1, B = xp.take(A1, index, axis=0), xp.take(B, index, axis=0)
     scale = None
-    if weights is not None:
-        scale = xp.asarray(np.asarray(weights, dtype=problem.dtype), device=device_of(A1))[:, None, None]
-    L = A1 @ X
-    H = 0.0
-    for block in _slices(A1.shape[0], problem.hessian_block_rows):
-        blk = _block(problem, L, Y, B, block)
-        C = curvature_blocks(problem, blk.S, V, blk.R, B[block, :], gauss_newton=gauss_newton)
-        if scale is not None:
-            C = C * scale[block, ...]
-        H = H + kron_sum_symmetric(problem, C, A1[block, :])
+    if rows is not None:
+        rows = np.asarray(rows, dtype=np.int64)
+        mine = (rows >= problem.rows.start) & (rows < problem.rows.stop)
+        index = xp.asarray(rows[mine] - problem.rows.start, device=device_of(A1))
+        A1, B = xp.take(A1, index, axis=0), xp.take(B, index, axis=0)
+        if weights is not None:
+            scale = xp.asarray(np.asarray(weights, dtype=problem.dtype)[mine], device=device_of(A1))
+    H = _zeros(problem, d * d, d * d)
+    for block, blk in _hessian_blocks(problem, X, Y, A1, B):
+        H = H + hessian_x_terms(problem, blk.S, V, blk.R, blk.SV, A1[block, :], gauss_newton=gauss_newton,
+                                weights=None if scale is None else scale[block])
     return problem.backend.all_reduce(H)
 
 
-def _reduced(problem: Problem, first: Array, second: Array) -> tuple[Array, Array]:
+def hessian_joint(problem: "Problem", X: Array, Y: Array, *, gauss_newton: bool = False) -> Array:
+    """The joint 2d²×2d² Hessian from its row terms summed block by block (one all-reduce of them)."""
+    xp = problem.xp
+    d = problem.d
+    V = problem.A3 @ Y
+    total = JointTerms(_zeros(problem, d * d, d * d), _zeros(problem, d * d, d * d), _zeros(problem, d, d))
+    for block, blk in _hessian_blocks(problem, X, Y, problem.A1, problem.B):
+        terms = joint_hessian_terms(problem, blk.S, V, blk.R, blk.SV, problem.A1[block, :], gauss_newton=gauss_newton)
+        total = JointTerms(*(a + b for a, b in zip(total, terms)))
+    flat = problem.backend.all_reduce(xp.concat([xp.reshape(part, (-1,)) for part in total]))  # one collective
+    size = d ** 4
+    return assemble_joint(problem, JointTerms(xp.reshape(flat[:size], (d * d, d * d)),
+                                              xp.reshape(flat[size:2 * size], (d * d, d * d)),
+                                              xp.reshape(flat[2 * size:], (d, d))))
+
+
+def varpro_gauss_newton(problem: "Problem", X: Array, Y: Array, Q: Array) -> Array:
+    """H_GN − 2 MᵀM (:func:`solvers.kernels.varpro_gauss_newton`) from row terms summed block by
+    block; ``Q`` holds this process's rows of the range basis."""
+    xp = problem.xp
+    d = problem.d
+    V = problem.A3 @ Y
+    H, M = _zeros(problem, d * d, d * d), _zeros(problem, d * d, d * d)
+    for block, blk in _hessian_blocks(problem, X, Y, problem.A1, problem.B):
+        H_part, M_part = varpro_terms(problem, blk.S, V, blk.SV, problem.A1[block, :], Q[block, :])
+        H, M = H + H_part, M + M_part
+    both = problem.backend.all_reduce(xp.stack([H, M]))
+    return both[0, ...] - 2.0 * (both[1, ...].T @ both[1, ...])
+
+
+def varpro_gn_product(problem: "Problem", fw: Forward, Q: Array, D: Array) -> Array:
+    """2 J_Kᵀ (I − QQᵀ)(JD V) in two passes over the blocks (``Q``: this process's rows of the basis).
+
+    Pass one forms W = (dS A3) Y per block, dS the softmax derivative along A1 D A2ᵀ; the
+    projection takes one all-reduce of QᵀW (d×d); pass two applies J_Kᵀ. Each pass
+    recomputes a block of S from the row log-sum-exp.
+    """
+    xp = problem.xp
+    soft, V, _ = fw
+    A2T = problem.A2.T
+    L, dL = problem.A1 @ soft.X, problem.A1 @ D
+
+    def directional(rows: slice) -> tuple[Array]:
+        blk = _block(problem, L, soft.Y, problem.B, rows, soft.lse)
+        dS = dL[rows, :] @ A2T
+        dS -= xp.sum(blk.S * dS, axis=1, keepdims=True)
+        dS *= blk.S
+        return ((dS @ problem.A3) @ soft.Y,)
+
+    (W,) = _map(problem, directional, "r", L.shape[0], problem.block_rows)
+    W = W - Q @ problem.backend.all_reduce(Q.T @ W)
+
+    def transposed(rows: slice) -> tuple[Array]:
+        blk = _block(problem, L, soft.Y, problem.B, rows, soft.lse)
+        U = W[rows, :] @ V.T
+        U -= _rowdot(xp, W[rows, :], blk.SV)
+        U *= blk.S
+        return (U @ problem.A2,)
+
+    (U,) = _map(problem, transposed, "r", L.shape[0], problem.block_rows)
+    return problem.backend.all_reduce(2.0 * (problem.A1.T @ U))
+
+
+def _reduced(problem: "Problem", first: Array, second: Array) -> tuple[Array, Array]:
     """All-reduce two d×d partials in one collective."""
     xp = problem.xp
     both = problem.backend.all_reduce(xp.stack([first, second]))

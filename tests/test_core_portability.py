@@ -22,7 +22,7 @@ PACKAGE = Path(solvers.__file__).parent
 #: Libraries the core must not call on backend arrays (the adapters in solvers/backends/ may).
 LIBRARIES = ("numpy", "scipy", "torch", "cupy", "cupyx")
 #: The array-maths modules, by file name, wherever the package keeps them.
-CORE_MODULES = ("kernels.py", "rowblocks.py", "oracles.py", "damping.py", "loop.py", "alternating.py", "newton.py", "newton_cg.py",
+CORE_MODULES = ("rowterms.py", "kernels.py", "rowblocks.py", "oracle.py", "oracles.py", "damping.py", "loop.py", "alternating.py", "newton.py", "newton_cg.py",
                 "sketched.py", "varpro.py")
 #: Modules that register solvers yet are library-specific by design.
 NOT_CORE = {"peers.py": "the peers are SciPy's minimisers and torch autograd themselves",
@@ -35,7 +35,7 @@ ALLOWED: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
     ("*", "<module>"): (("numpy",), "the import: NumPy serves host-side work (below)"),
     ("kernels.py", "hessian_x"): (("numpy.asarray", "numpy.int64"),
                                   "rows and weights arrive as host sequences and are moved with xp.asarray"),
-    ("kernels.py", "kron_sum_symmetric"): (
+    ("rowterms.py", "kron_sum_symmetric"): (
         ("numpy.triu_indices", "numpy.empty", "numpy.int64", "numpy.arange", "numpy.reshape"),
         "index arrays are built on the host, then moved with xp.asarray"),
     ("rowblocks.py", "hessian_x"): (("numpy.asarray", "numpy.int64"),

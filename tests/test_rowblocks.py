@@ -13,7 +13,7 @@ import contextlib
 import numpy as np
 import pytest
 
-from solvers import Problem, get_solver, kernels, rowblocks
+from solvers import Problem, get_solver, oracles, rowblocks
 from solvers.problem import shard_rows
 
 from .conftest import backend_param
@@ -21,17 +21,35 @@ from .conftest import backend_param
 N, D = 37, 5
 BACKENDS = [backend_param("numpy"), backend_param("torch"), pytest.param("strict", id="array-api-strict")]
 
+def _second_product(p, X, Y, D):
+    """Two products at one oracle: the second reuses its forward pass and cache."""
+    point = p.oracle(X, Y)
+    point.hvp(D, None)
+    return point.hvp(D, D)
+
+
+def _varpro(p, X, Y, D, *, matrix: bool):
+    """The variable-projection Gauss–Newton matrix, or its product with D, at (X, Y(X))."""
+    point, step = p.oracle(X).least_squares()
+    return point.varpro_gauss_newton(step.Q) if matrix else point.varpro_gn_product(step.Q, D)
+
+
 ORACLES = {
-    "loss": lambda p, X, Y, D: kernels.loss(p, X, Y),
-    "grad": lambda p, X, Y, D: kernels.grad(p, X, Y),
-    "hvp": lambda p, X, Y, D: kernels.hvp(p, X, Y, D, 2.0 * X),
-    "hvp-dY_only": lambda p, X, Y, D: kernels.hvp(p, X, Y, None, D),
-    "hvp_x": lambda p, X, Y, D: kernels.hvp_x(p, X, Y, D),
-    "hvp-shared-forward": lambda p, X, Y, D: kernels.hvp(p, X, Y, D, D, fw=kernels.forward(p, X, Y)),
-    "hessian_x": lambda p, X, Y, D: kernels.hessian_x(p, X, Y),
-    "hessian_x-gauss_newton": lambda p, X, Y, D: kernels.hessian_x(p, X, Y, gauss_newton=True),
-    "hessian_x-rows-weights": lambda p, X, Y, D: kernels.hessian_x(p, X, Y, rows=[3, 1, 30, 4],
-                                                                   weights=[0.5, 2.0, 1.0, 3.0]),
+    "loss": lambda p, X, Y, D: p.oracle(X, Y).loss,
+    "grad": lambda p, X, Y, D: p.oracle(X, Y).grad,
+    "hvp": lambda p, X, Y, D: p.oracle(X, Y).hvp(D, 2.0 * X),
+    "hvp-dY_only": lambda p, X, Y, D: p.oracle(X, Y).hvp(None, D),
+    "hvp_x": lambda p, X, Y, D: p.oracle(X, Y).hvp_x(D),
+    "hvp-shared-forward": _second_product,
+    "hessian_x": lambda p, X, Y, D: p.oracle(X, Y).hessian_x(),
+    "hessian_x-gauss_newton": lambda p, X, Y, D: p.oracle(X, Y).hessian_x(gauss_newton=True),
+    "hessian_x-rows-weights": lambda p, X, Y, D: p.oracle(X, Y).hessian_x(rows=[3, 1, 30, 4],
+                                                                          weights=[0.5, 2.0, 1.0, 3.0]),
+    "hessian_joint": lambda p, X, Y, D: p.oracle(X, Y).hessian_joint(),
+    "hessian_joint-gauss_newton": lambda p, X, Y, D: p.oracle(X, Y).hessian_joint(gauss_newton=True),
+    "varpro_gauss_newton": lambda p, X, Y, D: _varpro(p, X, Y, D, matrix=True),
+    "varpro_gn_product": lambda p, X, Y, D: _varpro(p, X, Y, D, matrix=False),
+    "y_step": lambda p, X, Y, D: p.oracle(X).least_squares()[1][:2],
 }
 
 
@@ -85,17 +103,19 @@ def test_blocked_values_and_y_solve(backend, block, rng):
         full, blocked = _pair(backend, block)
         X = full.as_variable(0.7 * rng.standard_normal((D, D)), "X")
         P, B = rowblocks.values_and_targets(blocked, X)
-        assert _rel(full, P, kernels.softmax_rows(full.xp, (full.A1 @ X) @ full.A2.T) @ full.A3) < 1e-12
+        assert _rel(full, P, oracles.softmax_rows(full.xp, (full.A1 @ X) @ full.A2.T) @ full.A3) < 1e-12
         assert _rel(full, B, full.B) == 0.0
-        assert _rel(full, kernels.y_solve(blocked, X), kernels.y_solve(full, X)) < 1e-12
+        assert _rel(full, oracles.y_solve(blocked, X), oracles.y_solve(full, X)) < 1e-12
+        lse = blocked.oracle(X, X).forward.S.lse  # P from a forward pass's log-sum-exp: one exp per block
+        assert _rel(full, rowblocks.values_and_targets(blocked, X, lse)[0], P) < 1e-12
 
 
 def test_blocked_forward_keeps_no_n_by_n_array():
     problem = Problem.planted(N, D, seed=2, blocked=True)
-    fw = kernels.forward(problem, problem.X_star, problem.Y_star)
-    assert isinstance(fw.S, rowblocks.RowSoftmax)
-    assert fw.S.lse.shape == (N, 1) and fw.R.shape == (N, D)
-    assert kernels.loss_from(problem, fw) < 1e-25
+    point = problem.oracle(problem.X_star, problem.Y_star)
+    assert isinstance(point.forward.S, rowblocks.RowSoftmax) and point.layout == "blocked"
+    assert point.forward.S.lse.shape == (N, 1) and point.forward.R.shape == (N, D)
+    assert point.loss < 1e-25
 
 
 def test_problem_chooses_blocks_from_the_memory_budget():
@@ -127,22 +147,35 @@ def test_planted_problems_are_generated_in_row_blocks_without_changing_them(monk
     np.testing.assert_allclose(Problem.planted(50, 4, seed=7).host["B"], whole.host["B"], rtol=1e-14, atol=1e-15)
 
 
-@pytest.mark.parametrize("method", ["newton-cg", "alternating", "sketched", "lbfgs"])
+@pytest.mark.parametrize("method", ["newton-cg", "alternating", "sketched", "lbfgs", "varpro", "gauss-newton",
+                                    "scipy-trust-exact"])
 def test_solvers_on_a_blocked_problem_follow_the_full_path(method):
     full, blocked = (Problem.planted(40, 3, seed=1, blocked=flag) for flag in (False, True))
     X0 = full.X_star + 0.5 * np.random.default_rng(5).standard_normal((3, 3))
     runs = [get_solver(method).solve(problem, X0, eps=1e-14, max_iter=6) for problem in (full, blocked)]
     assert runs[0].status == runs[1].status and runs[0].iterations == runs[1].iterations
-    np.testing.assert_allclose([r.loss for r in runs[1].history], [r.loss for r in runs[0].history], rtol=1e-8)
+    # the layouts round differently (P = (E A3)/Σ against (E/Σ) A3); inexact CG steps can amplify that
+    # to ~1e-9 of the iterate at one step, and the iteration contracts it again
+    np.testing.assert_allclose([r.loss for r in runs[1].history], [r.loss for r in runs[0].history], rtol=1e-8,
+                               atol=1e-9 * runs[0].history[0].loss)
 
 
-@pytest.mark.parametrize("method", ["joint-newton", "autograd-newton"])
-def test_methods_that_need_more_than_the_blocked_oracles_still_run_blocked(method):
-    """joint-newton forms the joint Hessian from the full S; the autograd peers differentiate the blocked forward."""
-    pytest.importorskip("torch")
-    from solvers import get_solver
-
+@pytest.mark.parametrize("method", ["joint-newton", "autograd-newton", "varpro"])
+def test_methods_give_the_same_iterates_blocked_and_full(method):
+    """joint-newton sums its joint Hessian block by block; the autograd peers differentiate the blocked forward."""
+    if method == "autograd-newton":
+        pytest.importorskip("torch")
     full, blocked = (Problem.planted(N, D, seed=2, blocked=flag) for flag in (False, True))
     want, got = (get_solver(method).solve(p, p.start_near_solution(), eps=0.0, max_iter=2) for p in (full, blocked))
     assert got.status == want.status == "max_iter"
     np.testing.assert_allclose([r.loss for r in got.history], [r.loss for r in want.history], rtol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["jax-newton", "jax-newton-cg"])
+def test_a_method_that_builds_its_own_n_by_n_arrays_is_skipped_on_a_blocked_problem(method):
+    from solvers.registry import solver_class
+
+    blocked = Problem.planted(N, D, seed=2, blocked=True)
+    reason = solver_class(method).skip(blocked)
+    assert reason and "blocked" in reason and "dense" in reason
+    assert solver_class(method).skip(Problem.planted(N, D, seed=2)) is None

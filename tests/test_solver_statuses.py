@@ -161,18 +161,17 @@ def test_a_rejected_trial_raises_the_damping():
 # --- variable projection -------------------------------------------------------------------
 
 def test_varpro_gauss_newton_is_the_schur_complement_of_the_joint_one(rng):
-    from solvers import kernels
     from solvers.methods.varpro import reduced_point
 
     problem = Problem.planted(20, 3, seed=1)
     X = problem.X_star + 0.3 * rng.standard_normal((3, 3))
     point = reduced_point(problem, X)
-    H = kernels.varpro_gauss_newton(problem, point["fw"], point["Q"])
+    H = point["oracle"].varpro_gauss_newton(point["Q"])
     J = oracles.hessian_joint(problem, X, point["Y"], gauss_newton=True)
     schur = J[:9, :9] - J[:9, 9:] @ np.linalg.solve(J[9:, 9:], J[9:, :9])
     np.testing.assert_allclose(H, schur, atol=1e-12 * np.abs(H).max())
     D = rng.standard_normal((3, 3))
-    np.testing.assert_allclose(kernels.varpro_gn_product(problem, point["fw"], point["Q"], D).ravel(),
+    np.testing.assert_allclose(point["oracle"].varpro_gn_product(point["Q"], D).ravel(),
                                H @ D.ravel(), atol=1e-12 * np.abs(H).max())
     gX, _ = oracles.grad(problem, X, point["Y"])   # the reduced gradient is ∇_X L at Y(X)
     f = lambda X: oracles.loss(problem, X, oracles.y_solve(problem, X))

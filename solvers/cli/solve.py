@@ -9,12 +9,10 @@ import numpy as np
 
 from ..backends import BACKEND_NAMES, DTYPES, get_backend
 from ..problem import START_NOISE, START_SEED, Problem
-from ..registry import list_solvers
+from ..registry import list_solvers, solver_class
 from .arguments import UsageError, non_negative_float, non_negative_int, positive_float, positive_int
 from .progress import solve_with_progress
 
-#: Methods whose oracles all run row-sharded (``--distributed``).
-DISTRIBUTED_METHODS = ("newton-cg", "alternating")
 #: Default method of ``attnreg solve``: reaches 1e-10 on the default problem in a few iterations.
 DEFAULT_METHOD = "gauss-newton"
 
@@ -67,7 +65,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="one process of a torchrun job (--backend torch: gloo; torch-cuda: NCCL, one GPU "
                              "per process): every process draws the problem from --seed, keeps its rows of A1 "
                              f"and B and all-reduces partial sums; only rank 0 prints. Methods: "
-                             f"{', '.join(DISTRIBUTED_METHODS)}")
+                             f"{', '.join(sharded_methods())}")
+
+
+def sharded_methods() -> list[str]:
+    """The registered methods that run on a sharded problem (their declared layouts)."""
+    return [name for name in list_solvers() if "sharded" in solver_class(name).layouts]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,8 +111,9 @@ def _check_distributed(args: argparse.Namespace) -> None:
     """Refuse ``--distributed`` options that cannot work, before joining a process group."""
     if args.backend not in ("torch", "torch-cuda"):
         raise UsageError(f"--distributed runs on torch.distributed: --backend torch or torch-cuda, not {args.backend}")
-    if args.method not in DISTRIBUTED_METHODS:
-        raise UsageError(f"--distributed runs {', '.join(DISTRIBUTED_METHODS)}; {args.method} needs all rows in one process")
+    if "sharded" not in solver_class(args.method).layouts:
+        raise UsageError(f"--distributed runs {', '.join(sharded_methods())}; {args.method} cannot run sharded "
+                         f"({solver_class(args.method).layout_reason})")
     if args.max_time is not None:
         raise UsageError("--distributed stops on --max-iter or --eps only: a per-process clock would stop "
                          "processes at different iterations")

@@ -265,7 +265,7 @@ def lbfgs_overhead(n: int = 512, d: int = 32, iterations: int = 200, seed: int =
     import numpy as np
     import scipy.optimize
 
-    from .. import kernels
+    from ..rowterms import split
 
     problem = Problem.planted(n, d, seed=seed)
     X0 = problem.start_near_solution()
@@ -273,8 +273,8 @@ def lbfgs_overhead(n: int = 512, d: int = 32, iterations: int = 200, seed: int =
     z0 = np.concatenate([np.ravel(X0), np.ravel(Y0)])
 
     def fun(z: Any) -> tuple[float, Any]:
-        fw = kernels.forward(problem, *kernels.split(problem, z))
-        return kernels.loss_from(problem, fw), np.asarray(kernels.join(problem, *kernels.grad_from(problem, fw)))
+        point = problem.oracle(*split(problem, z))
+        return point.loss, np.asarray(point.joint_grad)
 
     options = {"maxcor": 10, "maxiter": iterations, "maxfun": 50 * iterations, "ftol": 0.0, "gtol": 0.0}
     project, raw = _side_by_side(
@@ -285,14 +285,13 @@ def lbfgs_overhead(n: int = 512, d: int = 32, iterations: int = 200, seed: int =
 
 def hvp_versus_jax(n: int = 1024, d: int = 64, seed: int = 0, repeat: int = 5) -> dict[str, float]:
     """One X-block Hessian–vector product as newton-cg takes it (forward pass and
-    :func:`~solvers.kernels.hvp_cache` shared by the products of an iteration) against
+    per-iterate cache shared by the products of an iteration: the iterate's oracle) against
     ``jax.jit`` of jvp∘grad in X, side by side. Returns seconds and ``ratio`` = project/JAX.
 
     Raises ``ImportError`` when JAX is not installed.
     """
     import numpy as np
 
-    from .. import kernels
     from ..methods.jax_peers import _jax
 
     jax = _jax()
@@ -301,8 +300,8 @@ def hvp_versus_jax(n: int = 1024, d: int = 64, seed: int = 0, repeat: int = 5) -
     X = problem.start_near_solution()
     Y = np.asarray(oracles.y_solve(problem, X))
     D = np.random.default_rng(seed + 1).standard_normal((d, d))
-    fw = kernels.forward(problem, X, Y)
-    cache = kernels.hvp_cache(problem, fw)
+    point = problem.oracle(X, Y)
+    point.hvp(D, None)  # the forward pass and per-iterate cache, off the clock as in newton-cg
     A1, A2, A3, B = (jnp.asarray(problem.host[key]) for key in ("A1", "A2", "A3", "B"))
     Yj = jnp.asarray(Y)
 
@@ -312,6 +311,6 @@ def hvp_versus_jax(n: int = 1024, d: int = 64, seed: int = 0, repeat: int = 5) -
 
     hvp = jax.jit(lambda Xj, Dj: jax.jvp(jax.grad(loss_x), (Xj,), (Dj,))[1])
     Xj, Dj = jnp.asarray(X), jnp.asarray(D)
-    project, jitted = _side_by_side(repeat, lambda: kernels.hvp(problem, X, Y, D, None, fw=fw, cache=cache),
+    project, jitted = _side_by_side(repeat, lambda: point.hvp(D, None),
                                     lambda: hvp(Xj, Dj).block_until_ready())
     return {"project": project, "jax": jitted, "ratio": project / jitted}

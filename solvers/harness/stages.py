@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from .. import kernels
 from ..backends import Backend, device_of
 from ..problem import Problem
 
@@ -86,28 +85,29 @@ def stage_point(problem: Problem, seed: int = 0) -> tuple[Any, Any]:
 
 
 def _prepare_forward(problem: Problem, X: Any, Y: Any) -> Body:
-    return lambda: kernels.forward(problem, X, Y)
+    return lambda: problem.oracle(X, Y).forward
 
 
 def _prepare_gradient(problem: Problem, X: Any, Y: Any) -> Body:
-    return lambda: kernels.grad(problem, X, Y)
+    return lambda: problem.oracle(X, Y).grad
 
 
 def _prepare_y_solve(problem: Problem, X: Any, Y: Any) -> Body:
-    return lambda: kernels.y_solve(problem, X)
+    return lambda: problem.oracle(X).least_squares()
 
 
 def _prepare_hessian(problem: Problem, X: Any, Y: Any) -> Body:
-    return lambda: kernels.hessian_x(problem, X, Y)
+    return lambda: problem.oracle(X, Y).hessian_x()
 
 
 def _prepare_hessian_solve(problem: Problem, X: Any, Y: Any) -> Body:
     """Cholesky solve with the (damped, hence SPD) Gauss–Newton matrix of the point."""
     xp = problem.xp
-    H = kernels.hessian_x(problem, X, Y, gauss_newton=True)
+    point = problem.oracle(X, Y)
+    H = point.hessian_x(gauss_newton=True)
     shift = 1e-6 * float(xp.mean(xp.linalg.diagonal(H))) + 1e-12
     H = H + shift * xp.eye(H.shape[0], dtype=H.dtype, device=device_of(H))
-    g = xp.reshape(kernels.grad(problem, X, Y)[0], (-1,))
+    g = xp.reshape(point.grad[0], (-1,))
 
     def body() -> Any:
         solution, ok = problem.backend.cho_solve(H, g)
@@ -121,7 +121,7 @@ def _prepare_hessian_solve(problem: Problem, X: Any, Y: Any) -> Body:
 def _prepare_hvp(problem: Problem, X: Any, Y: Any) -> Body:
     rng = np.random.default_rng(7)
     D = problem.as_variable(rng.standard_normal((problem.d, problem.d)), "D")
-    return lambda: kernels.hvp_x(problem, X, Y, D)
+    return lambda: problem.oracle(X, Y).hvp_x(D)
 
 
 def _iteration_stage(solver_name: str) -> Stage:

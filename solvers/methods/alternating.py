@@ -28,11 +28,11 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .. import kernels
 from ..backends import Backend
+from ..oracle import Oracle
 from .damping import DampedMethod, DampedState, Damping, damped_newton_step
 from ..problem import Problem
-from ..registry import register
+from ..rowterms import eye
 
 
 class XRegulariser:
@@ -86,21 +86,19 @@ class XRegulariser:
         if self.lam:
             out = self.lam * xp.reshape(self.G1[:, None, :, None] * self.G2[None, :, None, :], (d * d, d * d))
         if self.gamma:
-            out = out + 2.0 * self.gamma * kernels.eye(self.problem, d * d)
+            out = out + 2.0 * self.gamma * eye(self.problem, d * d)
         return out
 
 
 @dataclass
 class AlternatingState(DampedState):
     """The iterate (Y the least-squares step for X), the damping, the X regulariser (built once,
-    in ``init_state``), and the forward pass and ∇_X L at the iterate."""
+    in ``init_state``), and the iterate's oracle."""
 
     reg: XRegulariser
-    fw: Any = field(default=None, kw_only=True)
-    gX: Any = field(default=None, kw_only=True)
+    oracle: Oracle | None = field(default=None, kw_only=True)
 
 
-@register
 class Alternating(DampedMethod):
     """Exact Y step, then a Levenberg–Marquardt Newton step in X (the paper's method).
 
@@ -131,45 +129,35 @@ class Alternating(DampedMethod):
     def init_state(self, problem: Problem, X: Any, Y: Any) -> AlternatingState:
         state = AlternatingState(X, Y, damping=Damping(self.mu0),
                                  reg=XRegulariser(problem, self.reg_attention, self.reg_x))
-        return self.with_y_step(problem, state, X)
+        return self.with_y_step(state, problem.oracle(X))
 
-    def with_y_step(self, problem: Problem, state: AlternatingState, X: Any, S: Any = None) -> AlternatingState:
-        """``state`` moved to (X, Y(X)) with its forward pass, loss and gradient (``S``: the softmax at X, if known)."""
-        xp = problem.xp
-        if problem.blocked:  # row-blocked oracles (solvers/rowblocks.py): S is never held
-            Y = kernels.y_solve(problem, X, reg=self.reg_y)
-            fw = kernels.forward(problem, X, Y)
-        else:
-            if S is None:
-                S = kernels.softmax_rows(xp, (problem.A1 @ X) @ problem.A2.T)
-            Y = kernels.y_solve(problem, X, reg=self.reg_y, S=S)
-            V = problem.A3 @ Y
-            fw = kernels.Forward(S, V, S @ V - problem.B)
-        gX, gY = kernels.grad_from(problem, fw)
-        loss, gnorm = kernels.loss_and_grad_norm(problem, fw, gX, gY)
-        return replace(state, X=X, Y=Y, fw=fw, gX=gX, loss=loss, grad_norm=gnorm)
+    def with_y_step(self, state: AlternatingState, at_x: Oracle) -> AlternatingState:
+        """``state`` moved to (X, Y(X)) for the X of ``at_x`` (an oracle at X with any Y, whose
+        softmax the Y step reuses), with the loss and gradient norm there."""
+        oracle, _ = at_x.least_squares(self.reg_y)
+        loss, gnorm = oracle.summary()
+        return replace(state, X=oracle.X, Y=oracle.Y, oracle=oracle, loss=loss, grad_norm=gnorm)
 
-    def x_hessian(self, problem: Problem, X: Any, Y: Any, state: AlternatingState) -> Any:
+    def x_hessian(self, problem: Problem, state: AlternatingState) -> Any:
         """The d²×d² matrix the X step solves with (the exact H_X here; sketched overrides)."""
-        return kernels.hessian_x(problem, X, Y)
+        return state.oracle.hessian_x()
 
     def step(self, problem: Problem, state: AlternatingState) -> AlternatingState:
         xp = problem.xp
         d = problem.d
         X, Y, reg = state.X, state.Y, state.reg
-        gX = state.gX
-        H = self.x_hessian(problem, X, Y, state)
+        gX = state.oracle.grad[0]
+        H = self.x_hessian(problem, state)
         if reg.active:
             gX = gX + reg.grad(X)
             H = H + reg.hessian()
-        trials: dict[str, Any] = {}
+        trials: dict[str, Oracle] = {}
 
         def trial(p: Any) -> float:
             X_new = X - xp.reshape(p, (d, d))
-            fw = kernels.forward(problem, X_new, Y)
-            trials["X"], trials["S"] = X_new, fw.S
-            return kernels.loss_from(problem, fw) + reg.value(X_new)
+            trials["point"] = problem.oracle(X_new, Y)
+            return trials["point"].loss + reg.value(X_new)
 
         outcome = damped_newton_step(problem.backend, H, xp.reshape(gX, (-1,)), trial,
                                      state.loss + reg.value(X), state.damping)
-        return self.with_y_step(problem, replace(state, damping=outcome.damping), trials["X"], trials["S"])
+        return self.with_y_step(replace(state, damping=outcome.damping), trials["point"])

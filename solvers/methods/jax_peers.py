@@ -24,7 +24,6 @@ import numpy as np
 from ..backends import Backend
 from ..loop import IterativeSolver, Run, State
 from ..problem import Problem
-from ..registry import register
 from .damping import Damping, damped_newton_step
 from .scipy_peers import CachedOracles, ScipyPeer, _Point
 
@@ -86,6 +85,8 @@ class _JaxPeer:
     """
 
     name = ""
+    layouts = frozenset({"dense"})
+    layout_reason = "JAX builds the n×n softmax itself, which the memory budget or the shards do not allow"
     #: The :class:`JaxFunctions` methods this peer calls.
     compiled: tuple[str, ...] = ()
 
@@ -128,7 +129,6 @@ class JaxOracles(CachedOracles):
         return np.asarray(self.functions.hessian(z), dtype=np.float64)
 
 
-@register
 class JaxNewtonCG(_JaxPeer, ScipyPeer):
     """SciPy ``trust-ncg`` with ``jax.jit`` of value_and_grad and of jvp∘grad (forward-over-reverse)."""
 
@@ -155,7 +155,6 @@ class JaxNewtonState(State):
     functions: JaxFunctions | None = None
 
 
-@register
 class JaxNewton(_JaxPeer, IterativeSolver):
     """Damped Newton on (x, y) with ``jax.jit(jax.hessian(L))``, the damping rule of ``joint-newton``.
 

@@ -2,15 +2,16 @@
 
 Each iteration approximately minimises the quadratic model
 m(p) = gᵀp + ½ pᵀHp over ‖p‖ ≤ Δ by conjugate gradients, where every product Hp is the
-exact joint Hessian–vector product :func:`solvers.kernels.hvp` (a few n×n×d and n×d×d
-matrix products, SPEC §5). No d²×d² array is ever formed, so an iteration costs
+exact joint Hessian–vector product :meth:`solvers.oracle.Oracle.hvp` (a few n×n×d and n×d×d
+matrix products, docs/maths.md §5), in whichever layout the problem has (dense, row-blocked,
+sharded). No d²×d² array is ever formed, so an iteration costs
 (CG steps) × T_mat(n, n, d) — matrix-multiplication time without the d^{2ω} solve.
 
 CG stops at the trust-region boundary, on negative curvature (then it takes the better of
 the two boundary points along that direction), or when the model residual falls below
 η‖g‖ with the Eisenstat–Walker forcing term η (:func:`forcing_term`). The predicted
 decrease comes from CG's recurrences (no extra product), and all products of one outer
-iteration share the forward pass and :func:`solvers.kernels.hvp_cache`. The step is
+iteration share the iterate's oracle (its forward pass and per-iterate cache). The step is
 accepted when the actual decrease is at least ``accept`` times the predicted one; the
 radius is quartered after a poor step and doubled after a good step on the boundary.
 A rejected step still counts as an iteration (its history row repeats the iterate).
@@ -29,11 +30,11 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, NamedTuple
 
-from .. import kernels
 from ..backends import Backend, host_floats
 from ..loop import IterativeSolver, State, StepFailed, machine_eps
+from ..oracle import Oracle
 from ..problem import Problem
-from ..registry import register
+from ..rowterms import join, split
 
 
 class CGResult(NamedTuple):
@@ -177,11 +178,10 @@ class TrustRegion:
 
 @dataclass
 class NewtonCGState(State):
-    """The iterate, the trust-region bookkeeping, and the forward pass and gradient at the iterate."""
+    """The iterate, the trust-region bookkeeping, and the iterate's oracle."""
 
     region: TrustRegion
-    fw: Any = field(default=None, kw_only=True)
-    g: Any = field(default=None, kw_only=True)
+    oracle: Oracle = field(kw_only=True)
 
 
 def trust_region_step(problem: Problem, matvec: Callable[[Any], Any], g: Any, gnorm: float, loss: float,
@@ -213,14 +213,6 @@ def trust_region_step(problem: Problem, matvec: Callable[[Any], Any], g: Any, gn
     return accepted, region
 
 
-def joint_point(problem: Problem, X: Any, Y: Any, fw: Any) -> dict[str, Any]:
-    """Loss, joint gradient and its norm at (X, Y) from the forward pass there."""
-    g = kernels.join(problem, *kernels.grad_from(problem, fw))
-    loss, gnorm = kernels.loss_and_grad_norm(problem, fw, g)
-    return {"fw": fw, "g": g, "loss": loss, "grad_norm": gnorm}
-
-
-@register
 class NewtonCG(IterativeSolver):
     """Trust-region Newton–CG on (x, y) with exact Hessian–vector products, matrix-free.
 
@@ -249,30 +241,32 @@ class NewtonCG(IterativeSolver):
         self.min_radius = min_radius
 
     def init_state(self, problem: Problem, X: Any, Y: Any) -> NewtonCGState:
-        return NewtonCGState(X, Y, region=TrustRegion(self.radius0),
-                             **joint_point(problem, X, Y, kernels.forward(problem, X, Y)))
+        return self.state_at(problem.oracle(X, Y), TrustRegion(self.radius0))
+
+    @staticmethod
+    def state_at(oracle: Oracle, region: TrustRegion) -> NewtonCGState:
+        """The state at the oracle's iterate, with its loss and gradient norm (one transfer)."""
+        loss, gnorm = oracle.summary()
+        return NewtonCGState(oracle.X, oracle.Y, region=region, oracle=oracle, loss=loss, grad_norm=gnorm)
 
     def step(self, problem: Problem, state: NewtonCGState) -> NewtonCGState:
-        X, Y, fw = state.X, state.Y, state.fw
-        cache = kernels.hvp_cache(problem, fw)
-        trials: dict[str, Any] = {}
+        X, Y, oracle = state.X, state.Y, state.oracle
+        trials: dict[str, Oracle] = {}
 
         def matvec(v: Any) -> Any:
-            return kernels.join(problem, *kernels.hvp(problem, X, Y, *kernels.split(problem, v), fw=fw, cache=cache))
+            return join(problem, *oracle.hvp(*split(problem, v)))
 
         def trial_loss(p: Any) -> float:
-            pX, pY = kernels.split(problem, p)
-            trials["point"] = X + pX, Y + pY
-            trials["fw"] = kernels.forward(problem, *trials["point"])
-            return kernels.loss_from(problem, trials["fw"])
+            pX, pY = split(problem, p)
+            trials["point"] = problem.oracle(X + pX, Y + pY)
+            return trials["point"].loss
 
-        accepted, region = trust_region_step(problem, matvec, state.g, state.grad_norm, state.loss, state.region,
-                                             trial_loss, self.max_cg or 2 * problem.d ** 2, self.accept,
-                                             self.min_radius)
+        accepted, region = trust_region_step(problem, matvec, oracle.joint_grad, state.grad_norm, state.loss,
+                                             state.region, trial_loss, self.max_cg or 2 * problem.d ** 2,
+                                             self.accept, self.min_radius)
         if not accepted:
             return replace(state, region=region)
-        point = trials["point"]
-        return NewtonCGState(*point, region=region, **joint_point(problem, *point, trials["fw"]))
+        return self.state_at(trials["point"], region)
 
     def info(self, state: State) -> dict[str, Any]:
         region = getattr(state, "region", None)

@@ -1,7 +1,7 @@
 """The torch methods a user would otherwise reach for: first-order autograd and autograd Newton.
 
 * ``adam`` and ``gd``: torch autograd through the same forward pass as the oracles
-  (:func:`solvers.kernels.forward` on torch tensors), ``torch.optim.Adam`` / ``SGD``;
+  (the problem's oracle's forward pass on torch tensors), ``torch.optim.Adam`` / ``SGD``;
 * ``autograd-newton``: the generic second-order route, ``torch.func.hessian`` of the loss
   in (x, y) and Levenberg–Marquardt damped Newton steps.
 
@@ -16,17 +16,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .. import kernels
 from ..backends import Backend, backend_unavailable_reason
 from ..loop import IterativeSolver, Run, State
 from .damping import DampedMethod, DampedState, Damping, damped_newton_step
 from ..problem import Problem
-from ..registry import register
+from ..rowterms import join, split
 
 
 def torch_loss(problem: Problem, X: Any, Y: Any) -> Any:
     """L(X, Y) as a 0-d torch tensor that autograd (and ``torch.func``) can differentiate."""
-    R = kernels.forward(problem, X, Y).R
+    R = problem.oracle(X, Y).forward.R
     return problem.xp.sum(R * R)
 
 
@@ -39,6 +38,8 @@ class _TorchPeer(IterativeSolver):
     """
 
     backends = ("torch", "torch-cuda")
+    layouts = frozenset({"dense", "blocked"})
+    layout_reason = "autograd cannot differentiate through the all-reduce that finishes the shards' sums"
 
     def warm_up(self, problem: Problem) -> None:
         """Exercise the torch machinery the method uses once, on a tiny input."""
@@ -93,7 +94,6 @@ class _TorchOptimiser(_TorchPeer):
                               optimiser=optimiser)
 
 
-@register
 class Adam(_TorchOptimiser):
     """Adam (torch autograd) on (X, Y).
 
@@ -118,7 +118,6 @@ class Adam(_TorchOptimiser):
         return torch.optim.Adam(params, lr=self.lr, betas=self.betas)
 
 
-@register
 class GradientDescent(_TorchOptimiser):
     """Gradient descent (torch autograd, ``torch.optim.SGD`` on the full batch).
 
@@ -143,7 +142,6 @@ class GradientDescent(_TorchOptimiser):
         return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum)
 
 
-@register
 class AutogradNewton(_TorchPeer, DampedMethod):
     """Damped Newton on (x, y) with the dense Hessian from ``torch.func.hessian``.
 
@@ -172,10 +170,10 @@ class AutogradNewton(_TorchPeer, DampedMethod):
         import torch
 
         def f(z: Any) -> Any:
-            return torch_loss(problem, *kernels.split(problem, z))
+            return torch_loss(problem, *split(problem, z))
 
-        z = kernels.join(problem, state.X, state.Y)
+        z = join(problem, state.X, state.Y)
         g, current = torch.func.grad_and_value(f)(z)
         H = torch.func.hessian(f)(z)
         outcome = damped_newton_step(problem.backend, H, g, lambda p: float(f(z - p)), float(current), state.damping)
-        return DampedState(*kernels.split(problem, z - outcome.p), damping=outcome.damping)
+        return DampedState(*split(problem, z - outcome.p), damping=outcome.damping)

@@ -1,11 +1,12 @@
 """SciPy's minimisers driven by the project's exact oracles: the peers a user would reach for.
 
 ``scipy.optimize.minimize`` with ``L-BFGS-B`` (``lbfgs``), ``trust-ncg``, ``trust-krylov``,
-``Newton-CG`` (all with the exact gradient and Hessian–vector product :func:`solvers.kernels.hvp`)
-and ``trust-exact`` (with the dense joint Hessian :func:`solvers.kernels.hessian_joint`), on
-(x, y) = (vec X, vec Y). They get the best oracles they could have: loss and gradient from
-one forward pass (``jac=True``), and Hessian–vector products that reuse that forward pass
-(:class:`CachedOracles`).
+``Newton-CG`` (all with the exact gradient and Hessian–vector product) and ``trust-exact``
+(with the dense joint Hessian), on (x, y) = (vec X, vec Y), through the problem's
+per-iterate oracle (:mod:`solvers.oracle`, so they honour the memory budget). They get the
+best oracles they could have: loss and gradient from one forward pass (``jac=True``), and
+Hessian–vector products that reuse that forward pass (:class:`CachedOracles`). SciPy runs
+in one process: they do not run sharded.
 
 SciPy owns the loop; each of its iterations is reported through its callback, where the
 shared stopping rules are applied (a rule that fires stops SciPy) and the solver clock is
@@ -23,20 +24,21 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .. import kernels
 from ..backends import Backend
 from ..loop import IterativeSolver, Run, State, describe_exception
+from ..oracle import Oracle
 from ..problem import Problem
-from ..registry import register
+from ..rowterms import join, split
 
 
 @dataclass
 class _Point:
-    """One point z of the (x, y) space: its split iterate, forward pass and (once asked) gradient."""
+    """One point z of the (x, y) space: its split iterate, its oracle (``None`` for foreign
+    oracles), its loss and (once asked) its gradient on the host."""
 
     X: Any
     Y: Any
-    fw: kernels.Forward | None
+    oracle: Oracle | None
     loss: float
     gradient: np.ndarray | None = field(default=None)
 
@@ -62,11 +64,10 @@ class CachedOracles:
         return point
 
     def evaluate(self, z: np.ndarray) -> _Point:
-        """A new point: the split iterate (a copy: SciPy may reuse z's memory), its forward pass and loss."""
+        """A new point: the split iterate (a copy: SciPy may reuse z's memory), its oracle and loss."""
         problem = self.problem
-        X, Y = kernels.split(problem, z.astype(problem.dtype))
-        fw = kernels.forward(problem, X, Y)
-        return _Point(X, Y, fw, kernels.loss_from(problem, fw))
+        oracle = problem.oracle(*split(problem, z.astype(problem.dtype)))
+        return _Point(oracle.X, oracle.Y, oracle, oracle.loss)
 
     def fun_and_grad(self, z: np.ndarray) -> tuple[float, np.ndarray]:
         """(L(z), ∇L(z)) from one forward pass."""
@@ -77,22 +78,18 @@ class CachedOracles:
         """∇L(z) as a float64 host vector (computed once per point)."""
         point = self.at(z)
         if point.gradient is None:
-            g = kernels.join(self.problem, *kernels.grad_from(self.problem, point.fw))
-            point.gradient = np.asarray(g, dtype=np.float64)
+            point.gradient = np.asarray(point.oracle.joint_grad, dtype=np.float64)
         return point.gradient
 
     def hessp(self, z: np.ndarray, v: np.ndarray) -> np.ndarray:
-        """H(z) v by :func:`solvers.kernels.hvp`, reusing the forward pass at z."""
+        """H(z) v by the oracle at z (its forward pass and per-iterate cache reused)."""
         problem = self.problem
-        point = self.at(z)
-        dX, dY = kernels.split(problem, v.astype(problem.dtype, copy=False))
-        return np.asarray(kernels.join(problem, *kernels.hvp(problem, point.X, point.Y, dX, dY, fw=point.fw)),
-                          dtype=np.float64)
+        dX, dY = split(problem, v.astype(problem.dtype, copy=False))
+        return np.asarray(join(problem, *self.at(z).oracle.hvp(dX, dY)), dtype=np.float64)
 
     def hess(self, z: np.ndarray) -> np.ndarray:
         """The dense 2d²×2d² joint Hessian at z."""
-        point = self.at(z)
-        return np.asarray(kernels.hessian_joint(self.problem, point.X, point.Y), dtype=np.float64)
+        return np.asarray(self.at(z).oracle.hessian_joint(), dtype=np.float64)
 
 
 class ScipyPeer(IterativeSolver):
@@ -103,6 +100,8 @@ class ScipyPeer(IterativeSolver):
     """
 
     backends = ("numpy",)
+    layouts = frozenset({"dense", "blocked"})
+    layout_reason = "SciPy iterates in one process on NumPy, where the shards' sums cannot be finished"
     #: SciPy's method name.
     method: ClassVar[str] = ""
     #: ``"hessp"``, ``"hess"`` or ``""``: the second-order oracle passed to SciPy.
@@ -126,7 +125,7 @@ class ScipyPeer(IterativeSolver):
         status, message = run.limits(0, 0.0)
         if status:
             return state, 0, status, message
-        z0 = np.asarray(kernels.join(problem, state.X, state.Y), dtype=np.float64)
+        z0 = np.asarray(join(problem, state.X, state.Y), dtype=np.float64)
         oracles = self.make_oracles(problem, z0)
         progress: dict[str, Any] = {"state": state, "iteration": 0, "elapsed": 0.0, "status": ("", "")}
 
@@ -159,7 +158,6 @@ class ScipyPeer(IterativeSolver):
         return progress["state"], progress["iteration"], status, message
 
 
-@register
 class LBFGS(ScipyPeer):
     """SciPy's L-BFGS-B on (x, y) with the analytic gradient.
 
@@ -181,7 +179,6 @@ class LBFGS(ScipyPeer):
                 "ftol": 0.0, "gtol": 0.0}
 
 
-@register
 class ScipyTrustNCG(ScipyPeer):
     """SciPy ``trust-ncg`` (Steihaug CG trust region) with the exact Hessian–vector product."""
 
@@ -190,7 +187,6 @@ class ScipyTrustNCG(ScipyPeer):
     second_order = "hessp"
 
 
-@register
 class ScipyTrustKrylov(ScipyPeer):
     """SciPy ``trust-krylov`` (GLTR, nearly exact trust-region subproblem) with the exact Hessian–vector product."""
 
@@ -199,7 +195,6 @@ class ScipyTrustKrylov(ScipyPeer):
     second_order = "hessp"
 
 
-@register
 class ScipyTrustExact(ScipyPeer):
     """SciPy ``trust-exact`` (Moré–Sorensen on the dense joint Hessian)."""
 
@@ -208,7 +203,6 @@ class ScipyTrustExact(ScipyPeer):
     second_order = "hess"
 
 
-@register
 class ScipyNewtonCG(ScipyPeer):
     """SciPy ``Newton-CG`` (line-search truncated Newton) with the exact Hessian–vector product."""
 

@@ -3,7 +3,7 @@
 H_X = Σ_j (a_j a_jᵀ) ⊗ C_j is a sum of n row-terms. Each iteration draws m of them with
 replacement, with probabilities p_j that mix the leverage scores of A1 with the uniform
 distribution, and rescales each drawn term by 1/(m p_j), so the sampled matrix H̃ is an
-unbiased estimate of H_X. It is assembled by :func:`solvers.kernels.hessian_x` with its
+unbiased estimate of H_X. It is assembled by :meth:`solvers.oracle.Oracle.hessian_x` with its
 ``rows``/``weights`` arguments: m×n×d² and d²×m×d² products instead of n×n×d² and d²×n×d².
 The sampling runs on the host with a seeded NumPy Generator, so every backend sees the
 same rows.
@@ -24,12 +24,10 @@ from typing import Any
 import numpy as np
 import scipy.linalg
 
-from .. import kernels
 from ..backends import Backend
 from ..loop import State
 from .alternating import Alternating, AlternatingState
 from ..problem import Problem
-from ..registry import register
 
 
 def row_probabilities(A1: np.ndarray, kind: str = "leverage") -> np.ndarray:
@@ -96,10 +94,9 @@ class SketchedState(AlternatingState):
     m: int
     eps0: list[float] = field(default_factory=list)
     eps0_kind: str | None = None
-    sketch: tuple[Any, Any, Any] | None = None
+    sketch: tuple[Any, Any] | None = None
 
 
-@register
 class Sketched(Alternating):
     """Alternating steps whose X-Hessian sums m sampled, rescaled row-terms.
 
@@ -138,18 +135,18 @@ class Sketched(Alternating):
                              probabilities=row_probabilities(problem.host["A1"], self.sampling),
                              m=min(problem.n, 4 * problem.d) if self.m is None else self.m)
 
-    def x_hessian(self, problem: Problem, X: Any, Y: Any, state: SketchedState) -> Any:
+    def x_hessian(self, problem: Problem, state: SketchedState) -> Any:
         rows, weights = sample_rows(state.rng, state.probabilities, state.m)
-        H = kernels.hessian_x(problem, X, Y, rows=rows, weights=weights)
+        H = state.oracle.hessian_x(rows=rows, weights=weights)
         if self.measure_eps0:
-            state.sketch = (X, Y, H)
+            state.sketch = (state.oracle, H)
         return H
 
     def monitor(self, problem: Problem, state: SketchedState) -> None:
         if not self.measure_eps0 or state.sketch is None:
             return
-        X, Y, H_approx = state.sketch
-        H_exact = kernels.hessian_x(problem, X, Y)
+        oracle, H_approx = state.sketch
+        H_exact = oracle.hessian_x()
         if state.reg.active:
             H_exact, H_approx = H_exact + state.reg.hessian(), H_approx + state.reg.hessian()
         to_host = problem.backend.to_numpy

@@ -1,7 +1,7 @@
 """Variable projection (Golub–Pereyra, with Kaufman's Jacobian): Gauss–Newton on X alone.
 
 L is linear in Y: for each X the best Y is the least-squares solution Y(X) (SPEC §3,
-:func:`solvers.kernels.y_least_squares`). Variable projection minimises the reduced
+:meth:`solvers.oracle.Oracle.least_squares`). Variable projection minimises the reduced
 objective f(X) = L(X, Y(X)) = ‖(I − QQᵀ) B‖² (Q an orthonormal basis of range(S A3)),
 whose gradient is ∇_X L at (X, Y(X)). Its Gauss–Newton matrix in Kaufman's form,
 2 J_Kᵀ J_K with J_K Δ = (I − QQᵀ)(JΔ V), is the Schur complement of the joint
@@ -12,15 +12,18 @@ always optimal, it needs fewer and cheaper iterations than Gauss–Newton on (X,
 Two ways to take the step:
 
 * matrix-free (the default): a Steihaug–CG trust region on the products
-  :func:`solvers.kernels.varpro_gn_product` (four n×n×d products each), sharing the
-  forward pass and the basis Q of the iterate (:func:`solvers.methods.newton_cg.trust_region_step`);
+  :meth:`solvers.oracle.Oracle.varpro_gn_product` (four n×n×d products each), sharing the
+  iterate's oracle and the basis Q of the iterate (:func:`solvers.methods.newton_cg.trust_region_step`);
 * dense (``matrix_free=False``): form the d²×d² matrix
-  (:func:`solvers.kernels.varpro_gauss_newton`) and take Levenberg–Marquardt steps with
+  (:meth:`solvers.oracle.Oracle.varpro_gauss_newton`) and take Levenberg–Marquardt steps with
   Nielsen's gain-ratio damping (:mod:`solvers.methods.damping`). Fewer iterations, but
   measured 2–9× slower than matrix-free already at (n, d) = (128, 16) on a 2-core CPU.
 
 Each trial point costs one forward pass and one thin SVD of the n×d matrix S A3; an
 accepted one is the next iterate, with its loss and gradient (monitoring costs nothing).
+Everything goes through the iterate's oracle, so the method runs in every layout: on a
+row-blocked or sharded problem P is built block by block and gathered (n×d), Q keeps all n
+rows, and the products and the matrix are summed block by block.
 
 Where P = S A3 is rank deficient (X = 0 makes it rank one: near-uniform attention), Y(X)
 grows like 1/σ_min(P) and the reduced objective is too ill-conditioned to descend on; from
@@ -37,20 +40,18 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .. import kernels
 from ..backends import Backend
 from ..loop import IterativeSolver, State, StepFailed, machine_eps
+from ..oracle import Oracle
 from ..problem import Problem
-from ..registry import register
 from .damping import Damping, damped_newton_step
 from .newton_cg import NewtonCG, NewtonCGState, TrustRegion, trust_region_step
 
 @dataclass
 class VarproState(State):
-    """(X, Y(X)) with the forward pass, ∇_X L and the range basis Q there, and the globalisation's bookkeeping."""
+    """(X, Y(X)) with its oracle and the range basis Q there, and the globalisation's bookkeeping."""
 
-    fw: Any = field(default=None, kw_only=True)
-    gX: Any = field(default=None, kw_only=True)
+    oracle: Oracle | None = field(default=None, kw_only=True)
     Q: Any = field(default=None, kw_only=True)
     damping: Damping | None = field(default=None, kw_only=True)
     region: TrustRegion | None = field(default=None, kw_only=True)
@@ -63,18 +64,13 @@ class VarproState(State):
 
 
 def reduced_point(problem: Problem, X: Any, rcond: float | None = None) -> dict[str, Any]:
-    """Y(X), the forward pass, loss, ∇_X L, ‖∇L‖ and Q at X (``rcond``: see :func:`solvers.kernels.y_least_squares`)."""
-    xp = problem.xp
-    S = kernels.softmax_rows(xp, (problem.A1 @ X) @ problem.A2.T)
-    Y, Q, rank = kernels.y_least_squares(problem, S, rcond=rcond)
-    V = problem.A3 @ Y
-    fw = kernels.Forward(S, V, S @ V - problem.B)
-    gX, gY = kernels.grad_from(problem, fw)
-    loss, gnorm, rank = kernels.loss_and_grad_norm(problem, fw, gX, gY, extra=(rank,))
-    return {"X": X, "Y": Y, "fw": fw, "gX": gX, "Q": Q, "rank": int(rank), "loss": loss, "grad_norm": gnorm}
+    """Y(X), its oracle, loss, ‖∇L‖, Q and the rank of P at X, in one transfer (``rcond``: see
+    :func:`solvers.rowterms.least_squares`)."""
+    oracle, step = problem.oracle(X).least_squares(rcond=rcond)
+    loss, gnorm, rank = oracle.summary(step.rank)
+    return {"X": X, "Y": oracle.Y, "oracle": oracle, "Q": step.Q, "rank": int(rank), "loss": loss, "grad_norm": gnorm}
 
 
-@register
 class VarPro(IterativeSolver):
     """Variable projection: Gauss–Newton (Kaufman) on X with Y = Y(X) eliminated exactly.
 
@@ -152,14 +148,14 @@ class VarPro(IterativeSolver):
             trials["point"] = reduced_point(problem, X_new, self.cutoff(problem))
             return trials["point"]["loss"]
 
-        g = xp.reshape(state.gX, (-1,))
+        g = xp.reshape(state.oracle.grad[0], (-1,))
         if state.region is None:
-            H = kernels.varpro_gauss_newton(problem, state.fw, state.Q)
+            H = state.oracle.varpro_gauss_newton(state.Q)
             outcome = damped_newton_step(problem.backend, H, g, lambda p: trial_loss(-p), state.loss, state.damping)
             return VarproState(**trials["point"], damping=outcome.damping)
 
         def matvec(v: Any) -> Any:
-            return xp.reshape(kernels.varpro_gn_product(problem, state.fw, state.Q, xp.reshape(v, (d, d))), (-1,))
+            return xp.reshape(state.oracle.varpro_gn_product(state.Q, xp.reshape(v, (d, d))), (-1,))
 
         accepted, region = trust_region_step(problem, matvec, g, state.grad_norm, state.loss, state.region,
                                              trial_loss, self.max_cg or d * d, 1e-4, 1e-15)
