@@ -179,3 +179,22 @@ def test_a_method_that_builds_its_own_n_by_n_arrays_is_skipped_on_a_blocked_prob
     reason = solver_class(method).skip(blocked)
     assert reason and "blocked" in reason and "dense" in reason
     assert solver_class(method).skip(Problem.planted(N, D, seed=2)) is None
+
+
+@pytest.mark.parametrize("method", ["varpro", "joint-newton"])
+def test_a_memory_budget_bounds_what_a_solve_allocates(method):
+    """Under a budget below one n×n array, a solve allocates a few budgets at most (tracemalloc sees NumPy)."""
+    import tracemalloc
+
+    n, d, budget = 2048, 3, 2**22  # the n×n softmax alone would take 32 MiB
+    problem = Problem.planted(n, d, seed=0, memory_budget=budget)
+    assert problem.layout == "blocked"
+    X0 = problem.start_near_solution()
+    tracemalloc.start()
+    try:
+        result = get_solver(method).solve(problem, X0, eps=0.0, max_iter=2)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert result.status == "max_iter", result.message
+    assert peak < n * n * 8 / 2, f"{method} allocated {peak / 2**20:.1f} MiB at its peak"

@@ -131,6 +131,9 @@ def _iteration_stage(solver_name: str) -> Stage:
         if solver_name not in list_solvers():
             raise NotImplementedError(f"solver {solver_name!r} is not available")
         solver = get_solver(solver_name)
+        reason = solver.skip(problem)
+        if reason:  # the method's declared layouts: n/a, like any size the stage cannot run
+            raise NotImplementedError(reason)
         state = solver.init_state(problem, X, Y)
         return lambda: solver.step(problem, state)
 
