@@ -21,9 +21,9 @@ class StepFailed(RuntimeError):
     """No step from the current iterate decreases the loss in this precision.
 
     A method raises it only after its globalisation has shrunk the step to the rounding
-    level of the loss; the loop reports it as ``converged`` ("no further decrease possible
-    in <dtype>") with the relative gradient norm reached, and says so when that point is
-    not stationary (:meth:`Run.no_further_decrease`). ``error`` is kept for exceptions.
+    level of the loss; the loop reports it as ``stalled`` ("no further decrease possible
+    in <dtype>") with the relative gradient norm reached (:meth:`Run.no_further_decrease`).
+    ``error`` is kept for exceptions.
     """
 
 
@@ -77,13 +77,14 @@ class IterativeSolver:
       ends; the loss and gradient norm recorded after each step are those the method
       computed (:class:`State`), or are evaluated off the clock; each history row also
       carries the wall time since the solve began (what a user waits, monitoring included);
-    * ``converged`` when L ≤ eps ("loss ≤ eps"), when ‖∇L‖ ≤ gtol·‖∇L(start)‖
-      ("stationary"), or when the method finds no step that decreases the loss in the
-      problem's precision ("no further decrease possible", :class:`StepFailed`; the
-      message says when that point is not stationary); ``max_iter``; ``timeout`` when the
-      solver time passes ``max_time``; ``diverged`` when the loss is NaN/inf or exceeds
-      ``divergence_factor`` × the starting loss; ``error`` only when something raises
-      (the message keeps the reason) — in every case the partial history is returned.
+    * ``converged`` only when L ≤ eps ("loss ≤ eps") or ‖∇L‖ ≤ gtol·‖∇L(start)‖
+      ("stationary"); ``stalled`` when the method finds no step that decreases the loss in
+      the problem's precision before either (:class:`StepFailed`; the message states the
+      ‖∇L‖/‖∇L₀‖ reached); ``max_iter``; ``timeout`` when the solver time passes
+      ``max_time``; ``diverged`` when the loss is NaN/inf or exceeds ``divergence_factor`` ×
+      the starting loss; ``error`` only when something raises (the message keeps the
+      reason); ``skipped`` when the method cannot run on the problem's layout (:meth:`skip`)
+      — in every case the partial history is returned.
 
     Parameters
     ----------
@@ -127,12 +128,22 @@ class IterativeSolver:
         """Why this method cannot run on ``problem``, or ``None`` when it can (benchopt's ``skip`` hook).
 
         Read by :meth:`solve` (status ``skipped``), the command line, the race and the stages alike.
+        A method whose optional library is absent (:meth:`missing_library`) is skipped too,
+        with the extra that brings it.
         """
+        missing = cls.missing_library()
+        if missing:
+            return f"{cls.name} needs an optional library: {missing}"
         if problem.layout in cls.layouts:
             return None
         needs = " or ".join(sorted(cls.layouts))
         return (f"{cls.name} cannot run on a {problem.layout} problem ({needs} only"
                 f"{': ' + cls.layout_reason if cls.layout_reason else ''})")
+
+    @classmethod
+    def missing_library(cls) -> str | None:
+        """Why an optional library the method needs cannot be used here (with the install hint), or ``None``."""
+        return None
 
     def options(self) -> dict[str, Any]:
         """The solver's options, for result records (a Backend is recorded by its name)."""
@@ -375,15 +386,12 @@ class Run:
     def no_further_decrease(self, why: str) -> tuple[str, str]:
         """Status and message for a method that found no decreasing step (:class:`StepFailed`).
 
-        Always ``converged`` ("no further decrease possible in <dtype>"): no step the method
-        can take changes the loss in this precision. The message gives ‖∇L‖/‖∇L₀‖ and, when
-        that exceeds eps^(1/4) (1.2e-4 in float64), says the point is not stationary — the
-        iterate is then too badly scaled for the precision (as a sampled Hessian can drive
-        Y, the least-squares step of a nearly rank-deficient P, to ~1e12).
+        ``stalled``: no step the method can take changes the loss in this precision, yet the
+        point is not stationary by ``gtol`` (the loop would have said ``converged`` at the
+        iterate before otherwise). The message gives the ‖∇L‖/‖∇L₀‖ reached against gtol, so a
+        stall at 1e-9 (rounding-limited, near a minimum) reads differently from one at 0.8
+        (an iterate too badly scaled for the precision, as a sampled Hessian can make it).
         """
         row = self.history[-1]
-        relative = self.relative_gradient(row)
-        where = f"loss {row.loss:.3e}, |g|/|g0| = {relative:.2e} ({why})"
-        if relative > machine_eps(self.problem.dtype) ** 0.25:
-            where = f"NOT a stationary point, the iterate is too badly scaled for the precision: {where}"
-        return "converged", f"no further decrease possible in {self.problem.dtype}: {where}"
+        return "stalled", (f"no further decrease possible in {self.problem.dtype} at |g|/|g0| = "
+                           f"{self.relative_gradient(row):.2e} > gtol = {self.gtol:.2g}, loss {row.loss:.3e} ({why})")

@@ -8,9 +8,13 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-#: ``skipped``: the method cannot run on this problem (its layout, :meth:`IterativeSolver.skip`);
-#: nothing ran, the message says why.
-STATUSES = ("converged", "max_iter", "timeout", "diverged", "error", "skipped")
+#: How a solve ended (:class:`solvers.loop.IterativeSolver`): ``converged`` (loss ≤ eps or
+#: stationary by gtol), ``stalled`` (no step decreases the loss in the precision, not yet
+#: stationary), ``max_iter``, ``timeout``, ``diverged``, ``error`` (an exception), ``skipped``
+#: (the method cannot run on this problem's layout; nothing ran, the message says why).
+STATUSES = ("converged", "stalled", "max_iter", "timeout", "diverged", "error", "skipped")
+#: The endings of a run that did what was asked of it (a command's exit status 0).
+FINISHED = ("converged", "stalled", "max_iter", "timeout")
 
 
 class HistoryRow(NamedTuple):

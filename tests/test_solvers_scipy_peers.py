@@ -41,9 +41,9 @@ def test_scipy_peers_reach_the_target_and_record_what_scipy_computed(method):
 def test_scipy_peer_at_a_stationary_point_ends_converged_not_error():
     problem = Problem.random(16, 3, seed=0)
     result = get_solver("lbfgs").solve(problem, eps=0.0, max_iter=5000)
-    assert result.status in ("converged", "max_iter"), result.message
-    if result.status == "converged":
-        assert "no further decrease possible in float64" in result.message or result.message.startswith("stationary")
+    assert result.status in ("converged", "stalled", "max_iter"), result.message
+    if result.status == "stalled":
+        assert result.message.startswith("no further decrease possible in float64")
 
 
 def test_cached_oracles_share_one_forward_pass_per_point(monkeypatch):

@@ -10,6 +10,7 @@ import numpy as np
 from ..backends import BACKEND_NAMES, DTYPES, get_backend
 from ..problem import START_NOISE, START_SEED, Problem
 from ..registry import list_solvers, solver_class
+from ..result import FINISHED
 from .arguments import UsageError, non_negative_float, non_negative_int, positive_float, positive_int
 from .progress import solve_with_progress
 
@@ -96,7 +97,7 @@ def _solve(args: argparse.Namespace, options: dict[str, Any], rank: int = 0) -> 
     limits = {"eps": args.eps, "max_iter": args.max_iter, "max_time": args.max_time}
     if rank:
         result = solver.solve(problem, X0, **limits)
-        return 0 if result.status in ("converged", "max_iter", "timeout") else 1
+        return 0 if result.status in FINISHED else 1
     result = solve_with_progress(solver, problem, X0, **limits)
     if args.distributed:
         print(f"{problem.shard[1]} processes ({problem.backend.describe()['process_group_backend']}), "
@@ -104,7 +105,7 @@ def _solve(args: argparse.Namespace, options: dict[str, Any], rank: int = 0) -> 
               f"all-reduced {problem.backend.reduced_bytes} bytes per process")
     print(f"{result.solver} on {problem} -> {result.status}: loss {result.loss:.3e} after "
           f"{result.iterations} iterations, {result.time:.3f} s solver time ({result.message})")
-    return 0 if result.status in ("converged", "max_iter", "timeout") else 1
+    return 0 if result.status in FINISHED else 1
 
 
 def _check_distributed(args: argparse.Namespace) -> None:

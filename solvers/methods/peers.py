@@ -41,6 +41,10 @@ class _TorchPeer(IterativeSolver):
     layouts = frozenset({"dense", "blocked"})
     layout_reason = "autograd cannot differentiate through the all-reduce that finishes the shards' sums"
 
+    @classmethod
+    def missing_library(cls) -> str | None:
+        return backend_unavailable_reason("torch")
+
     def warm_up(self, problem: Problem) -> None:
         """Exercise the torch machinery the method uses once, on a tiny input."""
 
