@@ -107,6 +107,17 @@ class Oracle:
             self._grad = self._grad_from(self.forward)
         return self._grad
 
+    def value_and_grad(self) -> tuple[float, tuple[Array, Array]]:
+        """``(L, (∇_X L, ∇_Y L))``: from one pass over the data when neither is known yet."""
+        if self._forward is None and self._grad is None:
+            self._forward, self._grad = self._forward_and_grad()
+        return self.loss, self.grad
+
+    def _forward_and_grad(self) -> tuple[Forward, tuple[Array, Array]]:
+        """The forward pass and the gradients together (the layouts that can fuse them override)."""
+        fw = self._compute_forward()
+        return fw, self._grad_from(fw)
+
     @property
     def joint_grad(self) -> Array:
         """∇L as the joint vector (vec ∇_X L, vec ∇_Y L)."""
@@ -214,6 +225,9 @@ class BlockedOracle(Oracle):
 
     def _grad_from(self, fw: Forward) -> tuple[Array, Array]:
         return rowblocks.grad_from(self.problem, fw)
+
+    def _forward_and_grad(self) -> tuple[Forward, tuple[Array, Array]]:
+        return rowblocks.forward_and_grad(self.problem, self.X, self.Y)
 
     def _total(self, partial: Array) -> Array:
         return self.problem.backend.all_reduce(partial)

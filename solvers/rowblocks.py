@@ -139,6 +139,32 @@ def forward(problem: "Problem", X: Array, Y: Array) -> Forward:
     return Forward(RowSoftmax(X, Y, lse), problem.A3 @ Y, R)
 
 
+def forward_and_grad(problem: "Problem", X: Array, Y: Array) -> tuple[Forward, tuple[Array, Array]]:
+    """The forward pass and the gradients in one pass over the blocks: one ``exp`` per entry.
+
+    Each block's softmax serves the row log-sum-exp, the residual and the gradient terms of
+    :func:`grad_from` while it is in cache (a line search or SciPy's ``jac=True`` asks for both).
+    """
+    xp = problem.xp
+    A2T, V = problem.A2.T, problem.A3 @ Y
+    L, VT = problem.A1 @ X, V.T
+
+    def work(rows: slice) -> tuple[Array, Array, Array, Array]:
+        Z = L[rows, :] @ A2T
+        top = xp.max(Z, axis=1, keepdims=True)
+        E = xp.exp(Z - top)  # not in place: torch autograd (the peers) differentiates this pass
+        total = xp.sum(E, axis=1, keepdims=True)
+        S = E / total
+        P = S @ problem.A3
+        SV = P @ Y
+        R = SV - problem.B[rows, :]
+        W = (R @ VT - _rowdot(xp, R, SV)) * S
+        return top + xp.log(total), R, W @ problem.A2, P.T @ R
+
+    lse, R, U, T = _map(problem, work, "rrrs", L.shape[0], problem.block_rows)
+    return Forward(RowSoftmax(X, Y, lse), V, R), _reduced(problem, 2.0 * (problem.A1.T @ U), 2.0 * T)
+
+
 def grad_from(problem: "Problem", fw: Forward) -> tuple[Array, Array]:
     """(∇_X L, ∇_Y L): dZ = S ⊙ 2(R Vᵀ − rowsum(R ⊙ S V)) per block; A1ᵀ (dZ A2) and 2 Σ (S A3)ᵀ R."""
     xp = problem.xp

@@ -37,6 +37,7 @@ def _varpro(p, X, Y, D, *, matrix: bool):
 ORACLES = {
     "loss": lambda p, X, Y, D: p.oracle(X, Y).loss,
     "grad": lambda p, X, Y, D: p.oracle(X, Y).grad,
+    "value_and_grad": lambda p, X, Y, D: (lambda loss, g: (loss, *g))(*p.oracle(X, Y).value_and_grad()),
     "hvp": lambda p, X, Y, D: p.oracle(X, Y).hvp(D, 2.0 * X),
     "hvp-dY_only": lambda p, X, Y, D: p.oracle(X, Y).hvp(None, D),
     "hvp_x": lambda p, X, Y, D: p.oracle(X, Y).hvp_x(D),

@@ -274,7 +274,8 @@ def lbfgs_overhead(n: int = 512, d: int = 32, iterations: int = 200, seed: int =
 
     def fun(z: Any) -> tuple[float, Any]:
         point = problem.oracle(*split(problem, z))
-        return point.loss, np.asarray(point.joint_grad)
+        loss, _ = point.value_and_grad()
+        return loss, np.asarray(point.joint_grad)
 
     options = {"maxcor": 10, "maxiter": iterations, "maxfun": 50 * iterations, "ftol": 0.0, "gtol": 0.0}
     project, raw = _side_by_side(

@@ -64,10 +64,11 @@ class CachedOracles:
         return point
 
     def evaluate(self, z: np.ndarray) -> _Point:
-        """A new point: the split iterate (a copy: SciPy may reuse z's memory), its oracle and loss."""
+        """A new point: the split iterate (a copy: SciPy may reuse z's memory), its oracle, loss and gradient."""
         problem = self.problem
         oracle = problem.oracle(*split(problem, z.astype(problem.dtype)))
-        return _Point(oracle.X, oracle.Y, oracle, oracle.loss)
+        loss, _ = oracle.value_and_grad()  # SciPy asks for both (jac=True): one pass over the data
+        return _Point(oracle.X, oracle.Y, oracle, loss)
 
     def fun_and_grad(self, z: np.ndarray) -> tuple[float, np.ndarray]:
         """(L(z), ∇L(z)) from one forward pass."""
