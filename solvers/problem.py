@@ -39,6 +39,15 @@ def available_memory() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
+def check_host_memory(n: int, d: int, what: str) -> None:
+    """Raise ``ValueError`` before drawing an n×d instance whose four host arrays cannot fit in memory."""
+    needed = 4 * n * d * 8
+    available = available_memory()
+    if needed > available:
+        raise ValueError(f"{what} needs {needed / 2**30:.3g} GiB of host memory for A1, A2, A3 and B "
+                         f"(4·n·d float64 numbers); {available / 2**30:.3g} GiB are available")
+
+
 def shard_rows(n: int, shard: tuple[int, int]) -> slice:
     """Rows ``[rank·n/size, (rank+1)·n/size)`` that process ``rank`` of ``size`` holds."""
     rank, size = shard
@@ -176,6 +185,7 @@ class Problem:
         every process of a sharded run draws the same problem. ``options`` are those of
         :class:`Problem` (``memory_budget``, ``blocked``, ``shard``).
         """
+        check_host_memory(n, d, f"planted(n={n}, d={d})")
         rng = np.random.default_rng(seed)
         A1, A2, A3 = _draw_inputs(rng, n, d)
         X_star = rng.normal(0.0, 0.5, size=(d, d))
@@ -193,6 +203,7 @@ class Problem:
     def random(cls, n: int, d: int, seed: int = 0, *, backend: str | Backend = "numpy",
                dtype: str = "float64", **options: Any) -> "Problem":
         """Instance with A1, A2, A3 drawn as in :meth:`planted` and B with N(0, 1) entries."""
+        check_host_memory(n, d, f"random(n={n}, d={d})")
         rng = np.random.default_rng(seed)
         A1, A2, A3 = _draw_inputs(rng, n, d)
         B = rng.normal(0.0, 1.0, size=(n, d))

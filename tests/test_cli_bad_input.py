@@ -38,7 +38,7 @@ BAD = [  # (argv, a fragment the message must contain)
     (["sparsify", "--seeds", "0"], "--seeds"),
     (["sparsify", "--n", "0"], "--n"),
     (["sparsify", "--m", "0"], "--m"),
-    (["sparsify", "--method", "bss", "--n", "8", "--d", "64", "--m", "4"], "bss needs --m > n"),
+    (["sparsify", "--method", "bss", "--n", "8", "--d", "64", "--m", "4"], "bss needs more than n"),
     (["reproduce", "--threads", "0"], "--threads"),
     (["reproduce", "--min-fit-ms", "-1"], "--min-fit-ms"),
     (["reproduce", "--grid", "huge"], "invalid choice"),

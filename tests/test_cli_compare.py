@@ -19,7 +19,7 @@ def test_compare_prints_a_table_and_writes_plot_and_json(tmp_path, capsys):
                  "--plot", str(plot), "--json", str(record)])
     out = capsys.readouterr().out
     assert code == 0
-    for text in ("alternating", "joint-newton", "newton-cg", "lbfgs", "t(L≤1e-02)", "t(L≤1e-12)", "time/iter"):
+    for text in ("alternating", "joint-newton", "newton-cg", "lbfgs", "L≤1e-2", "L≤1e-12", "wall"):
         assert text in out
     assert plot.stat().st_size > 1000 and plot.read_bytes()[:4] == b"\x89PNG"
     saved = json.loads(record.read_text())

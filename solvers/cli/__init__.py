@@ -1,5 +1,8 @@
-"""``attnreg``: the command line. Each subcommand lives in its own module with
-``configure(parser)`` and ``run(args) -> int``, imported only when it is used."""
+"""``attnreg``: the command line.
+
+Each subcommand lives in its own module with ``configure(parser)`` and ``run(args) -> int``,
+imported only when it is used.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +21,20 @@ SUBCOMMANDS = {
 }
 
 
+#: What ``attnreg --help`` says the program is.
+DESCRIPTION = ("Second-order training of one softmax-attention layer, benchmarked: reproduce the runtime claim, "
+               "solve, compare methods, sparsify.")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="attnreg", description=__doc__.split("\n")[0].strip("`: "))
+    from importlib.metadata import PackageNotFoundError, version
+
+    parser = argparse.ArgumentParser(prog="attnreg", description=DESCRIPTION)
+    try:
+        installed = version("attnreg")
+    except PackageNotFoundError:  # run from a checkout that is not installed
+        installed = "not installed"
+    parser.add_argument("--version", action="version", version=f"attnreg {installed}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, summary) in SUBCOMMANDS.items():
         sub_parser = sub.add_parser(name, help=summary, description=summary)

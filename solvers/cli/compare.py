@@ -111,24 +111,34 @@ def compare(problem: Problem, methods: list[str], X0: Any = None, *, console: Co
 
 
 def _seconds(value: float | None) -> str:
+    """Seconds in six characters or fewer ("·" when never reached)."""
     if value is None or not math.isfinite(value):
-        return "not reached" if value is None else "–"
-    return f"{value * 1e3:.1f} ms" if value < 1 else f"{value:.2f} s"
+        return "·" if value is None else "–"
+    if value < 1:
+        return f"{value * 1e3:.3g}ms"
+    return f"{value:.3g}s" if value < 1000 else f"{value:.0f}s"
 
 
 def results_table(results: list[SolveResult], title: str = "") -> Table:
-    """A rich table: status, iterations, final loss, time to each of :data:`TARGETS`, time per iteration."""
-    table = Table(title=title or None)
-    for column in ("method", "backend", "status", "iters", "final loss", "final |g|"):
-        table.add_column(column, justify="left" if column in ("method", "backend", "status") else "right")
-    for target in TARGETS:
-        table.add_column(f"t(L≤{target:.0e})", justify="right")
-    for column in ("solver time", "wall time", "time/iter"):
-        table.add_column(column, justify="right")
+    """A rich table narrow enough for a 100-column terminal: one row per method, its full name,
+    status, iterations, final loss and |g|, solver time to each of :data:`TARGETS` ("·": never
+    reached), solver and wall time. A method that ran on another backend than the first row's
+    (a peer that moved the problem off the clock) is marked with ``*`` and named in the caption."""
+    table = Table(title=title or None, box=None, padding=(0, 0, 0, 1), pad_edge=False, header_style="bold underline")
+    table.add_column("method", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    for column in ("iters", "loss", "|g|", *(f"L≤{target:.0e}".replace("e-0", "e-") for target in TARGETS),
+                   "solver", "wall"):
+        table.add_column(column, justify="right", no_wrap=True)
+    home = results[0].backend if results else ""
+    moved = sorted({result.backend for result in results} - {home})
+    if moved:
+        table.caption = f"* ran on {', '.join(moved)} (the problem moved there off the clock)"
     for result in results:
-        table.add_row(result.solver, result.backend, result.status, str(result.iterations), f"{result.loss:.3e}",
-                      f"{result.grad_norm:.2e}", *(_seconds(result.time_to_reach(target)) for target in TARGETS),
-                      _seconds(result.time), _seconds(result.wall_time), _seconds(result.time_per_iteration()))
+        name = result.solver if result.backend == home else f"{result.solver}*"
+        table.add_row(name, result.status, str(result.iterations), f"{result.loss:.2e}", f"{result.grad_norm:.1e}",
+                      *(_seconds(result.time_to_reach(target)) for target in TARGETS), _seconds(result.time),
+                      _seconds(result.wall_time))
     return table
 
 
@@ -143,11 +153,12 @@ def run(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     results = compare(problem, methods, X0, console=console, eps=args.eps, max_iter=args.max_iter,
                       max_time=args.max_time)
-    out = Console(width=max(Console().width, 160))
+    out = Console() if Console().is_terminal else Console(width=100)  # piped output: the table's own width
     out.print(results_table(results, title=f"{problem} eps={args.eps:g} max_iter={args.max_iter}"))
     for result in results:
         if result.status != "converged":
-            out.print(f"{result.solver}: {result.status}: {result.message}", highlight=False)
+            out.print(f"{result.solver}: {result.status}: {result.message}", highlight=False, markup=False,
+                      soft_wrap=True)
     if args.plot is not None:
         from ..harness.figures import plot_convergence
 

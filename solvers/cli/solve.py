@@ -47,7 +47,10 @@ def build_problem(args: argparse.Namespace, **options: Any) -> tuple[Problem, np
         raise UsageError("--start-noise needs a planted problem (--kind planted): random ones start from X = 0")
     make = Problem.planted if args.kind == "planted" else Problem.random
     options = {"backend": args.backend, **options}
-    problem = make(args.n, args.d, seed=args.seed, dtype=args.dtype, **options)
+    try:
+        problem = make(args.n, args.d, seed=args.seed, dtype=args.dtype, **options)
+    except ValueError as exc:  # sizes that cannot fit in memory: said before anything is allocated
+        raise UsageError(str(exc)) from None
     if args.kind != "planted":
         return problem, None
     noise = START_NOISE if args.start_noise is None else args.start_noise

@@ -32,8 +32,9 @@ def run(args: argparse.Namespace) -> int:
     randomized = tuple(args.m) if args.m else (min(default_m("norm", args.n), args.d),)
     bss = tuple(m for m in (args.m or (min(default_m("bss", args.n), args.d),)) if m > args.n)
     if "bss" in methods and not bss:
-        print(f"attnreg sparsify: error: bss needs --m > n = {args.n} (got {', '.join(map(str, args.m or ()))})",
-              file=sys.stderr)
+        why = (f"--m {' '.join(map(str, args.m))} keeps no more than n" if args.m else
+               f"it keeps at most d = {args.d} columns, and d ≤ n here (sparsification is for d ≫ n: raise --d)")
+        print(f"attnreg sparsify: error: bss needs more than n = {args.n} columns; {why}", file=sys.stderr)
         return 2
     backend = get_backend(args.backend, args.dtype)
     with work_progress(args.seeds, title="sparsify") as tick:

@@ -1,0 +1,79 @@
+"""What a newcomer reads: one-line errors for sizes that cannot fit, a version, a compare table
+that fits a 100-column terminal, install hints printed as they are typed."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from rich.console import Console
+
+from solvers import Problem, SolveResult, get_solver
+from solvers.cli import main
+from solvers.cli.compare import results_table
+
+
+def _one_line_error(capsys, argv: list[str], *needles: str) -> None:
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, err
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["--version"])
+    assert stop.value.code == 0 and re.match(r"attnreg \S+", capsys.readouterr().out)
+
+
+def test_help_describes_the_program_not_its_module(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert "softmax-attention" in out and "``" not in out and "configure(parser)" not in out
+
+
+@pytest.mark.parametrize("argv", [["solve", "--n", "100000000", "--d", "4096"],
+                                  ["compare", "--n", "300000000", "--d", "1024", "--kind", "random"]])
+def test_sizes_that_cannot_fit_in_memory_are_refused_before_any_allocation(capsys, argv):
+    _one_line_error(capsys, argv, "GiB of host memory", "available")
+
+
+def test_problem_refuses_sizes_beyond_memory_with_the_numbers():
+    with pytest.raises(ValueError, match=r"planted\(n=100000000, d=4096\) needs .* GiB"):
+        Problem.planted(100_000_000, 4096)
+
+
+def test_sparsify_names_the_cause_when_d_is_not_above_n(capsys):
+    _one_line_error(capsys, ["sparsify", "--n", "16", "--d", "4", "--r", "1000"], "d = 4", "d ≤ n")
+
+
+def test_sparsify_names_the_m_given_when_it_is_too_small(capsys):
+    _one_line_error(capsys, ["sparsify", "--n", "16", "--d", "64", "--m", "8", "--method", "bss"], "--m 8")
+
+
+def test_the_compare_table_fits_a_100_column_terminal():
+    problem = Problem.planted(16, 2, seed=3)
+    results = [get_solver(name).solve(problem, problem.start_near_solution(), max_iter=3)
+               for name in ("scipy-trust-krylov", "scipy-trust-exact", "varpro")]
+    console = Console(width=100, record=True)
+    console.print(results_table(results, title=str(problem)))
+    text = console.export_text()
+    assert max(len(line.rstrip()) for line in text.splitlines()) <= 100
+    assert "scipy-trust-krylov" in text and "scipy-trust-exact" in text and "…" not in text
+
+
+def test_compare_prints_install_hints_verbatim(monkeypatch, capsys):
+    import numpy as np
+
+    from solvers.cli import compare as cli_compare
+
+    def skipped(problem, methods, X0=None, **options):
+        return [SolveResult("skipped", np.zeros((2, 2)), np.zeros((2, 2)), float("nan"), 0, [],
+                            message="jax-newton needs an optional library: pip install -e '.[jax]'",
+                            solver="jax-newton", backend="numpy")]
+
+    monkeypatch.setattr(cli_compare, "compare", skipped)
+    assert main(["compare", "--n", "8", "--d", "2", "--methods", "jax-newton"]) == 0
+    assert "pip install -e '.[jax]'" in capsys.readouterr().out
