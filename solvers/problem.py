@@ -10,6 +10,7 @@ from array_api_compat import is_array_api_obj, is_numpy_array
 
 from .backends import Backend, get_backend
 from .oracle import ORACLES, Oracle
+from .rowterms import softmax_rows
 
 _INPUTS = ("A1", "A2", "A3", "B")
 
@@ -23,8 +24,8 @@ BLOCK_BYTES = 2**22
 #: normal d×d from ``numpy.random.default_rng(START_SEED)`` (:meth:`Problem.start_near_solution`).
 START_NOISE = 0.5
 START_SEED = 5
-#: Rows of B generated per block by :meth:`Problem.planted` (b×n memory; one block up to n = 4096).
-GENERATION_BLOCK_BYTES = 2**27
+#: Rows of B generated per block by :meth:`Problem.planted` (b×n memory, a few such temporaries; one block up to n = 2896).
+GENERATION_BLOCK_BYTES = 2**26
 
 
 def available_memory() -> int:
@@ -73,14 +74,6 @@ def _validate_host(name: str, array: Any) -> np.ndarray:
         bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
         raise ValueError(f"{name} has {bad} non-finite entries (NaN or inf)")
     return array
-
-
-def softmax_rows_host(Z: np.ndarray) -> np.ndarray:
-    """Row-wise softmax with the max subtracted, on NumPy, in place of ``Z`` (used only to generate B)."""
-    Z -= Z.max(axis=1, keepdims=True)
-    np.exp(Z, out=Z)
-    Z /= Z.sum(axis=1, keepdims=True)
-    return Z
 
 
 class Problem:
@@ -195,7 +188,7 @@ class Problem:
         step = max(1, GENERATION_BLOCK_BYTES // (8 * n))
         for start in range(0, n, step):
             rows = slice(start, start + step)
-            B[rows] = softmax_rows_host(logits[rows] @ A2.T) @ V
+            B[rows] = softmax_rows(np, logits[rows] @ A2.T) @ V
         return cls(A1, A2, A3, B, backend=backend, dtype=dtype, X_star=X_star, Y_star=Y_star,
                    name=f"planted(n={n}, d={d}, seed={seed})", **options)
 

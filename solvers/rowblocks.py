@@ -54,6 +54,17 @@ class _Block(NamedTuple):
     SV: Array
 
 
+def _exp_rows(xp: Any, Z: Array) -> tuple[Array, Array, Array]:
+    """``(E, top, total)`` of a block of logits: E = exp(Z − rowmax), the row maxima and the row sums of E.
+
+    The softmax of the block is E / total and its row log-sum-exp top + log(total). Not in
+    place: torch autograd (the peers) differentiates this pass.
+    """
+    top = xp.max(Z, axis=1, keepdims=True)
+    E = xp.exp(Z - top)
+    return E, top, xp.sum(E, axis=1, keepdims=True)
+
+
 def _slices(m: int, b: int) -> list[slice]:
     return [slice(start, min(start + b, m)) for start in range(0, m, b)]
 
@@ -67,9 +78,8 @@ def _block(problem: "Problem", L: Array, Y: Array, B: Array, rows: slice, lse: A
     xp = problem.xp
     Z = L[rows, :] @ problem.A2.T
     if lse is None:
-        Z -= xp.max(Z, axis=1, keepdims=True)
-        S = xp.exp(Z)
-        S *= 1.0 / xp.sum(S, axis=1, keepdims=True)
+        E, _, total = _exp_rows(xp, Z)
+        S = E / total
     else:
         Z -= lse[rows, :]
         S = xp.exp(Z)
@@ -129,10 +139,7 @@ def forward(problem: "Problem", X: Array, Y: Array) -> Forward:
     L = problem.A1 @ X
 
     def work(rows: slice) -> tuple[Array, Array]:
-        Z = L[rows, :] @ A2T
-        top = xp.max(Z, axis=1, keepdims=True)
-        E = xp.exp(Z - top)  # not in place: torch autograd (the peers) differentiates this pass
-        total = xp.sum(E, axis=1, keepdims=True)
+        E, top, total = _exp_rows(xp, L[rows, :] @ A2T)
         return top + xp.log(total), ((E @ problem.A3) @ Y) / total - problem.B[rows, :]
 
     lse, R = _map(problem, work, "rr", L.shape[0], problem.block_rows)
@@ -150,10 +157,7 @@ def forward_and_grad(problem: "Problem", X: Array, Y: Array) -> tuple[Forward, t
     L, VT = problem.A1 @ X, V.T
 
     def work(rows: slice) -> tuple[Array, Array, Array, Array]:
-        Z = L[rows, :] @ A2T
-        top = xp.max(Z, axis=1, keepdims=True)
-        E = xp.exp(Z - top)  # not in place: torch autograd (the peers) differentiates this pass
-        total = xp.sum(E, axis=1, keepdims=True)
+        E, top, total = _exp_rows(xp, L[rows, :] @ A2T)
         S = E / total
         P = S @ problem.A3
         SV = P @ Y
@@ -246,9 +250,8 @@ def values_and_targets(problem: "Problem", X: Array, lse: Array | None = None) -
         if lse is not None:
             Z -= lse[rows, :]
             return (xp.exp(Z) @ problem.A3,)
-        Z -= xp.max(Z, axis=1, keepdims=True)
-        E = xp.exp(Z)
-        return ((E @ problem.A3) / xp.sum(E, axis=1, keepdims=True),)
+        E, _, total = _exp_rows(xp, Z)
+        return ((E @ problem.A3) / total,)
 
     (P,) = _map(problem, work, "r", L.shape[0], problem.block_rows)
     if problem.shard is None:

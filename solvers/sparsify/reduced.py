@@ -17,7 +17,8 @@ import numpy as np
 
 from .. import oracles
 from ..backends import Backend
-from ..problem import Problem, softmax_rows_host
+from ..problem import Problem
+from ..rowterms import softmax_rows
 from .selection import sparsify
 
 
@@ -44,7 +45,7 @@ def planted_wide(n: int, d: int, seed: int = 0, *, value_rank: int | None = None
     A3 = rng.normal(0.0, 1.0, size=(n, k)) @ rng.normal(0.0, 1.0 / math.sqrt(k * d), size=(k, d))
     X_star = rng.normal(0.0, 0.5, size=(d, d))
     Y_star = rng.normal(0.0, 1.0, size=(d, d))
-    B = softmax_rows_host(A1 @ X_star @ A2.T) @ (A3 @ Y_star)
+    B = softmax_rows(np, A1 @ X_star @ A2.T) @ (A3 @ Y_star)
     return Problem(A1, A2, A3, B, backend=backend, dtype=dtype, X_star=X_star, Y_star=Y_star,
                    name=f"planted_wide(n={n}, d={d}, k={k}, seed={seed})")
 
