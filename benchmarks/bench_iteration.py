@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from solvers.backends import BACKEND_NAMES
-from solvers.harness.stages import ITERATION_SOLVERS, STAGES, prepare_stage, run_synchronized
+from solvers.harness.measure.stages import ITERATION_SOLVERS, STAGES, prepare_stage, run_synchronized
 
 from ._common import StageSuite, check_point, peak_memory, sweep_values
 

@@ -1,4 +1,4 @@
-"""The race (:mod:`solvers.harness.race`): the project's methods against the peers a user would pick.
+"""The race (:mod:`solvers.harness.measure.race`): the project's methods against the peers a user would pick.
 
 Planted problems at (128, 16), (512, 32) and (1024, 64), seeds 0–2, start X* + 0.5·G, wall
 time to L ≤ 1e-10. The whole race runs once per asv run (``setup_cache``, about 10–30
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from solvers.harness import race
+from solvers.harness.measure import race
 
 from . import _common  # noqa: F401 - importing it applies the allocator policy of every suite
 

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import pytest
 
-from solvers.harness import analysis, fits
-from solvers.harness.convergence import analyse_convergence
-from solvers.harness.equivalence import Rule, judge
-from solvers.harness.fits import Fit
+from solvers.harness.analyse import analysis, fits
+from solvers.harness.analyse.convergence import analyse_convergence
+from solvers.harness.analyse.equivalence import Rule, judge
+from solvers.harness.analyse.fits import Fit
 
 
 def _records(stage: str, sweep: str, sizes, times, fixed: int, backend: str = "numpy"):

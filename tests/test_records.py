@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from solvers.harness import reproduce as rp
+from solvers.harness.measure import reproduce as rp
 from solvers.harness.records import SCHEMA, Store, load_measurements, write_json
-from solvers.harness.report import build_report
+from solvers.harness.render.report import build_report
 
 from .test_reproduce import FAST, MICRO
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from solvers.harness import race
+from solvers.harness.measure import race
 
 
 def entry(method, project, wall, seed=0, budget=None, status="converged"):
@@ -45,7 +45,7 @@ def test_a_method_needing_too_much_memory_is_recorded_as_skipped():
 def test_the_reproduction_report_shows_the_race_files_beside_it(tmp_path):
     import json
 
-    from solvers.harness.report import race_section
+    from solvers.harness.render.report import race_section
 
     assert race_section(tmp_path) == []
     (tmp_path / "race").mkdir()

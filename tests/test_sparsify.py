@@ -164,7 +164,8 @@ def test_report_section_from_a_tiny_grid(monkeypatch: pytest.MonkeyPatch, tmp_pa
     import dataclasses
     import json
 
-    from solvers.harness import sparsify_report, sparsify_study as report_sparsify
+    from solvers.harness.measure import sparsify as report_sparsify
+    from solvers.harness.render import sparsify_report
 
     tiny = dataclasses.replace(report_sparsify.GRIDS["quick"], seeds=2, n=16, d=512, bss_m=(32, 64),
                                time_d=(256, 512), time_n=(8, 16), densities=(0.1, 1.0), repeat=1, solve_n=4,
@@ -185,7 +186,7 @@ def test_report_section_from_a_tiny_grid(monkeypatch: pytest.MonkeyPatch, tmp_pa
 @pytest.mark.slow
 def test_done_when_twenty_seeds() -> None:
     """Issue #6 done-when, 20 seeds: randomized ⌈8 n ln n⌉ ≤ 0.2, deterministic m = 4n ≤ 0.5."""
-    from solvers.harness.sparsify_study import done_when, error_study
+    from solvers.harness.measure.sparsify import done_when, error_study
 
     n, d = 64, 4096
     error = error_study(n, d, 0.05, range(20), randomized_m=(math.ceil(8 * n * math.log(n)),),

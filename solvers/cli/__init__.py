@@ -30,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``attnreg`` console script."""
-    from ..harness.allocator import retain_freed_memory
+    from ..harness.measure.allocator import retain_freed_memory
 
     parser = build_parser()
     args = parser.parse_args(argv)

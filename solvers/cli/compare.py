@@ -6,7 +6,7 @@ status "error" and the reason. The exit status is 0 whenever the comparison ran;
 method's status is data, shown in the table (final loss, gradient norm, solver and wall
 time) and saved with ``--json``.
 
-``--race`` runs :mod:`solvers.harness.race` instead: the project's methods against every
+``--race`` runs :mod:`solvers.harness.measure.race` instead: the project's methods against every
 peer on planted problems of several sizes and seeds, wall time to ``--eps``.
 """
 
@@ -133,7 +133,7 @@ def results_table(results: list[SolveResult], title: str = "") -> Table:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..harness.environment import collect
+    from ..harness.measure.environment import collect
     from ..harness.records import write_json
 
     if args.race:
@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         if result.status != "converged":
             out.print(f"{result.solver}: {result.status}: {result.message}", highlight=False)
     if args.plot is not None:
-        from ..harness.figures import plot_convergence
+        from ..harness.render.figures import plot_convergence
 
         plot_convergence(results, args.plot, title=str(problem))
         out.print(f"plot: {args.plot}")
@@ -164,8 +164,8 @@ def run(args: argparse.Namespace) -> int:
 
 def run_race(args: argparse.Namespace) -> int:
     """``--race``: the race table (Markdown) on standard output, every entry with ``--json``."""
-    from ..harness import race
-    from ..harness.environment import collect
+    from ..harness.measure import race
+    from ..harness.measure.environment import collect
     from ..harness.records import write_json
 
     console = Console(stderr=True)

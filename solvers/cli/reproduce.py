@@ -11,10 +11,10 @@ import shlex
 import sys
 from pathlib import Path
 
-from ..harness.analysis import MIN_FIT_TIME
+from ..harness.analyse.analysis import MIN_FIT_TIME
 from ..backends import BACKEND_NAMES, backend_unavailable_reason
-from ..harness.equivalence import DEFAULT_CONFIDENCE, DEFAULT_DELTA, Rule
-from ..harness.grids import GRIDS
+from ..harness.analyse.equivalence import DEFAULT_CONFIDENCE, DEFAULT_DELTA, Rule
+from ..harness.measure.grids import GRIDS
 from ..harness.records import Measurements
 from .arguments import non_negative_float, positive_float, positive_int
 
@@ -78,8 +78,8 @@ def run(args: argparse.Namespace) -> int:
     if args.command == "report":
         return _run_report(args)
     from ..harness.records import load_measurements
-    from ..harness.report import build_report
-    from ..harness.reproduce import reproduce
+    from ..harness.render.report import build_report
+    from ..harness.measure.reproduce import reproduce
     from .progress import work_progress
 
     backends = args.backends or list(GRIDS[args.grid].backends)
@@ -118,11 +118,11 @@ def _completeness(data: Measurements) -> int:
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    from ..harness.asv_import import measurements_from_asv
-    from ..harness.environment import machine_name
+    from ..harness.measure.asv_import import measurements_from_asv
+    from ..harness.measure.environment import machine_name
     from ..harness.records import load_measurements
-    from ..harness.report import build_report
-    from ..harness.reproduce import DEFAULT_OUT
+    from ..harness.render.report import build_report
+    from ..harness.measure.reproduce import DEFAULT_OUT
 
     if args.from_asv is not None:
         if not args.from_asv.is_dir():

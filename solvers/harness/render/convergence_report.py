@@ -6,10 +6,10 @@ import math
 import statistics
 from typing import Any
 
-from .analysis import Analysis
-from .convergence import EPS_LEVELS, REFERENCE_SOLVER, SizeSummary
+from ..analyse.analysis import Analysis
+from ..analyse.convergence import EPS_LEVELS, REFERENCE_SOLVER, SizeSummary
 from .markdown import brief, fit_ci, fmt_count, fmt_loss, fmt_time, table
-from .study import NEWTON_SOLVERS, STUDY_EPS, median_order
+from ..analyse.study import NEWTON_SOLVERS, STUDY_EPS, median_order
 
 
 def convergence_section(runs: list[dict[str, Any]], result: Analysis) -> list[str]:

@@ -31,7 +31,7 @@ class Provenance(TypedDict, total=False):
     """How a point was measured: settings that change timings, recorded with each point."""
 
     threads: int | None        # native thread limit of the run (None: the libraries' own choice)
-    allocator: str | None      # allocator policy (solvers.harness.allocator)
+    allocator: str | None      # allocator policy (solvers.harness.measure.allocator)
     backend_policy: dict[str, Any] | None  # Backend.describe() of the backend measured
 
 

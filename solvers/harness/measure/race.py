@@ -28,9 +28,9 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .. import oracles
-from ..problem import Problem
-from ..registry import get_solver, list_solvers
+from ... import oracles
+from ...problem import Problem
+from ...registry import get_solver, list_solvers
 
 #: The project's methods in the race (the expected fastest first).
 PROJECT_METHODS = ("varpro", "newton-cg", "gauss-newton")
@@ -265,7 +265,7 @@ def lbfgs_overhead(n: int = 512, d: int = 32, iterations: int = 200, seed: int =
     import numpy as np
     import scipy.optimize
 
-    from .. import kernels
+    from ... import kernels
 
     problem = Problem.planted(n, d, seed=seed)
     X0 = problem.start_near_solution()
@@ -292,8 +292,8 @@ def hvp_versus_jax(n: int = 1024, d: int = 64, seed: int = 0, repeat: int = 5) -
     """
     import numpy as np
 
-    from .. import kernels
-    from ..methods.jax_peers import _jax
+    from ... import kernels
+    from ...methods.jax_peers import _jax
 
     jax = _jax()
     jnp = jax.numpy

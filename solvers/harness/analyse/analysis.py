@@ -1,11 +1,11 @@
 """Fits and verdicts for the reproduction report.
 
 Everything the report claims is computed here from the raw measurements: each stage's cost
-model over (n, d) (:mod:`solvers.harness.costmodel`), log–log slopes of time against size
+model over (n, d) (:mod:`solvers.harness.analyse.costmodel`), log–log slopes of time against size
 with confidence intervals (ordinary least squares, Student t) over the compute-bound sizes
 where the model puts the time in the terms of the claimed exponent, the verdict against
-the exponents the paper's claim implies (equivalence test, :mod:`solvers.harness.equivalence`),
-iterations-to-ε against log10(1/ε) and the convergence study (:mod:`solvers.harness.study`),
+the exponents the paper's claim implies (equivalence test, :mod:`solvers.harness.analyse.equivalence`),
+iterations-to-ε against log10(1/ε) and the convergence study (:mod:`solvers.harness.analyse.study`),
 achieved fractions of the backend's matrix-product rate and speedups between backends.
 """
 
@@ -22,7 +22,7 @@ from .convergence import REFERENCE_SOLVER, ConvergenceResult, SizeSummary, analy
 from .costmodel import TERMS, CostModel, Coverage, coverage, fit_cost_model, identifiable
 from .equivalence import Rule, judge
 from .fits import Fit, fit_loglog, local_slopes
-from .stages import OMEGA_BEST, OMEGA_CLASSICAL, STAGES
+from ..measure.stages import OMEGA_BEST, OMEGA_CLASSICAL, STAGES
 from .study import Study, analyse_study
 
 #: The stage whose exponent against n stands for T_mat(n, n, d) (the S·V product dominates it).
@@ -164,7 +164,7 @@ def analyse_scaling(records: list[dict[str, Any]], stage: str, backend: str, swe
     median time is at least ``min_time``; faster points are launch/overhead-bound. With a
     cost ``model``, a point enters only where the terms growing with the claimed exponent
     hold at least :data:`REGIME_SHARE` of the modelled time. The confidence interval is at
-    ``rule.confidence``; the verdict is :func:`solvers.harness.equivalence.judge`'s.
+    ``rule.confidence``; the verdict is :func:`solvers.harness.analyse.equivalence.judge`'s.
     """
     axis, claim_attr = SWEEP_AXES[sweep]
     spec = STAGES.get(stage)
@@ -236,7 +236,7 @@ def _off_regime(model: CostModel, regime: list[str], record: dict[str, Any]) -> 
 def cost_models(records: list[dict[str, Any]]) -> list[CostModel]:
     """The cost model of every (stage, backend) whose measured sizes can separate its terms.
 
-    Only a :attr:`~solvers.harness.costmodel.CostModel.usable` one selects the sizes of a
+    Only a :attr:`~solvers.harness.analyse.costmodel.CostModel.usable` one selects the sizes of a
     slope fit, gives a coverage or predicts a per-iteration time."""
     models = []
     for backend in dict.fromkeys(r["backend"] for r in records):
@@ -322,7 +322,7 @@ class Noise:
 class Analysis:
     """Everything the report states, computed once from a measurements record.
 
-    The report (:mod:`solvers.harness.report`) and the figures only read this object.
+    The report (:mod:`solvers.harness.render.report`) and the figures only read this object.
     """
 
     min_fit_time: float

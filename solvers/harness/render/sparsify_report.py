@@ -1,6 +1,6 @@
 """Rendering of the attention-sparsification section: its figures and markdown (SPEC §8).
 
-:func:`render` reads the raw data of :func:`solvers.harness.sparsify_study.measure`
+:func:`render` reads the raw data of :func:`solvers.harness.measure.sparsify.measure`
 (possibly read back from JSON); every number in the text is computed from it.
 """
 
@@ -9,9 +9,9 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ..sparsify import METHODS, RANDOMIZED
-from .fits import fit_loglog
-from .sparsify_study import (
+from ...sparsify import METHODS, RANDOMIZED
+from ..analyse.fits import fit_loglog
+from ..measure.sparsify import (
     DETERMINISTIC_TARGET, RANDOMIZED_TARGET, solve_configs, solve_verdicts, done_when, summarize_errors,
 )
 

@@ -5,7 +5,7 @@
   baselines, several seeds), time against d, n and nnz(X), and sparsify-then-solve on a
   planted d > n problem against the full solve;
 * the summaries (:func:`summarize_errors`, :func:`done_when`, :func:`solve_verdicts`)
-  shared by the report section (:mod:`solvers.harness.sparsify_report`) and the CLI.
+  shared by the report section (:mod:`solvers.harness.render.sparsify_report`) and the CLI.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 import scipy.sparse
 
-from ..backends import Backend, backend_unavailable_reason, get_backend
+from ...backends import Backend, backend_unavailable_reason, get_backend
 from .stages import time_body
-from ..sparsify import (
+from ...sparsify import (
     METHODS, RANDOMIZED, attention_error, attention_instance, default_m, planted_wide, sample_sizes,
     sparsify, sparsify_then_solve,
 )
@@ -182,7 +182,7 @@ def timing_study(spec: SparsifyGrid, be: Backend, say: Callable[[str], None]) ->
 
 def solve_study(spec: SparsifyGrid, be: Backend, say: Callable[[str], None]) -> dict:
     """Full solve against sparsify-then-solve on :func:`~solvers.sparsify.planted_wide`."""
-    from ..registry import get_solver, list_solvers
+    from ...registry import get_solver, list_solvers
 
     solver_name = next(name for name in (*spec.solvers, "alternating") if name in list_solvers())
 

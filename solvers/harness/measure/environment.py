@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .allocator import allocator_policy
-from ..backends import Backend
+from ...backends import Backend
 
 _PACKAGES = ("attnreg", "numpy", "scipy", "array-api-compat", "torch", "cupy-cuda12x", "cupy", "asv", "matplotlib")
 

@@ -1,15 +1,15 @@
 """The reproduction run, measuring only: stage timings over a grid, the matrix-product rate,
 convergence runs, the convergence study across sizes and seeds, and the sparsification study.
 
-Stages come from :data:`solvers.harness.stages.STAGES` (the asv suites time the same
-objects), sizes from :mod:`solvers.harness.grids`, the record layout from
+Stages come from :data:`solvers.harness.measure.stages.STAGES` (the asv suites time the same
+objects), sizes from :mod:`solvers.harness.measure.grids`, the record layout from
 :mod:`solvers.harness.records`. Every finished point is written at once to
 ``<out>/measurements.json`` (atomically), so an interrupted run keeps what it finished and
 ``resume=True`` continues it. A point that cannot run is recorded with its status
 (``skipped`` or ``failed``) and the reason. Each point carries the provenance it was
 measured under (thread limit, allocator policy), so a resume with other settings adds
 points without relabelling the earlier ones. The report is built from the record by
-:func:`solvers.harness.report.build_report`.
+:func:`solvers.harness.render.report.build_report`.
 """
 
 from __future__ import annotations
@@ -26,17 +26,17 @@ from typing import Any
 
 import numpy as np
 
-from ..loop import describe_exception
-from ..problem import START_NOISE, START_SEED
-from .analysis import SWEEP_AXES
-from .convergence import REFERENCE_SOLVER
-from .costmodel import TERMS
-from .equivalence import Rule
+from ...loop import describe_exception
+from ...problem import START_NOISE, START_SEED
+from ..analyse.analysis import SWEEP_AXES
+from ..analyse.convergence import REFERENCE_SOLVER
+from ..analyse.costmodel import TERMS
+from ..analyse.equivalence import Rule
 from .grids import Grid, get_grid
-from .records import (SCHEMA, ConvergenceRun, GemmEntry, Provenance, RunEntry, StagePoint, Store, json_safe,
+from ..records import (SCHEMA, ConvergenceRun, GemmEntry, Provenance, RunEntry, StagePoint, Store, json_safe,
                       thin_history)
 from .stages import OMEGA_CLASSICAL, STAGES, Stage, gemm_rate, prepare_stage, time_body
-from .study import STUDY_EPS, STUDY_SOLVERS
+from ..analyse.study import STUDY_EPS, STUDY_SOLVERS
 
 #: Where reports go unless ``--out`` says otherwise: an ignored folder, so that running the
 #: Quickstart never overwrites the committed ``reports/<machine>/`` (publish with ``--out reports/<machine>``).
@@ -65,7 +65,7 @@ class Options:
     conv_eps, conv_max_iter, conv_max_time : float, int, float
         Target loss and caps of each convergence run (solver time, seconds).
     study_max_iter, study_max_time : int, float
-        Caps of each run of the convergence study (target :data:`solvers.harness.study.STUDY_EPS`).
+        Caps of each run of the convergence study (target :data:`solvers.harness.analyse.study.STUDY_EPS`).
     """
 
     repeat: int = 5
@@ -175,7 +175,7 @@ def _predicted_call(stage: Stage, done: list[dict[str, Any]], task: Task, axis: 
 def run_stage_timings(store: Store, grid: Grid, backends: list[str], options: Options,
                       tick: Callable[[str, float], None], stages: list[str] | None = None) -> None:
     """Measure every planned point not yet in ``store``, with the early cut-off per sweep."""
-    from ..backends import backend_unavailable_reason
+    from ...backends import backend_unavailable_reason
 
     rates = {b: (store.data["gemm"].get(b) or {}).get("flops_per_s") or 1e10 for b in backends}
     cut: dict[tuple[str, str, str], str] = {}
@@ -217,7 +217,7 @@ def run_stage_timings(store: Store, grid: Grid, backends: list[str], options: Op
 
 def measure_gemm(store: Store, backends: list[str], options: Options) -> None:
     """The backend's own square matrix-product rate, measured in this run (once per backend)."""
-    from ..backends import get_backend
+    from ...backends import get_backend
 
     for name in backends:
         if name in store.data["gemm"]:
@@ -237,8 +237,8 @@ def measure_gemm(store: Store, backends: list[str], options: Options) -> None:
 def run_convergence(store: Store, grid: Grid, backend: str, options: Options,
                     tick: Callable[[str, float], None], solvers: list[str] | None = None) -> None:
     """Every registered solver on the grid's planted problems, from the same start."""
-    from ..problem import Problem
-    from ..registry import get_solver, list_solvers
+    from ...problem import Problem
+    from ...registry import get_solver, list_solvers
 
     names = solvers or _ordered_solvers(list_solvers())
     for n, d in grid.convergence_sizes:
@@ -273,8 +273,8 @@ def run_convergence_study(store: Store, grid: Grid, backend: str, options: Optio
     Each planted problem (seed s) starts from X* + START_NOISE·G with G from
     default_rng(START_SEED + s); the history is stored thinned (:func:`records.thin_history`).
     """
-    from ..problem import Problem
-    from ..registry import get_solver, list_solvers
+    from ...problem import Problem
+    from ...registry import get_solver, list_solvers
 
     done = {(r["solver"], r["n"], r["d"], r["seed"]) for r in store.data.get("convergence_study", [])}
     for n, d in grid.study_sizes:
@@ -313,10 +313,10 @@ def run_sparsification(store: Store, grid: Grid, tick: Callable[[str, float], No
     if previous and previous.get("status") == "ok":
         tick("", SPARSIFICATION_ESTIMATE)
         return
-    from . import sparsify_study
+    from . import sparsify
 
     try:
-        data = sparsify_study.measure(grid.name, progress=lambda message: tick(f"sparsification: {message}", 0.0))
+        data = sparsify.measure(grid.name, progress=lambda message: tick(f"sparsification: {message}", 0.0))
         entry: dict[str, Any] = {"status": "ok", "grid": grid.name, "data": json_safe(data)}
         json.dumps(entry, allow_nan=False)
     except Exception as exc:  # noqa: BLE001 - the report records why and continues
@@ -382,7 +382,7 @@ def reproduce(grid: Grid | str = "quick", backends: list[str] | None = None, out
     command : str
         The command line, recorded with the run.
     machine : str, optional
-        Overrides :func:`solvers.harness.environment.machine_name`.
+        Overrides :func:`solvers.harness.measure.environment.machine_name`.
     progress : callable, optional
         Progress display (see :data:`ProgressFactory`); default: none.
     options : Options, optional
@@ -398,7 +398,7 @@ def reproduce(grid: Grid | str = "quick", backends: list[str] | None = None, out
         The verdict rule (δ, confidence), recorded as ``verdict_rule`` for the report.
         Default: the one already recorded on resume, else :class:`Rule`'s defaults.
     """
-    from ..registry import list_solvers
+    from ...registry import list_solvers
     from .allocator import allocator_policy
     from .environment import collect, machine_name
 

@@ -1,4 +1,4 @@
-"""The verdict on the claim in five sentences, each computed from an :class:`~solvers.harness.analysis.Analysis`.
+"""The verdict on the claim in five sentences, each computed from an :class:`~solvers.harness.analyse.analysis.Analysis`.
 
 One sentence each on: the product stages against n, the product stages against d, the
 d²×d² stages against d, the regime the claim leaves out (n > d²), and convergence. Every

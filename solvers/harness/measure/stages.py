@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from .. import kernels
-from ..backends import Backend, device_of
-from ..problem import Problem
+from ... import kernels
+from ...backends import Backend, device_of
+from ...problem import Problem
 
 Body = Callable[[], Any]
 OMEGA_CLASSICAL = 3.0
@@ -57,7 +57,7 @@ class Stage:
         Which grid sweeps the stage takes part in: ``"n"``, ``"d"``, ``"solve_d"``, ``"cross_n"``,
         ``"plane"`` (a 2-D grid for the cost model only: no exponent is fitted along it).
     cost_terms : tuple of str
-        The terms of its cost model (names in :data:`solvers.harness.costmodel.TERMS`).
+        The terms of its cost model (names in :data:`solvers.harness.analyse.costmodel.TERMS`).
     """
 
     name: str
@@ -126,7 +126,7 @@ def _prepare_hvp(problem: Problem, X: Any, Y: Any) -> Body:
 
 def _iteration_stage(solver_name: str) -> Stage:
     def prepare(problem: Problem, X: Any, Y: Any) -> Body:
-        from ..registry import get_solver, list_solvers
+        from ...registry import get_solver, list_solvers
 
         if solver_name not in list_solvers():
             raise NotImplementedError(f"solver {solver_name!r} is not available")
@@ -208,7 +208,7 @@ def prepare_stage(stage: Stage | str, backend: str | Backend, n: int, d: int, *,
         The backend is unavailable here, or the estimated memory exceeds ``memory_limit``
         bytes (asv shows both as n/a).
     """
-    from ..backends import BackendUnavailable
+    from ...backends import BackendUnavailable
 
     stage = STAGES[stage] if isinstance(stage, str) else stage
     itemsize = 8 if dtype == "float64" else 4

@@ -9,9 +9,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..backends import BACKEND_NAMES
+from ...backends import BACKEND_NAMES
 from .environment import machine_name
-from .records import SCHEMA, ConvergenceRun, Measurements, StagePoint
+from ..records import SCHEMA, ConvergenceRun, Measurements, StagePoint
 from .stages import STAGES
 
 def _parse_param(text: str) -> Any:

@@ -1,6 +1,6 @@
 """Every figure the harness draws: time against size, fraction of peak, speedups, convergence.
 
-Figures only read what :mod:`solvers.harness.analysis` computed (and the raw points they
+Figures only read what :mod:`solvers.harness.analyse.analysis` computed (and the raw points they
 plot); each is written atomically as a PNG.
 """
 
@@ -14,11 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from ..result import SolveResult
-from . import analysis
-from .analysis import ScalingResult
-from .convergence import ConvergenceResult
-from .records import write_atomic
+from ...result import SolveResult
+from ..analyse import analysis
+from ..analyse.analysis import ScalingResult
+from ..analyse.convergence import ConvergenceResult
+from ..records import write_atomic
 
 SWEEP_TITLES = {"n": "time against n", "d": "time against d (product stages)", "solve_d": "time against d (d²×d² stages)",
                 "cross_n": "time against n across n = d² (assembly, iteration)"}
@@ -179,7 +179,7 @@ def plot_convergence(runs: Iterable[SolveResult | Mapping[str, Any]], path: str 
     path : str or Path
         PNG file to write.
     results : list of ConvergenceResult, optional
-        :func:`solvers.harness.convergence.analyse_convergence` of each run, in the same order.
+        :func:`solvers.harness.analyse.convergence.analyse_convergence` of each run, in the same order.
     title : str, optional
         Figure title.
 

@@ -1,10 +1,10 @@
 """The reproduction report, rendering only: ``report.md``, the figures, ``analysis.json`` and a CSV.
 
 :func:`build_report` renders a measurements record (written by
-:mod:`solvers.harness.reproduce`, or read from stored asv results by
-:func:`solvers.harness.asv_import.measurements_from_asv`; any schema, see
+:mod:`solvers.harness.measure.reproduce`, or read from stored asv results by
+:func:`solvers.harness.measure.asv_import.measurements_from_asv`; any schema, see
 :func:`solvers.harness.records.load_measurements`). Every number and every claim in the
-text comes from the :class:`~solvers.harness.analysis.Analysis` of that record.
+text comes from the :class:`~solvers.harness.analyse.analysis.Analysis` of that record.
 """
 
 from __future__ import annotations
@@ -15,14 +15,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from . import analysis, figures, summary
-from .analysis import NND_RANGE, NND_STAGE, SOLVE_STAGE, Analysis, ScalingResult
-from .costmodel import MAX_MODEL_ERROR, NAMED_SHARE, TERMS
-from .environment import machine_name
-from .equivalence import Rule
+from ..analyse import analysis, summary
+from . import figures
+from ..analyse.analysis import NND_RANGE, NND_STAGE, SOLVE_STAGE, Analysis, ScalingResult
+from ..analyse.costmodel import MAX_MODEL_ERROR, NAMED_SHARE, TERMS
+from ..measure.environment import machine_name
+from ..analyse.equivalence import Rule
 from .convergence_report import convergence_section, study_section
 from .markdown import fit_ci, fmt, table
-from .records import Measurements, load_measurements, write_atomic, write_json
+from ..records import Measurements, load_measurements, write_atomic, write_json
 
 #: Above this median relative spread (IQR / median) the report warns that the timings are noisy.
 NOISE_WARNING = 0.10
@@ -180,7 +181,7 @@ def speedup_section(speedups: list[dict[str, Any]]) -> list[str]:
 
 
 def sparsification_section(data: dict[str, Any], out_dir: Path) -> list[str]:
-    """The attention-sparsification section (:mod:`solvers.harness.sparsify_report`), or why it is missing."""
+    """The attention-sparsification section (:mod:`solvers.harness.render.sparsify_report`), or why it is missing."""
     entry = data.get("sparsification")
     if not entry:
         return []
@@ -199,7 +200,7 @@ def sparsification_section(data: dict[str, Any], out_dir: Path) -> list[str]:
 def race_section(out_dir: Path) -> list[str]:
     """The solvers-against-peers section from the race files in ``out_dir/race/`` (``attnreg compare --race
     --json``), one summary table per file; nothing when there are none."""
-    from . import race
+    from ..measure import race
 
     files = sorted((out_dir / "race").glob("*.json"))
     if not files:
