@@ -13,7 +13,7 @@ from typing import Any
 
 from solvers.backends import BACKEND_NAMES, backend_unavailable_reason
 from solvers.harness.measure.grids import GRIDS
-from solvers.harness.measure.stages import ITERATION_SOLVERS
+from solvers.harness.claims import ITERATION_SOLVERS
 
 from ._common import active_backends, active_grid
 

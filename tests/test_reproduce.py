@@ -17,7 +17,7 @@ from solvers.harness.measure.environment import machine_name
 from solvers.harness.analyse.equivalence import Rule
 from solvers.harness.records import load_measurements
 from solvers.harness.render.report import build_report
-from solvers.harness.analyse.study import STUDY_SOLVERS
+from solvers.harness.claims import STUDY_SOLVERS
 from solvers.registry import list_solvers
 
 MICRO = Grid("micro", n_sweep=(32, 64, 128), d_for_n=4, d_sweep=(2, 4), n_for_d=32, solve_d_sweep=(2, 3, 4),

@@ -11,7 +11,7 @@ from solvers.harness.analyse import analysis, summary
 from solvers.harness.analyse.costmodel import fit_cost_model
 from solvers.harness.analyse.equivalence import Rule
 from solvers.harness.records import thin_history
-from solvers.harness.measure.stages import ASSEMBLY_TERMS
+from solvers.harness.claims import ASSEMBLY_TERMS
 from solvers.harness.analyse.study import analyse_study, order_of_convergence
 
 SIZES = (8, 16, 32, 64, 128, 256, 512)

@@ -18,11 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from .convergence import REFERENCE_SOLVER, ConvergenceResult, SizeSummary, analyse_convergence, summarise_size
-from .costmodel import TERMS, CostModel, Coverage, coverage, fit_cost_model, identifiable
+from ..claims import CLAIMS, DEFAULT_SWEEPS, OMEGA_BEST, OMEGA_CLASSICAL, REFERENCE_SOLVER, SWEEP_AXES, TERMS
+from .convergence import ConvergenceResult, SizeSummary, analyse_convergence, summarise_size
+from .costmodel import CostModel, Coverage, coverage, fit_cost_model, identifiable
 from .equivalence import Rule, judge
 from .fits import Fit, fit_loglog, local_slopes
-from ..measure.stages import OMEGA_BEST, OMEGA_CLASSICAL, STAGES
 from .study import Study, analyse_study
 
 #: The stage whose exponent against n stands for T_mat(n, n, d) (the S·V product dominates it).
@@ -33,9 +33,6 @@ SOLVE_STAGE = "hessian_solve"
 NND_RANGE = (1.7, 2.3)
 #: Points faster than this are launch/overhead-bound and never enter a fit (seconds).
 MIN_FIT_TIME = 1e-3
-#: Sweep -> (axis varied, attribute of Stage holding the claimed exponent).
-SWEEP_AXES = {"n": ("n", "claim_n"), "d": ("d", "claim_d"), "solve_d": ("d", "claim_d"), "cross_n": ("n", "claim_n"),
-              "plane": ("d", "claim_d")}
 #: Sweeps that only feed the cost models: no exponent is fitted or judged along them.
 MODEL_ONLY_SWEEPS = ("plane",)
 #: Untagged records (asv) form a line of the sweep across n = d² from this many values of n at one d.
@@ -126,7 +123,7 @@ def sweep_records(records: Iterable[dict[str, Any]], stage: str, backend: str, s
 
 def _untagged_groups(mine: list[dict[str, Any]], stage: str, sweep: str) -> dict[int, list[dict[str, Any]]]:
     """Untagged records of one stage and backend grouped by the size ``sweep`` holds fixed."""
-    if sweep not in (STAGES[stage].sweeps if stage in STAGES else ("n", "d")):
+    if sweep not in (CLAIMS[stage].sweeps if stage in CLAIMS else DEFAULT_SWEEPS):
         return {}
     other = "d" if SWEEP_AXES[sweep][0] == "n" else "n"
     groups: dict[int, list[dict[str, Any]]] = {}
@@ -167,7 +164,7 @@ def analyse_scaling(records: list[dict[str, Any]], stage: str, backend: str, swe
     ``rule.confidence``; the verdict is :func:`solvers.harness.analyse.equivalence.judge`'s.
     """
     axis, claim_attr = SWEEP_AXES[sweep]
-    spec = STAGES.get(stage)
+    spec = CLAIMS.get(stage)
     claim = getattr(spec, claim_attr) if spec else None
     chosen = sweep_records(records, stage, backend, sweep, fixed)
     other = "d" if axis == "n" else "n"
@@ -194,8 +191,8 @@ def analyse_scaling(records: list[dict[str, Any]], stage: str, backend: str, swe
         return result
     if len(used) >= 2:
         result.fit = fit_loglog([r[axis] for r in used], [r["median"] for r in used], rule.confidence)
-        if spec is not None and spec.flops is not None:
-            result.flop_slope = fit_loglog([r[axis] for r in used], [spec.flops(r["n"], r["d"]) for r in used]).slope
+        if all(r.get("flops") is not None for r in used):  # the flop count each point was recorded with
+            result.flop_slope = fit_loglog([r[axis] for r in used], [r["flops"] for r in used]).slope
     if result.expected is None:
         result.verdict, why = "no claim", "the claim fixes no exponent for this stage along this axis"
     else:
@@ -241,7 +238,7 @@ def cost_models(records: list[dict[str, Any]]) -> list[CostModel]:
     models = []
     for backend in dict.fromkeys(r["backend"] for r in records):
         for stage in dict.fromkeys(r["stage"] for r in records):
-            spec = STAGES.get(stage)
+            spec = CLAIMS.get(stage)
             ok = [r for r in records if r["stage"] == stage and r["backend"] == backend and r["status"] == "ok"
                   and r.get("median", 0) > 0]
             sizes = [(r["n"], r["d"]) for r in ok]
@@ -369,7 +366,7 @@ def analyse(data: dict[str, Any], min_fit_time: float = MIN_FIT_TIME, rule: Rule
     scaling: list[ScalingResult] = []
     for backend in dict.fromkeys(r["backend"] for r in records):
         for stage in dict.fromkeys(r["stage"] for r in records):
-            sweeps = STAGES[stage].sweeps if stage in STAGES else ("n", "d")
+            sweeps = CLAIMS[stage].sweeps if stage in CLAIMS else DEFAULT_SWEEPS
             model = next((m for m in models if (m.stage, m.backend) == (stage, backend) and m.usable), None)
             for sweep in (s for s in sweeps if s not in MODEL_ONLY_SWEEPS):
                 for fixed in _fixed_sizes(records, stage, backend, sweep):

@@ -10,11 +10,10 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 
+from ..claims import NEWTON_SOLVERS, REFERENCE_SOLVER, STUDY_EPS
 from .analysis import REGIME_SHARE, Analysis, ScalingResult
-from .convergence import REFERENCE_SOLVER
 from .costmodel import MAX_MODEL_ERROR, NAMED_SHARE
 from .fits import Fit
-from .study import NEWTON_SOLVERS, STUDY_EPS
 
 #: The stages whose per-call work is products and elementwise n×n work (no d²×d² matrix).
 PRODUCT_STAGES = ("forward", "gradient", "y_solve", "hvp")

@@ -28,15 +28,12 @@ import numpy as np
 
 from ...loop import describe_exception
 from ...problem import START_NOISE, START_SEED
-from ..analyse.analysis import SWEEP_AXES
-from ..analyse.convergence import REFERENCE_SOLVER
-from ..analyse.costmodel import TERMS
 from ..analyse.equivalence import Rule
+from ..claims import OMEGA_CLASSICAL, REFERENCE_SOLVER, STUDY_EPS, STUDY_SOLVERS, SWEEP_AXES, TERMS
 from .grids import Grid, get_grid
 from ..records import (SCHEMA, ConvergenceRun, GemmEntry, Provenance, RunEntry, StagePoint, Store, json_safe,
                       thin_history)
-from .stages import OMEGA_CLASSICAL, STAGES, Stage, gemm_rate, prepare_stage, time_body
-from ..analyse.study import STUDY_EPS, STUDY_SOLVERS
+from .stages import STAGES, Stage, gemm_rate, prepare_stage, time_body
 
 #: Where reports go unless ``--out`` says otherwise: an ignored folder, so that running the
 #: Quickstart never overwrites the committed ``reports/<machine>/`` (publish with ``--out reports/<machine>``).
@@ -65,7 +62,7 @@ class Options:
     conv_eps, conv_max_iter, conv_max_time : float, int, float
         Target loss and caps of each convergence run (solver time, seconds).
     study_max_iter, study_max_time : int, float
-        Caps of each run of the convergence study (target :data:`solvers.harness.analyse.study.STUDY_EPS`).
+        Caps of each run of the convergence study (target :data:`solvers.harness.claims.STUDY_EPS`).
     """
 
     repeat: int = 5
@@ -103,11 +100,11 @@ def plan(grid: Grid, backends: list[str], stages: list[str] | None = None) -> li
     """Every (backend, stage, sweep, size) of the grid, sizes increasing within a sweep."""
     names = stages or list(STAGES)
     return [Task(name, backend, sweep, n, d) for backend in backends for name in names
-            for sweep in STAGES[name].sweeps for n, d in grid.points(sweep)]
+            for sweep in STAGES[name].claim.sweeps for n, d in grid.points(sweep)]
 
 
 def _sweeps_of(grid: Grid, stage: Stage, n: int, d: int) -> list[str]:
-    return [sweep for sweep in stage.sweeps if (n, d) in grid.points(sweep)]
+    return [sweep for sweep in stage.claim.sweeps if (n, d) in grid.points(sweep)]
 
 
 def estimate_seconds(stage: Stage, n: int, d: int, rate: float, options: Options) -> float:
@@ -166,9 +163,9 @@ def _predicted_call(stage: Stage, done: list[dict[str, Any]], task: Task, axis: 
     fastest = last.get("min", last["median"])  # the least disturbed call: other jobs only slow calls down
     if stage.flops is not None:
         return fastest * stage.flops(task.n, task.d) / stage.flops(last["n"], last["d"])
-    claim = stage.claim_n if axis == "n" else stage.claim_d
+    claim = stage.claim.claim_n if axis == "n" else stage.claim.claim_d
     exponent = (claim(OMEGA_CLASSICAL) if claim is not None
-                else max(TERMS[name].power(axis) for name in stage.cost_terms))
+                else max(TERMS[name].power(axis) for name in stage.claim.cost_terms))
     return fastest * (getattr(task, axis) / last[axis]) ** exponent
 
 

@@ -18,7 +18,8 @@ from typing import Any
 from ..analyse import analysis, summary
 from . import figures
 from ..analyse.analysis import NND_RANGE, NND_STAGE, SOLVE_STAGE, Analysis, ScalingResult
-from ..analyse.costmodel import MAX_MODEL_ERROR, NAMED_SHARE, TERMS
+from ..analyse.costmodel import MAX_MODEL_ERROR, NAMED_SHARE
+from ..claims import TERMS
 from ..measure.environment import machine_name
 from ..analyse.equivalence import Rule
 from .convergence_report import convergence_section, study_section
