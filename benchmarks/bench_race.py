@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from solvers.harness.analyse.race import summarise
 from solvers.harness.measure import race
 
 from . import _common  # noqa: F401 - importing it applies the allocator policy of every suite
@@ -33,7 +34,7 @@ class Race:
     timeout = 7200.0
 
     def setup_cache(self) -> dict[str, Any]:
-        rows = race.summarise(race.run_race())
+        rows = summarise(race.run_race())
         return {f"{row.n}x{row.d}/{row.seed}": row for row in rows}
 
     setup_cache.timeout = 7200.0

@@ -9,7 +9,8 @@ import pytest
 
 from solvers.harness.analyse import analysis, fits
 from solvers.harness.analyse.convergence import analyse_convergence
-from solvers.harness.analyse.equivalence import Rule, judge
+from solvers.harness.analyse.equivalence import judge
+from solvers.harness.claims import Rule
 from solvers.harness.analyse.fits import Fit
 from solvers.harness.measure.stages import STAGES
 

@@ -14,7 +14,7 @@ from solvers.cli import main
 from solvers.harness.measure.grids import GRIDS, Grid
 from solvers.harness.measure.asv_import import measurements_from_asv
 from solvers.harness.measure.environment import machine_name
-from solvers.harness.analyse.equivalence import Rule
+from solvers.harness.claims import Rule
 from solvers.harness.records import load_measurements
 from solvers.harness.render.report import build_report
 from solvers.harness.claims import STUDY_SOLVERS

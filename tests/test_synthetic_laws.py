@@ -9,7 +9,7 @@ import pytest
 
 from solvers.harness.analyse import analysis, summary
 from solvers.harness.analyse.costmodel import fit_cost_model
-from solvers.harness.analyse.equivalence import Rule
+from solvers.harness.claims import Rule
 from solvers.harness.records import thin_history
 from solvers.harness.claims import ASSEMBLY_TERMS
 from solvers.harness.analyse.study import analyse_study, order_of_convergence

@@ -1,5 +1,6 @@
 """What the harness tests, stated once: the claim's exponents per stage, the sweeps, the
-cost-model terms and the solvers and targets of the convergence measurements.
+cost-model terms, the solvers and targets of the convergence measurements, and the verdict
+rule (the band around a claimed exponent a fit must lie in).
 
 Every stage of the pipeline may import this module (it imports nothing of the harness):
 measuring plans sizes and predicts call times from it, analysing judges the fits against
@@ -9,6 +10,7 @@ it, rendering names its terms. The standard start of every planted solve is not 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -139,3 +141,38 @@ NEWTON_SOLVERS = ("joint-newton", "gauss-newton", "newton-cg", "varpro")
 STUDY_SOLVERS = LINEAR_SOLVERS + NEWTON_SOLVERS
 #: The target of the study's runs, and of the time-to-ε comparison.
 STUDY_EPS = 1e-8
+
+#: Half-width δ of the equivalence band around the expected exponent.
+DEFAULT_DELTA = 0.3
+#: Confidence level of the interval that must fit inside the band (0.9: TOST at 5 %).
+DEFAULT_CONFIDENCE = 0.9
+
+
+@dataclass(frozen=True)
+class Rule:
+    """The recorded options of the verdict rule.
+
+    Attributes
+    ----------
+    delta : float
+        Half-width of the equivalence band around the expected exponent.
+    confidence : float
+        Confidence level of the interval on the fitted exponent, in (0, 1).
+    """
+
+    delta: float = DEFAULT_DELTA
+    confidence: float = DEFAULT_CONFIDENCE
+
+    @classmethod
+    def from_record(cls, data: dict) -> "Rule":
+        """The rule stored in a measurements record (``"verdict_rule"``), else the defaults."""
+        stored = data.get("verdict_rule") or {}
+        return cls(float(stored.get("delta", DEFAULT_DELTA)), float(stored.get("confidence", DEFAULT_CONFIDENCE)))
+
+    def text(self) -> str:
+        """The rule in one sentence, with its options."""
+        return (f"the claim **holds** only when the whole {self.confidence:.0%} confidence interval of the fitted "
+                f"exponent lies inside [expected − {self.delta:g}, expected + {self.delta:g}] (equivalence test"
+                + (", i.e. two one-sided tests at 5 %" if math.isclose(self.confidence, 0.9) else "")
+                + "); it **does not hold** when the interval lies entirely outside that band; otherwise it is "
+                "**inconclusive**")

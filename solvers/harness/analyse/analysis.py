@@ -18,10 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from ..claims import CLAIMS, DEFAULT_SWEEPS, OMEGA_BEST, OMEGA_CLASSICAL, REFERENCE_SOLVER, SWEEP_AXES, TERMS
+from ..claims import (CLAIMS, DEFAULT_SWEEPS, OMEGA_BEST, OMEGA_CLASSICAL, REFERENCE_SOLVER, SWEEP_AXES, TERMS,
+                      Rule)
 from .convergence import ConvergenceResult, SizeSummary, analyse_convergence, summarise_size
 from .costmodel import CostModel, Coverage, coverage, fit_cost_model, identifiable
-from .equivalence import Rule, judge
+from .equivalence import judge
 from .fits import Fit, fit_loglog, local_slopes
 from .study import Study, analyse_study
 

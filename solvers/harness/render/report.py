@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +18,12 @@ from ..analyse import analysis, summary
 from . import figures
 from ..analyse.analysis import NND_RANGE, NND_STAGE, SOLVE_STAGE, Analysis, ScalingResult
 from ..analyse.costmodel import MAX_MODEL_ERROR, NAMED_SHARE
-from ..claims import TERMS
+from ..claims import TERMS, Rule
 from ..measure.environment import machine_name
-from ..analyse.equivalence import Rule
 from .convergence_report import convergence_section, study_section
 from .markdown import fit_ci, fmt, table
+from .provenance import environment_lines
+from .race import race_section
 from ..records import Measurements, load_measurements, write_atomic, write_json
 
 #: Above this median relative spread (IQR / median) the report warns that the timings are noisy.
@@ -196,70 +196,6 @@ def sparsification_section(data: dict[str, Any], out_dir: Path) -> list[str]:
     else:
         reason = entry.get("reason", entry.get("status", "unknown"))
     return ["## Attention sparsification", "", f"Not available in this run: {reason}.", ""]
-
-
-def race_section(out_dir: Path) -> list[str]:
-    """The solvers-against-peers section from the race files in ``out_dir/race/`` (``attnreg compare --race
-    --json``), one summary table per file; nothing when there are none."""
-    from ..measure import race
-
-    files = sorted((out_dir / "race").glob("*.json"))
-    if not files:
-        return []
-    lines = ["## The project's solvers against the peers", "",
-             "Wall time to L ≤ 1e-10 on planted problems from X* + 0.5·G, the project's fastest method against the "
-             "fastest peer a user would pick (SciPy's minimisers on our exact oracles, L-BFGS-B, JAX autodiff), "
-             "measured one after another in one run (`attnreg compare --race`; asv `benchmarks/bench_race.py`). "
-             "\"> k×\": no peer reached the target within k times the project's time.", ""]
-    for path in files:
-        try:
-            entries = race.from_records(json.loads(path.read_text())["race"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            lines += [f"`race/{path.name}`: not readable ({type(exc).__name__}: {exc}).", ""]
-            continue
-        lines += [f"From `race/{path.name}` (every method's time: `race/{path.stem}.md` when present):", ""]
-        lines += race.summary_table(entries) + [""]
-    return lines
-
-
-def _thread_text(data: Measurements) -> str:
-    """The native-thread settings the points were measured under, from each point's provenance."""
-    counts: dict[Any, int] = {}
-    for record in (*data.get("points", []), *data.get("convergence", [])):
-        threads = (record.get("provenance") or {}).get("threads")
-        counts[threads] = counts.get(threads, 0) + 1
-    if not counts or set(counts) == {None}:
-        return ""
-    parts = [f"{'the libraries’ default' if k is None else f'limited to {k}'} ({v} records)" for k, v in counts.items()]
-    return "; native threads: " + ", ".join(parts)
-
-
-def environment_lines(data: Measurements) -> list[str]:
-    """A short description of where the numbers come from."""
-    env = data.get("environment") or {}
-    git = env.get("git") or {}
-    blas = "; ".join(f"{b.get('internal_api')} {b.get('version')} ({b.get('num_threads')} threads)"
-                     for b in env.get("blas", []))
-    runs = data.get("runs", [])
-    wall = sum(r.get("wall_s", 0.0) for r in runs)
-    lines = [f"- command: `{data.get('command') or 'unknown'}`",
-             f"- machine: `{data.get('machine')}` — {env.get('cpu', '?')}, {env.get('cpu_count', '?')} logical cores"
-             + (f"; GPUs: {', '.join(env['gpus'])}" if env.get("gpus") else ""),
-             f"- software: Python {env.get('python', '?')}, "
-             + ", ".join(f"{k} {v}" for k, v in (env.get("versions") or {}).items())
-             + (f"; BLAS: {blas}" if blas else ""),
-             f"- commit: `{git.get('commit')}`{' (uncommitted changes)' if git.get('dirty') else ''}",
-             f"- grid: `{(data.get('grid') or {}).get('name', '?')}`, backends: {', '.join(data.get('backends', []))}"
-             + _thread_text(data)]
-    if data.get("asv_not_run"):
-        lines.append(f"- asv parameter combinations not run (n/a: off the grid, backend missing, or failed): "
-                     f"{data['asv_not_run']}; read from `{env.get('asv_file')}`")
-    if runs:
-        lines.append(f"- measured: {runs[0].get('started', '?')} → {runs[-1].get('finished', 'unfinished')}, "
-                     f"{wall:.0f} s of run time over {len(runs)} invocation(s)")
-    lines.append("- raw data: [measurements.json](measurements.json) (with the environment), "
-                 "[stage_timings.csv](stage_timings.csv), fits: [analysis.json](analysis.json)")
-    return lines
 
 
 CSV_COLUMNS = ("stage", "backend", "n", "d", "sweeps", "status", "median_s", "q25_s", "q75_s", "min_s", "repeats", "flops",
