@@ -142,6 +142,11 @@ STUDY_SOLVERS = LINEAR_SOLVERS + NEWTON_SOLVERS
 #: The target of the study's runs, and of the time-to-ε comparison.
 STUDY_EPS = 1e-8
 
+#: Done-when thresholds of issue #6 for the attention sparsification (relative error): the randomized
+#: methods at m = ⌈8 n ln n⌉ draws, the deterministic one at m ≤ 4n.
+RANDOMIZED_TARGET = 0.2
+DETERMINISTIC_TARGET = 0.5
+
 #: Half-width δ of the equivalence band around the expected exponent.
 DEFAULT_DELTA = 0.3
 #: Confidence level of the interval that must fit inside the band (0.9: TOST at 5 %).

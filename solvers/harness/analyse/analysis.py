@@ -24,6 +24,7 @@ from .convergence import ConvergenceResult, SizeSummary, analyse_convergence, su
 from .costmodel import CostModel, Coverage, coverage, fit_cost_model, identifiable
 from .equivalence import judge
 from .fits import Fit, fit_loglog, local_slopes
+from .sparsify import SparsifyAnalysis, analyse_sparsification
 from .study import Study, analyse_study
 
 #: The stage whose exponent against n stands for T_mat(n, n, d) (the S·V product dominates it).
@@ -337,6 +338,7 @@ class Analysis:
     sizes: list[SizeSummary]
     noise: Noise | None
     study: Study | None = None
+    sparsification: SparsifyAnalysis | None = None             # report.md only: not part of analysis.json
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form written to ``analysis.json``."""
@@ -362,6 +364,7 @@ def analyse(data: dict[str, Any], min_fit_time: float = MIN_FIT_TIME, rule: Rule
     """
     rule = rule or Rule.from_record(data)
     records = data.get("points", [])
+    sparsified = data.get("sparsification") or {}
     rates = gemm_rates(data)
     models = cost_models(records)
     scaling: list[ScalingResult] = []
@@ -386,7 +389,8 @@ def analyse(data: dict[str, Any], min_fit_time: float = MIN_FIT_TIME, rule: Rule
         sizes=[summarise_size(convergence, size) for size in dict.fromkeys((r.n, r.d) for r in convergence)],
         noise=timing_noise(records),
         study=analyse_study(data["convergence_study"], _per_iteration(records, models))
-        if data.get("convergence_study") else None)
+        if data.get("convergence_study") else None,
+        sparsification=analyse_sparsification(sparsified["data"]) if sparsified.get("status") == "ok" else None)
 
 
 def _coverage(models: list[CostModel], scaling: list[ScalingResult], records: list[dict[str, Any]]) -> list[Coverage]:

@@ -19,7 +19,6 @@ from . import figures
 from ..analyse.analysis import NND_RANGE, NND_STAGE, SOLVE_STAGE, Analysis, ScalingResult
 from ..analyse.costmodel import MAX_MODEL_ERROR, NAMED_SHARE
 from ..claims import TERMS, Rule
-from ..measure.environment import machine_name
 from .convergence_report import convergence_section, study_section
 from .markdown import fit_ci, fmt, table
 from .provenance import environment_lines
@@ -181,16 +180,16 @@ def speedup_section(speedups: list[dict[str, Any]]) -> list[str]:
             table(["stage", "n", "d", *backends], rows), "", "![speedups](speedups.png)", ""]
 
 
-def sparsification_section(data: dict[str, Any], out_dir: Path) -> list[str]:
+def sparsification_section(data: Measurements, result: Analysis, out_dir: Path) -> list[str]:
     """The attention-sparsification section (:mod:`solvers.harness.render.sparsify_report`), or why it is missing."""
     entry = data.get("sparsification")
     if not entry:
         return []
-    if entry.get("status") == "ok":
+    if entry.get("status") == "ok" and result.sparsification is not None:
         try:
             from . import sparsify_report
 
-            return [sparsify_report.render(entry["data"], out_dir).rstrip(), ""]
+            return [sparsify_report.render(entry["data"], result.sparsification, out_dir).rstrip(), ""]
         except Exception as exc:  # noqa: BLE001 - the rest of the report still builds
             reason = f"{type(exc).__name__}: {exc}"
     else:
@@ -240,7 +239,7 @@ def build_report(data: Measurements | dict[str, Any], out_dir: Path, min_fit_tim
         figures.plot_convergence(runs, out_dir / "convergence.png", results=result.convergence)
     if result.speedups:
         figures.plot_speedups(result.speedups, out_dir / "speedups.png")
-    machine = data.get("machine") or machine_name()
+    machine = data.get("machine") or "an unnamed machine"  # every file attnreg writes names one
     source = ("stored asv results" if data.get("source") == "asv" else "`attnreg reproduce`")
     lines = [f"# Reproducing the runtime claim on `{machine}`", "",
              "Claim (Gao, Song, Wang, Yin, UAI 2025): one softmax-attention layer trains to loss ε in "
@@ -256,7 +255,7 @@ def build_report(data: Measurements | dict[str, Any], out_dir: Path, min_fit_tim
     lines += study_section(result)
     lines += peak_section(result)
     lines += speedup_section(result.speedups)
-    lines += sparsification_section(data, out_dir)
+    lines += sparsification_section(data, result, out_dir)
     lines += race_section(out_dir)
     lines += excluded_section(result.scaling)
     lines += ["## Where these numbers come from", ""] + environment_lines(data) + [""]
