@@ -11,7 +11,8 @@ import statistics
 from collections import Counter
 
 from ..claims import NEWTON_SOLVERS, REFERENCE_SOLVER, STUDY_EPS
-from .analysis import REGIME_SHARE, Analysis, ScalingResult
+from .analysis import Analysis
+from .scaling import REGIME_SHARE, ScalingResult
 from .costmodel import MAX_MODEL_ERROR, NAMED_SHARE
 from .fits import Fit
 

@@ -16,7 +16,8 @@ from typing import Any
 
 from ..analyse import analysis, summary
 from . import figures
-from ..analyse.analysis import NND_RANGE, NND_STAGE, SOLVE_STAGE, Analysis, ScalingResult
+from ..analyse.analysis import NND_RANGE, NND_STAGE, SOLVE_STAGE, Analysis
+from ..analyse.scaling import REGIME_SHARE, ScalingResult, fraction_of_peak
 from ..analyse.costmodel import MAX_MODEL_ERROR, NAMED_SHARE
 from ..claims import TERMS, Rule
 from .convergence_report import convergence_section, study_section
@@ -67,7 +68,7 @@ def verdict_section(result: Analysis) -> list[str]:
               f"with classical products (ω = 3), {rule.text()}. Options: δ = {rule.delta:g}, confidence = "
               f"{rule.confidence:g} (`attnreg reproduce`/`report` `--delta`, `--confidence`). Where the stage has a "
               "cost model (next section), a size enters the fit only where the terms growing with the claimed "
-              f"exponent hold at least {analysis.REGIME_SHARE:.0%} of the modelled time.", ""]
+              f"exponent hold at least {REGIME_SHARE:.0%} of the modelled time.", ""]
     headline = []
     for res, inside in result.nnd_checks:
         if res.fit is None:
@@ -85,7 +86,7 @@ def verdict_section(result: Analysis) -> list[str]:
 def _regime_text(res: ScalingResult) -> str:
     if not res.regime:
         return "all compute-bound sizes (no cost model)"
-    return f"{' + '.join(res.regime)} ≥ {analysis.REGIME_SHARE:.0%}"
+    return f"{' + '.join(res.regime)} ≥ {REGIME_SHARE:.0%}"
 
 
 def _runs_text(runs: list[tuple[int, int]], axis: str) -> str:
@@ -208,7 +209,7 @@ def timings_csv(records: list[dict[str, Any]], rates: dict[str, float]) -> str:
     writer.writerow(CSV_COLUMNS)
     for r in records:
         ok = r["status"] == "ok"
-        fraction = analysis.fraction_of_peak(r, rates.get(r["backend"]))
+        fraction = fraction_of_peak(r, rates.get(r["backend"]))
         writer.writerow([r["stage"], r["backend"], r["n"], r["d"], " ".join(r.get("sweeps", [])), r["status"],
                          r.get("median") if ok else "", r.get("q25", "") if ok else "", r.get("q75", "") if ok else "",
                          r.get("min", "") if ok else "",
@@ -233,8 +234,8 @@ def build_report(data: Measurements | dict[str, Any], out_dir: Path, min_fit_tim
     runs = data["convergence"]
     result = analysis.analyse(data, min_fit_time, rule)
     if result.scaling:
-        figures.plot_scaling(result.scaling, records, out_dir / "scaling.png", min_fit_time)
-        figures.plot_fraction(result.scaling, records, result.gemm, out_dir / "fraction_of_peak.png")
+        figures.plot_scaling(result.scaling, out_dir / "scaling.png", min_fit_time)
+        figures.plot_fraction(result.scaling, out_dir / "fraction_of_peak.png")
     if runs:
         figures.plot_convergence(runs, out_dir / "convergence.png", results=result.convergence)
     if result.speedups:
