@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    retain_freed_memory()  # timing commands: see solvers/allocator.py
+    retain_freed_memory()  # timing commands: see solvers/harness/measure/allocator.py
     if args.command is None:
         parser.print_help()
         return 2
