@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 from solvers.harness.analyse.race import summarise
@@ -49,8 +50,6 @@ def test_a_method_needing_too_much_memory_is_recorded_as_skipped():
 
 
 def test_the_reproduction_report_shows_the_race_files_beside_it(tmp_path):
-    import json
-
     from solvers.harness.render.race import race_section
 
     assert race_section(tmp_path) == []
@@ -66,3 +65,15 @@ def test_the_reproduction_report_shows_the_race_files_beside_it(tmp_path):
     assert "From `race/old.json`, measured at `c0ffeec0ffee`" in text      # old files: the file's commit
     assert load_race(tmp_path / "race" / "old.json")["race"][0]["provenance"]["commit"] == fake["commit"]
     assert "`race/broken.json`: not readable" in text
+
+
+def test_compare_race_json_is_a_race_record(tmp_path, capsys):
+    from solvers.cli import main
+
+    path = tmp_path / "race.json"
+    assert main(["compare", "--race", "--sizes", "24x3", "--seeds", "1", "--methods", "varpro", "--json", str(path)]) == 0
+    race_file = load_race(path)
+    assert race_file["schema"] == json.loads(path.read_text())["schema"]
+    assert race_file["race"][0]["method"] == "varpro" and race_file["race"][0]["provenance"]["commit"]
+    assert race_file["race"][0]["provenance"]["options"]["sizes"] == [[24, 3]]
+    assert "| 24, 3 | 1 | varpro" in capsys.readouterr().out

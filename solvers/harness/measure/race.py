@@ -81,8 +81,8 @@ def run_race(sizes: Sequence[tuple[int, int]] = SIZES, seeds: Sequence[int] = SE
              progress: Callable[[RaceEntry], None] | None = None) -> list[RaceEntry]:
     """Run every method on every planted problem; see the module docstring.
 
-    Every entry's provenance names the commit and the race's settings (target, caps, budget
-    factor, pause, start noise, memory limit).
+    Every entry's provenance names the commit and the race's settings (sizes, seeds, target,
+    caps, budget factor, pause, start noise, memory limit).
 
     Parameters
     ----------
@@ -103,8 +103,9 @@ def run_race(sizes: Sequence[tuple[int, int]] = SIZES, seeds: Sequence[int] = SE
     progress : callable, optional
         Called with each entry as it is measured.
     """
-    settings = {"target": target, "max_time": max_time, "budget_factor": budget_factor, "max_iter": max_iter,
-                "pause": pause, "noise": noise, "memory_limit": memory_limit}
+    settings = {"sizes": [list(size) for size in sizes], "seeds": list(seeds), "target": target, "max_time": max_time,
+                "budget_factor": budget_factor, "max_iter": max_iter, "pause": pause, "noise": noise,
+                "memory_limit": memory_limit}
     provenance: Provenance = measured_under(threads=None, grid="race", options=settings)
     entries: list[RaceEntry] = []
     for n, d in sizes:

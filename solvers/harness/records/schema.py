@@ -28,7 +28,6 @@ class Provenance(TypedDict, total=False):
 
     threads: int | None        # native thread limit of the run (None: the libraries' own choice)
     allocator: str | None      # allocator policy (solvers.harness.measure.allocator)
-    backend_policy: dict[str, Any] | None  # Backend.describe() of the backend measured
 
 
 class StagePoint(TypedDict, total=False):

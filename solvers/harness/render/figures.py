@@ -1,7 +1,7 @@
 """Every figure the harness draws: time against size, fraction of peak, speedups, convergence.
 
-Figures only read what :mod:`solvers.harness.analyse.analysis` computed (and the raw points they
-plot); each is written atomically as a PNG.
+Figures only read what :mod:`solvers.harness.analyse` computed (each scaling result carries the
+points it plots, and the convergence results their runs); each is written atomically as a PNG.
 """
 
 from __future__ import annotations
