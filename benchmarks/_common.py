@@ -1,9 +1,9 @@
 """What every suite shares: the active grid and backends, parameters, and one base class.
 
-Stages themselves are defined once, in :mod:`solvers.harness.stages`; this module only decides
+Stages themselves are defined once, in :mod:`solvers.harness.measure.stages`; this module only decides
 which (backend, n, d) points run here and measures them.
 
-Parameters are the *union* of every grid's sweep (:data:`solvers.harness.grids.GRIDS`), so a
+Parameters are the *union* of every grid's sweep (:data:`solvers.harness.measure.grids.GRIDS`), so a
 benchmark has the same parameter set on every machine and ``asv publish`` can show
 results of the quick CPU grid and of the GPU grid in one graph (it projects every
 result onto the parameters of the last discovery). The active grid
@@ -25,11 +25,11 @@ from typing import Any, ClassVar
 import numpy as np
 from asv_runner.benchmarks.mark import SkipNotImplemented
 
-from solvers.harness import stages  # not ``from … import time_body``: asv would collect it as a benchmark
+from solvers.harness.measure import stages  # not ``from … import time_body``: asv would collect it as a benchmark
 from solvers.backends import BACKEND_NAMES, Backend, backend_unavailable_reason
-from solvers.harness.grids import GRID_ENV, GRIDS, Grid, get_grid
-from solvers.harness.allocator import retain_freed_memory
-from solvers.harness.stages import STAGES, prepare_stage, run_synchronized
+from solvers.harness.measure.grids import GRID_ENV, GRIDS, Grid, get_grid
+from solvers.harness.measure.allocator import retain_freed_memory
+from solvers.harness.measure.stages import STAGES, prepare_stage, run_synchronized
 
 retain_freed_memory()  # the timing policy of every attnreg measurement: see solvers/allocator.py
 
@@ -124,7 +124,7 @@ def peak_memory(body: Any, backend: Backend) -> float:
 
 
 class StageSuite(abc.ABC):
-    """One stage of :data:`solvers.harness.stages.STAGES` along one sweep of the grids.
+    """One stage of :data:`solvers.harness.measure.stages.STAGES` along one sweep of the grids.
 
     Subclasses set :attr:`stage` and :attr:`sweep`; parameters (backend × n × d) follow
     from the sweep. Abstract, so that asv's discovery skips this base class.
@@ -147,7 +147,7 @@ class StageSuite(abc.ABC):
     @property
     @abc.abstractmethod
     def stage(self) -> str:
-        """Name of the stage in :data:`solvers.harness.stages.STAGES` (a class attribute in subclasses)."""
+        """Name of the stage in :data:`solvers.harness.measure.stages.STAGES` (a class attribute in subclasses)."""
 
     def setup(self, backend: str, n: int, d: int) -> None:
         """Prepare the stage's inputs off the clock and warm this size up once."""

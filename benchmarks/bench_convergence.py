@@ -12,8 +12,8 @@ import math
 from typing import Any
 
 from solvers.backends import BACKEND_NAMES, backend_unavailable_reason
-from solvers.harness.grids import GRIDS
-from solvers.harness.stages import ITERATION_SOLVERS
+from solvers.harness.measure.grids import GRIDS
+from solvers.harness.claims import ITERATION_SOLVERS
 
 from ._common import active_backends, active_grid
 

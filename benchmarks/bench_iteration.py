@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from solvers.backends import BACKEND_NAMES
-from solvers.harness.stages import ITERATION_SOLVERS, STAGES, prepare_stage, run_synchronized
+from solvers.harness.claims import ITERATION_SOLVERS
+from solvers.harness.measure.stages import STAGES, prepare_stage, run_synchronized
 
 from ._common import StageSuite, check_point, peak_memory, sweep_values
 
@@ -25,7 +26,7 @@ class Iteration:
 
     def setup(self, solver: str, backend: str, n: int, d: int) -> None:
         stage = STAGES[f"iteration:{solver}"]
-        grid = check_point(backend, n, d, stage.sweeps)
+        grid = check_point(backend, n, d, stage.claim.sweeps)
         self.body, self.backend = prepare_stage(stage, backend, n, d, memory_limit=grid.memory_limit)
 
     def time_iteration(self, solver: str, backend: str, n: int, d: int) -> None:

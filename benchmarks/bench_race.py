@@ -1,4 +1,4 @@
-"""The race (:mod:`solvers.harness.race`): the project's methods against the peers a user would pick.
+"""The race (:mod:`solvers.harness.measure.race`): the project's methods against the peers a user would pick.
 
 Planted problems, start X* + 0.5·G, wall time to L ≤ 1e-10. The race runs once per asv run
 (``setup_cache``). On the default ``quick`` grid it races one small problem, (128, 16) seed 0,
@@ -16,7 +16,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from solvers.harness import race
+from solvers.harness.analyse.race import summarise
+from solvers.harness.measure import race
 
 from ._common import active_grid  # importing _common applies the allocator policy of every suite
 
@@ -40,7 +41,7 @@ class Race:
     def setup_cache(self) -> dict[str, Any]:
         quick = active_grid().name == "quick"
         entries = (race.run_race(QUICK_SIZES, QUICK_SEEDS, max_time=QUICK_MAX_TIME) if quick else race.run_race())
-        return {f"{row.n}x{row.d}/{row.seed}": row for row in race.summarise(entries)}
+        return {f"{row.n}x{row.d}/{row.seed}": row for row in summarise(entries)}
 
     setup_cache.timeout = 7200.0
 

@@ -13,7 +13,7 @@ import numpy as np
 from asv_runner.benchmarks.mark import SkipNotImplemented
 
 from solvers import Problem, get_backend, oracles
-from solvers.harness import stages  # the module, not time_body: asv would collect a time_* function
+from solvers.harness.measure import stages  # the module, not time_body: asv would collect a time_* function
 
 
 def _setup(n: int, d: int):
@@ -80,7 +80,7 @@ def main() -> None:
     user's own script gets), then under the harness's allocator policy (solvers/allocator.py)."""
     import torch
 
-    from solvers.harness.allocator import allocator_policy, retain_freed_memory
+    from solvers.harness.measure.allocator import allocator_policy, retain_freed_memory
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=64)

@@ -14,26 +14,23 @@ once, from the problem. The public, validating entry points are in :mod:`solvers
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .backends import device_of
-from .rowterms import (Forward, assemble_joint, hessian_x_terms, joint_hessian_terms, softmax_backward, softmax_rows,
-                       varpro_terms)
-
-if TYPE_CHECKING:
-    from .problem import Problem
+from .rowterms import (Forward, ProblemData, assemble_joint, hessian_x_terms, joint_hessian_terms, softmax_backward,
+                       softmax_rows, varpro_terms)
 
 Array = Any
 
 
-def softmax_at(problem: "Problem", X: Array) -> Array:
+def softmax_at(problem: ProblemData, X: Array) -> Array:
     """S = softmax_rows(A1 X A2ᵀ), n×n."""
     return softmax_rows(problem.xp, (problem.A1 @ X) @ problem.A2.T)
 
 
-def forward(problem: "Problem", X: Array, Y: Array, S: Array | None = None) -> Forward:
+def forward(problem: ProblemData, X: Array, Y: Array, S: Array | None = None) -> Forward:
     """Softmax, output and residual at (X, Y) (``S``: the softmax at X, when known)."""
     if S is None:
         S = softmax_at(problem, X)
@@ -41,7 +38,7 @@ def forward(problem: "Problem", X: Array, Y: Array, S: Array | None = None) -> F
     return Forward(S, V, S @ V - problem.B)
 
 
-def grad_from(problem: "Problem", fw: Forward) -> tuple[Array, Array]:
+def grad_from(problem: ProblemData, fw: Forward) -> tuple[Array, Array]:
     """Gradients (∇_X L, ∇_Y L) from a forward pass (docs/maths.md §2)."""
     S, V, R = fw
     dZ = softmax_backward(problem.xp, S, 2.0 * (R @ V.T))
@@ -61,13 +58,13 @@ class HvpCache(NamedTuple):
     Gc: Array
 
 
-def hvp_cache(problem: "Problem", fw: Forward) -> HvpCache:
+def hvp_cache(problem: ProblemData, fw: Forward) -> HvpCache:
     """The per-iterate part of :func:`hvp` (one n×n×d product and a row sum)."""
     G = 2.0 * (fw.R @ fw.V.T)
     return HvpCache(G, G - problem.xp.sum(G * fw.S, axis=1, keepdims=True))
 
 
-def hvp(problem: "Problem", fw: Forward, dX: Array | None, dY: Array | None,
+def hvp(problem: ProblemData, fw: Forward, dX: Array | None, dY: Array | None,
         cache: HvpCache) -> tuple[Array, Array | None]:
     """Joint Hessian–vector product ``H (vec dX, vec dY)`` without forming H (docs/maths.md §5).
 
@@ -100,7 +97,7 @@ def hvp(problem: "Problem", fw: Forward, dX: Array | None, dY: Array | None,
     return hX, 2.0 * (A3.T @ inner)
 
 
-def hessian_x(problem: "Problem", fw: Forward, *, gauss_newton: bool = False,
+def hessian_x(problem: ProblemData, fw: Forward, *, gauss_newton: bool = False,
               rows: Any = None, weights: Any = None) -> Array:
     """The d²×d² Hessian of L in vec(X) (row-major), in matrix-multiplication time (docs/maths.md §4).
 
@@ -119,13 +116,13 @@ def hessian_x(problem: "Problem", fw: Forward, *, gauss_newton: bool = False,
     return hessian_x_terms(problem, S, fw.V, R, R + B, A1, gauss_newton=gauss_newton, weights=scale)
 
 
-def hessian_joint(problem: "Problem", fw: Forward, *, gauss_newton: bool = False) -> Array:
+def hessian_joint(problem: ProblemData, fw: Forward, *, gauss_newton: bool = False) -> Array:
     """The 2d²×2d² Hessian of L in (vec X, vec Y), cross blocks included (:func:`solvers.rowterms.joint_hessian_terms`)."""
     terms = joint_hessian_terms(problem, fw.S, fw.V, fw.R, fw.R + problem.B, problem.A1, gauss_newton=gauss_newton)
     return assemble_joint(problem, terms)
 
 
-def varpro_gauss_newton(problem: "Problem", fw: Forward, Q: Array) -> Array:
+def varpro_gauss_newton(problem: ProblemData, fw: Forward, Q: Array) -> Array:
     """The d²×d² Gauss–Newton matrix of the variable-projection objective f(X) = min_Y L(X, Y).
 
     Kaufman's form 2 J_Kᵀ J_K with J_K Δ = (I − QQᵀ)(JΔ V), Q the orthonormal basis of
@@ -136,7 +133,7 @@ def varpro_gauss_newton(problem: "Problem", fw: Forward, Q: Array) -> Array:
     return H - 2.0 * (M.T @ M)
 
 
-def varpro_gn_product(problem: "Problem", fw: Forward, Q: Array, D: Array) -> Array:
+def varpro_gn_product(problem: ProblemData, fw: Forward, Q: Array, D: Array) -> Array:
     """``varpro_gauss_newton(...) vec(D)`` without forming it: 2 J_Kᵀ (I − QQᵀ)(JD V), matrix-free.
 
     Four n×n×d products and two row-wise softmax backward passes.

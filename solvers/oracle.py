@@ -18,14 +18,11 @@ the problem's backend arrays and are not checked (the solvers call this inside t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from . import kernels, rowblocks
 from .backends import host_floats
-from .rowterms import Forward, LeastSquaresY, join, least_squares
-
-if TYPE_CHECKING:
-    from .problem import Problem
+from .rowterms import Forward, LeastSquaresY, ProblemData, join, least_squares
 
 Array = Any
 
@@ -44,7 +41,7 @@ class Oracle:
 
     layout: ClassVar[str] = ""
 
-    def __init__(self, problem: "Problem", X: Array, Y: Array | None, forward: Forward | None = None) -> None:
+    def __init__(self, problem: ProblemData, X: Array, Y: Array | None, forward: Forward | None = None) -> None:
         self.problem = problem
         self.X = X
         self.Y = Y
@@ -168,7 +165,7 @@ class DenseOracle(Oracle):
 
     layout = "dense"
 
-    def __init__(self, problem: "Problem", X: Array, Y: Array | None, forward: Forward | None = None,
+    def __init__(self, problem: ProblemData, X: Array, Y: Array | None, forward: Forward | None = None,
                  S: Array | None = None) -> None:
         super().__init__(problem, X, Y, forward)
         self._S = S if forward is None else forward.S

@@ -20,15 +20,13 @@ away. The Hessians' row terms are those of :mod:`solvers.rowterms`, summed block
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .backends import device_of
-from .rowterms import Forward, JointTerms, assemble_joint, hessian_x_terms, joint_hessian_terms, varpro_terms
-
-if TYPE_CHECKING:
-    from .problem import Problem
+from .rowterms import (Forward, JointTerms, ProblemData, assemble_joint, hessian_x_terms, joint_hessian_terms,
+                       varpro_terms)
 
 Array = Any
 
@@ -69,7 +67,7 @@ def _slices(m: int, b: int) -> list[slice]:
     return [slice(start, min(start + b, m)) for start in range(0, m, b)]
 
 
-def _block(problem: "Problem", L: Array, Y: Array, B: Array, rows: slice, lse: Array | None = None) -> _Block:
+def _block(problem: ProblemData, L: Array, Y: Array, B: Array, rows: slice, lse: Array | None = None) -> _Block:
     """Softmax, P = S A3 and residual of the rows ``rows`` of ``L = A1 X``.
 
     With ``lse`` (from :func:`forward`) the block's S costs one ``exp``; without, its row
@@ -92,7 +90,7 @@ def _block(problem: "Problem", L: Array, Y: Array, B: Array, rows: slice, lse: A
 GROUPS = 8
 
 
-def _map(problem: "Problem", work: Callable[[slice], tuple[Any, ...]], kinds: str, rows: int, b: int) -> list[Any]:
+def _map(problem: ProblemData, work: Callable[[slice], tuple[Any, ...]], kinds: str, rows: int, b: int) -> list[Any]:
     """Run ``work`` on every block of ``b`` of the first ``rows`` rows and combine its outputs.
 
     ``kinds`` has one letter per output of ``work``: ``"r"`` for a block of rows (concatenated
@@ -132,7 +130,7 @@ def _rowdot(xp: Any, a: Array, b: Array) -> Array:
     return xp.sum(a * b, axis=1, keepdims=True)
 
 
-def forward(problem: "Problem", X: Array, Y: Array) -> Forward:
+def forward(problem: ProblemData, X: Array, Y: Array) -> Forward:
     """``Forward(RowSoftmax(X, Y, lse), V, R)`` for this process's rows, in one pass over them."""
     xp = problem.xp
     A2T = problem.A2.T
@@ -146,7 +144,7 @@ def forward(problem: "Problem", X: Array, Y: Array) -> Forward:
     return Forward(RowSoftmax(X, Y, lse), problem.A3 @ Y, R)
 
 
-def forward_and_grad(problem: "Problem", X: Array, Y: Array) -> tuple[Forward, tuple[Array, Array]]:
+def forward_and_grad(problem: ProblemData, X: Array, Y: Array) -> tuple[Forward, tuple[Array, Array]]:
     """The forward pass and the gradients in one pass over the blocks: one ``exp`` per entry.
 
     Each block's softmax serves the row log-sum-exp, the residual and the gradient terms of
@@ -169,7 +167,7 @@ def forward_and_grad(problem: "Problem", X: Array, Y: Array) -> tuple[Forward, t
     return Forward(RowSoftmax(X, Y, lse), V, R), _reduced(problem, 2.0 * (problem.A1.T @ U), 2.0 * T)
 
 
-def grad_from(problem: "Problem", fw: Forward) -> tuple[Array, Array]:
+def grad_from(problem: ProblemData, fw: Forward) -> tuple[Array, Array]:
     """(∇_X L, ∇_Y L): dZ = S ⊙ 2(R Vᵀ − rowsum(R ⊙ S V)) per block; A1ᵀ (dZ A2) and 2 Σ (S A3)ᵀ R."""
     xp = problem.xp
     soft, V, _ = fw
@@ -186,7 +184,7 @@ def grad_from(problem: "Problem", fw: Forward) -> tuple[Array, Array]:
     return _reduced(problem, 2.0 * (problem.A1.T @ U), 2.0 * T)
 
 
-def hvp(problem: "Problem", fw: Forward, dX: Array | None, dY: Array | None) -> tuple[Array, Array | None]:
+def hvp(problem: ProblemData, fw: Forward, dX: Array | None, dY: Array | None) -> tuple[Array, Array | None]:
     """Joint Hessian–vector product, blocked: see :func:`solvers.kernels.hvp` for the maths.
 
     Per block, with dS = S ⊙ (ΔZ − rowsum(S ⊙ ΔZ)), P = S A3, dP = dS A3 and
@@ -234,7 +232,7 @@ def hvp(problem: "Problem", fw: Forward, dX: Array | None, dY: Array | None) -> 
     return _reduced(problem, hX, 2.0 * T)
 
 
-def values_and_targets(problem: "Problem", X: Array, lse: Array | None = None) -> tuple[Array, Array]:
+def values_and_targets(problem: ProblemData, X: Array, lse: Array | None = None) -> tuple[Array, Array]:
     """P = softmax_rows(A1 X A2ᵀ) A3 and B, all n rows (n×d each), for the Y step's SVD.
 
     P is built block by block (one ``exp`` per block when the row log-sum-exp ``lse`` of a
@@ -262,7 +260,7 @@ def values_and_targets(problem: "Problem", X: Array, lse: Array | None = None) -
     return both[:, :d], both[:, d:]
 
 
-def _hessian_blocks(problem: "Problem", X: Array, Y: Array, A1: Array, B: Array) -> Iterator[tuple[slice, _Block]]:
+def _hessian_blocks(problem: ProblemData, X: Array, Y: Array, A1: Array, B: Array) -> Iterator[tuple[slice, _Block]]:
     """The blocks of :attr:`Problem.hessian_block_rows` rows of ``A1``/``B`` (few, large: their
     row terms need b×n×d² products), one at a time."""
     L = A1 @ X
@@ -270,11 +268,11 @@ def _hessian_blocks(problem: "Problem", X: Array, Y: Array, A1: Array, B: Array)
         yield rows, _block(problem, L, Y, B, rows)
 
 
-def _zeros(problem: "Problem", *shape: int) -> Array:
+def _zeros(problem: ProblemData, *shape: int) -> Array:
     return problem.xp.zeros(shape, dtype=problem.A1.dtype, device=device_of(problem.A1))
 
 
-def hessian_x(problem: "Problem", X: Array, Y: Array, *, gauss_newton: bool = False,
+def hessian_x(problem: ProblemData, X: Array, Y: Array, *, gauss_newton: bool = False,
               rows: Any = None, weights: Any = None) -> Array:
     """H_X = Σ_j (a_j a_jᵀ) ⊗ C_j summed block by block (see :func:`solvers.kernels.hessian_x`).
 
@@ -300,7 +298,7 @@ def hessian_x(problem: "Problem", X: Array, Y: Array, *, gauss_newton: bool = Fa
     return problem.backend.all_reduce(H)
 
 
-def hessian_joint(problem: "Problem", X: Array, Y: Array, *, gauss_newton: bool = False) -> Array:
+def hessian_joint(problem: ProblemData, X: Array, Y: Array, *, gauss_newton: bool = False) -> Array:
     """The joint 2d²×2d² Hessian from its row terms summed block by block (one all-reduce of them)."""
     xp = problem.xp
     d = problem.d
@@ -316,7 +314,7 @@ def hessian_joint(problem: "Problem", X: Array, Y: Array, *, gauss_newton: bool 
                                               xp.reshape(flat[2 * size:], (d, d))))
 
 
-def varpro_gauss_newton(problem: "Problem", X: Array, Y: Array, Q: Array) -> Array:
+def varpro_gauss_newton(problem: ProblemData, X: Array, Y: Array, Q: Array) -> Array:
     """H_GN − 2 MᵀM (:func:`solvers.kernels.varpro_gauss_newton`) from row terms summed block by
     block; ``Q`` holds this process's rows of the range basis."""
     xp = problem.xp
@@ -330,7 +328,7 @@ def varpro_gauss_newton(problem: "Problem", X: Array, Y: Array, Q: Array) -> Arr
     return both[0, ...] - 2.0 * (both[1, ...].T @ both[1, ...])
 
 
-def varpro_gn_product(problem: "Problem", fw: Forward, Q: Array, D: Array) -> Array:
+def varpro_gn_product(problem: ProblemData, fw: Forward, Q: Array, D: Array) -> Array:
     """2 J_Kᵀ (I − QQᵀ)(JD V) in two passes over the blocks (``Q``: this process's rows of the basis).
 
     Pass one forms W = (dS A3) Y per block, dS the softmax derivative along A1 D A2ᵀ; the
@@ -363,7 +361,7 @@ def varpro_gn_product(problem: "Problem", fw: Forward, Q: Array, D: Array) -> Ar
     return problem.backend.all_reduce(2.0 * (problem.A1.T @ U))
 
 
-def _reduced(problem: "Problem", first: Array, second: Array) -> tuple[Array, Array]:
+def _reduced(problem: ProblemData, first: Array, second: Array) -> tuple[Array, Array]:
     """All-reduce two d×d partials in one collective."""
     xp = problem.xp
     both = problem.backend.all_reduce(xp.stack([first, second]))

@@ -13,16 +13,33 @@ targets), so that no function here needs to know which rows of B it was handed.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 
-from .backends import device_of
-
-if TYPE_CHECKING:
-    from .problem import Problem
+from .backends import Backend, device_of
 
 Array = Any
+
+
+class ProblemData(Protocol):
+    """What the maths reads of a problem (:class:`solvers.problem.Problem` is one): the data on
+    its backend, its sizes and its row layout. The maths depends on this, not on the class,
+    so the problem can own its oracles without an import circle."""
+
+    xp: Any
+    backend: Backend
+    dtype: str
+    n: int
+    d: int
+    A1: Array
+    A2: Array
+    A3: Array
+    B: Array
+    rows: slice
+    shard: tuple[int, int] | None
+    block_rows: int
+    hessian_block_rows: int
 
 
 class Forward(NamedTuple):
@@ -65,7 +82,7 @@ def softmax_backward(xp: Any, S: Array, G: Array) -> Array:
     return S * (G - xp.sum(G * S, axis=1, keepdims=True))
 
 
-def least_squares(problem: "Problem", P: Array, B: Array, reg: float = 0.0,
+def least_squares(problem: ProblemData, P: Array, B: Array, reg: float = 0.0,
                   rcond: float | None = None) -> LeastSquaresY:
     """The Y step for the values P = S A3 and targets B (all n rows each), by thin SVD (docs/maths.md §3).
 
@@ -88,7 +105,7 @@ def least_squares(problem: "Problem", P: Array, B: Array, reg: float = 0.0,
     return LeastSquaresY(Vt.T @ (inverse[:, None] * (U.T @ B)), Q, rank)
 
 
-def e_blocks(problem: "Problem", S: Array, V: Array, SV: Array, SA2: Array) -> Array:
+def e_blocks(problem: ProblemData, S: Array, V: Array, SV: Array, SA2: Array) -> Array:
     """E_j = A2ᵀ J_j V for the rows j of ``S`` (J_j = diag(s_j) − s_j s_jᵀ), shape (rows, d, d).
 
     One rows×n×d² product against the Kronecker columns A2 ⊗ V.
@@ -99,7 +116,7 @@ def e_blocks(problem: "Problem", S: Array, V: Array, SV: Array, SA2: Array) -> A
     return xp.reshape(S @ K, (-1, d, d)) - SA2[:, :, None] * SV[:, None, :]
 
 
-def curvature_blocks(problem: "Problem", S: Array, V: Array, R: Array | None, SV: Array, *,
+def curvature_blocks(problem: ProblemData, S: Array, V: Array, R: Array | None, SV: Array, *,
                      gauss_newton: bool = False, E: Array | None = None) -> Array:
     """C_j = A2ᵀ M_j A2 (docs/maths.md §4) for the rows j of ``S``, ``R``, ``SV``, shape (rows, d, d).
 
@@ -126,7 +143,7 @@ def curvature_blocks(problem: "Problem", S: Array, V: Array, R: Array | None, SV
     return 0.5 * (C + xp.permute_dims(C, (0, 2, 1)))  # exact symmetry, on rows·d² entries instead of d⁴
 
 
-def kron_sum_symmetric(problem: "Problem", C: Array, A1: Array) -> Array:
+def kron_sum_symmetric(problem: ProblemData, C: Array, A1: Array) -> Array:
     """Σ_j (a_j a_jᵀ) ⊗ C_j (row-major), a_j = row j of ``A1``, for symmetric C_j.
 
     Block (p, p') equals block (p', p) because a_j a_jᵀ is symmetric, so only the
@@ -148,7 +165,7 @@ def kron_sum_symmetric(problem: "Problem", C: Array, A1: Array) -> Array:
     return xp.reshape(xp.take(blocks, block_row, axis=0), (d * d, d * d))
 
 
-def kron_sum(problem: "Problem", lhs: Array, rhs: Array, axes: tuple[int, ...]) -> Array:
+def kron_sum(problem: ProblemData, lhs: Array, rhs: Array, axes: tuple[int, ...]) -> Array:
     """Σ_j vec(lhs_j) vec(rhs_j)ᵀ for (rows, d, d) stacks, as d²×d² with its four axes permuted.
 
     One d²×rows×d² matrix product: ``axes`` maps the (a, b, c, e) axes of
@@ -160,7 +177,7 @@ def kron_sum(problem: "Problem", lhs: Array, rhs: Array, axes: tuple[int, ...]) 
     return xp.reshape(xp.permute_dims(product, axes), (d * d, d * d))
 
 
-def hessian_x_terms(problem: "Problem", S: Array, V: Array, R: Array, SV: Array, A1: Array, *,
+def hessian_x_terms(problem: ProblemData, S: Array, V: Array, R: Array, SV: Array, A1: Array, *,
                     gauss_newton: bool = False, weights: Array | None = None) -> Array:
     """Σ_j w_j (a_j a_jᵀ) ⊗ C_j over the rows given (``weights``: (rows,) or ``None`` for 1)."""
     C = curvature_blocks(problem, S, V, R, SV, gauss_newton=gauss_newton)
@@ -177,7 +194,7 @@ class JointTerms(NamedTuple):
     PtP: Array
 
 
-def joint_hessian_terms(problem: "Problem", S: Array, V: Array, R: Array, SV: Array, A1: Array, *,
+def joint_hessian_terms(problem: ProblemData, S: Array, V: Array, R: Array, SV: Array, A1: Array, *,
                         gauss_newton: bool = False) -> JointTerms:
     """The joint Hessian's row terms (docs/maths.md §4) for the rows given.
 
@@ -200,7 +217,7 @@ def joint_hessian_terms(problem: "Problem", S: Array, V: Array, R: Array, SV: Ar
     return JointTerms(H_xx, H_yx, P.T @ P)
 
 
-def assemble_joint(problem: "Problem", terms: JointTerms) -> Array:
+def assemble_joint(problem: ProblemData, terms: JointTerms) -> Array:
     """The 2d²×2d² joint Hessian [[H_xx, H_yxᵀ], [H_yx, H_yy]] from its (summed) terms."""
     xp = problem.xp
     d = problem.d
@@ -211,7 +228,7 @@ def assemble_joint(problem: "Problem", terms: JointTerms) -> Array:
     return xp.concat([top, bottom], axis=0)
 
 
-def varpro_terms(problem: "Problem", S: Array, V: Array, SV: Array, A1: Array, Q: Array) -> tuple[Array, Array]:
+def varpro_terms(problem: ProblemData, S: Array, V: Array, SV: Array, A1: Array, Q: Array) -> tuple[Array, Array]:
     """The rows' partial sums (H_GN, M) of the variable-projection Gauss–Newton matrix H_GN − 2 MᵀM.
 
     H_GN = Σ_j (a_j a_jᵀ) ⊗ 2 E_j E_jᵀ (the X-block Gauss–Newton matrix) and
@@ -223,19 +240,19 @@ def varpro_terms(problem: "Problem", S: Array, V: Array, SV: Array, A1: Array, Q
     return kron_sum_symmetric(problem, C, A1), kron_sum(problem, Q[:, :, None] * A1[:, None, :], E, (0, 3, 1, 2))
 
 
-def eye(problem: "Problem", size: int) -> Array:
+def eye(problem: ProblemData, size: int) -> Array:
     """The size×size identity in the problem's dtype, on its device."""
     xp = problem.xp
     return xp.eye(size, dtype=problem.A1.dtype, device=device_of(problem.A1))
 
 
-def join(problem: "Problem", A: Array, B: Array) -> Array:
+def join(problem: ProblemData, A: Array, B: Array) -> Array:
     """The joint vector (vec A, vec B) of two d×d arrays, row-major: x first, then y."""
     xp = problem.xp
     return xp.concat([xp.reshape(A, (-1,)), xp.reshape(B, (-1,))])
 
 
-def split(problem: "Problem", v: Array) -> tuple[Array, Array]:
+def split(problem: ProblemData, v: Array) -> tuple[Array, Array]:
     """Inverse of :func:`join`: the two d×d arrays of a joint vector of length 2d²."""
     xp = problem.xp
     d = problem.d

@@ -20,7 +20,7 @@ def _run(code: str, **env: str) -> str:
 
 
 def test_importing_solvers_leaves_the_allocator_alone():
-    out = _run("import solvers, solvers.oracles; from solvers.harness.allocator import allocator_policy; "
+    out = _run("import solvers, solvers.oracles; from solvers.harness.measure.allocator import allocator_policy; "
                "print(allocator_policy()['policy'])")
     assert out.strip() == "system"
 

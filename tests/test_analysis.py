@@ -7,17 +7,22 @@ import math
 import numpy as np
 import pytest
 
-from solvers.harness import analysis, fits
-from solvers.harness.convergence import analyse_convergence
-from solvers.harness.equivalence import Rule, judge
-from solvers.harness.fits import Fit
+from solvers.harness.analyse import analysis, fits
+from solvers.harness.analyse.convergence import analyse_convergence
+from solvers.harness.analyse.equivalence import judge
+from solvers.harness.claims import Rule
+from solvers.harness.analyse.fits import Fit
+from solvers.harness.measure.stages import STAGES
 
 
 def _records(stage: str, sweep: str, sizes, times, fixed: int, backend: str = "numpy"):
+    """Stage points as measuring records them: the flop count of the stage at each size included."""
     axis = "n" if sweep == "n" else "d"
     other = "d" if axis == "n" else "n"
-    return [{"stage": stage, "backend": backend, axis: s, other: fixed, "sweeps": [sweep], "status": "ok",
-             "median": t, "flops": None} for s, t in zip(sizes, times)]
+    flops = STAGES[stage].flops
+    points = [{"stage": stage, "backend": backend, axis: s, other: fixed, "sweeps": [sweep], "status": "ok",
+               "median": t} for s, t in zip(sizes, times)]
+    return [{**p, "flops": flops(p["n"], p["d"]) if flops else None} for p in points]
 
 
 def test_fit_loglog_recovers_slope_with_ci(rng):

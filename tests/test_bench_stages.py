@@ -2,7 +2,7 @@
 
 CI writes the numbers with ``--benchmark-json=out/benchmarks.json``; nothing here asserts
 on a timing (shared runners vary by 0.6–1.5× run to run). ``--benchmark-disable`` runs
-each body once, as a plain test. Stages are defined once, in :mod:`solvers.harness.stages`.
+each body once, as a plain test. Stages are defined once, in :mod:`solvers.harness.measure.stages`.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import math
 
 import pytest
 
-from solvers.harness.allocator import retain_freed_memory
-from solvers.harness.stages import STAGES, prepare_stage, run_synchronized
+from solvers.harness.measure.allocator import retain_freed_memory
+from solvers.harness.measure.stages import STAGES, prepare_stage, run_synchronized
 
 from .conftest import ALL_BACKENDS
 

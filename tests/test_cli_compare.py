@@ -9,7 +9,7 @@ import pytest
 from solvers import Problem, get_solver
 from solvers.cli import compare as cli_compare
 from solvers.cli import main
-from solvers.harness.figures import plot_convergence
+from solvers.harness.render.figures import plot_convergence
 
 
 def test_compare_prints_a_table_and_writes_plot_and_json(tmp_path, capsys):

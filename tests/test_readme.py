@@ -35,9 +35,9 @@ def test_layout_names_only_files_that_exist():
 
 
 def test_grid_table_is_the_code_s():
-    from solvers.harness.grids import markdown_table
+    from solvers.harness.measure.grids import markdown_table
 
-    assert markdown_table() in README, "README's grid table drifted: paste solvers.harness.grids.markdown_table()"
+    assert markdown_table() in README, "README's grid table drifted: paste solvers.harness.measure.grids.markdown_table()"
 
 
 def _commands() -> list[list[str]]:

@@ -1,15 +1,18 @@
-"""The result schema: old measurements files still load and rebuild, provenance is never rewritten."""
+"""The result schema: old measurements files still load and rebuild, provenance is never rewritten, and a
+resume never mixes commits or settings."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
-from solvers.harness import reproduce as rp
-from solvers.harness.records import SCHEMA, Store, load_measurements, write_json
-from solvers.harness.report import build_report
+from solvers.harness.measure import environment
+from solvers.harness.measure import reproduce as rp
+from solvers.harness.records import SCHEMA, ResumeConflict, Store, load_measurements, measured_records, write_json
+from solvers.harness.render.report import build_report
 
 from .test_reproduce import FAST, MICRO
 
@@ -62,25 +65,67 @@ def test_write_json_is_strict_and_atomic(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == ["record.json"]  # no temporary file left behind
 
 
-def test_resume_with_other_threads_keeps_the_earlier_points_provenance(tmp_path):
-    common = dict(command="attnreg reproduce --test", machine="m", options=FAST, solvers=["alternating"],
-                  sparsification=False)
-    rp.reproduce(MICRO, ["numpy"], tmp_path, stages=["forward"], **common)
-    path = rp.reproduce(MICRO, ["numpy"], tmp_path, stages=["forward", "hessian_solve"], threads=1, resume=True,
-                        **common)
+COMMON = dict(command="attnreg reproduce --test", machine="m", options=FAST, solvers=["alternating"],
+              sparsification=False)
+
+
+def test_old_files_give_every_point_the_file_s_commit():
+    raw = json.loads(SCHEMA_1.read_text())
+    data = load_measurements(SCHEMA_1)
+    commit = raw["environment"]["git"]["commit"]
+    assert commit and {r["provenance"]["commit"] for r in measured_records(data)} == {commit}
+    assert {p["provenance"]["grid"] for p in data["points"]} == {raw["grid"]["name"]}
+
+
+def test_resume_at_another_commit_is_refused_in_one_line(tmp_path, monkeypatch, capsys):
+    from solvers.cli import main
+
+    path = rp.reproduce(MICRO, ["numpy"], tmp_path, stages=["forward"], **COMMON)
+    before = path.read_text()
+    monkeypatch.setattr(environment, "git_commit", lambda path=None: {"commit": "f" * 40, "dirty": False})
+    with pytest.raises(ResumeConflict, match="at commit [0-9a-f]{12}, this checkout is at ffffffffffff"):
+        rp.reproduce(MICRO, ["numpy"], tmp_path, stages=["forward"], resume=True, **COMMON)
+    assert path.read_text() == before                                 # nothing was added, nothing relabelled
+    assert main(["reproduce", "--resume", "--out", str(tmp_path), "--no-progress", "--backend", "numpy"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "commit" in err and "new --out" in err
+    assert path.read_text() == before
+
+
+def test_resume_with_other_settings_is_refused(tmp_path):
+    rp.reproduce(MICRO, ["numpy"], tmp_path, stages=["forward"], **COMMON)
+    with pytest.raises(ResumeConflict, match="threads = None, this run has 1"):
+        rp.reproduce(MICRO, ["numpy"], tmp_path, stages=["forward"], threads=1, resume=True, **COMMON)
+    slower = dict(COMMON, options=dataclasses.replace(FAST, repeat=3))
+    with pytest.raises(ResumeConflict, match="options"):
+        rp.reproduce(MICRO, ["numpy"], tmp_path, stages=["forward"], resume=True, **slower)
+
+
+def test_resume_keeps_the_file_s_header_and_each_record_names_its_commit(tmp_path, monkeypatch):
+    path = rp.reproduce(MICRO, ["numpy"], tmp_path, stages=["forward"], **COMMON)
+    data = json.loads(path.read_text())
+    data["environment"]["git"]["commit"] = "started-here"             # the header as the file was started
+    path.write_text(json.dumps(data))
+    path = rp.reproduce(MICRO, ["numpy"], tmp_path, stages=["forward", "hessian_solve"], resume=True, **COMMON)
     data = load_measurements(path)
-    by_stage = {stage: {p["provenance"]["threads"] for p in data["points"] if p["stage"] == stage}
-                for stage in ("forward", "hessian_solve")}
-    assert by_stage == {"forward": {None}, "hessian_solve": {1}}
-    assert [run["threads"] for run in data["runs"]] == [None, 1]
-    assert all(run["wall_s"] > 0 for run in data["runs"])
+    assert data["environment"]["git"]["commit"] == "started-here"     # Store.open no longer overwrites it
+    commits = {p["provenance"]["commit"] for p in data["points"]}
+    assert len(commits) == 1 and [run["resumed"] for run in data["runs"]] == [False, True]
     text = build_report(data, tmp_path).read_text()
-    assert "the libraries’ default" in text and "limited to 1" in text
+    label = next(iter(commits))[:12]
+    assert f"- measured at: `{label}`" in text and "stage points" in text
+
+
+def test_report_names_each_commit_with_its_count(tmp_path):
+    data = load_measurements(SCHEMA_1)
+    data["points"][0]["provenance"]["commit"] = "a" * 40
+    text = build_report(data, tmp_path).read_text()
+    line = next(line for line in text.splitlines() if line.startswith("- measured at:"))
+    assert "`aaaaaaaaaaaa` (1 stage point)" in line and line.count("`") == 4
 
 
 def test_store_stamps_provenance_on_new_records_only(tmp_path):
-    store = Store.open(tmp_path / "m.json", {"machine": "m"}, resume=False)
-    store.provenance = {"threads": 4}
+    store = Store.open(tmp_path / "m.json", {"machine": "m"}, resume=False, provenance={"threads": 4})
     store.add_point({"stage": "forward", "backend": "numpy", "n": 1, "d": 1, "status": "skipped", "reason": "x",
                      "provenance": {"threads": 2}})
     store.add_point({"stage": "forward", "backend": "numpy", "n": 2, "d": 1, "status": "skipped", "reason": "x"})

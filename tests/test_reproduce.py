@@ -9,15 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from solvers.harness import reproduce as rp
+from solvers.harness.measure import reproduce as rp
 from solvers.cli import main
-from solvers.harness.grids import GRIDS, Grid
-from solvers.harness.asv_import import measurements_from_asv
-from solvers.harness.environment import machine_name
-from solvers.harness.equivalence import Rule
+from solvers.harness.measure.grids import GRIDS, Grid
+from solvers.harness.measure.asv_import import measurements_from_asv
+from solvers.harness.measure.environment import machine_name
+from solvers.harness.claims import Rule
 from solvers.harness.records import load_measurements
-from solvers.harness.report import build_report
-from solvers.harness.study import STUDY_SOLVERS
+from solvers.harness.render.report import build_report
+from solvers.harness.claims import STUDY_SOLVERS
 from solvers.registry import list_solvers
 
 MICRO = Grid("micro", n_sweep=(32, 64, 128), d_for_n=4, d_sweep=(2, 4), n_for_d=32, solve_d_sweep=(2, 3, 4),

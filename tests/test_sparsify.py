@@ -164,7 +164,9 @@ def test_report_section_from_a_tiny_grid(monkeypatch: pytest.MonkeyPatch, tmp_pa
     import dataclasses
     import json
 
-    from solvers.harness import sparsify_report, sparsify_study as report_sparsify
+    from solvers.harness.analyse.sparsify import analyse_sparsification, done_when
+    from solvers.harness.measure import sparsify as report_sparsify
+    from solvers.harness.render import sparsify_report
 
     tiny = dataclasses.replace(report_sparsify.GRIDS["quick"], seeds=2, n=16, d=512, bss_m=(32, 64),
                                time_d=(256, 512), time_n=(8, 16), densities=(0.1, 1.0), repeat=1, solve_n=4,
@@ -173,11 +175,11 @@ def test_report_section_from_a_tiny_grid(monkeypatch: pytest.MonkeyPatch, tmp_pa
     messages: list[str] = []
     data = json.loads(json.dumps(report_sparsify.measure("quick", progress=messages.append)))
     assert messages
-    markdown = sparsify_report.render(data, tmp_path)
+    markdown = sparsify_report.render(data, analyse_sparsification(data), tmp_path)
     assert markdown.startswith("## Attention sparsification")
     for name in ("sparsify_error_vs_m.png", "sparsify_time.png", "sparsify_then_solve.png"):
         assert (tmp_path / name).stat().st_size > 0 and f"({name})" in markdown
-    checks = report_sparsify.done_when(data["error"])
+    checks = done_when(data["error"])
     assert [check["method"] for check in checks] == ["norm", "leverage", "bss"]
     assert "Verdict" in markdown and "| zero | 0 |" in markdown
 
@@ -185,7 +187,8 @@ def test_report_section_from_a_tiny_grid(monkeypatch: pytest.MonkeyPatch, tmp_pa
 @pytest.mark.slow
 def test_done_when_twenty_seeds() -> None:
     """Issue #6 done-when, 20 seeds: randomized ⌈8 n ln n⌉ ≤ 0.2, deterministic m = 4n ≤ 0.5."""
-    from solvers.harness.sparsify_study import done_when, error_study
+    from solvers.harness.analyse.sparsify import done_when
+    from solvers.harness.measure.sparsify import error_study
 
     n, d = 64, 4096
     error = error_study(n, d, 0.05, range(20), randomized_m=(math.ceil(8 * n * math.log(n)),),

@@ -7,12 +7,12 @@ import re
 import numpy as np
 import pytest
 
-from solvers.harness import analysis, summary
-from solvers.harness.costmodel import fit_cost_model
-from solvers.harness.equivalence import Rule
+from solvers.harness.analyse import analysis, summary
+from solvers.harness.analyse.costmodel import fit_cost_model
+from solvers.harness.claims import Rule
 from solvers.harness.records import thin_history
-from solvers.harness.stages import ASSEMBLY_TERMS
-from solvers.harness.study import analyse_study, order_of_convergence
+from solvers.harness.claims import ASSEMBLY_TERMS
+from solvers.harness.analyse.study import analyse_study, order_of_convergence
 
 SIZES = (8, 16, 32, 64, 128, 256, 512)
 NOISE = (0.0, 0.02, 0.05, 0.1, 0.2, 0.4)

@@ -45,11 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``attnreg`` console script."""
-    from ..harness.allocator import retain_freed_memory
+    from ..harness.measure.allocator import retain_freed_memory
 
     parser = build_parser()
     args = parser.parse_args(argv)
-    retain_freed_memory()  # timing commands: see solvers/allocator.py
+    retain_freed_memory()  # timing commands: see solvers/harness/measure/allocator.py
     if args.command is None:
         parser.print_help()
         return 2

@@ -6,7 +6,7 @@ status "error" and the reason. The exit status is 0 whenever the comparison ran;
 method's status is data, shown in the table (final loss, gradient norm, solver and wall
 time) and saved with ``--json``.
 
-``--race`` runs :mod:`solvers.harness.race` instead: the project's methods against every
+``--race`` runs :mod:`solvers.harness.measure.race` instead: the project's methods against every
 peer on planted problems of several sizes and seeds, wall time to ``--eps``.
 """
 
@@ -26,6 +26,7 @@ from .solve import add_problem_arguments, build_problem
 from ..problem import Problem
 from .progress import solve_with_progress
 from ..registry import get_solver, list_solvers
+from ..harness.records import RaceEntry
 from ..result import SolveResult
 
 #: Accuracies whose time-to-reach the table reports.
@@ -143,7 +144,7 @@ def results_table(results: list[SolveResult], title: str = "") -> Table:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..harness.environment import collect
+    from ..harness.measure.environment import collect
     from ..harness.records import write_json
 
     if args.race:
@@ -160,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
             out.print(f"{result.solver}: {result.status}: {result.message}", highlight=False, markup=False,
                       soft_wrap=True)
     if args.plot is not None:
-        from ..harness.figures import plot_convergence
+        from ..harness.render.figures import plot_convergence
 
         plot_convergence(results, args.plot, title=str(problem))
         out.print(f"plot: {args.plot}")
@@ -173,21 +174,26 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _race_line(entry: RaceEntry) -> str:
+    """One race entry as a progress line."""
+    wall = "not reached" if entry["wall"] is None else f"{entry['wall']:.3f} s"
+    return f"{entry['n']}x{entry['d']} seed {entry['seed']} {entry['method']}: {entry['status']}, wall {wall}"
+
+
 def run_race(args: argparse.Namespace) -> int:
     """``--race``: the race table (Markdown) on standard output, every entry with ``--json``."""
-    from ..harness import race
-    from ..harness.environment import collect
-    from ..harness.records import write_json
+    from ..harness.measure import race
+    from ..harness.measure.environment import collect
+    from ..harness.records import write_race
+    from ..harness.render.race import markdown
 
     console = Console(stderr=True)
     entries = race.run_race(args.sizes or race.SIZES, args.seeds or race.SEEDS,
                             project=args.methods or race.PROJECT_METHODS, target=args.eps,
                             max_time=args.max_time or 300.0, budget_factor=args.budget_factor,
-                            progress=lambda e: console.print(
-                                f"{e.n}x{e.d} seed {e.seed} {e.method}: {e.status}, "
-                                f"wall {'not reached' if e.wall is None else f'{e.wall:.3f} s'}", highlight=False))
-    print(race.markdown(entries, args.eps), end="")
+                            progress=lambda entry: console.print(_race_line(entry), highlight=False))
+    print(markdown(entries, args.eps), end="")
     if args.json is not None:
-        write_json(args.json, {"race": race.to_records(entries), "environment": collect()})
+        write_race(args.json, entries, collect())
         print(f"json: {args.json}")
     return 0

@@ -6,7 +6,7 @@ import argparse
 import json
 
 from ..backends import BACKEND_NAMES, DTYPES, get_backend
-from ..harness.environment import collect, format_lines
+from ..harness.measure.environment import collect, format_lines
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -11,10 +11,10 @@ import shlex
 import sys
 from pathlib import Path
 
-from ..harness.analysis import MIN_FIT_TIME
+from ..harness.analyse.analysis import MIN_FIT_TIME
 from ..backends import BACKEND_NAMES, backend_unavailable_reason
-from ..harness.equivalence import DEFAULT_CONFIDENCE, DEFAULT_DELTA, Rule
-from ..harness.grids import GRIDS
+from ..harness.claims import DEFAULT_CONFIDENCE, DEFAULT_DELTA, Rule
+from ..harness.measure.grids import GRIDS
 from ..harness.records import Measurements
 from .arguments import non_negative_float, positive_float, positive_int
 
@@ -62,7 +62,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help=f"backend to time (repeatable; default: the grid's). One of: {', '.join(BACKEND_NAMES)}")
     parser.add_argument("--grid", choices=list(GRIDS), default="quick", help="size grid (default quick)")
     parser.add_argument("--resume", action="store_true",
-                        help="continue <out>/measurements.json, skipping the points it already holds")
+                        help="continue <out>/measurements.json, skipping the points it already holds (only a file measured "
+                             "at this commit with the same settings: anything else is refused)")
     parser.add_argument("--threads", type=positive_int, default=None, metavar="N",
                         help="limit BLAS/OpenMP/torch threads to N for the whole run (e.g. 1 on a shared machine)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -77,9 +78,9 @@ def command_line() -> str:
 def run(args: argparse.Namespace) -> int:
     if args.command == "report":
         return _run_report(args)
-    from ..harness.records import load_measurements
-    from ..harness.report import build_report
-    from ..harness.reproduce import reproduce
+    from ..harness.measure.reproduce import reproduce
+    from ..harness.records import ResumeConflict, load_measurements
+    from ..harness.render.report import build_report
     from .progress import work_progress
 
     backends = args.backends or list(GRIDS[args.grid].backends)
@@ -97,6 +98,9 @@ def run(args: argparse.Namespace) -> int:
         print("interrupted: the finished points are kept in measurements.json; "
               "run the same command with --resume to continue", file=sys.stderr)
         return 130
+    except ResumeConflict as exc:  # never two commits or two settings under one label
+        print(f"attnreg reproduce: error: {exc}; measure into a new --out", file=sys.stderr)
+        return 2
     data = load_measurements(path)
     print(f"report written to {build_report(data, path.parent, args.min_fit_ms / 1e3, rule_of(args))}")
     return _completeness(data)
@@ -118,11 +122,11 @@ def _completeness(data: Measurements) -> int:
 
 
 def _run_report(args: argparse.Namespace) -> int:
-    from ..harness.asv_import import measurements_from_asv
-    from ..harness.environment import machine_name
+    from ..harness.measure.asv_import import measurements_from_asv
+    from ..harness.measure.environment import machine_name
     from ..harness.records import load_measurements
-    from ..harness.report import build_report
-    from ..harness.reproduce import DEFAULT_OUT
+    from ..harness.render.report import build_report
+    from ..harness.measure.reproduce import DEFAULT_OUT
 
     if args.from_asv is not None:
         if not args.from_asv.is_dir():

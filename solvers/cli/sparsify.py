@@ -25,7 +25,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..backends import get_backend
-    from ..harness.sparsify_study import done_when, error_study, summarize_errors
+    from ..harness.analyse.sparsify import done_when, summarize_errors
+    from ..harness.measure.sparsify import error_study
     from .progress import work_progress
 
     methods = METHODS if args.method == "all" else (args.method,)

@@ -1,7 +1,8 @@
 """Attention sparsification (arXiv 2304.04397, SPEC §8): column selection and sparsify-then-solve.
 
 :mod:`.selection` reduces X ∈ R^{n×d} (d ≫ n) to m reweighted columns whose attention
-matrix stays close to X's; :mod:`.reduced` applies the same selection to the features of
+matrix stays close to X's (X held dense on a backend or sparse on the host by :mod:`.operand`);
+:mod:`.reduced` applies the same selection to the features of
 an attention-regression problem and solves the m×m problem.
 """
 

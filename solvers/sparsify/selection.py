@@ -41,7 +41,7 @@ The maths is written once against the array-API namespace of a backend
 ``numpy.random.default_rng(seed)`` so that every backend selects the same columns.
 A ``scipy.sparse`` X is kept on the host: column norms, Gram matrix, whitening and column
 gathering use SciPy's sparse products (O(nnz(X)) per pass); only the n×n and n×m results
-move to the backend.
+move to the backend (:mod:`solvers.sparsify.operand`).
 """
 
 from __future__ import annotations
@@ -57,6 +57,7 @@ from array_api_compat import array_namespace
 
 from ..backends import Backend, device_of, get_backend
 from ..oracles import softmax_rows
+from .operand import Operand, as_operand
 
 Array = Any
 
@@ -208,7 +209,7 @@ def sparsify(X: Any, m: int | None = None, method: str = "leverage", *, seed: in
     """
     _check_method(method)
     be = get_backend(backend, dtype)
-    operand = _operand(X, be)
+    operand = as_operand(X, be)
     n, d = operand.shape
     if d <= n:
         raise ValueError(f"nothing to sparsify: X is {n}×{d} with d ≤ n; X itself is already an "
@@ -277,75 +278,6 @@ def sample_sizes(n: int, d: int, count: int = 7) -> list[int]:
 # --------------------------------------------------------------------------------------------
 
 
-class _Dense:
-    """X as a backend array."""
-
-    def __init__(self, X: Array, backend: Backend) -> None:
-        self.X, self.xp, self.shape = X, backend.xp, tuple(X.shape)
-
-    def gram(self) -> Array:
-        return self.X @ self.X.T
-
-    def sq_norms(self) -> Array:
-        return self.xp.sum(self.X * self.X, axis=0)
-
-    def left(self, M: Array) -> Array:
-        """M @ X."""
-        return M @ self.X
-
-    def take(self, columns: np.ndarray, scales: Array) -> Array:
-        index = self.xp.asarray(columns, device=device_of(self.X))
-        return self.xp.take(self.X, index, axis=1) * scales[None, :]
-
-
-class _Sparse:
-    """X as a host ``scipy.sparse`` CSC matrix; results are moved to the backend."""
-
-    def __init__(self, X: Any, backend: Backend) -> None:
-        self.X, self.be, self.shape = scipy.sparse.csc_matrix(X, dtype=np.float64), backend, X.shape
-
-    def gram(self) -> Array:
-        return self.be.asarray((self.X @ self.X.T).toarray())
-
-    def sq_norms(self) -> Array:
-        return self.be.asarray(np.asarray(self.X.multiply(self.X).sum(axis=0)).ravel())
-
-    def left(self, M: Array) -> Array:
-        return self.be.asarray((self.X.T @ self.be.to_numpy(M).T).T)
-
-    def take(self, columns: np.ndarray, scales: Array) -> Array:
-        return self.be.asarray(self.X[:, columns].toarray()) * scales[None, :]
-
-
-def _operand(X: Any, be: Backend) -> _Dense | _Sparse:
-    """Validate X and wrap it for the backend."""
-    if scipy.sparse.issparse(X):
-        if X.ndim != 2 or X.dtype.kind != "f":
-            raise ValueError(f"X must be a real floating 2-D matrix, got {X.dtype} with shape {X.shape}")
-        if not np.all(np.isfinite(X.data)):
-            raise ValueError(f"X has {int(np.sum(~np.isfinite(X.data)))} non-finite entries (NaN or inf)")
-        return _Sparse(X, be)
-    if not be.owns(X):
-        library = type(X).__module__.split(".")[0]
-        if library in ("torch", "cupy"):
-            raise TypeError(f"X is a {library} array that does not belong to backend {be.name!r}; "
-                            "pass a host NumPy array or an array of that backend")
-        X = np.asarray(X)
-        if X.dtype.kind != "f":
-            raise ValueError(f"X must have a real floating dtype, got {X.dtype}")
-        if X.ndim != 2:
-            raise ValueError(f"X must be 2-D (n×d), got shape {X.shape}")
-        if not np.all(np.isfinite(X)):
-            raise ValueError(f"X has {int(np.size(X) - np.count_nonzero(np.isfinite(X)))} non-finite "
-                             "entries (NaN or inf)")
-        X = be.asarray(X)
-    elif X.ndim != 2:
-        raise ValueError(f"X must be 2-D (n×d), got shape {tuple(X.shape)}")
-    elif not bool(be.xp.all(be.xp.isfinite(X))):
-        raise ValueError("X has non-finite entries (NaN or inf)")
-    return _Dense(X, be)
-
-
 def _check_method(method: str) -> None:
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
@@ -375,7 +307,7 @@ def _check_r(r: float, gram_norm: float) -> None:
                       SparsificationWarning, stacklevel=3)
 
 
-def _whiten(operand: _Dense | _Sparse, K: Array, be: Backend) -> tuple[Array, Array, Array]:
+def _whiten(operand: Operand, K: Array, be: Backend) -> tuple[Array, Array, Array]:
     """Eigen-decomposition K = UΛUᵀ and the whitened columns V = Λ^{-1/2}UᵀX (Σ v_i v_iᵀ = I)."""
     xp = be.xp
     lam, U = xp.linalg.eigh(K)
@@ -386,7 +318,7 @@ def _whiten(operand: _Dense | _Sparse, K: Array, be: Backend) -> tuple[Array, Ar
     return lam, U, operand.left(U.T / xp.sqrt(lam)[:, None])
 
 
-def _sampled(operand: _Dense | _Sparse, be: Backend, scores: np.ndarray, m: int, seed: int, method: str,
+def _sampled(operand: Operand, be: Backend, scores: np.ndarray, m: int, seed: int, method: str,
              gram_norm: float) -> Sparsification:
     """m i.i.d. draws from p ∝ scores, merged: column i kept with weight count_i / (m p_i)."""
     total = float(scores.sum())
@@ -400,7 +332,7 @@ def _sampled(operand: _Dense | _Sparse, be: Backend, scores: np.ndarray, m: int,
     return Sparsification(method, Y, columns, scales, None, m, gram_norm)
 
 
-def _bss(operand: _Dense | _Sparse, V: Array, be: Backend, steps: int, gram_norm: float) -> Sparsification:
+def _bss(operand: Operand, V: Array, be: Backend, steps: int, gram_norm: float) -> Sparsification:
     """Batson–Spielman–Srivastava barrier steps on the whitened columns V (n×d)."""
     xp = be.xp
     n, d = V.shape

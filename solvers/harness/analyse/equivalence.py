@@ -1,4 +1,5 @@
-"""The verdict rule: equivalence testing of a fitted exponent against the claimed one.
+"""Equivalence testing of a fitted exponent against the claimed one, under the verdict rule
+(:class:`solvers.harness.claims.Rule`).
 
 A fitted exponent **holds** only when its whole confidence interval lies inside the band
 [expected − δ, expected + δ] (with a 90 % interval this is the two one-sided tests, TOST,
@@ -11,49 +12,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 from scipy import stats
 
+from ..claims import Rule
 from .fits import Fit
 
-#: Half-width δ of the equivalence band around the expected exponent.
-DEFAULT_DELTA = 0.3
-#: Confidence level of the interval that must fit inside the band (0.9: TOST at 5 %).
-DEFAULT_CONFIDENCE = 0.9
 #: Most extra sizes :func:`settle` considers before saying the sweep cannot settle it.
 MAX_EXTRA_SIZES = 30
-
-
-@dataclass(frozen=True)
-class Rule:
-    """The recorded options of the verdict rule.
-
-    Attributes
-    ----------
-    delta : float
-        Half-width of the equivalence band around the expected exponent.
-    confidence : float
-        Confidence level of the interval on the fitted exponent, in (0, 1).
-    """
-
-    delta: float = DEFAULT_DELTA
-    confidence: float = DEFAULT_CONFIDENCE
-
-    @classmethod
-    def from_record(cls, data: dict) -> "Rule":
-        """The rule stored in a measurements record (``"verdict_rule"``), else the defaults."""
-        stored = data.get("verdict_rule") or {}
-        return cls(float(stored.get("delta", DEFAULT_DELTA)), float(stored.get("confidence", DEFAULT_CONFIDENCE)))
-
-    def text(self) -> str:
-        """The rule in one sentence, with its options."""
-        return (f"the claim **holds** only when the whole {self.confidence:.0%} confidence interval of the fitted "
-                f"exponent lies inside [expected − {self.delta:g}, expected + {self.delta:g}] (equivalence test"
-                + (", i.e. two one-sided tests at 5 %" if math.isclose(self.confidence, 0.9) else "")
-                + "); it **does not hold** when the interval lies entirely outside that band; otherwise it is "
-                "**inconclusive**")
 
 
 def judge(fit: Fit | None, expected: float, rule: Rule, sizes: Sequence[float] = ()) -> tuple[str, str]:

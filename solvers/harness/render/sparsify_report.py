@@ -1,7 +1,8 @@
 """Rendering of the attention-sparsification section: its figures and markdown (SPEC §8).
 
-:func:`render` reads the raw data of :func:`solvers.harness.sparsify_study.measure`
-(possibly read back from JSON); every number in the text is computed from it.
+:func:`render` draws the raw data of :func:`solvers.harness.measure.sparsify.measure`
+(possibly read back from JSON) and writes the numbers of its analysis
+(:class:`solvers.harness.analyse.sparsify.SparsifyAnalysis`); it computes none itself.
 """
 
 from __future__ import annotations
@@ -9,23 +10,23 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ..sparsify import METHODS, RANDOMIZED
-from .fits import fit_loglog
-from .sparsify_study import (
-    DETERMINISTIC_TARGET, RANDOMIZED_TARGET, solve_configs, solve_verdicts, done_when, summarize_errors,
-)
+from ...sparsify import METHODS, RANDOMIZED
+from ..analyse.sparsify import TIME_STUDIES, SparsifyAnalysis, solve_configs
+from ..claims import DETERMINISTIC_TARGET, RANDOMIZED_TARGET
 
 
 _COLORS = {"norm": "C0", "leverage": "C1", "bss": "C2", "zero": "C3", "exact-factor": "C4", "full": "k"}
 
 
-def render(data: dict, out_dir: Path) -> str:
+def render(data: dict, result: SparsifyAnalysis, out_dir: Path) -> str:
     """Write the section's plots into ``out_dir`` and return its markdown.
 
     Parameters
     ----------
     data : dict
-        The output of :func:`measure` (possibly read back from JSON).
+        The output of :func:`solvers.harness.measure.sparsify.measure` (possibly read back from JSON).
+    result : SparsifyAnalysis
+        Its analysis.
     out_dir : Path
         Folder for the PNG files; the markdown links them by file name.
     """
@@ -38,7 +39,7 @@ def render(data: dict, out_dir: Path) -> str:
     out_dir.mkdir(parents=True, exist_ok=True)
     error, timing, solve = data["error"], data["timing"], data["solve"]
     n, d, r = error["n"], error["d"], error["r"]
-    summary = summarize_errors(error)
+    summary = result.summary
     seeds = max(row["seeds"] for row in summary)
     gram = max(row["gram_norm"] for row in error["rows"])
 
@@ -80,16 +81,13 @@ def render(data: dict, out_dir: Path) -> str:
 
     # Time against d, n and nnz.
     fig, axes = plt.subplots(1, 3, figsize=(13, 4))
-    slopes: dict[str, dict[str, float]] = {}
-    for ax, (study, key, label) in zip(axes, (("d", "d", "d (n = 64)"), ("n", "n", "n (d = 4096)"),
-                                              ("nnz", "nnz", "nnz(X) (n = 64, d = 4096, scipy.sparse)"))):
+    labels = ("d (n = 64)", "n (d = 4096)", "nnz(X) (n = 64, d = 4096, scipy.sparse)")
+    for ax, (study, key), label in zip(axes, TIME_STUDIES, labels):
         for method in METHODS:
             rows = [row for row in timing["rows"] if row["study"] == study and row["method"] == method]
-            if not rows:
-                continue
-            x, y = [row[key] for row in rows], [row["time"] for row in rows]
-            slopes.setdefault(method, {})[study] = fit_loglog(x, y).slope if len(set(x)) > 1 else math.nan
-            ax.loglog(x, y, "o-", color=_COLORS[method], label=method)
+            if rows:
+                ax.loglog([row[key] for row in rows], [row["time"] for row in rows], "o-", color=_COLORS[method],
+                          label=method)
         ax.set_xlabel(label)
         ax.set_ylabel("selection time (s)")
     axes[0].legend(fontsize=8)
@@ -120,11 +118,11 @@ def render(data: dict, out_dir: Path) -> str:
     fig.savefig(out_dir / "sparsify_then_solve.png", dpi=110)
     plt.close(fig)
 
-    return _markdown(data, summary, slopes)
+    return _markdown(data, result)
 
 
-def _markdown(data: dict, summary: list[dict], slopes: dict[str, dict[str, float]]) -> str:
-    error, solve = data["error"], data["solve"]
+def _markdown(data: dict, result: SparsifyAnalysis) -> str:
+    error, solve, summary = data["error"], data["solve"], result.summary
     n, d, r = error["n"], error["d"], error["r"]
     seeds = max(row["seeds"] for row in summary)
     zero = next(row for row in summary if row["method"] == "zero")
@@ -148,7 +146,7 @@ def _markdown(data: dict, summary: list[dict], slopes: dict[str, dict[str, float
         lines.append(f"| {row['method']} | {row['draws']} | {row['m_mean']:.0f} | {row['relative_mean']:.3f} | "
                      f"{row['relative_max']:.3f} | {row['absolute_max']:.2e} | {row['time_median'] * 1e3:.1f} ms |")
     lines += ["", "Done-when checks (issue #6):", ""]
-    for check in done_when(error):
+    for check in result.checks:
         kind = "randomized" if check["method"] in RANDOMIZED else "deterministic"
         verdict = "**met**" if check["met"] else "**not met**"
         lines.append(f"- {kind} `{check['method']}` with {check['draws']} draws ({check['m_mean']:.0f} distinct "
@@ -157,15 +155,15 @@ def _markdown(data: dict, summary: list[dict], slopes: dict[str, dict[str, float
     lines += ["", "![error against m](sparsify_error_vs_m.png)", "",
               "Fitted log–log slopes of selection time (a slope of 1 is linear in that variable):", "",
               "| method | against d | against n | against nnz(X) |", "| --- | ---: | ---: | ---: |"]
-    for method, by_study in slopes.items():
+    for method, by_study in result.slopes.items():
         cells = [f"{by_study[s]:.2f}" if s in by_study and math.isfinite(by_study[s]) else "–" for s in ("d", "n", "nnz")]
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     lines += ["", "![time against d, n and nnz](sparsify_time.png)", ""]
-    lines += _solve_markdown(solve)
+    lines += _solve_markdown(solve, result.verdicts)
     return "\n".join(lines) + "\n"
 
 
-def _solve_markdown(solve: dict) -> list[str]:
+def _solve_markdown(solve: dict, verdicts: list[dict]) -> list[str]:
     n = solve["n"]
     lines = [
         "### Sparsify-then-solve",
@@ -191,7 +189,6 @@ def _solve_markdown(solve: dict) -> list[str]:
         lines.append(f"| {d_value} | " + " | ".join(cells) + " |")
     lines += ["", "![sparsify-then-solve](sparsify_then_solve.png)", "", "Verdict (a reduced solve \"matches\" when its "
               "full-problem loss is within 10× of the full solve's, or below 1e-8):", ""]
-    verdicts = solve_verdicts(solve)
     for verdict in verdicts:
         name = f"`{verdict['method']}` with m = {verdict['draws']}"
         matched = "every d" if verdict["good"] == verdict["all_d"] else (

@@ -1,15 +1,18 @@
 """The reproduction run, measuring only: stage timings over a grid, the matrix-product rate,
 convergence runs, the convergence study across sizes and seeds, and the sparsification study.
 
-Stages come from :data:`solvers.harness.stages.STAGES` (the asv suites time the same
-objects), sizes from :mod:`solvers.harness.grids`, the record layout from
+Stages come from :data:`solvers.harness.measure.stages.STAGES` (the asv suites time the same
+objects), sizes from :mod:`solvers.harness.measure.grids`, the record layout from
 :mod:`solvers.harness.records`. Every finished point is written at once to
 ``<out>/measurements.json`` (atomically), so an interrupted run keeps what it finished and
 ``resume=True`` continues it. A point that cannot run is recorded with its status
-(``skipped`` or ``failed``) and the reason. Each point carries the provenance it was
-measured under (thread limit, allocator policy), so a resume with other settings adds
-points without relabelling the earlier ones. The report is built from the record by
-:func:`solvers.harness.report.build_report`.
+(``skipped`` or ``failed``) and the reason. Each point and run carries the provenance it
+was measured under (commit, thread limit, allocator policy, dtype, grid, options), and a
+resume never mixes them: continuing a file measured at another commit or with other
+settings is refused (:class:`solvers.harness.records.ResumeConflict`; ``attnreg reproduce``
+exits 2 and asks for a new ``--out``). Convergence runs are measured by
+:mod:`solvers.harness.measure.convergence_runs`. The report is built from the record by
+:func:`solvers.harness.render.report.build_report`.
 """
 
 from __future__ import annotations
@@ -26,17 +29,13 @@ from typing import Any
 
 import numpy as np
 
-from ..loop import describe_exception
-from ..problem import START_NOISE, START_SEED
-from .analysis import SWEEP_AXES
-from .convergence import REFERENCE_SOLVER
-from .costmodel import TERMS
-from .equivalence import Rule
+from ...loop import describe_exception
+from ..claims import OMEGA_CLASSICAL, STUDY_EPS, STUDY_SOLVERS, SWEEP_AXES, TERMS, Rule
+from ..records import SCHEMA, GemmEntry, RunEntry, SparsificationRecord, StagePoint, Store, json_safe
+from .convergence_runs import RunSet, reference_first, run_convergence
+from .environment import measured_under
 from .grids import Grid, get_grid
-from .records import (SCHEMA, ConvergenceRun, GemmEntry, Provenance, RunEntry, StagePoint, Store, json_safe,
-                      thin_history)
-from .stages import OMEGA_CLASSICAL, STAGES, Stage, gemm_rate, prepare_stage, time_body
-from .study import STUDY_EPS, STUDY_SOLVERS
+from .stages import STAGES, Stage, gemm_rate, prepare_stage, time_body
 
 #: Where reports go unless ``--out`` says otherwise: an ignored folder, so that running the
 #: Quickstart never overwrites the committed ``reports/<machine>/`` (publish with ``--out reports/<machine>``).
@@ -65,7 +64,7 @@ class Options:
     conv_eps, conv_max_iter, conv_max_time : float, int, float
         Target loss and caps of each convergence run (solver time, seconds).
     study_max_iter, study_max_time : int, float
-        Caps of each run of the convergence study (target :data:`solvers.harness.study.STUDY_EPS`).
+        Caps of each run of the convergence study (target :data:`solvers.harness.claims.STUDY_EPS`).
     """
 
     repeat: int = 5
@@ -103,11 +102,11 @@ def plan(grid: Grid, backends: list[str], stages: list[str] | None = None) -> li
     """Every (backend, stage, sweep, size) of the grid, sizes increasing within a sweep."""
     names = stages or list(STAGES)
     return [Task(name, backend, sweep, n, d) for backend in backends for name in names
-            for sweep in STAGES[name].sweeps for n, d in grid.points(sweep)]
+            for sweep in STAGES[name].claim.sweeps for n, d in grid.points(sweep)]
 
 
 def _sweeps_of(grid: Grid, stage: Stage, n: int, d: int) -> list[str]:
-    return [sweep for sweep in stage.sweeps if (n, d) in grid.points(sweep)]
+    return [sweep for sweep in stage.claim.sweeps if (n, d) in grid.points(sweep)]
 
 
 def estimate_seconds(stage: Stage, n: int, d: int, rate: float, options: Options) -> float:
@@ -166,16 +165,16 @@ def _predicted_call(stage: Stage, done: list[dict[str, Any]], task: Task, axis: 
     fastest = last.get("min", last["median"])  # the least disturbed call: other jobs only slow calls down
     if stage.flops is not None:
         return fastest * stage.flops(task.n, task.d) / stage.flops(last["n"], last["d"])
-    claim = stage.claim_n if axis == "n" else stage.claim_d
+    claim = stage.claim.claim_n if axis == "n" else stage.claim.claim_d
     exponent = (claim(OMEGA_CLASSICAL) if claim is not None
-                else max(TERMS[name].power(axis) for name in stage.cost_terms))
+                else max(TERMS[name].power(axis) for name in stage.claim.cost_terms))
     return fastest * (getattr(task, axis) / last[axis]) ** exponent
 
 
 def run_stage_timings(store: Store, grid: Grid, backends: list[str], options: Options,
                       tick: Callable[[str, float], None], stages: list[str] | None = None) -> None:
     """Measure every planned point not yet in ``store``, with the early cut-off per sweep."""
-    from ..backends import backend_unavailable_reason
+    from ...backends import backend_unavailable_reason
 
     rates = {b: (store.data["gemm"].get(b) or {}).get("flops_per_s") or 1e10 for b in backends}
     cut: dict[tuple[str, str, str], str] = {}
@@ -217,7 +216,7 @@ def run_stage_timings(store: Store, grid: Grid, backends: list[str], options: Op
 
 def measure_gemm(store: Store, backends: list[str], options: Options) -> None:
     """The backend's own square matrix-product rate, measured in this run (once per backend)."""
-    from ..backends import get_backend
+    from ...backends import get_backend
 
     for name in backends:
         if name in store.data["gemm"]:
@@ -234,93 +233,21 @@ def measure_gemm(store: Store, backends: list[str], options: Options) -> None:
         store.save()
 
 
-def run_convergence(store: Store, grid: Grid, backend: str, options: Options,
-                    tick: Callable[[str, float], None], solvers: list[str] | None = None) -> None:
-    """Every registered solver on the grid's planted problems, from the same start."""
-    from ..problem import Problem
-    from ..registry import get_solver, list_solvers
-
-    names = solvers or _ordered_solvers(list_solvers())
-    for n, d in grid.convergence_sizes:
-        for name in names:
-            if store.convergence(name, backend, n, d) is not None:
-                tick("", options.conv_max_time / 2)
-                continue
-            tick(f"convergence {name} n={n} d={d}", 0.0)
-            base = ConvergenceRun(solver=name, requested_backend=backend, n=n, d=d, seed=0,
-                                  start=f"X* + {START_NOISE}·G (G from default_rng({START_SEED})), Y = exact LS step",
-                                  eps=options.conv_eps, max_iter=options.conv_max_iter, max_time=options.conv_max_time)
-            try:
-                problem = Problem.planted(n, d, seed=0, backend=backend)
-                result = get_solver(name).solve(problem, problem.start_near_solution(START_NOISE, START_SEED),
-                                                eps=options.conv_eps, max_iter=options.conv_max_iter,
-                                                max_time=options.conv_max_time)
-                run = ConvergenceRun(**{**base, **result.to_dict()})  # type: ignore[typeddict-item]
-            except Exception as exc:  # noqa: BLE001 - recorded as the run's status
-                run = ConvergenceRun(**base, backend=backend, status="error",
-                                     message=describe_exception(exc, brief=True), history=[], iterations=0, loss=None,
-                                     time=0.0, info={})
-            finally:
-                gc.collect()
-            store.add_convergence(run)
-            tick("", options.conv_max_time / 2)
-
-
-def run_convergence_study(store: Store, grid: Grid, backend: str, options: Options,
-                          tick: Callable[[str, float], None]) -> None:
-    """The paper's method and the Newton-type methods on the grid's study sizes and seeds.
-
-    Each planted problem (seed s) starts from X* + START_NOISE·G with G from
-    default_rng(START_SEED + s); the history is stored thinned (:func:`records.thin_history`).
-    """
-    from ..problem import Problem
-    from ..registry import get_solver, list_solvers
-
-    done = {(r["solver"], r["n"], r["d"], r["seed"]) for r in store.data.get("convergence_study", [])}
-    for n, d in grid.study_sizes:
-        for seed in grid.study_seeds:
-            for name in (s for s in STUDY_SOLVERS if s in list_solvers()):
-                if (name, n, d, seed) in done:
-                    continue
-                tick(f"convergence study {name} n={n} d={d} seed={seed}", 0.0)
-                base = ConvergenceRun(solver=name, requested_backend=backend, n=n, d=d, seed=seed,
-                                      start=f"X* + {START_NOISE}·G (G from default_rng({START_SEED} + seed))",
-                                      eps=STUDY_EPS, max_iter=options.study_max_iter, max_time=options.study_max_time)
-                try:
-                    problem = Problem.planted(n, d, seed=seed, backend=backend)
-                    result = get_solver(name).solve(problem, problem.start_near_solution(START_NOISE, START_SEED + seed),
-                                                    eps=STUDY_EPS, max_iter=options.study_max_iter,
-                                                    max_time=options.study_max_time).to_dict()
-                    result["history"] = thin_history(result["history"])
-                    run = ConvergenceRun(**{**base, **result}, history_thinned=True)  # type: ignore[typeddict-item]
-                except Exception as exc:  # noqa: BLE001 - recorded as the run's status
-                    run = ConvergenceRun(**base, backend=backend, status="error",
-                                         message=describe_exception(exc, brief=True), history=[], iterations=0,
-                                         loss=None, time=0.0, info={})
-                finally:
-                    gc.collect()
-                store.add_convergence(run, study=True)
-                tick("", STUDY_ESTIMATE)
-
-
-def _ordered_solvers(names: list[str]) -> list[str]:
-    return sorted(names, key=lambda name: name != REFERENCE_SOLVER)
-
-
 def run_sparsification(store: Store, grid: Grid, tick: Callable[[str, float], None]) -> None:
     """The attention-sparsification measurements (a failure is recorded, not raised)."""
     previous = store.data.get("sparsification")
     if previous and previous.get("status") == "ok":
         tick("", SPARSIFICATION_ESTIMATE)
         return
-    from . import sparsify_study
+    from . import sparsify
 
     try:
-        data = sparsify_study.measure(grid.name, progress=lambda message: tick(f"sparsification: {message}", 0.0))
-        entry: dict[str, Any] = {"status": "ok", "grid": grid.name, "data": json_safe(data)}
+        data = sparsify.measure(grid.name, progress=lambda message: tick(f"sparsification: {message}", 0.0))
+        entry = SparsificationRecord(status="ok", grid=grid.name, data=json_safe(data))
         json.dumps(entry, allow_nan=False)
     except Exception as exc:  # noqa: BLE001 - the report records why and continues
-        entry = {"status": "failed", "reason": describe_exception(exc, brief=True)}
+        entry = SparsificationRecord(status="failed", reason=describe_exception(exc, brief=True))
+    entry["provenance"] = dict(store.provenance)  # type: ignore[typeddict-item]
     store.data["sparsification"] = entry
     store.save()
     tick("", SPARSIFICATION_ESTIMATE)
@@ -377,12 +304,12 @@ def reproduce(grid: Grid | str = "quick", backends: list[str] | None = None, out
         Default ``out/reports/<machine>/`` (:data:`DEFAULT_OUT`) under the current directory.
     resume : bool
         Continue ``measurements.json`` in ``out_dir``: points already recorded (same
-        stage, backend, n, d) and finished convergence runs are not measured again; the
-        new points carry this invocation's provenance, the old ones keep theirs.
+        stage, backend, n, d) and finished convergence runs are not measured again. Only a
+        file measured at this commit with the same settings can be continued.
     command : str
         The command line, recorded with the run.
     machine : str, optional
-        Overrides :func:`solvers.harness.environment.machine_name`.
+        Overrides :func:`solvers.harness.measure.environment.machine_name`.
     progress : callable, optional
         Progress display (see :data:`ProgressFactory`); default: none.
     options : Options, optional
@@ -394,12 +321,16 @@ def reproduce(grid: Grid | str = "quick", backends: list[str] | None = None, out
     threads : int, optional
         Limit BLAS/OpenMP threads (and torch's) to this many for the whole run, e.g. 1 on a
         machine shared with other jobs; recorded with every point. Default: the libraries' own choice.
+
+    Raises
+    ------
+    solvers.harness.records.ResumeConflict
+        ``resume`` of a file measured at another commit or with other settings.
     rule : Rule, optional
         The verdict rule (δ, confidence), recorded as ``verdict_rule`` for the report.
         Default: the one already recorded on resume, else :class:`Rule`'s defaults.
     """
-    from ..registry import list_solvers
-    from .allocator import allocator_policy
+    from ...registry import list_solvers
     from .environment import collect, machine_name
 
     grid = get_grid(grid) if isinstance(grid, str) else grid
@@ -411,9 +342,9 @@ def reproduce(grid: Grid | str = "quick", backends: list[str] | None = None, out
         header = {"schema": SCHEMA, "source": "reproduce", "machine": name, "command": command,
                   "grid": asdict(grid), "backends": backends, "options": asdict(options), "threads": threads,
                   "environment": collect()}
-        store = Store.open(out_dir / "measurements.json", header, resume)
+        store = Store.open(out_dir / "measurements.json", header, resume,
+                           measured_under(threads=threads, grid=grid.name, options=asdict(options)))
         store.data["verdict_rule"] = asdict(rule or Rule.from_record(store.data))
-        store.provenance = Provenance(threads=threads, allocator=allocator_policy())
         started = time.perf_counter()
         run: RunEntry = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"), "resumed": resume,
                          "command": command, "threads": threads}
@@ -422,15 +353,21 @@ def reproduce(grid: Grid | str = "quick", backends: list[str] | None = None, out
         try:
             measure_gemm(store, backends, options)
             rates = {b: (store.data["gemm"][b].get("flops_per_s") or 1e10) for b in backends}
+            run_sets = [
+                RunSet("convergence", solvers or reference_first(list_solvers()), grid.convergence_sizes, (0,),
+                       options.conv_eps, options.conv_max_iter, options.conv_max_time, study=False,
+                       estimate=options.conv_max_time / 2),
+                RunSet("convergence study", [s for s in STUDY_SOLVERS if s in list_solvers()], grid.study_sizes,
+                       grid.study_seeds, STUDY_EPS, options.study_max_iter, options.study_max_time, study=True,
+                       estimate=STUDY_ESTIMATE)]
             total = (sum(estimate_seconds(STAGES[t.stage], t.n, t.d, rates[t.backend], options)
                          for t in plan(grid, backends, stages))
-                     + len(grid.convergence_sizes) * len(solvers or list_solvers()) * options.conv_max_time / 2
-                     + len(grid.study_sizes) * len(grid.study_seeds) * len(STUDY_SOLVERS) * STUDY_ESTIMATE
+                     + sum(len(r.sizes) * len(r.seeds) * len(r.solvers) * r.estimate for r in run_sets)
                      + (SPARSIFICATION_ESTIMATE if sparsification else 0.0))
             with (progress or _no_progress)(total) as tick:
                 run_stage_timings(store, grid, backends, options, tick, stages)
-                run_convergence(store, grid, backends[0], options, tick, solvers)
-                run_convergence_study(store, grid, backends[0], options, tick)
+                for runs in run_sets:
+                    run_convergence(store, runs, backends[0], tick)
                 if sparsification:
                     run_sparsification(store, grid, tick)
             run["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")

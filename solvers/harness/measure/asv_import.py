@@ -9,9 +9,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..backends import BACKEND_NAMES
+from ...backends import BACKEND_NAMES
 from .environment import machine_name
-from .records import SCHEMA, ConvergenceRun, Measurements, StagePoint
+from ..records import SCHEMA, ConvergenceRun, Measurements, Provenance, StagePoint
 from .stages import STAGES
 
 def _parse_param(text: str) -> Any:
@@ -70,6 +70,7 @@ def measurements_from_asv(results_dir: Path, machine: str | None = None) -> Meas
         env = {"machine": asv_params.get("machine"), "asv_params": asv_params, "cpu": asv_params.get("cpu"),
                "cpu_count": asv_params.get("num_cpu"), "python": asv_params.get("python"),
                "git": {"commit": result_file.get("commit_hash"), "dirty": None}, "asv_file": str(path)}
+        measured_at = Provenance(commit=result_file.get("commit_hash"), dirty=None)  # asv measures committed code
         columns = result_file.get("result_columns", ["result", "params"])
         for bench, row in result_file["results"].items():
             method = bench.split(".")[-1]
@@ -86,13 +87,14 @@ def measurements_from_asv(results_dir: Path, machine: str | None = None) -> Meas
                 params = {name: _parse_param(v) for name, v in zip(param_names, combo)}
                 value = values[i] if i < len(values) else None
                 if method == "track_iterations":
-                    _asv_iterations(convergence, params, value)
+                    _asv_iterations(convergence, params, value, measured_at)
                     continue
                 record = _asv_record(bench, params, value, entry, i)
                 if record is None:
                     not_run.add((bench, combo))
                 else:
                     not_run.discard((bench, combo))
+                    record["provenance"] = measured_at
                     points[(record["stage"], record["backend"], record["n"], record["d"])] = record
     return Measurements(
         schema=SCHEMA, source="asv", machine=machine_name(machine or env.get("machine")), command="",
@@ -102,8 +104,9 @@ def measurements_from_asv(results_dir: Path, machine: str | None = None) -> Meas
 
 
 def _asv_iterations(runs: dict[tuple[str, str, int, int], ConvergenceRun], params: dict[str, Any],
-                    value: Any) -> None:
-    """Add one (solver, backend, n, d, ε) -> iterations value of an asv convergence benchmark."""
+                    value: Any, measured_at: Provenance) -> None:
+    """Add one (solver, backend, n, d, ε) -> iterations value of an asv convergence benchmark (measured at
+    ``measured_at``: the run takes the provenance of its latest value)."""
     key = (params.get("solver"), params.get("backend"), params.get("n"), params.get("d"))
     if None in key or not isinstance(params.get("eps"), float):
         return
@@ -112,6 +115,7 @@ def _asv_iterations(runs: dict[tuple[str, str, int, int], ConvergenceRun], param
                                               start="as in benchmarks/bench_convergence.py", iterations_to_eps={}))
     finite = isinstance(value, (int, float)) and math.isfinite(value)
     run["iterations_to_eps"][params["eps"]] = int(value) if finite else None
+    run["provenance"] = measured_at
     if finite:
         run["iterations"] = max(run["iterations"], int(value))
 

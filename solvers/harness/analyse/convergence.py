@@ -8,12 +8,8 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from ..claims import EPS_LEVELS, REFERENCE_SOLVER
 from .fits import Fit, fit_line
-
-#: The paper's method: run first, and the one the convergence statements compare against.
-REFERENCE_SOLVER = "alternating"
-#: Targets for iterations-to-ε.
-EPS_LEVELS = (1e-2, 1e-4, 1e-6, 1e-8, 1e-10, 1e-12)
 
 
 @dataclass

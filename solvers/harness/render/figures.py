@@ -1,7 +1,7 @@
 """Every figure the harness draws: time against size, fraction of peak, speedups, convergence.
 
-Figures only read what :mod:`solvers.harness.analysis` computed (and the raw points they
-plot); each is written atomically as a PNG.
+Figures only read what :mod:`solvers.harness.analyse` computed (each scaling result carries the
+points it plots, and the convergence results their runs); each is written atomically as a PNG.
 """
 
 from __future__ import annotations
@@ -14,11 +14,10 @@ from typing import Any
 
 import numpy as np
 
-from ..result import SolveResult
-from . import analysis
-from .analysis import ScalingResult
-from .convergence import ConvergenceResult
-from .records import write_atomic
+from ...result import SolveResult
+from ..analyse.scaling import MIN_FIT_TIME, ScalingResult
+from ..analyse.convergence import ConvergenceResult
+from ..records import write_atomic
 
 SWEEP_TITLES = {"n": "time against n", "d": "time against d (product stages)", "solve_d": "time against d (d²×d² stages)",
                 "cross_n": "time against n across n = d² (assembly, iteration)"}
@@ -89,15 +88,13 @@ def _sweep_figure(scaling: list[ScalingResult]) -> tuple[list[str], Any, Any, di
     return sweeps, fig, axes, colors, styles
 
 
-def plot_scaling(scaling: list[ScalingResult], records: list[dict[str, Any]], path: Path,
-                 min_fit_time: float = analysis.MIN_FIT_TIME) -> None:
+def plot_scaling(scaling: list[ScalingResult], path: Path, min_fit_time: float = MIN_FIT_TIME) -> None:
     """Time against size per sweep, medians with IQR bars, fitted lines over the points used."""
     sweeps, fig, axes, colors, styles = _sweep_figure(scaling)
     for ax, sweep in zip(axes, sweeps):
         sizes: list[int] = []
         for res in (r for r in scaling if r.sweep == sweep):
-            points = [p for p in analysis.sweep_records(records, res.stage, res.backend, sweep, res.fixed)
-                      if p["status"] == "ok"]
+            points = [p for p in res.points if p["status"] == "ok"]
             if not points:
                 continue
             x = [p[res.axis] for p in points]
@@ -126,16 +123,13 @@ def plot_scaling(scaling: list[ScalingResult], records: list[dict[str, Any]], pa
     _save(fig, path)
 
 
-def plot_fraction(scaling: list[ScalingResult], records: list[dict[str, Any]], rates: dict[str, float],
-                  path: Path) -> None:
+def plot_fraction(scaling: list[ScalingResult], path: Path) -> None:
     """Achieved FLOP/s as a fraction of the backend's measured matrix-product rate."""
     sweeps, fig, axes, colors, styles = _sweep_figure(scaling)
     for ax, sweep in zip(axes, sweeps):
         sizes: list[int] = []
         for res in (r for r in scaling if r.sweep == sweep):
-            points = analysis.sweep_records(records, res.stage, res.backend, sweep, res.fixed)
-            pairs = [(p[res.axis], analysis.fraction_of_peak(p, rates.get(res.backend))) for p in points]
-            pairs = [(x, f) for x, f in pairs if f is not None]
+            pairs = res.fractions
             sizes += [x for x, _ in pairs]
             if pairs:
                 ax.plot(*zip(*pairs), marker="o", ms=3, ls=styles[res.backend], color=colors[_key(res)],
@@ -179,7 +173,7 @@ def plot_convergence(runs: Iterable[SolveResult | Mapping[str, Any]], path: str 
     path : str or Path
         PNG file to write.
     results : list of ConvergenceResult, optional
-        :func:`solvers.harness.convergence.analyse_convergence` of each run, in the same order.
+        :func:`solvers.harness.analyse.convergence.analyse_convergence` of each run, in the same order.
     title : str, optional
         Figure title.
 

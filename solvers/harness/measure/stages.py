@@ -2,8 +2,8 @@
 
 A :class:`Stage` knows how to prepare its inputs on a backend (off the clock), what one
 timed call does, its classical flop count (SPEC §7, for the operations this code
-performs), a memory estimate used to skip sizes that cannot fit, and the exponents
-the paper's claim implies for its time against n (fixed d) and d (fixed n).
+performs) and a memory estimate used to skip sizes that cannot fit; what the paper's claim
+implies for its time (exponents, sweeps, cost-model terms) is in :mod:`solvers.harness.claims`.
 
 Timed bodies never synchronise themselves; callers use :func:`run_synchronized` (or
 :func:`time_body`), which waits for the device before the clock stops.
@@ -14,20 +14,16 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from ..backends import Backend, device_of
-from ..problem import Problem
+from ...backends import Backend, device_of
+from ...problem import Problem
+from ..claims import CLAIMS, ITERATION_SOLVERS, Claim
 
 Body = Callable[[], Any]
-OMEGA_CLASSICAL = 3.0
-OMEGA_BEST = 2.371552  # best known bound on ω (Williams, Xu, Xu, Zhou 2024)
-
-#: Second-order solvers whose single iteration is a stage ("iteration:<name>").
-ITERATION_SOLVERS = ("alternating", "sketched", "joint-newton", "gauss-newton", "newton-cg")
 
 
 @dataclass(frozen=True)
@@ -46,17 +42,8 @@ class Stage:
         ``flops(n, d)``: floating-point operations of one call, classical products.
     memory : callable
         ``memory(n, d)``: peak number of array *elements* one call needs (times itemsize for bytes).
-    claim_n, claim_d : callable
-        ``claim(omega)``: exponent of time against n at fixed d (resp. d at fixed n) that
-        the paper's bound implies, in the regime the grids use (n ≫ d for the product
-        stages). ``None`` where the stage is not swept along that axis.
-    regime : str
-        When that exponent applies, in words (shown in the report).
-    sweeps : tuple of str
-        Which grid sweeps the stage takes part in: ``"n"``, ``"d"``, ``"solve_d"``, ``"cross_n"``,
-        ``"plane"`` (a 2-D grid for the cost model only: no exponent is fitted along it).
-    cost_terms : tuple of str
-        The terms of its cost model (names in :data:`solvers.harness.costmodel.TERMS`).
+
+    What the claim says about it (exponents, sweeps, cost-model terms) is its :attr:`claim`.
     """
 
     name: str
@@ -64,11 +51,11 @@ class Stage:
     prepare: Callable[[Problem, Any, Any], Body]
     flops: Callable[[int, int], float] | None
     memory: Callable[[int, int], float]
-    claim_n: Callable[[float], float] | None = None
-    claim_d: Callable[[float], float] | None = None
-    regime: str = ""
-    sweeps: tuple[str, ...] = field(default=("n", "d", "plane"))
-    cost_terms: tuple[str, ...] = ("n²d", "nd²", "n²", "1")
+
+    @property
+    def claim(self) -> Claim:
+        """The claim's exponents, sweeps and cost-model terms of this stage (:data:`solvers.harness.claims.CLAIMS`)."""
+        return CLAIMS[self.name]
 
     def bytes_needed(self, n: int, d: int, itemsize: int = 8) -> float:
         """Estimated peak device memory of one call, in bytes."""
@@ -126,7 +113,7 @@ def _prepare_hvp(problem: Problem, X: Any, Y: Any) -> Body:
 
 def _iteration_stage(solver_name: str) -> Stage:
     def prepare(problem: Problem, X: Any, Y: Any) -> Body:
-        from ..registry import get_solver, list_solvers
+        from ...registry import get_solver, list_solvers
 
         if solver_name not in list_solvers():
             raise NotImplementedError(f"solver {solver_name!r} is not available")
@@ -139,7 +126,6 @@ def _iteration_stage(solver_name: str) -> Stage:
 
     joint = solver_name in ("joint-newton", "gauss-newton")
     matrix_free = solver_name == "newton-cg"
-    paper = solver_name == "alternating"
     return Stage(
         name=f"iteration:{solver_name}",
         title=f"one iteration of {solver_name}",
@@ -147,20 +133,7 @@ def _iteration_stage(solver_name: str) -> Stage:
         flops=None,
         memory=(lambda n, d: 12 * n * n + 30 * n * d) if matrix_free else
                ((lambda n, d: 6 * n * d * d + 4 * n * n + (12 if joint else 4) * d**4)),
-        claim_d=None if matrix_free else (lambda omega: 2 * omega),
-        regime="dominated by the d²×d² (joint: 2d²×2d²) solve at large d" if not matrix_free
-               else "matrix-free: matrix-multiplication time per CG step",
-        sweeps=("solve_d", "cross_n") if paper else ("solve_d",),
-        cost_terms=PRODUCT_TERMS if matrix_free else ITERATION_TERMS,
     )
-
-
-#: Cost-model terms: products and the n² elementwise work (first-order stages) ...
-PRODUCT_TERMS = ("n²d", "nd²", "n²", "1")
-#: ... the Hessian assembly: S·K (n²d²) and the Kronecker sum (n·d⁴) the claim does not name ...
-ASSEMBLY_TERMS = ("n²d²", "nd⁴", "n²d", "nd²", "n²", "1")
-#: ... and a whole second-order iteration: the assembly plus the d²×d² solve (d⁶).
-ITERATION_TERMS = ("d⁶", *ASSEMBLY_TERMS)
 
 
 def _forward_flops(n: int, d: int) -> float:
@@ -169,32 +142,19 @@ def _forward_flops(n: int, d: int) -> float:
 
 STAGES: dict[str, Stage] = {stage.name: stage for stage in (
     Stage("forward", "logits A1·X·A2ᵀ, row softmax, output S·(A3·Y)", _prepare_forward,
-          flops=_forward_flops, memory=lambda n, d: 3 * n * n + 6 * n * d + 2 * d * d,
-          claim_n=lambda omega: 2.0, claim_d=lambda omega: omega - 2.0,
-          regime="n ≫ d: T_mat(n,n,d) ~ n²·d^(ω−2)"),
+          flops=_forward_flops, memory=lambda n, d: 3 * n * n + 6 * n * d + 2 * d * d),
     Stage("gradient", "loss gradients ∇_X L and ∇_Y L (SPEC §2)", _prepare_gradient,
-          flops=lambda n, d: 3.0 * _forward_flops(n, d), memory=lambda n, d: 6 * n * n + 8 * n * d + 4 * d * d,
-          claim_n=lambda omega: 2.0, claim_d=lambda omega: omega - 2.0,
-          regime="n ≫ d: T_mat(n,n,d) ~ n²·d^(ω−2)"),
+          flops=lambda n, d: 3.0 * _forward_flops(n, d), memory=lambda n, d: 6 * n * n + 8 * n * d + 4 * d * d),
     Stage("y_solve", "exact least-squares Y step: thin SVD of P = S A3, then V Σ⁺ Uᵀ B (SPEC §3)", _prepare_y_solve,
           flops=lambda n, d: 8.0 * n * d * d + 4.0 * n * n * d + 24.0 * d**3,  # R-SVD: 4nd² + 22d³
-          memory=lambda n, d: 3 * n * n + 6 * n * d + 4 * d * d, cost_terms=("n²d", "nd²", "n²", "d³", "1"),
-          claim_n=lambda omega: 2.0, claim_d=lambda omega: omega - 2.0,
-          regime="n ≫ d: T_mat(n,n,d) dominates T_mat(d,n,d) + d^ω"),
+          memory=lambda n, d: 3 * n * n + 6 * n * d + 4 * d * d),
     Stage("hvp", "Hessian–vector product H_X·vec(D) without forming H_X (SPEC §5)", _prepare_hvp,
-          flops=lambda n, d: 6.0 * n * d * d + 14.0 * n * n * d, memory=lambda n, d: 10 * n * n + 10 * n * d,
-          claim_n=lambda omega: 2.0, claim_d=lambda omega: omega - 2.0,
-          regime="n ≫ d: T_mat(n,n,d) ~ n²·d^(ω−2)"),
+          flops=lambda n, d: 6.0 * n * d * d + 14.0 * n * n * d, memory=lambda n, d: 10 * n * n + 10 * n * d),
     Stage("hessian_assembly", "structured d²×d² X-Hessian (SPEC §4)", _prepare_hessian,
           flops=lambda n, d: 4.0 * n * n * d * d + n * d**3 * (d + 1) + 2.0 * n * d**3 + _forward_flops(n, d) + 6.0 * n * n * d,
-          memory=lambda n, d: 8 * n * d * d + 4 * n * n + 1.5 * d**4,
-          claim_d=lambda omega: 4.0 if omega == OMEGA_CLASSICAL else omega + 1.0,
-          regime="n < d²: the d²×n×d² Kronecker product, n·d⁴ (classical)",
-          sweeps=("solve_d", "cross_n"), cost_terms=ASSEMBLY_TERMS),
+          memory=lambda n, d: 8 * n * d * d + 4 * n * n + 1.5 * d**4),
     Stage("hessian_solve", "Cholesky solve with a d²×d² Hessian (SPEC §4)", _prepare_hessian_solve,
-          flops=lambda n, d: d**6 / 3.0 + 4.0 * d**4, memory=lambda n, d: 8 * n * d * d + 4 * n * n + 3 * d**4,
-          claim_d=lambda omega: 2.0 * omega, regime="large d: d^(2ω) Cholesky of a d²×d² matrix",
-          sweeps=("solve_d",), cost_terms=("d⁶", "d⁴", "1")),
+          flops=lambda n, d: d**6 / 3.0 + 4.0 * d**4, memory=lambda n, d: 8 * n * d * d + 4 * n * n + 3 * d**4),
     *(_iteration_stage(name) for name in ITERATION_SOLVERS),
 )}
 
@@ -211,7 +171,7 @@ def prepare_stage(stage: Stage | str, backend: str | Backend, n: int, d: int, *,
         The backend is unavailable here, or the estimated memory exceeds ``memory_limit``
         bytes (asv shows both as n/a).
     """
-    from ..backends import BackendUnavailable
+    from ...backends import BackendUnavailable
 
     stage = STAGES[stage] if isinstance(stage, str) else stage
     itemsize = 8 if dtype == "float64" else 4

@@ -19,48 +19,9 @@ from typing import Any
 import numpy as np
 from scipy.optimize import nnls
 
-
-@dataclass(frozen=True)
-class Term:
-    """One term n^n_power · d^d_power of a cost model.
-
-    Attributes
-    ----------
-    name : str
-        How the report writes it (``"n²d"``).
-    n_power, d_power : int
-        Exponents of n and d.
-    named : bool
-        Whether the claim's bound names it: T_mat(n,n,d) (n²d), T_mat(n,d,d) (nd²), d^{2ω} (d⁶).
-    meaning : str
-        What work it stands for.
-    """
-
-    name: str
-    n_power: int
-    d_power: int
-    named: bool
-    meaning: str
-
-    def __call__(self, n: float, d: float) -> float:
-        return float(n) ** self.n_power * float(d) ** self.d_power
-
-    def power(self, axis: str) -> int:
-        """The exponent along ``axis`` ("n" or "d")."""
-        return self.n_power if axis == "n" else self.d_power
+from ..claims import TERMS
 
 
-TERMS: dict[str, Term] = {term.name: term for term in (
-    Term("n²d", 2, 1, True, "T_mat(n,n,d): logits and S·V products"),
-    Term("nd²", 1, 2, True, "T_mat(n,d,d): A·X and A3·Y products"),
-    Term("d⁶", 0, 6, True, "d^{2ω}: Cholesky of the d²×d² Hessian"),
-    Term("n²", 2, 0, False, "n² elementwise work: exp, softmax, residuals"),
-    Term("d³", 0, 3, False, "d×d products and solves"),
-    Term("d⁴", 0, 4, False, "d²×d² matrix traffic, triangular solves"),
-    Term("n²d²", 2, 2, False, "S·K: the n×n×d² product of the Hessian assembly"),
-    Term("nd⁴", 1, 4, False, "the d²×n×d² Kronecker sum of the Hessian assembly"),
-    Term("1", 0, 0, False, "fixed cost per call (dispatch, allocation)"),
-)}
 #: The claim's named terms must account for at least this share for a size to be "covered".
 NAMED_SHARE = 0.9
 #: A model whose root-mean-square relative error exceeds this does not describe its stage's

@@ -1,4 +1,4 @@
-"""The verdict on the claim in five sentences, each computed from an :class:`~solvers.harness.analysis.Analysis`.
+"""The verdict on the claim in five sentences, each computed from an :class:`~solvers.harness.analyse.analysis.Analysis`.
 
 One sentence each on: the product stages against n, the product stages against d, the
 d²×d² stages against d, the regime the claim leaves out (n > d²), and convergence. Every
@@ -10,11 +10,11 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 
-from .analysis import REGIME_SHARE, Analysis, ScalingResult
-from .convergence import REFERENCE_SOLVER
+from ..claims import NEWTON_SOLVERS, REFERENCE_SOLVER, STUDY_EPS
+from .analysis import Analysis
+from .scaling import REGIME_SHARE, ScalingResult
 from .costmodel import MAX_MODEL_ERROR, NAMED_SHARE
 from .fits import Fit
-from .study import NEWTON_SOLVERS, STUDY_EPS
 
 #: The stages whose per-call work is products and elementwise n×n work (no d²×d² matrix).
 PRODUCT_STAGES = ("forward", "gradient", "y_solve", "hvp")

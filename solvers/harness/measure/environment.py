@@ -19,8 +19,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from ...backends import Backend
+from ..records import Provenance
 from .allocator import allocator_policy
-from ..backends import Backend
 
 _PACKAGES = ("attnreg", "numpy", "scipy", "array-api-compat", "torch", "cupy-cuda12x", "cupy", "asv", "matplotlib")
 
@@ -62,6 +63,14 @@ def git_commit(path: Path | None = None) -> dict[str, Any]:
     # reports/ is where runs write their own results: it does not make the code dirty
     status = _run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":(top)", ":(top,exclude)reports"], cwd=where)
     return {"commit": commit, "dirty": bool(status)}
+
+
+def measured_under(*, threads: int | None, grid: str, options: dict[str, Any], dtype: str = "float64") -> Provenance:
+    """The provenance of what this process measures now: this checkout's commit, the allocator
+    policy, and the settings of the run (thread limit, grid, options, dtype)."""
+    git = git_commit()
+    return Provenance(commit=git["commit"], dirty=git["dirty"], threads=threads, allocator=allocator_policy(),
+                      dtype=dtype, grid=grid, options=options)
 
 
 def collect(backend: Backend | None = None) -> dict[str, Any]:

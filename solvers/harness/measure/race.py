@@ -25,12 +25,13 @@ import gc
 import math
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import asdict, dataclass
 from typing import Any
 
-from .. import oracles
-from ..problem import Problem
-from ..registry import get_solver, list_solvers
+from ... import oracles
+from ...problem import Problem
+from ...registry import get_solver, list_solvers
+from ..records import Provenance, RaceEntry
+from .environment import measured_under
 
 #: The project's methods in the race (the expected fastest first).
 PROJECT_METHODS = ("varpro", "newton-cg", "gauss-newton")
@@ -40,24 +41,6 @@ PEER_METHODS = ("lbfgs", "scipy-trust-ncg", "scipy-trust-krylov", "scipy-newton-
 #: (n, d) of the race.
 SIZES = ((128, 16), (512, 32), (1024, 64))
 SEEDS = (0, 1, 2)
-
-
-@dataclass
-class RaceEntry:
-    """One method on one problem: wall time to the target (``None``: not reached), and what the solve said."""
-
-    method: str
-    project: bool
-    n: int
-    d: int
-    seed: int
-    wall: float | None
-    solver_time: float
-    iterations: int
-    loss: float
-    status: str
-    message: str
-    budget: float | None
 
 
 def available(methods: Iterable[str]) -> list[str]:
@@ -98,6 +81,9 @@ def run_race(sizes: Sequence[tuple[int, int]] = SIZES, seeds: Sequence[int] = SE
              progress: Callable[[RaceEntry], None] | None = None) -> list[RaceEntry]:
     """Run every method on every planted problem; see the module docstring.
 
+    Every entry's provenance names the commit and the race's settings (sizes, seeds, target,
+    caps, budget factor, pause, start noise, memory limit).
+
     Parameters
     ----------
     sizes, seeds
@@ -117,6 +103,10 @@ def run_race(sizes: Sequence[tuple[int, int]] = SIZES, seeds: Sequence[int] = SE
     progress : callable, optional
         Called with each entry as it is measured.
     """
+    settings = {"sizes": [list(size) for size in sizes], "seeds": list(seeds), "target": target, "max_time": max_time,
+                "budget_factor": budget_factor, "max_iter": max_iter, "pause": pause, "noise": noise,
+                "memory_limit": memory_limit}
+    provenance: Provenance = measured_under(threads=None, grid="race", options=settings)
     entries: list[RaceEntry] = []
     for n, d in sizes:
         for seed in seeds:
@@ -129,9 +119,10 @@ def run_race(sizes: Sequence[tuple[int, int]] = SIZES, seeds: Sequence[int] = SE
                     budget = max_time if best is None else min(max_time, budget_factor * best)
                     needs = getattr(type(get_solver(method)), "memory_bytes", lambda n, d: 0.0)(n, d)
                     if needs > memory_limit:
-                        entry = RaceEntry(method, is_project, n, d, seed, None, math.nan, 0, math.nan, "skipped",
-                                          f"needs about {needs / 1e9:.0f} GB > memory_limit {memory_limit / 1e9:.0f} GB",
-                                          None)
+                        entry = RaceEntry(method=method, project=is_project, n=n, d=d, seed=seed, wall=None,
+                                          solver_time=math.nan, iterations=0, loss=math.nan, status="skipped",
+                                          message=f"needs about {needs / 1e9:.0f} GB > memory_limit "
+                                                  f"{memory_limit / 1e9:.0f} GB", budget=None, provenance=provenance)
                         entries.append(entry)
                         if progress is not None:
                             progress(entry)
@@ -141,102 +132,14 @@ def run_race(sizes: Sequence[tuple[int, int]] = SIZES, seeds: Sequence[int] = SE
                                                   max_iter=max_iter, pause=pause)
                     if is_project and wall is not None:
                         best = wall if best is None else min(best, wall)
-                    entry = RaceEntry(method, is_project, n, d, seed, wall, result.time, result.iterations,
-                                      result.loss, result.status, result.message, budget if budgeted else None)
+                    entry = RaceEntry(method=method, project=is_project, n=n, d=d, seed=seed, wall=wall,
+                                      solver_time=result.time, iterations=result.iterations, loss=result.loss,
+                                      status=result.status, message=result.message,
+                                      budget=budget if budgeted else None, provenance=provenance)
                     entries.append(entry)
                     if progress is not None:
                         progress(entry)
     return entries
-
-
-@dataclass
-class RaceRow:
-    """One problem: the fastest project method and the fastest peer, and their ratio (peer / project)."""
-
-    n: int
-    d: int
-    seed: int
-    project: str
-    project_wall: float | None
-    peer: str
-    peer_wall: float | None
-    ratio: float | None
-    ratio_is_lower_bound: bool
-
-
-def summarise(entries: Iterable[RaceEntry]) -> list[RaceRow]:
-    """Per (n, d, seed): best project method against best peer.
-
-    When no peer reached the target, the ratio is the smallest budget over the best project
-    time, a lower bound (``ratio_is_lower_bound``); ``None`` when the project did not reach it.
-    """
-    groups: dict[tuple[int, int, int], list[RaceEntry]] = {}
-    for entry in entries:
-        groups.setdefault((entry.n, entry.d, entry.seed), []).append(entry)
-    rows = []
-    for (n, d, seed), group in groups.items():
-        project = _fastest(e for e in group if e.project)
-        peer = _fastest(e for e in group if not e.project)
-        project_wall = project.wall if project else None
-        peer_wall = peer.wall if peer else None
-        lower = peer_wall is None
-        if project_wall is None:
-            ratio = None
-        elif not lower:
-            ratio = peer_wall / project_wall
-        else:
-            budgets = [e.budget for e in group if not e.project and e.budget is not None]
-            ratio = min(budgets) / project_wall if budgets else None
-        rows.append(RaceRow(n, d, seed, project.method if project else "–", project_wall,
-                            peer.method if peer else "–", peer_wall, ratio, lower))
-    return rows
-
-
-def _fastest(entries: Iterable[RaceEntry]) -> RaceEntry | None:
-    reached = [e for e in entries if e.wall is not None]
-    return min(reached, key=lambda e: e.wall) if reached else None  # type: ignore[arg-type, return-value]
-
-
-def _seconds(value: float | None) -> str:
-    if value is None or not math.isfinite(value):
-        return "not reached"
-    return f"{value * 1e3:.0f} ms" if value < 1 else f"{value:.2f} s"
-
-
-def summary_table(entries: Sequence[RaceEntry]) -> list[str]:
-    """The Markdown summary table: per problem, the project's best, the best peer and their ratio."""
-    lines = ["| n, d | seed | project's best | best peer | peer / project |", "| --- | --- | --- | --- | --- |"]
-    for row in summarise(entries):
-        ratio = "–" if row.ratio is None else f"{'> ' if row.ratio_is_lower_bound else ''}{row.ratio:.1f}×"
-        peer = "none reached the target" if row.peer_wall is None else f"{row.peer} {_seconds(row.peer_wall)}"
-        lines.append(f"| {row.n}, {row.d} | {row.seed} | {row.project} {_seconds(row.project_wall)} | {peer} | {ratio} |")
-    return lines
-
-
-def from_records(records: Iterable[dict[str, Any]]) -> list[RaceEntry]:
-    """Entries back from :func:`to_records` (a ``compare --race --json`` file's ``"race"`` list)."""
-    return [RaceEntry(**record) for record in records]
-
-
-def markdown(entries: Sequence[RaceEntry], target: float = 1e-10) -> str:
-    """The race as Markdown: the summary table (ratio per problem), then every method's wall time."""
-    lines = summary_table(entries)
-    lines += ["", f"Wall time to L ≤ {target:g} (solver time, iterations, status) of every method:", "",
-              "| n, d | seed | method | wall | solver time | iterations | status |",
-              "| --- | --- | --- | --- | --- | --- | --- |"]
-    for e in entries:
-        if e.status == "skipped":
-            lines.append(f"| {e.n}, {e.d} | {e.seed} | {e.method} (peer) | skipped: {e.message} | | | |")
-            continue
-        name = e.method if e.project else f"{e.method} (peer)"
-        lines.append(f"| {e.n}, {e.d} | {e.seed} | {name} | {_seconds(e.wall)} | {_seconds(e.solver_time)} | "
-                     f"{e.iterations} | {e.status} |")
-    return "\n".join(lines) + "\n"
-
-
-def to_records(entries: Iterable[RaceEntry]) -> list[dict[str, Any]]:
-    """JSON-ready records of the entries."""
-    return [asdict(entry) for entry in entries]
 
 
 def _side_by_side(repeat: int, first: Callable[[], Any], second: Callable[[], Any]) -> tuple[float, float]:
@@ -265,7 +168,7 @@ def lbfgs_overhead(n: int = 512, d: int = 32, iterations: int = 200, seed: int =
     import numpy as np
     import scipy.optimize
 
-    from ..rowterms import split
+    from ...rowterms import split
 
     problem = Problem.planted(n, d, seed=seed)
     X0 = problem.start_near_solution()
@@ -293,7 +196,7 @@ def hvp_versus_jax(n: int = 1024, d: int = 64, seed: int = 0, repeat: int = 5) -
     """
     import numpy as np
 
-    from ..methods.jax_peers import _jax
+    from ...methods.jax_peers import _jax
 
     jax = _jax()
     jnp = jax.numpy

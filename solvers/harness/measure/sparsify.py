@@ -1,11 +1,9 @@
 """The attention-sparsification study of the reproduction run (SPEC §8): measuring only.
 
-* :func:`measure` runs three studies and returns JSON-serialisable raw data:
-  error against m (n = 64, d = 4096, ‖XXᵀ‖∞ = 0.9 r with r = 0.05, every method and both
-  baselines, several seeds), time against d, n and nnz(X), and sparsify-then-solve on a
-  planted d > n problem against the full solve;
-* the summaries (:func:`summarize_errors`, :func:`done_when`, :func:`solve_verdicts`)
-  shared by the report section (:mod:`solvers.harness.sparsify_report`) and the CLI.
+:func:`measure` runs three studies and returns JSON-serialisable raw data: error against m
+(n = 64, d = 4096, ‖XXᵀ‖∞ = 0.9 r with r = 0.05, every method and both baselines, several
+seeds), time against d, n and nnz(X), and sparsify-then-solve on a planted d > n problem
+against the full solve. Their summaries and fits are :mod:`solvers.harness.analyse.sparsify`'s.
 """
 
 from __future__ import annotations
@@ -19,17 +17,12 @@ from typing import Any
 import numpy as np
 import scipy.sparse
 
-from ..backends import Backend, backend_unavailable_reason, get_backend
+from ...backends import Backend, backend_unavailable_reason, get_backend
 from .stages import time_body
-from ..sparsify import (
+from ...sparsify import (
     METHODS, RANDOMIZED, attention_error, attention_instance, default_m, planted_wide, sample_sizes,
     sparsify, sparsify_then_solve,
 )
-
-#: Done-when thresholds of issue #6 (relative error).
-RANDOMIZED_TARGET = 0.2
-DETERMINISTIC_TARGET = 0.5
-
 
 @dataclass(frozen=True)
 class SparsifyGrid:
@@ -182,7 +175,7 @@ def timing_study(spec: SparsifyGrid, be: Backend, say: Callable[[str], None]) ->
 
 def solve_study(spec: SparsifyGrid, be: Backend, say: Callable[[str], None]) -> dict:
     """Full solve against sparsify-then-solve on :func:`~solvers.sparsify.planted_wide`."""
-    from ..registry import get_solver, list_solvers
+    from ...registry import get_solver, list_solvers
 
     solver_name = next(name for name in (*spec.solvers, "alternating") if name in list_solvers())
 
@@ -207,72 +200,3 @@ def solve_study(spec: SparsifyGrid, be: Backend, say: Callable[[str], None]) -> 
                          "loss": reduced.loss, "reduced_loss": reduced.reduced_loss, "time": reduced.time,
                          "times": reduced.times, "status": reduced.status})
     return {"solver": solver_name, "n": n, "value_rank": math.ceil(n / 4), "eps": spec.eps, "rows": rows}
-
-
-# --------------------------------------------------------------------------------------------
-# Summaries (shared by render and the CLI)
-# --------------------------------------------------------------------------------------------
-
-
-def summarize_errors(error: dict) -> list[dict]:
-    """Mean and max errors per (method, draws), over seeds, sorted by method then m."""
-    groups: dict[tuple[str, int], list[dict]] = {}
-    for row in error["rows"]:
-        groups.setdefault((row["method"], row["draws"]), []).append(row)
-    order = {method: k for k, method in enumerate(METHODS)}
-    summary = []
-    for (method, draws), rows in sorted(groups.items(), key=lambda item: (order[item[0][0]], item[0][1])):
-        rel = np.array([row["relative"] for row in rows])
-        ab = np.array([row["absolute"] for row in rows])
-        summary.append({"method": method, "draws": draws, "m_mean": float(np.mean([row["m"] for row in rows])),
-                        "relative_mean": float(rel.mean()), "relative_max": float(rel.max()),
-                        "absolute_mean": float(ab.mean()), "absolute_max": float(ab.max()),
-                        "time_median": float(np.median([row["time"] for row in rows])), "seeds": len(rows)})
-    return summary
-
-
-def done_when(error: dict) -> list[dict]:
-    """The issue's checks: randomized at m = ⌈8 n ln n⌉ (≤ 0.2), deterministic at the largest m ≤ 4n (≤ 0.5)."""
-    n = error["n"]
-    summary = summarize_errors(error)
-    checks = []
-    for method in RANDOMIZED:
-        target_m = math.ceil(8 * n * math.log(n))
-        rows = [row for row in summary if row["method"] == method and row["draws"] == target_m]
-        if rows:
-            checks.append({**rows[0], "target": RANDOMIZED_TARGET, "met": rows[0]["relative_max"] <= RANDOMIZED_TARGET})
-    rows = [row for row in summary if row["method"] == "bss" and row["draws"] <= 4 * n]
-    if rows:
-        best = max(rows, key=lambda row: row["draws"])
-        checks.append({**best, "target": DETERMINISTIC_TARGET, "met": best["relative_max"] <= DETERMINISTIC_TARGET})
-    return checks
-
-
-def solve_configs(solve: dict, with_full: bool = False) -> list[tuple[str, int]]:
-    """(method, draws) of the solve study in measurement order, the full solve first if asked."""
-    keys = [(row["method"], row["draws"]) for row in solve["rows"] if with_full or row["kind"] == "reduced"]
-    return list(dict.fromkeys(keys))
-
-
-def solve_verdicts(solve: dict) -> list[dict]:
-    """Per reduced configuration: where it matched the full loss and where it was faster."""
-    full = {row["d"]: row for row in solve["rows"] if row["kind"] == "full"}
-    configs: dict[tuple[str, int], list[dict]] = {}
-    for row in solve["rows"]:
-        if row["kind"] == "reduced":
-            configs.setdefault((row["method"], row["draws"]), []).append(row)
-    verdicts = []
-    for (method, draws), rows in configs.items():
-        good, faster, speedups = [], [], []
-        for row in rows:
-            reference = full[row["d"]]
-            if row["loss"] <= max(10.0 * reference["loss"], 1e-8):
-                good.append(row["d"])
-            if row["time"] < reference["time"]:
-                faster.append(row["d"])
-            speedups.append(reference["time"] / row["time"] if row["time"] > 0 else math.inf)
-        verdicts.append({"method": method, "draws": draws, "m_min": min(row["m"] for row in rows),
-                         "good": good, "faster": faster,
-                         "all_d": [row["d"] for row in rows], "speedup_last": speedups[-1],
-                         "worst_loss": max(row["loss"] for row in rows)})
-    return verdicts

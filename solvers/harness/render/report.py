@@ -1,28 +1,30 @@
 """The reproduction report, rendering only: ``report.md``, the figures, ``analysis.json`` and a CSV.
 
 :func:`build_report` renders a measurements record (written by
-:mod:`solvers.harness.reproduce`, or read from stored asv results by
-:func:`solvers.harness.asv_import.measurements_from_asv`; any schema, see
+:mod:`solvers.harness.measure.reproduce`, or read from stored asv results by
+:func:`solvers.harness.measure.asv_import.measurements_from_asv`; any schema, see
 :func:`solvers.harness.records.load_measurements`). Every number and every claim in the
-text comes from the :class:`~solvers.harness.analysis.Analysis` of that record.
+text comes from the :class:`~solvers.harness.analyse.analysis.Analysis` of that record.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-import json
 from pathlib import Path
 from typing import Any
 
-from . import analysis, figures, summary
-from .analysis import NND_RANGE, NND_STAGE, SOLVE_STAGE, Analysis, ScalingResult
-from .costmodel import MAX_MODEL_ERROR, NAMED_SHARE, TERMS
-from .environment import machine_name
-from .equivalence import Rule
+from ..analyse import analysis, summary
+from . import figures
+from ..analyse.analysis import NND_RANGE, NND_STAGE, SOLVE_STAGE, Analysis
+from ..analyse.scaling import REGIME_SHARE, ScalingResult, fraction_of_peak
+from ..analyse.costmodel import MAX_MODEL_ERROR, NAMED_SHARE
+from ..claims import TERMS, Rule
 from .convergence_report import convergence_section, study_section
 from .markdown import fit_ci, fmt, table
-from .records import Measurements, load_measurements, write_atomic, write_json
+from .provenance import environment_lines
+from .race import race_section
+from ..records import Measurements, load_measurements, write_atomic, write_json
 
 #: Above this median relative spread (IQR / median) the report warns that the timings are noisy.
 NOISE_WARNING = 0.10
@@ -66,7 +68,7 @@ def verdict_section(result: Analysis) -> list[str]:
               f"with classical products (ω = 3), {rule.text()}. Options: δ = {rule.delta:g}, confidence = "
               f"{rule.confidence:g} (`attnreg reproduce`/`report` `--delta`, `--confidence`). Where the stage has a "
               "cost model (next section), a size enters the fit only where the terms growing with the claimed "
-              f"exponent hold at least {analysis.REGIME_SHARE:.0%} of the modelled time.", ""]
+              f"exponent hold at least {REGIME_SHARE:.0%} of the modelled time.", ""]
     headline = []
     for res, inside in result.nnd_checks:
         if res.fit is None:
@@ -84,7 +86,7 @@ def verdict_section(result: Analysis) -> list[str]:
 def _regime_text(res: ScalingResult) -> str:
     if not res.regime:
         return "all compute-bound sizes (no cost model)"
-    return f"{' + '.join(res.regime)} ≥ {analysis.REGIME_SHARE:.0%}"
+    return f"{' + '.join(res.regime)} ≥ {REGIME_SHARE:.0%}"
 
 
 def _runs_text(runs: list[tuple[int, int]], axis: str) -> str:
@@ -179,85 +181,21 @@ def speedup_section(speedups: list[dict[str, Any]]) -> list[str]:
             table(["stage", "n", "d", *backends], rows), "", "![speedups](speedups.png)", ""]
 
 
-def sparsification_section(data: dict[str, Any], out_dir: Path) -> list[str]:
-    """The attention-sparsification section (:mod:`solvers.harness.sparsify_report`), or why it is missing."""
+def sparsification_section(data: Measurements, result: Analysis, out_dir: Path) -> list[str]:
+    """The attention-sparsification section (:mod:`solvers.harness.render.sparsify_report`), or why it is missing."""
     entry = data.get("sparsification")
     if not entry:
         return []
-    if entry.get("status") == "ok":
+    if entry.get("status") == "ok" and result.sparsification is not None:
         try:
             from . import sparsify_report
 
-            return [sparsify_report.render(entry["data"], out_dir).rstrip(), ""]
+            return [sparsify_report.render(entry["data"], result.sparsification, out_dir).rstrip(), ""]
         except Exception as exc:  # noqa: BLE001 - the rest of the report still builds
             reason = f"{type(exc).__name__}: {exc}"
     else:
         reason = entry.get("reason", entry.get("status", "unknown"))
     return ["## Attention sparsification", "", f"Not available in this run: {reason}.", ""]
-
-
-def race_section(out_dir: Path) -> list[str]:
-    """The solvers-against-peers section from the race files in ``out_dir/race/`` (``attnreg compare --race
-    --json``), one summary table per file; nothing when there are none."""
-    from . import race
-
-    files = sorted((out_dir / "race").glob("*.json"))
-    if not files:
-        return []
-    lines = ["## The project's solvers against the peers", "",
-             "Wall time to L ≤ 1e-10 on planted problems from X* + 0.5·G, the project's fastest method against the "
-             "fastest peer a user would pick (SciPy's minimisers on our exact oracles, L-BFGS-B, JAX autodiff), "
-             "measured one after another in one run (`attnreg compare --race`; asv `benchmarks/bench_race.py`). "
-             "\"> k×\": no peer reached the target within k times the project's time.", ""]
-    for path in files:
-        try:
-            entries = race.from_records(json.loads(path.read_text())["race"])
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            lines += [f"`race/{path.name}`: not readable ({type(exc).__name__}: {exc}).", ""]
-            continue
-        lines += [f"From `race/{path.name}` (every method's time: `race/{path.stem}.md` when present):", ""]
-        lines += race.summary_table(entries) + [""]
-    return lines
-
-
-def _thread_text(data: Measurements) -> str:
-    """The native-thread settings the points were measured under, from each point's provenance."""
-    counts: dict[Any, int] = {}
-    for record in (*data.get("points", []), *data.get("convergence", [])):
-        threads = (record.get("provenance") or {}).get("threads")
-        counts[threads] = counts.get(threads, 0) + 1
-    if not counts or set(counts) == {None}:
-        return ""
-    parts = [f"{'the libraries’ default' if k is None else f'limited to {k}'} ({v} records)" for k, v in counts.items()]
-    return "; native threads: " + ", ".join(parts)
-
-
-def environment_lines(data: Measurements) -> list[str]:
-    """A short description of where the numbers come from."""
-    env = data.get("environment") or {}
-    git = env.get("git") or {}
-    blas = "; ".join(f"{b.get('internal_api')} {b.get('version')} ({b.get('num_threads')} threads)"
-                     for b in env.get("blas", []))
-    runs = data.get("runs", [])
-    wall = sum(r.get("wall_s", 0.0) for r in runs)
-    lines = [f"- command: `{data.get('command') or 'unknown'}`",
-             f"- machine: `{data.get('machine')}` — {env.get('cpu', '?')}, {env.get('cpu_count', '?')} logical cores"
-             + (f"; GPUs: {', '.join(env['gpus'])}" if env.get("gpus") else ""),
-             f"- software: Python {env.get('python', '?')}, "
-             + ", ".join(f"{k} {v}" for k, v in (env.get("versions") or {}).items())
-             + (f"; BLAS: {blas}" if blas else ""),
-             f"- commit: `{git.get('commit')}`{' (uncommitted changes)' if git.get('dirty') else ''}",
-             f"- grid: `{(data.get('grid') or {}).get('name', '?')}`, backends: {', '.join(data.get('backends', []))}"
-             + _thread_text(data)]
-    if data.get("asv_not_run"):
-        lines.append(f"- asv parameter combinations not run (n/a: off the grid, backend missing, or failed): "
-                     f"{data['asv_not_run']}; read from `{env.get('asv_file')}`")
-    if runs:
-        lines.append(f"- measured: {runs[0].get('started', '?')} → {runs[-1].get('finished', 'unfinished')}, "
-                     f"{wall:.0f} s of run time over {len(runs)} invocation(s)")
-    lines.append("- raw data: [measurements.json](measurements.json) (with the environment), "
-                 "[stage_timings.csv](stage_timings.csv), fits: [analysis.json](analysis.json)")
-    return lines
 
 
 CSV_COLUMNS = ("stage", "backend", "n", "d", "sweeps", "status", "median_s", "q25_s", "q75_s", "min_s", "repeats", "flops",
@@ -271,7 +209,7 @@ def timings_csv(records: list[dict[str, Any]], rates: dict[str, float]) -> str:
     writer.writerow(CSV_COLUMNS)
     for r in records:
         ok = r["status"] == "ok"
-        fraction = analysis.fraction_of_peak(r, rates.get(r["backend"]))
+        fraction = fraction_of_peak(r, rates.get(r["backend"]))
         writer.writerow([r["stage"], r["backend"], r["n"], r["d"], " ".join(r.get("sweeps", [])), r["status"],
                          r.get("median") if ok else "", r.get("q25", "") if ok else "", r.get("q75", "") if ok else "",
                          r.get("min", "") if ok else "",
@@ -296,13 +234,13 @@ def build_report(data: Measurements | dict[str, Any], out_dir: Path, min_fit_tim
     runs = data["convergence"]
     result = analysis.analyse(data, min_fit_time, rule)
     if result.scaling:
-        figures.plot_scaling(result.scaling, records, out_dir / "scaling.png", min_fit_time)
-        figures.plot_fraction(result.scaling, records, result.gemm, out_dir / "fraction_of_peak.png")
+        figures.plot_scaling(result.scaling, out_dir / "scaling.png", min_fit_time)
+        figures.plot_fraction(result.scaling, out_dir / "fraction_of_peak.png")
     if runs:
         figures.plot_convergence(runs, out_dir / "convergence.png", results=result.convergence)
     if result.speedups:
         figures.plot_speedups(result.speedups, out_dir / "speedups.png")
-    machine = data.get("machine") or machine_name()
+    machine = data.get("machine") or "an unnamed machine"  # every file attnreg writes names one
     source = ("stored asv results" if data.get("source") == "asv" else "`attnreg reproduce`")
     lines = [f"# Reproducing the runtime claim on `{machine}`", "",
              "Claim (Gao, Song, Wang, Yin, UAI 2025): one softmax-attention layer trains to loss ε in "
@@ -318,7 +256,7 @@ def build_report(data: Measurements | dict[str, Any], out_dir: Path, min_fit_tim
     lines += study_section(result)
     lines += peak_section(result)
     lines += speedup_section(result.speedups)
-    lines += sparsification_section(data, out_dir)
+    lines += sparsification_section(data, result, out_dir)
     lines += race_section(out_dir)
     lines += excluded_section(result.scaling)
     lines += ["## Where these numbers come from", ""] + environment_lines(data) + [""]

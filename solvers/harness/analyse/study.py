@@ -17,16 +17,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .convergence import REFERENCE_SOLVER, analyse_convergence
+from ..claims import LINEAR_SOLVERS, REFERENCE_SOLVER, STUDY_EPS
+from .convergence import analyse_convergence
 from .fits import Fit, fit_line, fit_loglog
-
-#: The methods of the study: the paper's (linear convergence) and the Newton-type ones
-#: (those not registered in this build are left out).
-LINEAR_SOLVERS = (REFERENCE_SOLVER,)
-NEWTON_SOLVERS = ("joint-newton", "gauss-newton", "newton-cg", "varpro")
-STUDY_SOLVERS = LINEAR_SOLVERS + NEWTON_SOLVERS
-#: The target of the study's runs, and of the time-to-ε comparison.
-STUDY_EPS = 1e-8
 #: Successive losses enter the order fit only inside (ORDER_FLOOR, ORDER_START): the local
 #: phase, above the rounding floor of float64 losses.
 ORDER_START = 1e-2

@@ -6,10 +6,11 @@ import math
 import statistics
 from typing import Any
 
-from .analysis import Analysis
-from .convergence import EPS_LEVELS, REFERENCE_SOLVER, SizeSummary
+from ..analyse.analysis import Analysis
+from ..analyse.convergence import SizeSummary
 from .markdown import brief, fit_ci, fmt_count, fmt_loss, fmt_time, table
-from .study import NEWTON_SOLVERS, STUDY_EPS, median_order
+from ..analyse.study import median_order
+from ..claims import EPS_LEVELS, NEWTON_SOLVERS, REFERENCE_SOLVER, STUDY_EPS
 
 
 def convergence_section(runs: list[dict[str, Any]], result: Analysis) -> list[str]:

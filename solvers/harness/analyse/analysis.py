@@ -1,0 +1,208 @@
+"""Fits and verdicts for the reproduction report, gathered into one :class:`Analysis`.
+
+Everything the report claims is computed here from the raw measurements: each stage's cost
+model over (n, d) (:mod:`solvers.harness.analyse.costmodel`), log–log slopes of time against size
+with confidence intervals (ordinary least squares, Student t) over the compute-bound sizes
+where the model puts the time in the terms of the claimed exponent, the verdict against
+the exponents the paper's claim implies (:mod:`solvers.harness.analyse.scaling`),
+iterations-to-ε against log10(1/ε) and the convergence study (:mod:`solvers.harness.analyse.study`),
+achieved fractions of the backend's matrix-product rate, speedups between backends, and the
+sparsification summaries (:mod:`solvers.harness.analyse.sparsify`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from ..claims import CLAIMS, DEFAULT_SWEEPS, REFERENCE_SOLVER, Rule
+from .convergence import ConvergenceResult, SizeSummary, analyse_convergence, summarise_size
+from .costmodel import CostModel, Coverage, coverage, fit_cost_model, identifiable
+from .scaling import (MIN_FIT_TIME, MODEL_ONLY_SWEEPS, ScalingResult, analyse_scaling, approaches, fixed_sizes,
+                      fraction_of_peak, sweep_records)
+from .sparsify import SparsifyAnalysis, analyse_sparsification
+from .study import Study, analyse_study
+
+#: The stage whose exponent against n stands for T_mat(n, n, d) (the S·V product dominates it).
+NND_STAGE = "forward"
+#: The d²×d² solve, expected to approach d^6 with classical products.
+SOLVE_STAGE = "hessian_solve"
+#: The accepted range for the n×n×d exponent against n.
+NND_RANGE = (1.7, 2.3)
+def cost_models(records: list[dict[str, Any]]) -> list[CostModel]:
+    """The cost model of every (stage, backend) whose measured sizes can separate its terms.
+
+    Only a :attr:`~solvers.harness.analyse.costmodel.CostModel.usable` one selects the sizes of a
+    slope fit, gives a coverage or predicts a per-iteration time."""
+    models = []
+    for backend in dict.fromkeys(r["backend"] for r in records):
+        for stage in dict.fromkeys(r["stage"] for r in records):
+            spec = CLAIMS.get(stage)
+            ok = [r for r in records if r["stage"] == stage and r["backend"] == backend and r["status"] == "ok"
+                  and r.get("median", 0) > 0]
+            sizes = [(r["n"], r["d"]) for r in ok]
+            if spec is None or not identifiable(spec.cost_terms, sizes):
+                continue
+            models.append(fit_cost_model(sizes, [r["median"] for r in ok], spec.cost_terms, stage, backend))
+    return models
+
+
+def speedups(records: list[dict[str, Any]], reference: str = "numpy") -> list[dict[str, Any]]:
+    """Speedup of each other backend over ``reference`` at every (stage, n, d) both measured."""
+    base = {(r["stage"], r["n"], r["d"]): r["median"] for r in records
+            if r["backend"] == reference and r["status"] == "ok"}
+    out = []
+    for r in records:
+        key = (r["stage"], r["n"], r["d"])
+        if r["backend"] != reference and r["status"] == "ok" and key in base:
+            out.append({"stage": r["stage"], "n": r["n"], "d": r["d"], "backend": r["backend"],
+                        "speedup": base[key] / r["median"]})
+    return out
+
+
+@dataclass
+class BestFraction:
+    """A stage's highest achieved fraction of its backend's matrix-product rate, and where."""
+
+    stage: str
+    backend: str
+    fraction: float
+    n: int
+    d: int
+    flops_per_s: float
+
+
+@dataclass
+class Noise:
+    """Relative spread (IQR / median) of repeated calls: at a typical point and the worst."""
+
+    typical: float
+    worst: float
+
+
+@dataclass
+class Analysis:
+    """Everything the report states, computed once from a measurements record.
+
+    The report (:mod:`solvers.harness.render.report`) and the figures only read this object.
+    """
+
+    min_fit_time: float
+    rule: Rule
+    models: list[CostModel]
+    coverage: list[Coverage]
+    scaling: list[ScalingResult]
+    convergence: list[ConvergenceResult]
+    speedups: list[dict[str, Any]]
+    gemm: dict[str, float]
+    best_fractions: list[BestFraction]
+    nnd_checks: list[tuple[ScalingResult, bool]]              # (fit against n, inside NND_RANGE)
+    solve_checks: list[tuple[ScalingResult, bool, str]]       # (fit against d, approaches 6, why)
+    sizes: list[SizeSummary]
+    noise: Noise | None
+    study: Study | None = None
+    sparsification: SparsifyAnalysis | None = None             # report.md only: not part of analysis.json
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form written to ``analysis.json``."""
+        return {"min_fit_time": self.min_fit_time, "verdict_rule": asdict(self.rule),
+                "cost_models": [m.to_dict() for m in self.models],
+                "coverage": [asdict(c) for c in self.coverage],
+                "convergence_study": self.study.to_dict() if self.study else None, "scaling": [r.to_dict() for r in self.scaling],
+                "convergence": [r.to_dict() for r in self.convergence], "speedups": self.speedups,
+                "gemm": self.gemm}
+
+
+def gemm_rates(data: dict[str, Any]) -> dict[str, float]:
+    """Backend -> measured square matrix-product rate (flop/s), where it was measured."""
+    return {name: entry["flops_per_s"] for name, entry in data.get("gemm", {}).items()
+            if entry.get("status") == "ok" and entry.get("flops_per_s")}
+
+
+def analyse(data: dict[str, Any], min_fit_time: float = MIN_FIT_TIME, rule: Rule | None = None) -> Analysis:
+    """All fits, verdicts and comparisons of a measurements record.
+
+    ``min_fit_time`` (seconds) is the compute-bound threshold of the scaling fits; ``rule``
+    the verdict rule (default: the one recorded in ``data``, else :class:`Rule`'s defaults).
+    """
+    rule = rule or Rule.from_record(data)
+    records = data.get("points", [])
+    sparsified = data.get("sparsification") or {}
+    rates = gemm_rates(data)
+    models = cost_models(records)
+    scaling: list[ScalingResult] = []
+    for backend in dict.fromkeys(r["backend"] for r in records):
+        for stage in dict.fromkeys(r["stage"] for r in records):
+            sweeps = CLAIMS[stage].sweeps if stage in CLAIMS else DEFAULT_SWEEPS
+            model = next((m for m in models if (m.stage, m.backend) == (stage, backend) and m.usable), None)
+            for sweep in (s for s in sweeps if s not in MODEL_ONLY_SWEEPS):
+                for fixed in fixed_sizes(records, stage, backend, sweep):
+                    result = analyse_scaling(records, stage, backend, sweep, rates.get(backend), min_fit_time, rule,
+                                             model, fixed)
+                    if result.fixed is not None and len(sweep_records(records, stage, backend, sweep, fixed)) > 1:
+                        scaling.append(result)
+    convergence = [analyse_convergence(run) for run in data.get("convergence", [])]
+    return Analysis(
+        min_fit_time=min_fit_time, rule=rule, models=models, coverage=_coverage(models, scaling, records),
+        scaling=scaling, convergence=convergence, speedups=speedups(records),
+        gemm=rates, best_fractions=best_fractions(records, rates),
+        nnd_checks=[(r, r.fit is not None and NND_RANGE[0] <= r.fit.slope <= NND_RANGE[1])
+                    for r in scaling if r.stage == NND_STAGE and r.sweep == "n"],
+        solve_checks=[(r, *approaches(r, 6.0)) for r in scaling if r.stage == SOLVE_STAGE and r.sweep == "solve_d"],
+        sizes=[summarise_size(convergence, size) for size in dict.fromkeys((r.n, r.d) for r in convergence)],
+        noise=timing_noise(records),
+        study=analyse_study(data["convergence_study"], _per_iteration(records, models))
+        if data.get("convergence_study") else None,
+        sparsification=analyse_sparsification(sparsified["data"]) if sparsified.get("status") == "ok" else None)
+
+
+def _coverage(models: list[CostModel], scaling: list[ScalingResult], records: list[dict[str, Any]]) -> list[Coverage]:
+    """Along every sweep of a stage with a cost model, where the claim's named terms hold the time."""
+    out = []
+    for res in scaling:
+        model = next((m for m in models if (m.stage, m.backend) == (res.stage, res.backend) and m.usable), None)
+        values = [r[res.axis] for r in sweep_records(records, res.stage, res.backend, res.sweep, res.fixed)
+                  if r["status"] == "ok"]
+        if model is not None and res.fixed is not None and values:
+            out.append(coverage(model, res.sweep, res.axis, res.fixed, values))
+    return out
+
+
+def _per_iteration(records: list[dict[str, Any]], models: list[CostModel]) -> Callable[[int, int], tuple[float | None, str]]:
+    """Seconds of one iteration of the paper's method at (n, d): its stage timing where measured,
+    else its cost model's prediction inside the measured ranges."""
+    stage = f"iteration:{REFERENCE_SOLVER}"
+    timed = {(r["n"], r["d"]): r["median"] for r in records if r["stage"] == stage and r["status"] == "ok"}
+    model = next((m for m in models if m.stage == stage and m.usable), None)
+
+    def per_iteration(n: int, d: int) -> tuple[float | None, str]:
+        if (n, d) in timed:
+            return timed[(n, d)], "stage timing"
+        if model is not None and (min(s[0] for s in model.sizes) <= n <= max(s[0] for s in model.sizes)
+                                  and min(s[1] for s in model.sizes) <= d <= max(s[1] for s in model.sizes)):
+            return model.predict(n, d), "cost model"
+        return None, "not timed"
+
+    return per_iteration
+
+
+def best_fractions(records: list[dict[str, Any]], rates: dict[str, float]) -> list[BestFraction]:
+    """Per stage and backend with a measured rate, the point closest to that rate."""
+    out = []
+    for stage in dict.fromkeys(r["stage"] for r in records):
+        for backend, rate in rates.items():
+            fracs = [(fraction_of_peak(r, rate), r) for r in records if r["stage"] == stage and r["backend"] == backend]
+            fracs = [(f, r) for f, r in fracs if f is not None]
+            if fracs:
+                best, where = max(fracs, key=lambda pair: pair[0])
+                out.append(BestFraction(stage, backend, best, where["n"], where["d"], best * rate))
+    return out
+
+
+def timing_noise(records: list[dict[str, Any]]) -> Noise | None:
+    """The spread of repeated calls relative to their median, over points timed more than once."""
+    spreads = sorted((r["q75"] - r["q25"]) / r["median"] for r in records
+                     if r["status"] == "ok" and r.get("median") and r.get("q25") is not None
+                     and r.get("q75") is not None and r.get("repeats", 2) > 1)
+    return Noise(spreads[len(spreads) // 2], spreads[-1]) if spreads else None
