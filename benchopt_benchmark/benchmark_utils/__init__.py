@@ -41,7 +41,7 @@ __all__ = ["START_NOISE", "START_SEED", "Problem", "ProjectSolver", "UntilSolver
            "oracles"]
 
 
-def instance(problem: Any, *, min_loss: float | None, B: np.ndarray | None = None) -> dict[str, Any]:
+def instance(problem: Problem, *, min_loss: float | None, B: np.ndarray | None = None) -> dict[str, Any]:
     """The data a dataset hands to ``Objective.set_data``: host arrays, the planted minimiser and min L.
 
     Parameters
@@ -82,14 +82,14 @@ class ProjectSolver(BaseSolver):
     warm-up (JAX compilation, SciPy's import) and one iteration.
     """
 
-    def skip(self, problem: Any, X0: np.ndarray, Y0: np.ndarray, eps: float) -> tuple[bool, str | None]:
+    def skip(self, problem: Problem, X0: np.ndarray, Y0: np.ndarray, eps: float) -> tuple[bool, str | None]:
         try:
             attnreg.get_solver(self.name)
         except ValueError as exc:  # an optional extra (JAX) is not installed: the project says why
             return True, str(exc)
         return False, None
 
-    def set_objective(self, problem: Any, X0: np.ndarray, Y0: np.ndarray, eps: float) -> None:
+    def set_objective(self, problem: Problem, X0: np.ndarray, Y0: np.ndarray, eps: float) -> None:
         self.solver = attnreg.get_solver(self.name)
         if self.solver.backends is not None and problem.backend.name not in self.solver.backends:
             problem = problem.on(self.solver.natural_backend(problem))
