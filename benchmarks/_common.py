@@ -159,7 +159,7 @@ class StageSuite(abc.ABC):
         run_synchronized(self.body, self.backend)
 
     def track_gflops(self, backend: str, n: int, d: int) -> float:
-        """Achieved rate: the stage's classical flop count (SPEC §7) over its median time."""
+        """Achieved rate: the stage's classical flop count (docs/maths.md §7) over its median time."""
         flops = STAGES[self.stage].flops
         if flops is None:
             raise SkipNotImplemented(f"{self.stage} has no flop count")

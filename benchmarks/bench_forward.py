@@ -1,4 +1,4 @@
-"""Logits A1·X·A2ᵀ, row softmax and output S·(A3·Y): the n×n×d and n×d×d products (SPEC §7)."""
+"""Logits A1·X·A2ᵀ, row softmax and output S·(A3·Y): the n×n×d and n×d×d products (docs/maths.md §7)."""
 
 from ._common import StageSuite
 

@@ -1,4 +1,4 @@
-"""Attention sparsification (SPEC §8): selection time against d, n and nnz(X); error against m.
+"""Attention sparsification (docs/maths.md §8): selection time against d, n and nnz(X); error against m.
 
 X = ``solvers.sparsify.attention_instance(n, d, r=0.05, seed)`` (‖XXᵀ‖∞ = 0.045). Each method
 uses its default m (⌈8 n ln n⌉ draws for ``norm``/``leverage``, 4n steps for ``bss``, 0 for

@@ -1,4 +1,4 @@
-"""Structured d²×d² X-Hessian (SPEC §4) against ``torch.func.hessian`` of the same loss.
+"""Structured d²×d² X-Hessian (docs/maths.md §4) against ``torch.func.hessian`` of the same loss.
 
 asv times both; run this file directly for the ratio measured side by side in one process::
 

@@ -1,4 +1,4 @@
-"""The attention-regression problem L(X, Y) = ‖softmax_rows(A1 X A2ᵀ) A3 Y − B‖²_F (SPEC §1)."""
+"""The attention-regression problem L(X, Y) = ‖softmax_rows(A1 X A2ᵀ) A3 Y − B‖²_F (docs/maths.md §1)."""
 
 from __future__ import annotations
 
@@ -169,7 +169,7 @@ class Problem:
     @classmethod
     def planted(cls, n: int, d: int, seed: int = 0, *, backend: str | Backend = "numpy",
                 dtype: str = "float64", **options: Any) -> "Problem":
-        """Instance with a known zero-loss minimiser (SPEC §1).
+        """Instance with a known zero-loss minimiser (docs/maths.md §1).
 
         With ``rng = numpy.random.default_rng(seed)`` draw, in this order, A1, A2, A3 with
         N(0, 1/d) entries, X* with N(0, 0.25) entries and Y* with N(0, 1) entries; then

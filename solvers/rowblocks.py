@@ -1,7 +1,7 @@
 """Row-blocked oracles: the maths of :mod:`solvers.kernels` without ever holding the n×n softmax.
 
 Row j of S = softmax_rows(A1 X A2ᵀ) depends only on row j of A1 (and on all of A2), and every
-quantity the solvers need is a sum over rows, or a stack of rows (SPEC §2–§5): the loss, the
+quantity the solvers need is a sum over rows, or a stack of rows (docs/maths.md §2–§5): the loss, the
 gradients, the Hessian–vector products, the X-Hessian's C_j terms and the Y step's P = S A3. Each
 function here walks the problem's rows in blocks of ``problem.block_rows`` (b×n memory per
 temporary, FlashAttention's idea), does all of a block's n-wide elementwise work while the

@@ -1,4 +1,4 @@
-"""Problem construction: SPEC §1 generators and clear errors on bad input."""
+"""Problem construction: docs/maths.md §1 generators and clear errors on bad input."""
 
 from __future__ import annotations
 

@@ -66,3 +66,16 @@ def test_every_readme_command_parses():
 
 def test_no_reference_a_reader_cannot_follow():
     assert not re.search(r"\bSPEC\b|issue #\d+", README)
+
+
+def test_every_maths_reference_points_into_docs_maths():
+    """Code, docs and reports cite the maths by section ("docs/maths.md §4"): each section exists."""
+    sections = set(re.findall(r"^## (\d+)\. ", (ROOT / "docs" / "maths.md").read_text(), flags=re.MULTILINE))
+    cited = set()
+    for path in [*ROOT.glob("solvers/**/*.py"), *ROOT.glob("benchmarks/**/*.py"), *ROOT.glob("reports/**/*.md"),
+                 ROOT / "README.md"]:
+        text = path.read_text()
+        assert "SPEC §" not in text, f"{path} cites the brief, not docs/maths.md"
+        for first, rest in re.findall(r"docs/maths\.md §(\d+)((?:[–,-] ?§?\d+)*)", text):
+            cited |= {first, *re.findall(r"\d+", rest)}
+    assert cited and cited <= sections, f"cited sections {sorted(cited - sections)} are not in docs/maths.md"

@@ -1,4 +1,4 @@
-"""Attention sparsification (SPEC §8): correctness, baselines, backends, bad input, done-when."""
+"""Attention sparsification (docs/maths.md §8): correctness, baselines, backends, bad input, done-when."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``attnreg sparsify``: attention-sparsification error table (SPEC §8) over seeds."""
+"""``attnreg sparsify``: attention-sparsification error table (docs/maths.md §8) over seeds."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The paper's alternating ("greedy") scheme (SPEC §6).
+"""The paper's alternating ("greedy") scheme (docs/maths.md §6).
 
 Each iteration: Y ← exact least-squares minimiser for the current X (§3), then one damped
 Newton step in X on the structured d²×d² Hessian (§4). Damping is Levenberg–Marquardt with

@@ -6,7 +6,7 @@
 * ``jax-newton-cg``: SciPy ``trust-ncg`` with ``jax.jit`` of ``value_and_grad`` and of the
   forward-over-reverse product ``jvp(grad(L))`` as its Hessian–vector product.
 
-L is written with ``jax.numpy`` exactly as SPEC §1 states it (``jax.nn.softmax`` over rows),
+L is written with ``jax.numpy`` exactly as docs/maths.md §1 states it (``jax.nn.softmax`` over rows),
 in float64 (``jax_enable_x64``). Every function is compiled once, off the clock, before
 the solve starts. JAX is imported only when one of these methods is constructed; without
 it, construction raises ``ValueError`` with the reason, and the race and the tests skip them.

@@ -1,4 +1,4 @@
-"""The paper's approximate Newton method: alternating steps on a sampled X-Hessian (SPEC §6).
+"""The paper's approximate Newton method: alternating steps on a sampled X-Hessian (docs/maths.md §6).
 
 H_X = Σ_j (a_j a_jᵀ) ⊗ C_j is a sum of n row-terms. Each iteration draws m of them with
 replacement, with probabilities p_j that mix the leverage scores of A1 with the uniform

@@ -1,6 +1,6 @@
 """Variable projection (Golub–Pereyra, with Kaufman's Jacobian): Gauss–Newton on X alone.
 
-L is linear in Y: for each X the best Y is the least-squares solution Y(X) (SPEC §3,
+L is linear in Y: for each X the best Y is the least-squares solution Y(X) (docs/maths.md §3,
 :meth:`solvers.oracle.Oracle.least_squares`). Variable projection minimises the reduced
 objective f(X) = L(X, Y(X)) = ‖(I − QQᵀ) B‖² (Q an orthonormal basis of range(S A3)),
 whose gradient is ∇_X L at (X, Y(X)). Its Gauss–Newton matrix in Kaufman's form,

@@ -1,4 +1,4 @@
-"""Attention sparsification (arXiv 2304.04397, SPEC §8): column selection and sparsify-then-solve.
+"""Attention sparsification (arXiv 2304.04397, docs/maths.md §8): column selection and sparsify-then-solve.
 
 :mod:`.selection` reduces X ∈ R^{n×d} (d ≫ n) to m reweighted columns whose attention
 matrix stays close to X's (X held dense on a backend or sparse on the host by :mod:`.operand`);

@@ -1,4 +1,4 @@
-"""Sparsify-then-solve: the same column selection applied to the features of A1, A2, A3 (SPEC §8).
+"""Sparsify-then-solve: the same column selection applied to the features of A1, A2, A3 (docs/maths.md §8).
 
 :func:`planted_wide` makes a d > n planted instance whose X-block matters;
 :func:`sparsify_then_solve` selects m feature columns with :func:`solvers.sparsify.sparsify`,
@@ -33,7 +33,7 @@ def planted_wide(n: int, d: int, seed: int = 0, *, value_rank: int | None = None
 
     With ``rng = numpy.random.default_rng(seed)`` draw, in this order: A1, A2 with N(0, 1/d)
     entries; F ∈ R^{n×k} with N(0, 1) and H ∈ R^{k×d} with N(0, 1/(k d)) entries,
-    A3 = F H (entries of variance 1/d, as in SPEC §1); X* with N(0, 0.25), Y* with N(0, 1)
+    A3 = F H (entries of variance 1/d, as in docs/maths.md §1); X* with N(0, 0.25), Y* with N(0, 1)
     entries; B = softmax_rows(A1 X* A2ᵀ) A3 Y*, so min L = 0.
     """
     k = math.ceil(n / 4) if value_rank is None else int(value_rank)
@@ -91,7 +91,7 @@ def sparsify_then_solve(problem: Problem, solve: Callable[[Problem], Any], m: in
     matrices: the reduced problem is (A1Π, A2Π, A3Π, BΠ) with m×m unknowns X̃, Ỹ. The
     lifted X = Π X̃ Πᵀ gives the full problem exactly the reduced logits
     A1Π X̃ ΠᵀA2ᵀ; Y is then the exact least-squares minimiser of the FULL problem for that
-    X (SPEC §3, cost T_mat(n,d,d) + d³, no d^{2ω} term), which is at least as good as
+    X (docs/maths.md §3, cost T_mat(n,d,d) + d³, no d^{2ω} term), which is at least as good as
     lifting Ỹ. Requires d > 2n (and m > 2n for ``bss``).
 
     Parameters

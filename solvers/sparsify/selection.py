@@ -1,4 +1,4 @@
-"""Attention sparsification: shrink the feature dimension of X ∈ R^{n×d}, d ≫ n (SPEC §8).
+"""Attention sparsification: shrink the feature dimension of X ∈ R^{n×d}, d ≫ n (docs/maths.md §8).
 
 Given X with ``‖XXᵀ‖∞ < r`` (entrywise max-abs norm), find Y ∈ R^{n×m}, m ≪ d, made of
 reweighted columns of X, with ``‖D(Y)^{-1}exp(YYᵀ) − D(X)^{-1}exp(XXᵀ)‖∞ = O(r)``, where

@@ -1,4 +1,4 @@
-"""The attention-sparsification study of the reproduction run (SPEC §8): measuring only.
+"""The attention-sparsification study of the reproduction run (docs/maths.md §8): measuring only.
 
 :func:`measure` runs three studies and returns JSON-serialisable raw data: error against m
 (n = 64, d = 4096, ‖XXᵀ‖∞ = 0.9 r with r = 0.05, every method and both baselines, several

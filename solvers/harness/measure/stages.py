@@ -1,7 +1,7 @@
 """What a benchmark stage is: the single source of truth for the asv suites and the report.
 
 A :class:`Stage` knows how to prepare its inputs on a backend (off the clock), what one
-timed call does, its classical flop count (SPEC §7, for the operations this code
+timed call does, its classical flop count (docs/maths.md §7, for the operations this code
 performs) and a memory estimate used to skip sizes that cannot fit; what the paper's claim
 implies for its time (exponents, sweeps, cost-model terms) is in :mod:`solvers.harness.claims`.
 
@@ -143,17 +143,17 @@ def _forward_flops(n: int, d: int) -> float:
 STAGES: dict[str, Stage] = {stage.name: stage for stage in (
     Stage("forward", "logits A1·X·A2ᵀ, row softmax, output S·(A3·Y)", _prepare_forward,
           flops=_forward_flops, memory=lambda n, d: 3 * n * n + 6 * n * d + 2 * d * d),
-    Stage("gradient", "loss gradients ∇_X L and ∇_Y L (SPEC §2)", _prepare_gradient,
+    Stage("gradient", "loss gradients ∇_X L and ∇_Y L (docs/maths.md §2)", _prepare_gradient,
           flops=lambda n, d: 3.0 * _forward_flops(n, d), memory=lambda n, d: 6 * n * n + 8 * n * d + 4 * d * d),
-    Stage("y_solve", "exact least-squares Y step: thin SVD of P = S A3, then V Σ⁺ Uᵀ B (SPEC §3)", _prepare_y_solve,
+    Stage("y_solve", "exact least-squares Y step: thin SVD of P = S A3, then V Σ⁺ Uᵀ B (docs/maths.md §3)", _prepare_y_solve,
           flops=lambda n, d: 8.0 * n * d * d + 4.0 * n * n * d + 24.0 * d**3,  # R-SVD: 4nd² + 22d³
           memory=lambda n, d: 3 * n * n + 6 * n * d + 4 * d * d),
-    Stage("hvp", "Hessian–vector product H_X·vec(D) without forming H_X (SPEC §5)", _prepare_hvp,
+    Stage("hvp", "Hessian–vector product H_X·vec(D) without forming H_X (docs/maths.md §5)", _prepare_hvp,
           flops=lambda n, d: 6.0 * n * d * d + 14.0 * n * n * d, memory=lambda n, d: 10 * n * n + 10 * n * d),
-    Stage("hessian_assembly", "structured d²×d² X-Hessian (SPEC §4)", _prepare_hessian,
+    Stage("hessian_assembly", "structured d²×d² X-Hessian (docs/maths.md §4)", _prepare_hessian,
           flops=lambda n, d: 4.0 * n * n * d * d + n * d**3 * (d + 1) + 2.0 * n * d**3 + _forward_flops(n, d) + 6.0 * n * n * d,
           memory=lambda n, d: 8 * n * d * d + 4 * n * n + 1.5 * d**4),
-    Stage("hessian_solve", "Cholesky solve with a d²×d² Hessian (SPEC §4)", _prepare_hessian_solve,
+    Stage("hessian_solve", "Cholesky solve with a d²×d² Hessian (docs/maths.md §4)", _prepare_hessian_solve,
           flops=lambda n, d: d**6 / 3.0 + 4.0 * d**4, memory=lambda n, d: 8 * n * d * d + 4 * n * n + 3 * d**4),
     *(_iteration_stage(name) for name in ITERATION_SOLVERS),
 )}

@@ -40,7 +40,7 @@ class StagePoint(TypedDict, total=False):
     status: PointStatus
     reason: str                 # why skipped or failed ("" when ok)
     sweeps: list[str]           # grid sweeps the point belongs to (absent in asv imports)
-    flops: float | None         # classical flop count of one call (SPEC §7)
+    flops: float | None         # classical flop count of one call (docs/maths.md §7)
     times: list[float]          # every timed call, seconds
     median: float
     q25: float

@@ -162,7 +162,7 @@ def peak_section(result: Analysis) -> list[str]:
              f"{best.flops_per_s / 1e9:.1f}"] for best in result.best_fractions]
     lines += ["", table(["stage", "backend", "best fraction of GEMM rate", "at", "GFLOP/s"], rows) if rows else
               "No stage with a flop count was measured.", "",
-              "Flop counts are classical (SPEC §7); stages without one (solver iterations) are left out.", "",
+              "Flop counts are classical (docs/maths.md §7); stages without one (solver iterations) are left out.", "",
               "![fraction of peak](fraction_of_peak.png)", ""]
     return lines
 

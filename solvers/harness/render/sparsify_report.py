@@ -1,4 +1,4 @@
-"""Rendering of the attention-sparsification section: its figures and markdown (SPEC §8).
+"""Rendering of the attention-sparsification section: its figures and markdown (docs/maths.md §8).
 
 :func:`render` draws the raw data of :func:`solvers.harness.measure.sparsify.measure`
 (possibly read back from JSON) and writes the numbers of its analysis
@@ -168,7 +168,7 @@ def _solve_markdown(solve: dict, verdicts: list[dict]) -> list[str]:
     lines = [
         "### Sparsify-then-solve",
         "",
-        f"Planted problem `planted_wide(n={n}, d, seed=0)`: SPEC §1's generator but with rank(A3) = "
+        f"Planted problem `planted_wide(n={n}, d, seed=0)`: docs/maths.md §1's generator but with rank(A3) = "
         f"{solve['value_rank']} < n (with a full-rank A3 and d ≥ n the exact Y step alone reaches L = 0 for almost "
         "every X, so no comparison would mean anything). The same columns are selected from [A1; A2], the problem "
         "(A1Π, A2Π, A3Π, BΠ) with m×m unknowns is solved, X = Π X̃ Πᵀ is lifted and Y refitted exactly on the full "
