@@ -77,3 +77,24 @@ def test_compare_prints_install_hints_verbatim(monkeypatch, capsys):
     monkeypatch.setattr(cli_compare, "compare", skipped)
     assert main(["compare", "--n", "8", "--d", "2", "--methods", "jax-newton"]) == 0
     assert "pip install -e '.[jax]'" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("content, needle", [(None, "nothing to resume"), ("{not json", "JSONDecodeError"),
+                                             ("[]", "no 'points'"), ('{"points": [], "schema": 99}', "schema 99")])
+def test_resume_refuses_what_it_cannot_continue(tmp_path, capsys, content, needle):
+    if content is not None:
+        (tmp_path / "measurements.json").write_text(content)
+    _one_line_error(capsys, ["reproduce", "--resume", "--out", str(tmp_path), "--no-progress"], needle)
+    assert (tmp_path / "measurements.json").exists() == (content is not None)  # nothing written, nothing lost
+    if content is not None:
+        assert (tmp_path / "measurements.json").read_text() == content
+
+
+@pytest.mark.parametrize("out, needle", [("/dev/null", "is not a folder"), ("/dev/null/x", "cannot create")])
+def test_reproduce_refuses_an_output_it_cannot_write(capsys, out, needle):
+    _one_line_error(capsys, ["reproduce", "--out", out, "--no-progress"], needle)
+
+
+def test_report_on_a_file_that_is_not_json_says_so(tmp_path, capsys):
+    (tmp_path / "measurements.json").write_text("{truncated")
+    _one_line_error(capsys, ["report", "--out", str(tmp_path)], "cannot read")

@@ -7,6 +7,7 @@ Both subcommands live here; :mod:`solvers.cli` registers this module under each 
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import sys
 from pathlib import Path
@@ -90,8 +91,16 @@ def run(args: argparse.Namespace) -> int:
         print("attnreg reproduce: nothing can be measured on " + "; ".join(f"{name} ({why})" for name, why in missing.items())
               + " — choose available backends with --backend", file=sys.stderr)
         return 2
+    from ..harness.measure.environment import machine_name
+    from ..harness.measure.reproduce import DEFAULT_OUT
+
+    out = args.out or DEFAULT_OUT / machine_name(args.machine)
+    problem = _output_problem(out, args.resume)
+    if problem:
+        print(f"attnreg reproduce: error: {problem}", file=sys.stderr)
+        return 2
     try:
-        path = reproduce(args.grid, args.backends, args.out, resume=args.resume, command=command_line(),
+        path = reproduce(args.grid, args.backends, out, resume=args.resume, command=command_line(),
                          machine=args.machine, progress=None if args.no_progress else work_progress,
                          threads=args.threads, rule=rule_of(args))
     except KeyboardInterrupt:
@@ -104,6 +113,30 @@ def run(args: argparse.Namespace) -> int:
     data = load_measurements(path)
     print(f"report written to {build_report(data, path.parent, args.min_fit_ms / 1e3, rule_of(args))}")
     return _completeness(data)
+
+
+def _output_problem(out: Path, resume: bool) -> str | None:
+    """Why the run could not write (or resume) its results in ``out``, said before anything is measured."""
+    from ..harness.records import load_measurements
+
+    if out.exists() and not out.is_dir():
+        return f"--out {out} exists and is not a folder: give a folder for measurements.json, the report and figures"
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        return f"cannot create the output folder {out}: {exc.strerror or exc}"
+    if not os.access(out, os.W_OK):
+        return f"cannot write into {out}: permission denied"
+    path = out / "measurements.json"
+    if not resume:
+        return None
+    if not path.is_file():
+        return f"--resume: nothing to resume in {out} (no measurements.json there); run without --resume"
+    try:
+        load_measurements(path)
+    except (ValueError, UnicodeDecodeError) as exc:  # json.JSONDecodeError is a ValueError
+        return f"--resume: cannot read {path} ({type(exc).__name__}: {exc}); move it away or measure into a new --out"
+    return None
 
 
 def _completeness(data: Measurements) -> int:
