@@ -241,6 +241,7 @@ def test_cli_reproduce_passes_its_options(monkeypatch, tmp_path, capsys):
         raise KeyboardInterrupt  # stop before any measuring: only the options are under test
 
     monkeypatch.setattr(rp, "reproduce", fake)
+    (tmp_path / "measurements.json").write_text('{"points": []}')  # something to resume
     argv = ["reproduce", "--backend", "numpy", "--backend", "torch", "--grid", "full", "--out", str(tmp_path),
             "--resume", "--threads", "1", "--no-progress", "--machine", "box", "--min-fit-ms", "5",
             "--delta", "0.2", "--confidence", "0.95"]

@@ -20,7 +20,7 @@ from ..analyse.convergence import ConvergenceResult
 from ..records import write_atomic
 
 SWEEP_TITLES = {"n": "time against n", "d": "time against d (product stages)", "solve_d": "time against d (d²×d² stages)",
-                "cross_n": "time against n across n = d² (assembly, iteration)"}
+                "cross_n": "time against n across n = d²"}
 
 
 def _key(res: ScalingResult) -> str:
@@ -34,7 +34,7 @@ def _figure(ncols: int, width: float = 5.2, height: float = 4.2) -> tuple[Any, A
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height), squeeze=False)
+    fig, axes = plt.subplots(1, ncols, figsize=(width * ncols, height), squeeze=False, layout="constrained")
     return fig, axes[0]
 
 
@@ -47,8 +47,7 @@ def _save(fig: Any, path: Path) -> None:
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.yaxis.set_minor_formatter(NullFormatter())
     buffer = io.BytesIO()
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.12, top=0.92, wspace=0.28)
-    fig.savefig(buffer, format="png", dpi=110)
+    fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")  # the legends below the axes included
     plt.close(fig)
     write_atomic(path, buffer.getvalue())
 
@@ -56,7 +55,8 @@ def _save(fig: Any, path: Path) -> None:
 def _styles(names: Iterable[str]) -> dict[str, Any]:
     import matplotlib.pyplot as plt
 
-    cycle = plt.get_cmap("tab20").colors  # 20 distinct colours: every stage and solver its own
+    pairs = plt.get_cmap("tab20").colors  # 10 dark and 10 light colours, paired: the dark ones first
+    cycle = pairs[0::2] + pairs[1::2]
     return {name: cycle[i % len(cycle)] for i, name in enumerate(dict.fromkeys(names))}
 
 
@@ -74,9 +74,10 @@ def _size_ticks(ax: Any, sizes: Iterable[int]) -> None:
         ax.xaxis.set_minor_locator(NullLocator())
 
 
-def _legend(ax: Any, **options: Any) -> None:
+def _legend(ax: Any) -> None:
+    """The axes' legend below it, outside the data, in a readable size."""
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize=6, **options)
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), frameon=False)
 
 
 def _sweep_figure(scaling: list[ScalingResult]) -> tuple[list[str], Any, Any, dict[str, Any], dict[str, str]]:
@@ -118,7 +119,7 @@ def plot_scaling(scaling: list[ScalingResult], path: Path, min_fit_time: float =
                ylabel="seconds per call (median, IQR)", title=SWEEP_TITLES[sweep])
         _size_ticks(ax, sizes)
         ax.axhline(min_fit_time, color="grey", lw=0.8, ls=":")
-        _legend(ax, loc="upper left")
+        _legend(ax)
         ax.grid(True, which="both", alpha=0.2)
     _save(fig, path)
 
@@ -135,7 +136,7 @@ def plot_fraction(scaling: list[ScalingResult], path: Path) -> None:
                 ax.plot(*zip(*pairs), marker="o", ms=3, ls=styles[res.backend], color=colors[_key(res)],
                         label=f"{_key(res)} [{res.backend}]")
         ax.set(xscale="log", yscale="log", xlabel=next(r.axis for r in scaling if r.sweep == sweep), ylabel="fraction of GEMM rate",
-               title=f"fraction of peak: {SWEEP_TITLES[sweep]}")
+               title=f"fraction of peak {SWEEP_TITLES[sweep].removeprefix('time ')}")
         _size_ticks(ax, sizes)
         ax.axhline(1.0, color="grey", lw=0.8, ls=":")
         _legend(ax)
@@ -184,8 +185,10 @@ def plot_convergence(runs: Iterable[SolveResult | Mapping[str, Any]], path: str 
         left out of the time panel, whose axis is logarithmic.
     """
     records = [run.to_dict() if isinstance(run, SolveResult) else run for run in runs]
-    fig, axes = _figure(3 if results is not None else 2)
+    rows = math.ceil(len(records) / 3)
+    fig, axes = _figure(3 if results is not None else 2, height=4.2 + 0.22 * rows)
     colors = _styles(f"{r.get('solver', '?')} [{r.get('backend', '?')}]" for r in records)
+    legend: dict[str, tuple[Any, str]] = {}  # one entry per run, below the panels: they share the colours
     for index, run in enumerate(records):
         history = run.get("history") or []
         key = f"{run.get('solver', '?')} [{run.get('backend', '?')}]"
@@ -194,19 +197,19 @@ def plot_convergence(runs: Iterable[SolveResult | Mapping[str, Any]], path: str 
         size = f", n={run['n']}, d={run['d']}" if "n" in run else ""
         losses = np.maximum([h["loss"] if h["loss"] is not None else math.nan for h in history], 1e-32)
         times = np.array([h["time"] for h in history])
-        axes[0].plot([h["iteration"] for h in history], losses, color=colors[key], lw=1.2, marker=".", ms=3,
-                     label=f"{key} ({run.get('status', '?')}{size})")
+        (line,) = axes[0].plot([h["iteration"] for h in history], losses, color=colors[key], lw=1.2, marker=".", ms=3)
         axes[1].plot(times[times > 0], losses[times > 0], color=colors[key], lw=1.2, marker=".", ms=3)
+        label = f"{key} ({run.get('status', '?')}{size})"
         res = results[index] if results is not None else None
-        if res is None:
-            continue
-        reached = [(math.log10(1 / eps), it) for eps, it in res.iterations.items() if it is not None]
-        if reached:
-            axes[2].plot(*zip(*reached), marker="o", ms=3, ls="none", color=colors[key])
-        if res.fit is not None:
-            xs = np.linspace(min(x for x, _ in reached), max(x for x, _ in reached), 50)
-            axes[2].plot(xs, res.fit.intercept + res.fit.slope * xs, color=colors[key],
-                         label=f"{key}: {res.fit.slope:.2g} it/decade")
+        if res is not None:
+            reached = [(math.log10(1 / eps), it) for eps, it in res.iterations.items() if it is not None]
+            if reached:
+                axes[2].plot(*zip(*reached), marker="o", ms=3, ls="none", color=colors[key])
+            if res.fit is not None:
+                xs = np.linspace(min(x for x, _ in reached), max(x for x, _ in reached), 50)
+                axes[2].plot(xs, res.fit.intercept + res.fit.slope * xs, color=colors[key])
+                label += f": {res.fit.slope:.2g} it/decade"
+        legend[f"{index}"] = (line, label)
     axes[0].set(yscale="log", xscale="symlog", xlabel="iteration", ylabel="loss L(X, Y)", title="loss against iteration",
                 xlim=(0, None))
     axes[1].set(yscale="log", xscale="log", xlabel="solver time (s)", ylabel="loss", title="loss against time")
@@ -215,7 +218,9 @@ def plot_convergence(runs: Iterable[SolveResult | Mapping[str, Any]], path: str 
                     ylim=(0, None))
     for ax in axes:
         ax.grid(True, alpha=0.2)
-        _legend(ax)
+    if legend:
+        handles, labels = zip(*legend.values())
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(3, len(labels)), fontsize=8, frameon=False)
     if title:
         fig.suptitle(title)
     path = Path(path)

@@ -13,6 +13,7 @@ from pathlib import Path
 from ...sparsify import METHODS, RANDOMIZED
 from ..analyse.sparsify import TIME_STUDIES, SparsifyAnalysis, solve_configs
 from ..claims import DETERMINISTIC_TARGET, RANDOMIZED_TARGET
+from .figures import _size_ticks
 
 
 _COLORS = {"norm": "C0", "leverage": "C1", "bss": "C2", "zero": "C3", "exact-factor": "C4", "full": "k"}
@@ -44,7 +45,7 @@ def render(data: dict, result: SparsifyAnalysis, out_dir: Path) -> str:
     gram = max(row["gram_norm"] for row in error["rows"])
 
     # Error against m, with the O(r) line and both baselines.
-    fig, (ax_abs, ax_rel) = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, (ax_abs, ax_rel) = plt.subplots(1, 2, figsize=(11, 4.6), layout="constrained")
     for method in ("norm", "leverage", "bss"):
         rows = [row for row in summary if row["method"] == method]
         if not rows:
@@ -68,19 +69,20 @@ def render(data: dict, result: SparsifyAnalysis, out_dir: Path) -> str:
     ax_abs.set_yscale("log")
     ax_abs.set_ylim(floor / 1.5, 2 * r)
     ax_abs.set_ylabel("‖A(Y) − A(X)‖∞")
-    ax_rel.axhline(RANDOMIZED_TARGET, color="grey", ls=":", lw=1)
-    ax_rel.axhline(DETERMINISTIC_TARGET, color="grey", ls=":", lw=1)
+    ax_rel.axhline(RANDOMIZED_TARGET, color="grey", ls=":", lw=1, label=f"target, randomized: {RANDOMIZED_TARGET:g}")
+    ax_rel.axhline(DETERMINISTIC_TARGET, color="grey", ls=(0, (1, 4)), lw=1.5,
+                   label=f"target, deterministic: {DETERMINISTIC_TARGET:g}")
     ax_rel.set_ylabel("relative error  ‖A(Y) − A(X)‖∞ / ‖A(X) − 1/n‖∞")
     ax_rel.set_ylim(-0.03, 1.1)
-    ax_abs.legend(fontsize=7)
+    entries = {label: handle for ax in (ax_abs, ax_rel) for handle, label in zip(*ax.get_legend_handles_labels())}
+    fig.legend(entries.values(), entries.keys(), loc="outside lower center", ncol=4, fontsize=8, frameon=False)
     fig.suptitle(f"Attention error against m: n = {n}, d = {d}, ‖XXᵀ‖∞ ≤ {gram:.3g} < r = {r:g}, {seeds} seeds; "
                  f"exact-factor (m = n) error {exact['absolute_max']:.0e}")
-    fig.tight_layout()
     fig.savefig(out_dir / "sparsify_error_vs_m.png", dpi=110)
     plt.close(fig)
 
     # Time against d, n and nnz.
-    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.4), layout="constrained")
     labels = ("d (n = 64)", "n (d = 4096)", "nnz(X) (n = 64, d = 4096, scipy.sparse)")
     for ax, (study, key), label in zip(axes, TIME_STUDIES, labels):
         for method in METHODS:
@@ -90,31 +92,39 @@ def render(data: dict, result: SparsifyAnalysis, out_dir: Path) -> str:
                           label=method)
         ax.set_xlabel(label)
         ax.set_ylabel("selection time (s)")
-    axes[0].legend(fontsize=8)
+    for ax in axes:
+        _size_ticks(ax, [x for line in ax.get_lines() for x in line.get_xdata()])
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", ncol=len(METHODS), fontsize=8,
+               frameon=False)
     fig.suptitle(f"Sparsification time on {data['backend']['backend']} (median of repeats)")
-    fig.tight_layout()
     fig.savefig(out_dir / "sparsify_time.png", dpi=110)
     plt.close(fig)
 
     # Sparsify-then-solve.
-    fig, (ax_loss, ax_time) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (ax_loss, ax_time) = plt.subplots(1, 2, figsize=(11, 4.8), layout="constrained")
     tiny = 1e-30
     for k, (method, draws) in enumerate(solve_configs(solve, with_full=True)):
         rows = [row for row in solve["rows"] if (row["method"], row["draws"]) == (method, draws)]
-        label = "full solve (m = d)" if method == "full" else f"{method}, m = {draws}"
+        kept = sorted({row["m"] for row in rows})
+        columns = f"{kept[0]}" if len(kept) == 1 else f"{kept[0]}–{kept[-1]}"
+        label = "full solve (m = d)" if method == "full" else f"{method}, {draws} draws: m = {columns} kept"
         style = {"color": "k", "marker": "s", "ls": "-"} if method == "full" else {
             "color": f"C{k}", "marker": "oDv^<>"[k % 6], "ls": "--"}
         ds = [row["d"] for row in rows]
-        ax_loss.semilogy(ds, [max(row["loss"], tiny) for row in rows], label=label, **style)
-        ax_time.semilogy(ds, [row["time"] for row in rows], label=label, **style)
+        for ax, values in ((ax_loss, [max(row["loss"], tiny) for row in rows]), (ax_time, [row["time"] for row in rows])):
+            ax.semilogy(ds, values, label=label, **style)
+            stopped = [(x, v) for x, v, row in zip(ds, values, rows) if row.get("status") != "converged"]
+            if stopped:  # a solve that stopped before ε (max_iter, timeout): its time is a lower bound
+                ax.plot(*zip(*stopped), ls="none", marker=style["marker"], ms=11, mfc="none", mec="k", mew=1.2)
+    ax_loss.plot([], [], ls="none", marker="o", ms=11, mfc="none", mec="k", mew=1.2,
+                 label="circled: stopped before ε (max_iter or timeout)")
     ax_loss.set_ylabel(f"loss on the full problem (floored at {tiny:g})")
     ax_time.set_ylabel("time (s): selection + solve + lift")
     for ax in (ax_loss, ax_time):
         ax.set_xlabel(f"d (n = {solve['n']})")
-    ax_loss.legend(fontsize=7)
+    fig.legend(*ax_loss.get_legend_handles_labels(), loc="outside lower center", ncol=3, fontsize=8, frameon=False)
     fig.suptitle(f"Sparsify-then-solve against the full solve ({solve['solver']}, planted_wide, rank(A3) = "
                  f"{solve['value_rank']})")
-    fig.tight_layout()
     fig.savefig(out_dir / "sparsify_then_solve.png", dpi=110)
     plt.close(fig)
 
