@@ -6,10 +6,9 @@ with every method capped at :data:`QUICK_MAX_TIME` seconds (a minute or two on t
 so ``asv run --quick`` stays quick; any other grid (``ATTNREG_GRID=full``) runs the whole race,
 (128, 16), (512, 32) and (1024, 64) with seeds 0–2 (10–30 minutes). The tracks report, per
 problem, the best project time, the best peer time and their ratio (peer / project: > 1
-means the project wins); problems the active grid does not race are n/a. Two overhead
-checks ride along: the project's ``lbfgs`` against raw SciPy L-BFGS-B for the same
-iterations, and newton-cg's Hessian–vector product against ``jax.jit`` of jvp∘grad (n/a
-without JAX).
+means the project wins); problems the active grid does not race are n/a. An overhead
+check rides along: the project's ``lbfgs`` against raw SciPy L-BFGS-B for the same
+iterations (the oracles against ``jax.jit``: :mod:`benchmarks.bench_versus_jax`).
 """
 
 from __future__ import annotations
@@ -76,22 +75,3 @@ class LbfgsOverhead:
         return race.lbfgs_overhead()["ratio"]
 
     track_lbfgs_over_raw_scipy.unit = "ratio"
-
-
-class HvpVersusJax:
-    """newton-cg's X-block Hessian–vector product over ``jax.jit(jvp∘grad)``'s at (1024, 64) (target ≤ 1)."""
-
-    timeout = 1800.0
-
-    def setup(self) -> None:
-        from solvers.methods.jax_peers import jax_unavailable_reason
-
-        reason = jax_unavailable_reason()
-        if reason is not None:
-            raise NotImplementedError(reason)
-
-    def track_hvp_x_over_jax(self) -> float:
-        """Best of five calls each, side by side."""
-        return race.hvp_versus_jax()["ratio"]
-
-    track_hvp_x_over_jax.unit = "ratio"

@@ -13,10 +13,9 @@ time for that problem. A peer that does not reach the target within it cannot be
 project by less than that factor, and is recorded as not reached (the ratio is then a
 lower bound, shown as "> k×"); a slower project method cannot become the project's best.
 
-Two side-by-side checks of overheads live here too: :func:`lbfgs_overhead` (the
-project's ``lbfgs`` against raw SciPy L-BFGS-B for the same iterations) and
-:func:`hvp_versus_jax` (the Hessian–vector product newton-cg uses against
-``jax.jit`` of jvp∘grad).
+A side-by-side check of overhead lives here too: :func:`lbfgs_overhead` (the
+project's ``lbfgs`` against raw SciPy L-BFGS-B for the same iterations); the oracles
+against ``jax.jit`` are in :mod:`solvers.harness.measure.versus_jax`.
 """
 
 from __future__ import annotations
@@ -185,36 +184,3 @@ def lbfgs_overhead(n: int = 512, d: int = 32, iterations: int = 200, seed: int =
         repeat, lambda: get_solver("lbfgs").solve(problem, X0, Y0, eps=0.0, max_iter=iterations),
         lambda: scipy.optimize.minimize(fun, z0, jac=True, method="L-BFGS-B", options=options))
     return {"project": project, "scipy": raw, "ratio": project / raw}
-
-
-def hvp_versus_jax(n: int = 1024, d: int = 64, seed: int = 0, repeat: int = 5) -> dict[str, float]:
-    """One X-block Hessian–vector product as newton-cg takes it (forward pass and
-    per-iterate cache shared by the products of an iteration: the iterate's oracle) against
-    ``jax.jit`` of jvp∘grad in X, side by side. Returns seconds and ``ratio`` = project/JAX.
-
-    Raises ``ImportError`` when JAX is not installed.
-    """
-    import numpy as np
-
-    from ...methods.jax_peers import _jax
-
-    jax = _jax()
-    jnp = jax.numpy
-    problem = Problem.planted(n, d, seed=seed)
-    X = problem.start_near_solution()
-    Y = np.asarray(oracles.y_solve(problem, X))
-    D = np.random.default_rng(seed + 1).standard_normal((d, d))
-    point = problem.oracle(X, Y)
-    point.hvp(D, None)  # the forward pass and per-iterate cache, off the clock as in newton-cg
-    A1, A2, A3, B = (jnp.asarray(problem.host[key]) for key in ("A1", "A2", "A3", "B"))
-    Yj = jnp.asarray(Y)
-
-    def loss_x(Xj: Any) -> Any:
-        R = jax.nn.softmax((A1 @ Xj) @ A2.T, axis=1) @ (A3 @ Yj) - B
-        return jnp.sum(R * R)
-
-    hvp = jax.jit(lambda Xj, Dj: jax.jvp(jax.grad(loss_x), (Xj,), (Dj,))[1])
-    Xj, Dj = jnp.asarray(X), jnp.asarray(D)
-    project, jitted = _side_by_side(repeat, lambda: point.hvp(D, None),
-                                    lambda: hvp(Xj, Dj).block_until_ready())
-    return {"project": project, "jax": jitted, "ratio": project / jitted}

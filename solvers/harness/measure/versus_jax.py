@@ -1,0 +1,84 @@
+"""The project's oracles against ``jax.jit`` of the same formula, side by side.
+
+For each oracle — the loss, the value and gradient, the X-block Hessian–vector product
+``hvp_x`` and the joint ``hvp`` — the project's call (a fresh oracle of the iterate, in the
+problem's default layout, so every call pays its own forward pass) and the jitted JAX
+function of L as docs/maths.md §1 writes it are timed in turn, one thread each (BLAS through
+threadpoolctl, XLA through its flags), best of ``repeat`` interleaved calls after one
+untimed call each (compilation off the clock), float64, on ``Problem.planted(n, d)`` at
+X* + 0.5·G with Y the exact step. The ratio JAX time / project time is > 1 where the
+project is faster. JAX must not have started its backend before the first call in the
+process (its thread flags are read then); the asv suite runs each in a fresh process.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ...problem import Problem
+from .race import _side_by_side
+
+#: What is compared, and at which sizes (n, d).
+ORACLES = ("loss", "value_and_grad", "hvp_x", "hvp")
+SIZES = ((512, 32), (2048, 64), (4096, 64))
+#: XLA on one thread, as the project's BLAS is limited to one.
+XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+
+
+def _jax_functions(problem: Problem) -> tuple[Any, dict[str, Callable[..., Any]]]:
+    """``jax`` and the jitted oracles of L(X, Y) for ``problem``'s data (one thread)."""
+    os.environ.setdefault("XLA_FLAGS", XLA_ONE_THREAD)
+    from ...methods.jax_peers import _jax
+
+    jax = _jax()
+    jnp = jax.numpy
+    A1, A2, A3, B = (jnp.asarray(problem.host[key]) for key in ("A1", "A2", "A3", "B"))
+
+    def loss(X: Any, Y: Any) -> Any:
+        R = jax.nn.softmax((A1 @ X) @ A2.T, axis=1) @ (A3 @ Y) - B
+        return jnp.sum(R * R)
+
+    grad = jax.grad(loss, argnums=(0, 1))
+    return jax, {
+        "loss": jax.jit(loss),
+        "value_and_grad": jax.jit(jax.value_and_grad(loss, argnums=(0, 1))),
+        "hvp_x": jax.jit(lambda X, Y, D: jax.jvp(lambda X: grad(X, Y)[0], (X,), (D,))[1]),
+        "hvp": jax.jit(lambda X, Y, D: jax.jvp(grad, (X, Y), (D, D))[1]),
+    }
+
+
+def versus_jax(n: int, d: int, oracle: str, *, seed: int = 0, repeat: int = 3) -> dict[str, float]:
+    """Seconds of the project's ``oracle`` and of its ``jax.jit`` twin at (n, d), and ``ratio`` = JAX / project.
+
+    Raises
+    ------
+    ImportError
+        JAX is not installed.
+    ValueError
+        ``oracle`` is not one of :data:`ORACLES`.
+    """
+    from threadpoolctl import threadpool_limits
+
+    if oracle not in ORACLES:
+        raise ValueError(f"oracle must be one of {ORACLES}, got {oracle!r}")
+    problem = Problem.planted(n, d, seed=seed)
+    X = problem.start_near_solution()
+    Y = np.asarray(problem.oracle(X).least_squares()[1].Y)
+    D = np.random.default_rng(seed + 1).standard_normal((d, d))
+    project: dict[str, Callable[[], Any]] = {
+        "loss": lambda: problem.oracle(X, Y).loss,
+        "value_and_grad": lambda: problem.oracle(X, Y).value_and_grad(),
+        "hvp_x": lambda: problem.oracle(X, Y).hvp_x(D),
+        "hvp": lambda: problem.oracle(X, Y).hvp(D, D),
+    }
+    jax, jitted = _jax_functions(problem)
+    Xj, Yj, Dj = (jax.numpy.asarray(a) for a in (X, Y, D))
+    args = (Xj, Yj) if oracle in ("loss", "value_and_grad") else (Xj, Yj, Dj)
+    with threadpool_limits(1):
+        ours, theirs = _side_by_side(repeat, project[oracle],
+                                     lambda: jax.block_until_ready(jitted[oracle](*args)))
+    return {"project": ours, "jax": theirs, "ratio": theirs / ours}
