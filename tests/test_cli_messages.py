@@ -98,3 +98,18 @@ def test_reproduce_refuses_an_output_it_cannot_write(capsys, out, needle):
 def test_report_on_a_file_that_is_not_json_says_so(tmp_path, capsys):
     (tmp_path / "measurements.json").write_text("{truncated")
     _one_line_error(capsys, ["report", "--out", str(tmp_path)], "cannot read")
+
+
+def test_piped_progress_lines_say_the_time_left(monkeypatch, capsys):
+    from solvers.cli import progress
+
+    clock = iter([0.0, 0.0, 20.0, 40.0])
+    monkeypatch.setattr(progress.time, "perf_counter", lambda: next(clock))
+    with progress.work_progress(100.0) as tick:  # pytest's stderr is not a terminal: plain lines
+        tick("stage a", 0.0)
+        tick("stage b", 25.0)
+        tick("stage c", 25.0)
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[0] == "[     0 s, ~0%] stage a"
+    assert lines[1] == "[    20 s, ~25%, ~60 s left] stage b"
+    assert lines[2] == "[    40 s, ~50%, ~40 s left] stage c"

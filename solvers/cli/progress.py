@@ -41,8 +41,8 @@ def work_progress(total: float, title: str = "reproduce") -> Iterator[Callable[[
     """Progress over ``total`` units of work (estimated seconds, say), with the time left: ``tick(label, advance)``.
 
     On a terminal, a rich bar on standard error; otherwise plain lines on standard error
-    (the label, the share done and the elapsed time), at most one per :data:`PLAIN_INTERVAL`
-    seconds, so a log of a long run shows that it is alive.
+    (the label, the elapsed time, the share done and the time left at the rate so far), at
+    most one per :data:`PLAIN_INTERVAL` seconds, so a log of a long run shows that it is alive.
     """
     console = Console(stderr=True)
     if not console.is_terminal:
@@ -55,7 +55,8 @@ def work_progress(total: float, title: str = "reproduce") -> Iterator[Callable[[
             if label and now - state["printed"] >= PLAIN_INTERVAL:
                 state["printed"] = now
                 share = min(state["done"] / total, 1.0) if total > 0 else 0.0
-                print(f"[{now:6.0f} s, ~{share:.0%}] {label}", file=sys.stderr, flush=True)
+                left = f", ~{now * (1.0 - share) / share:.0f} s left" if share >= 0.02 else ""
+                print(f"[{now:6.0f} s, ~{share:.0%}{left}] {label}", file=sys.stderr, flush=True)
 
         yield plain
         return
