@@ -9,7 +9,7 @@ imported only when a method that needs them runs.
 from __future__ import annotations
 
 from .alternating import Alternating
-from .jax_peers import JaxNewton, JaxNewtonCG
+from .jax_peers import JaxLBFGS, JaxNewton, JaxNewtonCG, JaxTrustKrylov
 from .newton import GaussNewton, JointNewton
 from .newton_cg import NewtonCG
 from .peers import Adam, AutogradNewton, GradientDescent
@@ -19,6 +19,7 @@ from .varpro import VarPro
 
 #: Every method, in the order ``list_solvers`` gives: the project's methods, then the peers.
 METHODS = (Alternating, Sketched, JointNewton, GaussNewton, NewtonCG, VarPro, Adam, GradientDescent, AutogradNewton,
-           LBFGS, ScipyTrustNCG, ScipyTrustKrylov, ScipyTrustExact, ScipyNewtonCG, JaxNewtonCG, JaxNewton)
+           LBFGS, ScipyTrustNCG, ScipyTrustKrylov, ScipyTrustExact, ScipyNewtonCG, JaxNewtonCG, JaxNewton,
+           JaxLBFGS, JaxTrustKrylov)
 
 __all__ = ["METHODS", *(method.__name__ for method in METHODS)]

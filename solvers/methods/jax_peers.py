@@ -3,8 +3,10 @@
 * ``jax-newton``: ``jax.jit(jax.hessian(L))`` for the dense 2d²×2d² Hessian in
   (x, y) and the same Levenberg–Marquardt steps as ``joint-newton``
   (:func:`solvers.methods.damping.damped_newton_step`);
-* ``jax-newton-cg``: SciPy ``trust-ncg`` with ``jax.jit`` of ``value_and_grad`` and of the
-  forward-over-reverse product ``jvp(grad(L))`` as its Hessian–vector product.
+* ``jax-newton-cg`` and ``jax-trust-krylov``: SciPy ``trust-ncg`` / ``trust-krylov`` with
+  ``jax.jit`` of ``value_and_grad`` and of the forward-over-reverse product ``jvp(grad(L))``
+  as its Hessian–vector product;
+* ``jax-lbfgs``: SciPy L-BFGS-B with ``jax.jit`` of ``value_and_grad``.
 
 L is written with ``jax.numpy`` exactly as docs/maths.md §1 states it (``jax.nn.softmax`` over rows),
 in float64 (``jax_enable_x64``). Every function is compiled once, off the clock, before
@@ -25,7 +27,7 @@ from ..backends import Backend
 from ..loop import IterativeSolver, Run, State
 from ..problem import Problem
 from .damping import Damping, damped_newton_step
-from .scipy_peers import CachedOracles, ScipyPeer, _Point
+from .scipy_peers import LBFGS, CachedOracles, ScipyPeer, _Point
 
 
 def jax_unavailable_reason() -> str | None:
@@ -129,7 +131,18 @@ class JaxOracles(CachedOracles):
         return np.asarray(self.functions.hessian(z), dtype=np.float64)
 
 
-class JaxNewtonCG(_JaxPeer, ScipyPeer):
+class _JaxScipy(_JaxPeer):
+    """Mixin for a SciPy minimiser on ``jax.jit`` oracles: needs JAX, compiles once off the clock."""
+
+    def __init__(self, backend: str | Backend | None = None, **options: Any) -> None:
+        self._require_jax()
+        super().__init__(backend, **options)
+
+    def make_oracles(self, problem: Problem, z0: np.ndarray) -> CachedOracles:
+        return JaxOracles(problem, self.warm_up(problem, z0))
+
+
+class JaxNewtonCG(_JaxScipy, ScipyPeer):
     """SciPy ``trust-ncg`` with ``jax.jit`` of value_and_grad and of jvp∘grad (forward-over-reverse)."""
 
     name = "jax-newton-cg"
@@ -137,12 +150,27 @@ class JaxNewtonCG(_JaxPeer, ScipyPeer):
     second_order = "hessp"
     compiled = ("value_and_grad", "hvp")
 
-    def __init__(self, backend: str | Backend | None = None, **common: Any) -> None:
-        self._require_jax()
-        super().__init__(backend, **common)
 
-    def make_oracles(self, problem: Problem, z0: np.ndarray) -> CachedOracles:
-        return JaxOracles(problem, self.warm_up(problem, z0))
+class JaxTrustKrylov(_JaxScipy, ScipyPeer):
+    """SciPy ``trust-krylov`` (GLTR) with ``jax.jit`` of value_and_grad and of jvp∘grad."""
+
+    name = "jax-trust-krylov"
+    method = "trust-krylov"
+    second_order = "hessp"
+    compiled = ("value_and_grad", "hvp")
+
+
+class JaxLBFGS(_JaxScipy, LBFGS):
+    """SciPy L-BFGS-B with ``jax.jit`` of value_and_grad: the first-order peer a JAX user would write.
+
+    Parameters
+    ----------
+    memory : int
+        Number of correction pairs kept (``maxcor``).
+    """
+
+    name = "jax-lbfgs"
+    compiled = ("value_and_grad",)
 
 
 @dataclass
