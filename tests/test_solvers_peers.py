@@ -91,3 +91,10 @@ def test_registry_lists_every_method_without_importing_torch():
     assert set(out.strip().split(",")) >= {"alternating", "sketched", "joint-newton", "gauss-newton", "newton-cg",
                                            "adam", "gd", "lbfgs", "autograd-newton"}
     assert set(list_solvers()) == set(out.strip().split(","))
+
+
+def test_torch_lbfgs_with_its_strong_wolfe_line_search_reaches_the_target():
+    problem = Problem.planted(48, 4, seed=1)
+    result = get_solver("torch-lbfgs").solve(problem, problem.start_near_solution(), eps=1e-10, max_iter=1000)
+    assert result.status == "converged" and result.loss <= 1e-10, result.message
+    assert result.info.get("moved_from") == "numpy"

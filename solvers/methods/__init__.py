@@ -12,13 +12,14 @@ from .alternating import Alternating
 from .jax_peers import JaxLBFGS, JaxNewton, JaxNewtonCG, JaxTrustKrylov
 from .newton import GaussNewton, JointNewton
 from .newton_cg import NewtonCG
-from .peers import Adam, AutogradNewton, GradientDescent
+from .peers import Adam, AutogradNewton, GradientDescent, TorchLBFGS
 from .scipy_peers import LBFGS, ScipyNewtonCG, ScipyTrustExact, ScipyTrustKrylov, ScipyTrustNCG
 from .sketched import Sketched
 from .varpro import VarPro
 
 #: Every method, in the order ``list_solvers`` gives: the project's methods, then the peers.
-METHODS = (Alternating, Sketched, JointNewton, GaussNewton, NewtonCG, VarPro, Adam, GradientDescent, AutogradNewton,
+METHODS = (Alternating, Sketched, JointNewton, GaussNewton, NewtonCG, VarPro, Adam, GradientDescent, TorchLBFGS,
+           AutogradNewton,
            LBFGS, ScipyTrustNCG, ScipyTrustKrylov, ScipyTrustExact, ScipyNewtonCG, JaxNewtonCG, JaxNewton,
            JaxLBFGS, JaxTrustKrylov)
 

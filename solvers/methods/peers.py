@@ -1,7 +1,8 @@
 """The torch methods a user would otherwise reach for: first-order autograd and autograd Newton.
 
-* ``adam`` and ``gd``: torch autograd through the same forward pass as the oracles
-  (the problem's oracle's forward pass on torch tensors), ``torch.optim.Adam`` / ``SGD``;
+* ``adam``, ``gd`` and ``torch-lbfgs``: torch autograd through the same forward pass as the
+  oracles (the problem's oracle's forward pass on torch tensors), ``torch.optim.Adam`` /
+  ``SGD`` / ``LBFGS`` (strong-Wolfe line search);
 * ``autograd-newton``: the generic second-order route, ``torch.func.hessian`` of the loss
   in (x, y) and Levenberg–Marquardt damped Newton steps.
 
@@ -91,9 +92,14 @@ class _TorchOptimiser(_TorchPeer):
 
     def step(self, problem: Problem, state: OptimiserState) -> OptimiserState:
         optimiser, params = state.optimiser, state.params
-        optimiser.zero_grad(set_to_none=True)
-        torch_loss(problem, *params).backward()
-        optimiser.step()
+
+        def closure() -> Any:  # the loss and its gradient at the current parameters (a line search re-evaluates)
+            optimiser.zero_grad(set_to_none=True)
+            loss = torch_loss(problem, *params)
+            loss.backward()
+            return loss
+
+        optimiser.step(closure)
         return OptimiserState(params[0].detach().clone(), params[1].detach().clone(), params=params,
                               optimiser=optimiser)
 
@@ -144,6 +150,32 @@ class GradientDescent(_TorchOptimiser):
         import torch
 
         return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum)
+
+
+class TorchLBFGS(_TorchOptimiser):
+    """``torch.optim.LBFGS`` with its strong-Wolfe line search (torch autograd), one L-BFGS
+    iteration per step, its own tolerances off (the loop's rules stop it).
+
+    Parameters
+    ----------
+    lr : float
+        Initial step length of each line search (default 1, as L-BFGS expects).
+    memory : int
+        Number of correction pairs kept (``history_size``).
+    """
+
+    name = "torch-lbfgs"
+
+    def __init__(self, backend: str | Backend | None = None, *, lr: float = 1.0, memory: int = 10,
+                 **common: Any) -> None:
+        super().__init__(backend, lr=lr, **common)
+        self.memory = memory
+
+    def make_optimiser(self, params: list[Any]) -> Any:
+        import torch
+
+        return torch.optim.LBFGS(params, lr=self.lr, max_iter=1, max_eval=25, history_size=self.memory, tolerance_grad=0.0,
+                                 tolerance_change=0.0, line_search_fn="strong_wolfe")
 
 
 class AutogradNewton(_TorchPeer, DampedMethod):

@@ -36,7 +36,7 @@ from .environment import measured_under
 PROJECT_METHODS = ("varpro", "newton-cg", "gauss-newton")
 #: The peers: SciPy's minimisers with the project's exact oracles (and JAX when installed).
 PEER_METHODS = ("lbfgs", "scipy-trust-ncg", "scipy-trust-krylov", "scipy-newton-cg", "scipy-trust-exact",
-                "jax-newton", "jax-newton-cg", "jax-lbfgs", "jax-trust-krylov")
+                "jax-newton", "jax-newton-cg", "jax-lbfgs", "jax-trust-krylov", "torch-lbfgs")
 #: (n, d) of the race.
 SIZES = ((128, 16), (512, 32), (1024, 64))
 SEEDS = (0, 1, 2)
