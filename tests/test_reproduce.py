@@ -313,3 +313,16 @@ def test_convergence_study_runs_every_size_seed_and_method(tmp_path):
     text = build_report(load_measurements(path), tmp_path).read_text()
     assert "## Convergence across sizes" in text and "| iterations per decade of ε | `alternating` | n (d=3) |" in text
     assert "| `gauss-newton` | 16×3 |" in text
+
+
+def test_a_size_where_every_seed_stopped_short_stays_in_the_study_table(tmp_path):
+    data = load_measurements(Path(__file__).resolve().parents[1] / "reports" / "vm" / "measurements.json")
+    n, d = next((r["n"], r["d"]) for r in data["convergence_study"] if r["solver"] == "alternating")
+    for run in data["convergence_study"]:
+        if (run["solver"], run["n"], run["d"]) == ("alternating", n, d):
+            run.update(status="timeout", loss=1.0)
+            for row in run["history"]:
+                row["loss"] = max(row["loss"], 1.0)
+    text = build_report(data, tmp_path).read_text()
+    seeds = sum((r["solver"], r["n"], r["d"]) == ("alternating", n, d) for r in data["convergence_study"])
+    assert f"| {n}×{d} | 0/{seeds} | – | none reached ε |" in text

@@ -90,12 +90,17 @@ def study_section(result: Analysis) -> list[str]:
              "log L_{k+1} = q·log L_k + c over successive iterations with 1e-26 < L < 1e-2 (1: linear, 2: quadratic).",
              ""]
     rows = []
-    for e in study.end_to_end:
-        mine = [r for r in runs if (r.solver, r.n, r.d) == (REFERENCE_SOLVER, e.n, e.d)]
+    end_to_end = {(e.n, e.d): e for e in study.end_to_end}
+    for n, d in dict.fromkeys((r.n, r.d) for r in runs if r.solver == REFERENCE_SOLVER):
+        mine = [r for r in runs if (r.solver, r.n, r.d) == (REFERENCE_SOLVER, n, d)]
+        reached = f"{sum(r.time is not None for r in mine)}/{len(mine)}"
+        e = end_to_end.get((n, d))
+        if e is None:  # every seed stopped before ε: the size stays in the table, said as such
+            rows.append([f"{n}×{d}", reached, "–", "none reached ε", "–", "–", "–", "–"])
+            continue
         per_decade = [r.per_decade.slope for r in mine if r.per_decade is not None]
         ratio = f"{e.time / e.predicted:.2f}" if e.predicted else "–"
-        rows.append([f"{e.n}×{e.d}", f"{sum(r.time is not None for r in mine)}/{len(mine)}",
-                     _median_range(per_decade), f"{e.iterations:g}", fmt_time(e.time),
+        rows.append([f"{n}×{d}", reached, _median_range(per_decade), f"{e.iterations:g}", fmt_time(e.time),
                      f"{fmt_time(e.per_iteration)} ({e.source})", fmt_time(e.predicted), ratio])
     lines += [f"The paper's method (`{REFERENCE_SOLVER}`), medians over the seeds that reached ε "
               "[lowest–highest]:", "",
