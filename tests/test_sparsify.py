@@ -195,3 +195,18 @@ def test_done_when_twenty_seeds() -> None:
                         bss_m=(4 * n,), methods=("norm", "leverage", "bss"))
     checks = done_when(error)
     assert len(checks) == 3 and all(check["met"] for check in checks), checks
+
+
+def test_a_full_solve_that_stopped_short_is_no_reference():
+    from solvers.harness.analyse.sparsify import solve_verdicts
+
+    rows = [{"kind": "full", "method": "full", "draws": 0, "d": 24, "m": 24, "loss": 1.1, "time": 5.0,
+             "status": "timeout"},
+            {"kind": "reduced", "method": "leverage", "draws": 8, "d": 24, "m": 8, "loss": 2.0, "time": 0.1,
+             "status": "max_iter"}]
+    (verdict,) = solve_verdicts({"rows": rows})
+    assert verdict["good"] == [] and verdict["faster"] == []       # 2.0 is within 10× of 1.1, yet no match
+    assert verdict["full_status_last"] == "timeout"
+    rows[1].update(loss=1e-12, status="converged")
+    (verdict,) = solve_verdicts({"rows": rows})
+    assert verdict["good"] == [24] and verdict["faster"] == [24]

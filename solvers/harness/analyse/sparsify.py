@@ -98,7 +98,12 @@ def solve_configs(solve: dict, with_full: bool = False) -> list[tuple[str, int]]
 
 
 def solve_verdicts(solve: dict) -> list[dict]:
-    """Per reduced configuration: where it matched the full loss and where it was faster."""
+    """Per reduced configuration: where it matched the full loss and where it was faster.
+
+    Where the full solve stopped before ε (``status`` other than converged) it is no
+    reference: a reduced solve "matches" there only below 1e-8, is "faster" only if it
+    converged, and the speed-up at the largest d is a lower bound (``full_status_last``).
+    """
     full = {row["d"]: row for row in solve["rows"] if row["kind"] == "full"}
     configs: dict[tuple[str, int], list[dict]] = {}
     for row in solve["rows"]:
@@ -109,13 +114,17 @@ def solve_verdicts(solve: dict) -> list[dict]:
         good, faster, speedups = [], [], []
         for row in rows:
             reference = full[row["d"]]
-            if row["loss"] <= max(10.0 * reference["loss"], 1e-8):
+            finished = reference.get("status", "converged") == "converged"
+            # a full solve that stopped short is no reference for the loss, and its time is only a lower bound
+            if row["loss"] <= (max(10.0 * reference["loss"], 1e-8) if finished else 1e-8):
                 good.append(row["d"])
-            if row["time"] < reference["time"]:
+            if row["time"] < reference["time"] and (finished or row.get("status", "converged") == "converged"):
                 faster.append(row["d"])
             speedups.append(reference["time"] / row["time"] if row["time"] > 0 else math.inf)
+        last = full[rows[-1]["d"]]
         verdicts.append({"method": method, "draws": draws, "m_min": min(row["m"] for row in rows),
                          "good": good, "faster": faster,
                          "all_d": [row["d"] for row in rows], "speedup_last": speedups[-1],
+                         "full_status_last": last.get("status", "converged"),
                          "worst_loss": max(row["loss"] for row in rows)})
     return verdicts
