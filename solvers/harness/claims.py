@@ -128,7 +128,7 @@ def _iteration_claim(solver: str) -> Claim:
 
 _PRODUCT = Claim(claim_n=lambda omega: 2.0, claim_d=lambda omega: omega - 2.0, claim_wide=lambda omega: omega - 1.0,
                  regime="n ≫ d: T_mat(n,n,d) ~ n²·d^(ω−2); d ≫ n: T_mat(n,d,d) ~ n·d^(ω−1)",
-                 sweeps=("n", "d", "plane"))
+                 sweeps=("n", "d", "plane", "wide_d"))
 #: Stage name -> its claim (the stages themselves: :data:`solvers.harness.measure.stages.STAGES`).
 CLAIMS: dict[str, Claim] = {
     "forward": _PRODUCT,

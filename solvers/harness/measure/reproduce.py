@@ -89,6 +89,8 @@ class Options:
             return cls(point_budget=20.0, gemm_size=8192, conv_max_time=60.0)
         if grid.name == "full":
             return cls(point_budget=20.0, conv_max_time=60.0)
+        if grid.name == "decisive":
+            return cls(repeat=3, point_budget=150.0, retries=1)
         return cls()
 
 
@@ -362,12 +364,12 @@ def reproduce(grid: Grid | str = "quick", backends: list[str] | None = None, out
             total = (sum(estimate_seconds(STAGES[t.stage], t.n, t.d, rates[t.backend], options)
                          for t in plan(grid, backends, stages))
                      + sum(len(r.sizes) * len(r.seeds) * len(r.solvers) * r.estimate for r in run_sets)
-                     + (SPARSIFICATION_ESTIMATE if sparsification else 0.0))
+                     + (SPARSIFICATION_ESTIMATE if sparsification and grid.sparsification else 0.0))
             with (progress or _no_progress)(total) as tick:
                 run_stage_timings(store, grid, backends, options, tick, stages)
                 for runs in run_sets:
                     run_convergence(store, runs, backends[0], tick)
-                if sparsification:
+                if sparsification and grid.sparsification:
                     run_sparsification(store, grid, tick)
             run["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         finally:  # an interrupted run still accounts for the time it spent

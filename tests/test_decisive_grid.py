@@ -1,0 +1,43 @@
+"""The decisive sweeps reach each term the claim names: ≥ 4 sizes where the quick report's cost models give it ≥ 75 %."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from solvers.harness.analyse.costmodel import CostModel
+from solvers.harness.analyse.scaling import REGIME_SHARE
+from solvers.harness.measure import reproduce as rp
+from solvers.harness.measure.grids import GRIDS
+
+QUICK = Path(__file__).resolve().parents[1] / "reports" / "vm" / "analysis.json"
+
+
+def _models() -> dict[str, CostModel]:
+    return {m["stage"]: CostModel(m["stage"], m["backend"], m["terms"], m["coefficients"], [tuple(s) for s in m["sizes"]])
+            for m in json.loads(QUICK.read_text())["cost_models"]}
+
+
+@pytest.mark.parametrize(("stage", "sweep", "term"), [
+    ("forward", "n", "n²d"), ("gradient", "n", "n²d"),                  # n²d against n
+    ("forward", "d", "n²d"), ("gradient", "d", "n²d"), ("hvp", "d", "n²d"),   # n²d against d
+    ("gradient", "wide_d", "nd²"),                                       # nd² against d, d > n
+    ("hessian_solve", "solve_d", "d⁶"), ("iteration:alternating", "solve_d", "d⁶"),   # d^{2ω}
+])
+def test_each_named_term_dominates_at_four_sizes_or_more(stage, sweep, term):
+    model = _models()[stage]
+    points = GRIDS["decisive"].points(sweep)
+    assert sum(model.share(n, d)[term] >= REGIME_SHARE for n, d in points) >= 4
+
+
+def test_every_decisive_sweep_is_planned_and_says_why():
+    grid = GRIDS["decisive"]
+    planned = {(t.stage, t.sweep) for t in rp.plan(grid, ["numpy"])}
+    assert {("forward", "wide_d"), ("hessian_solve", "solve_d"), ("iteration:alternating", "solve_d")} <= planned
+    assert {sweep for sweep, _ in grid.reasons} == {"n", "d", "wide_d", "solve_d"}
+    assert max(grid.solve_d_sweep) >= 128 and grid.n_for_wide < min(grid.wide_d_sweep)
+    assert not grid.sparsification and rp.Options.for_grid(grid).point_budget >= 130   # one iteration at d = 128
+    gpu = GRIDS["gpu"]
+    assert gpu.wide_d_sweep and max(gpu.solve_d_sweep) >= 240 and gpu.reasons
