@@ -110,3 +110,14 @@ def test_stalls_are_found_anywhere_along_a_sweep():
         assert list(stalls(sizes, times, steepest=2)) == [sizes[index]]
     assert stalls(sizes, clean, steepest=2) == {}
     assert stalls(sizes, [1.0 + s**3 for s in sizes], steepest=3) == {}        # convex in log–log: work, not stalls
+
+
+def test_without_a_cost_model_a_slower_exponent_is_no_evidence_against_the_claim():
+    """The quick grid's joint-Newton iterations: five sizes, too few to separate five terms; d^4.5 over all of them."""
+    law = lambda n, d: 1e-9 * d**4.5                                          # noqa: E731
+    records = _points("iteration:joint-newton", law, [(128, d) for d in (8, 12, 16, 24, 32)], "solve_d")
+    result = analysis.analyse({"points": records})
+    assert not result.models
+    row = result.scaling[0]
+    assert row.fit.slope == pytest.approx(4.5) and row.verdict == "inconclusive" and "no usable cost model" in row.why
+    assert analysis.analyse_scaling(records, "iteration:joint-newton", "numpy", "solve_d").verdict == "does not hold"

@@ -22,7 +22,7 @@ from .convergence import ConvergenceResult, SizeSummary, analyse_convergence, su
 from .costmodel import CostModel, Coverage, coverage, fit_cost_model, identifiable, separable_terms
 from .disturbance import disturbed, fit_time, stalls
 from .scaling import (MIN_FIT_TIME, MODEL_ONLY_SWEEPS, ScalingResult, analyse_scaling, approaches, fixed_sizes,
-                      fraction_of_peak, sweep_records)
+                      fraction_of_peak, sweep_records, without_model)
 from .sparsify import SparsifyAnalysis, analyse_sparsification
 from .study import Study, analyse_study
 
@@ -168,6 +168,8 @@ def analyse(data: dict[str, Any], min_fit_time: float = MIN_FIT_TIME, rule: Rule
                 for fixed in fixed_sizes(records, stage, backend, sweep):
                     result = analyse_scaling(records, stage, backend, sweep, rates.get(backend), min_fit_time, rule,
                                              model, fixed, claimed)
+                    if model is None and stage in CLAIMS:
+                        without_model(result)
                     if result.fixed is not None and len(sweep_records(records, stage, backend, sweep, fixed)) > 1:
                         scaling.append(result)
     convergence = [analyse_convergence(run) for run in data.get("convergence", [])]

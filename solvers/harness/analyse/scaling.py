@@ -236,6 +236,18 @@ def analyse_scaling(records: list[dict[str, Any]], stage: str, backend: str, swe
     return result
 
 
+def without_model(result: ScalingResult) -> ScalingResult:
+    """``result`` of a stage whose cost model could not be fitted or does not fit: a tight exponent
+    fitted over every size is no evidence against the claim (lower-order terms may set the time
+    there), so "does not hold" becomes inconclusive; the bound verdict is unchanged."""
+    if result.verdict == "does not hold":
+        result.verdict = "inconclusive"
+        result.why = (f"{result.why}; but no usable cost model says where the claimed term dominates (too few sizes "
+                      "to separate the stage's terms), so a different exponent over every size is no evidence against "
+                      "the claim")
+    return result
+
+
 def claimed_terms(terms: list[str], axis: str, expected: float) -> list[str]:
     """The terms of a cost model that grow with the claimed exponent along ``axis``: the named ones
     where the claim names any with that exponent (n²d against n, not the n² elementwise work), else all."""
