@@ -114,7 +114,7 @@ def test_stalls_are_found_anywhere_along_a_sweep():
 
 def test_without_a_cost_model_a_slower_exponent_is_no_evidence_against_the_claim():
     """The quick grid's joint-Newton iterations: five sizes, too few to separate five terms; d^4.5 over all of them."""
-    law = lambda n, d: 1e-9 * d**4.5                                          # noqa: E731
+    law = lambda n, d: 1e-7 * d**4.5                                          # noqa: E731
     records = _points("iteration:joint-newton", law, [(128, d) for d in (8, 12, 16, 24, 32)], "solve_d")
     result = analysis.analyse({"points": records})
     assert not result.models
