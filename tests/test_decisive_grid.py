@@ -41,3 +41,16 @@ def test_every_decisive_sweep_is_planned_and_says_why():
     assert not grid.sparsification and rp.Options.for_grid(grid).point_budget >= 130   # one iteration at d = 128
     gpu = GRIDS["gpu"]
     assert gpu.wide_d_sweep and max(gpu.solve_d_sweep) >= 240 and gpu.reasons
+
+
+def test_the_report_gives_each_decisive_size_its_reason(tmp_path):
+    from solvers.harness.render.report import build_report
+
+    grid = GRIDS["decisive"]
+    law = lambda n, d: 6e-9 * n * n + 5e-11 * n * n * d          # noqa: E731
+    points = [{"stage": "forward", "backend": "numpy", "n": n, "d": d, "sweeps": [sweep], "status": "ok",
+               "median": law(n, d), "flops": None} for sweep in ("n", "d") for n, d in grid.points(sweep)]
+    data = {"points": points, "grid": {"name": grid.name, "reasons": [list(r) for r in grid.reasons]}}
+    text = build_report(data, tmp_path).read_text()
+    assert "## Sizes chosen" in text and "- `wide_d`: nd² against d with d > n" in text
+    assert "| `forward` | numpy | n (d=512) | n²d | 1024 (81%), 1448 (81%)" in text

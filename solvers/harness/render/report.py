@@ -160,14 +160,28 @@ def noise_lines(noise: analysis.Noise | None, scaling: list[ScalingResult] | Non
     return [" ".join(lines), ""]
 
 
-def chosen_sizes(data: Measurements) -> list[str]:
-    """Why the grid's sweeps sit where they do (grids that record their reasons)."""
-    reasons = (data.get("grid") or {}).get("reasons") or []
+def chosen_sizes(data: Measurements, result: Analysis) -> list[str]:
+    """Why the grid's sweeps sit where they do (grids that record their reasons), and each size's
+    share of the claimed term by this run's own cost models."""
+    reasons = dict((data.get("grid") or {}).get("reasons") or [])
     if not reasons:
         return []
-    return ["## Sizes chosen", "", f"The `{data['grid'].get('name')}` grid places each sweep where the cost models "
-            "of the quick report give the claim's term at least 75 % of the time:", ""] + [
-        f"- `{sweep}`: {why}." for sweep, why in reasons] + [""]
+    lines = ["## Sizes chosen", "", f"The `{data['grid'].get('name')}` grid places each sweep where the cost models "
+             "of the quick report give the claim's term at least 75 % of the time:", ""]
+    lines += [f"- `{sweep}`: {why}." for sweep, why in reasons.items()]
+    rows = []
+    for r in result.scaling:
+        model = next((m for m in result.models if (m.stage, m.backend) == (r.stage, r.backend) and m.usable), None)
+        if r.sweep not in reasons or model is None or not r.regime:
+            continue
+        shares = [(p[r.axis], sum(model.share(p["n"], p["d"])[t] for t in r.regime)) for p in r.points
+                  if p["status"] == "ok"]
+        rows.append([f"`{r.stage}`", r.backend, _sweep_text(r), " + ".join(r.regime),
+                     ", ".join(f"{size} ({share:.0%})" for size, share in shares)])
+    if rows:
+        lines += ["", "By this run's own cost models, the claimed term's share of the time at each measured size:", "",
+                  table(["stage", "backend", "sweep", "claimed term", "size (share)"], rows)]
+    return lines + [""]
 
 
 def excluded_section(scaling: list[ScalingResult]) -> list[str]:
@@ -277,7 +291,7 @@ def build_report(data: Measurements | dict[str, Any], out_dir: Path, min_fit_tim
              f"each stage runs from the backend's matrix-product rate. Built from {source}.", ""]
     lines += verdict_section(result)
     lines += noise_lines(result.noise, result.scaling)
-    lines += chosen_sizes(data)
+    lines += chosen_sizes(data, result)
     lines += cost_model_section(result)
     lines += ["## Time against size", "", "Medians with interquartile bars; thick lines are the fits over the "
               "sizes used; the dotted line is the compute-bound threshold.", "", "![scaling](scaling.png)", ""]
