@@ -54,3 +54,21 @@ def test_the_report_gives_each_decisive_size_its_reason(tmp_path):
     text = build_report(data, tmp_path).read_text()
     assert "## Sizes chosen" in text and "- `wide_d`: nd² against d with d > n" in text
     assert "| `forward` | numpy | n (d=512) | n²d | 1024 (81%), 1448 (81%)" in text
+
+
+def test_a_wide_sweep_is_measured_and_judged(tmp_path):
+    import dataclasses
+
+    from solvers.harness.records import load_measurements
+    from solvers.harness.render.report import build_report
+    from tests.test_reproduce import FAST, MICRO
+
+    grid = dataclasses.replace(MICRO, wide_d_sweep=(8, 16, 32), n_for_wide=4, sparsification=False,
+                               reasons=(("wide_d", "d > n"),))
+    path = rp.reproduce(grid, ["numpy"], tmp_path, command="test", machine="test-machine", options=FAST,
+                        stages=["forward"], solvers=["alternating"])
+    wide = [p for p in load_measurements(path)["points"] if "wide_d" in p["sweeps"]]
+    assert [p["d"] for p in wide] == [8, 16, 32] and all(p["n"] == 4 and p["status"] == "ok" for p in wide)
+    text = build_report(load_measurements(path), tmp_path).read_text()
+    assert "| `forward` | numpy | d (n=4) |" in text and "- `wide_d`: d > n." in text
+    assert "sparsification" not in load_measurements(path)
