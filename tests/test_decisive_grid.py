@@ -36,6 +36,7 @@ def test_every_decisive_sweep_is_planned_and_says_why():
     grid = GRIDS["decisive"]
     planned = {(t.stage, t.sweep) for t in rp.plan(grid, ["numpy"])}
     assert {("forward", "wide_d"), ("hessian_solve", "solve_d"), ("iteration:alternating", "solve_d")} <= planned
+    assert not any(stage.startswith(("iteration:joint", "iteration:gauss")) for stage, _ in planned)
     assert {sweep for sweep, _ in grid.reasons} == {"n", "d", "wide_d", "solve_d"}
     assert max(grid.solve_d_sweep) >= 128 and grid.n_for_wide < min(grid.wide_d_sweep)
     assert not grid.sparsification and rp.Options.for_grid(grid).point_budget >= 130   # one iteration at d = 128

@@ -106,8 +106,9 @@ class Task:
 
 
 def plan(grid: Grid, backends: list[str], stages: list[str] | None = None) -> list[Task]:
-    """Every (backend, stage, sweep, size) of the grid, sizes increasing within a sweep."""
-    names = stages or list(STAGES)
+    """Every (backend, stage, sweep, size) of the grid (of ``stages``, else the grid's, else all), sizes
+    increasing within a sweep."""
+    names = stages or list(grid.stages) or list(STAGES)
     return [Task(name, backend, sweep, n, d) for backend in backends for name in names
             for sweep in STAGES[name].claim.sweeps for n, d in grid.points(sweep)]
 
