@@ -103,6 +103,15 @@ DECISIVE_REASONS = (
 #: method (the joint methods' 2d²×2d² iterations, 8× the solve, would double the run and settle nothing new).
 DECISIVE_STAGES = ("forward", "gradient", "y_solve", "hvp", "hessian_solve", "iteration:alternating")
 
+#: The gpu grid's sweeps, placed by the same CPU cost models (no GPU report exists yet to fit its own).
+GPU_REASONS = (
+    ("n", "n²d against n at d = 512, where the CPU cost models give n²d ≥ 75 % of the product stages' time"),
+    ("d", "n²d against d at n = 8192 up to d = 2048 (nd² stays below d/2n = 1/8 of n²d by the flop counts)"),
+    ("wide_d", "nd² against d at n = 256 from d = 1024 (nd² ≥ 2 times n²d by the flop counts, more at larger d)"),
+    ("solve_d", "d^{2ω} against d at n = 256 up to d = 240 (a 57600² Hessian): d⁶ dominates the solve from d ≈ 45 and "
+                "the iteration from d ≈ 35 by the CPU models"),
+)
+
 GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
     Grid("quick", n_sweep=(256, 512, 1024, 2048, 4096, 8192), d_for_n=32,
          d_sweep=(8, 16, 32, 64, 128, 256, 512), n_for_d=1024,
@@ -129,7 +138,7 @@ GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
          solve_d_sweep=(16, 32, 48, 64, 96, 128, 160, 200, 240), n_for_solve=256,
          convergence_sizes=((128, 16), (1024, 64)), backends=("torch-cuda", "cupy"), memory_limit=100 * 2**30,
          plane_n=(1024, 8192), plane_d=(32, 128), wide_d_sweep=(1024, 2048, 4096, 8192, 16384), n_for_wide=256,
-         reasons=DECISIVE_REASONS),
+         reasons=GPU_REASONS),
     # The stages' memory estimates are those of the full-S path; row-blocked oracles stay within the
     # Problem's memory budget instead, so no size of this grid is skipped for its estimate.
     Grid("long", n_sweep=(4096, 8192, 16384, 32768, 65536), d_for_n=64,
