@@ -124,3 +124,14 @@ def test_without_a_cost_model_a_slower_exponent_is_no_evidence_against_the_claim
     row = result.scaling[0]
     assert row.fit.slope == pytest.approx(4.5) and row.verdict == "inconclusive" and "no usable cost model" in row.why
     assert analysis.analyse_scaling(records, "iteration:joint-newton", "numpy", "solve_d").verdict == "does not hold"
+
+
+def test_a_verdict_against_the_claim_needs_a_model_that_describes_the_sizes_it_chose():
+    """A model that puts the time in d⁶ where the times grow as d²: its choice of sizes is no ground for 'does not hold'."""
+    from solvers.harness.analyse.costmodel import CostModel
+
+    records = _solve(lambda n, d: 1e-4 * d**2)
+    wrong = CostModel("hessian_solve", "numpy", ["d⁶", "d⁴", "1"], [1e-12, 0.0, 0.0], [])
+    row = analysis.analyse_scaling(records, "hessian_solve", "numpy", "solve_d", min_time=0.0, model=wrong)
+    assert row.fit.slope == pytest.approx(2.0) and row.verdict == "inconclusive" and "misses the time at d = 8" in row.why
+    assert analysis.analyse_scaling(records, "hessian_solve", "numpy", "solve_d", min_time=0.0).verdict == "does not hold"

@@ -14,7 +14,7 @@ import numpy as np
 
 from ..claims import CLAIMS, DEFAULT_SWEEPS, OMEGA_BEST, OMEGA_CLASSICAL, SWEEP_AXES, TERMS, Rule
 from .bound import Bound, judge_bound
-from .costmodel import CostModel
+from .costmodel import MAX_MODEL_ERROR, CostModel
 from .disturbance import cautious, disturbed, fit_time
 from .equivalence import judge
 from .fits import Fit, fit_loglog, local_slopes
@@ -173,7 +173,8 @@ def analyse_scaling(records: list[dict[str, Any]], stage: str, backend: str, swe
     time. The confidence interval is at ``rule.confidence``; the verdict is
     :func:`solvers.harness.analyse.equivalence.judge`'s. ``bound_cost`` (the claim's named terms
     fitted, :func:`solvers.harness.analyse.bound.bound_model`) gives the bound verdict over every
-    undisturbed compute-bound size. Neither verdict is "does not hold" on a sweep with a disturbed size.
+    undisturbed compute-bound size. Neither verdict is "does not hold" on a sweep with a disturbed size,
+    nor the tight one where ``model`` misses a fitted size's time by more than :data:`MAX_MODEL_ERROR`.
     """
     axis, claim_attr = SWEEP_AXES[sweep]
     spec = CLAIMS.get(stage)
@@ -220,6 +221,9 @@ def analyse_scaling(records: list[dict[str, Any]], stage: str, backend: str, swe
         result.verdict, why = "no claim", "the claim fixes no exponent for this stage along this axis"
     else:
         result.verdict, why = cautious(*judge(result.fit, result.expected, rule, result.used), lost)
+        if result.verdict == "does not hold" and model is not None and (miss := _model_misses(model, used, axis)):
+            result.verdict, why = "inconclusive", (f"{why}; but the cost model that chose these sizes misses the time "
+                                                   f"at {miss}, so where the claimed term dominates is uncertain")
     extra = _explain(result, used, gemm, rule.delta) if result.verdict != "holds" else ""
     if model is not None and result.regime and result.verdict == "inconclusive" and len(used) < 3:
         largest = max(r[axis] for r in chosen)
@@ -253,6 +257,13 @@ def claimed_terms(terms: list[str], axis: str, expected: float) -> list[str]:
     where the claim names any with that exponent (n²d against n, not the n² elementwise work), else all."""
     growing = [t for t in terms if math.isclose(TERMS[t].power(axis), expected)]
     return [t for t in growing if TERMS[t].named] or growing
+
+
+def _model_misses(model: CostModel, used: list[dict[str, Any]], axis: str) -> str:
+    """The fitted sizes whose time ``model`` misses by more than :data:`MAX_MODEL_ERROR` ("" when none)."""
+    misses = [(r[axis], fit_time(r) / model.predict(r["n"], r["d"])) for r in used]
+    return ", ".join(f"{axis} = {size} ({ratio:.2g}× the model)" for size, ratio in misses
+                     if abs(ratio - 1.0) > MAX_MODEL_ERROR)
 
 
 def _reach(model: CostModel, axis: str, fixed: int, start: float, sizes: list[int]) -> str:
