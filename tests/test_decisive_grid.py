@@ -54,7 +54,7 @@ def test_the_report_gives_each_decisive_size_its_reason(tmp_path):
     data = {"points": points, "grid": {"name": grid.name, "reasons": [list(r) for r in grid.reasons]}}
     text = build_report(data, tmp_path).read_text()
     assert "## Sizes chosen" in text and "- `wide_d`: nd² against d with d > n" in text
-    assert "| `forward` | numpy | n (d=512) | n²d | 1024 (81%), 1448 (81%)" in text
+    assert "| `forward` | numpy | n (d=768) | n²d | 2048 (86%), 2896 (86%)" in text
 
 
 def test_a_wide_sweep_is_measured_and_judged(tmp_path):
@@ -73,3 +73,36 @@ def test_a_wide_sweep_is_measured_and_judged(tmp_path):
     text = build_report(load_measurements(path), tmp_path).read_text()
     assert "| `forward` | numpy | d (n=4) |" in text and "- `wide_d`: d > n." in text
     assert "sparsification" not in load_measurements(path)
+
+
+#: A machine that obeys the claim with the lower-order terms of the quick report's cost models beside it.
+LAWS = {"forward": lambda n, d: 5e-11 * n * n * d + 6e-9 * n * n + 2.5e-11 * n * d * d + 1e-5,
+        "gradient": lambda n, d: 1.2e-10 * n * n * d + 1.3e-8 * n * n + 6e-11 * n * d * d + 1e-5,
+        "hvp": lambda n, d: 1.6e-10 * n * n * d + 2.9e-8 * n * n + 7e-11 * n * d * d + 1e-5,
+        "y_solve": lambda n, d: 1.2e-10 * n * n * d + 2e-10 * n * d * d + 6e-9 * n * n + 5e-10 * d**3 + 2e-4,
+        "hessian_solve": lambda n, d: 7e-12 * d**6 + 4.6e-9 * d**4 + 2e-5,
+        "iteration:alternating": lambda n, d: 8e-12 * d**6 + 1.4e-10 * n * d**4 + 7e-10 * n * n * d + 3e-8 * n * n + 1e-3}
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_decisive_grid_settles_every_named_term_on_a_machine_that_obeys_the_claim(seed):
+    import numpy as np
+
+    from solvers.harness.analyse import analysis
+
+    rng = np.random.default_rng(seed)
+    points: dict[tuple, dict] = {}
+    for task in rp.plan(GRIDS["decisive"], ["numpy"]):
+        key = (task.stage, task.n, task.d)
+        if key in points:
+            points[key]["sweeps"].append(task.sweep)
+            continue
+        time = LAWS[task.stage](task.n, task.d) * float(np.exp(0.03 * rng.standard_normal()))   # idle fastest-of-3
+        points[key] = {"stage": task.stage, "backend": "numpy", "n": task.n, "d": task.d, "sweeps": [task.sweep],
+                       "status": "ok", "median": time, "min": time, "flops": None}
+    rows = {(r.stage, r.sweep): r for r in analysis.analyse({"points": list(points.values())}).scaling}
+    for key in [("forward", "n"), ("forward", "d"), ("forward", "wide_d"), ("hessian_solve", "solve_d"),
+                ("iteration:alternating", "solve_d")]:
+        assert rows[key].verdict == "holds" and len(rows[key].used) >= 4 and rows[key].fit.points >= 4, key
+    assert all(r.bound.verdict == "holds" for r in rows.values())
+    assert not any(r.verdict == "does not hold" for r in rows.values())

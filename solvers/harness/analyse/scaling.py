@@ -220,7 +220,9 @@ def analyse_scaling(records: list[dict[str, Any]], stage: str, backend: str, swe
     if result.expected is None:
         result.verdict, why = "no claim", "the claim fixes no exponent for this stage along this axis"
     else:
-        result.verdict, why = cautious(*judge(result.fit, result.expected, rule, result.used), lost)
+        shift = (fit_loglog(result.used, [model.predict(r["n"], r["d"]) for r in used]).slope - result.expected
+                 if model is not None and len(used) >= 2 else 0.0)
+        result.verdict, why = cautious(*judge(result.fit, result.expected, rule, result.used, shift), lost)
         if result.verdict == "does not hold" and model is not None and (miss := _model_misses(model, used, axis)):
             result.verdict, why = "inconclusive", (f"{why}; but the cost model that chose these sizes misses the time "
                                                    f"at {miss}, so where the claimed term dominates is uncertain")

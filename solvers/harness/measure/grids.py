@@ -88,8 +88,9 @@ STUDY_SIZES = ((64, 8), (128, 8), (256, 8), (128, 12), (128, 16))
 #: the solve 7.0e-12·d⁶ + 4.6e-9·d⁴,
 #: one iteration of the paper's method 3.0e-11·d⁶ + 1.4e-10·n·d⁴ + … seconds).
 DECISIVE_REASONS = (
-    ("n", "n²d against n: the n² elementwise work costs as much as n²d at d ≈ 120 (forward) to 180 (hvp), so "
-          "n²d holds ≥ 75 % of the time only from d ≈ 350–550: the sweep runs at d = 512, with n ≥ 2d"),
+    ("n", "n²d against n: the n² elementwise work costs as much as n²d at d ≈ 120 (forward) to 180 (hvp), and the "
+          "nd² products are d/2n of n²d by their flop counts, so at d = 768 n²d holds ≈ 75 % of the forward pass "
+          "from n ≈ 2900 and more beyond (87 % by the quick model, which could not resolve nd²)"),
     ("d", "n²d against d: from d ≈ 350 the n²d products outweigh the n² work threefold, and at n = 4096 the nd² "
           "products (d/2n of n²d by their flop counts) stay below a fifth of it up to d = 1536"),
     ("wide_d", "nd² against d with d > n: at n = 32 the nd² products are d/2n ≥ 8 times n²d by their flop counts "
@@ -127,7 +128,7 @@ GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
          study_sizes=STUDY_SIZES, study_seeds=(0, 1, 2, 3, 4), plane_n=(512, 4096), plane_d=(8, 64, 256)),
     # The decisive sweeps: each term the claim names measured where the cost models of the quick
     # report (reports/vm) give it at least 75 % of the modelled time, at four sizes or more.
-    Grid("decisive", n_sweep=(1024, 1448, 2048, 2896, 4096, 5792), d_for_n=512,
+    Grid("decisive", n_sweep=(2048, 2896, 3444, 4096, 4871, 5792, 6889, 8192), d_for_n=768,
          d_sweep=(384, 512, 640, 768, 1024, 1280, 1536), n_for_d=4096,
          solve_d_sweep=(32, 48, 64, 80, 96, 112, 128), n_for_solve=64,
          convergence_sizes=(), backends=("numpy",), memory_limit=16 * 2**30,

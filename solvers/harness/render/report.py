@@ -76,7 +76,9 @@ def verdict_section(result: Analysis) -> list[str]:
               f"Options: δ = {rule.delta:g}, confidence = "
               f"{rule.confidence:g} (`attnreg reproduce`/`report` `--delta`, `--confidence`). Where the stage has a "
               "cost model (next section), a size enters the tight fit only where the claimed terms (the named ones "
-              f"growing with the claimed exponent) hold at least {REGIME_SHARE:.0%} of the modelled time. A sweep "
+              f"growing with the claimed exponent) hold at least {REGIME_SHARE:.0%} of the modelled time, and the band is "
+              "widened by how far the model's other terms (at most a quarter of the time there) move the slope at "
+              "those sizes (the model's own slope minus the claimed exponent). A sweep "
               "that lost a size to a disturbance never concludes \"does not hold\".", ""]
     headline = []
     for res, inside in result.nnd_checks:
