@@ -27,7 +27,7 @@ MIN_CALL_SHARE = 0.6
 #: The single-threaded calibration kernel gets a whole core on an idle machine; less than this: a busy one.
 MIN_CALIBRATION_SHARE = 0.8
 #: Elements of the calibration kernel's array (single-threaded NumPy work, ≈ 1 ms).
-CALIBRATION_SIZE = 1 << 16
+CALIBRATION_SIZE = 1 << 14
 
 
 @dataclass(frozen=True)
