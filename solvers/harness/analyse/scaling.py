@@ -204,10 +204,9 @@ def analyse_scaling(records: list[dict[str, Any]], stage: str, backend: str, swe
                 result.excluded.append((r[axis], why))
             else:
                 result.used.append(r[axis])
-    if result.expected is not None:
-        bound = judge_bound(bound_cost, compute_bound, axis, rule)
-        bound.verdict, bound.why = cautious(bound.verdict, bound.why, lost)
-        result.bound = bound
+    bound = judge_bound(bound_cost, compute_bound, axis, rule)  # the bound needs no exponent: every sweep has one
+    bound.verdict, bound.why = cautious(bound.verdict, bound.why, lost)
+    result.bound = bound
     used = [r for r in compute_bound if r[axis] in result.used]
     if len(used) >= 2:
         result.local = local_slopes([r[axis] for r in used], [fit_time(r) for r in used])

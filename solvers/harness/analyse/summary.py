@@ -129,8 +129,10 @@ def left_out(result: Analysis) -> str:
             verdict = "the claim's bound still accounts for the cost there"
         else:
             verdict = f"the claim's named terms fall short of {NAMED_SHARE:.0%} of the cost there"
+        along = [r for r in result.scaling if r.stage == stage and r.sweep == "cross_n"]
         return (f"Beyond n = d², the terms the claim names (n²d, nd², d⁶) account for this share of the modelled "
-                f"time of {name}: " + "; ".join(parts) + f" — {verdict}.")
+                f"time of {name}: " + "; ".join(parts) + f" — {verdict}"
+                + (f"; yet along n, of {len(along)} sweeps, {_bounds(along)}" if along else "") + ".")
     unfit = [m for m in result.models if m.stage in CROSS_STAGES and not m.usable]
     if unfit:
         return ("The cost model of " + " and of ".join(f"`{m.stage}` (rms error {m.rms_error:.0%})" for m in unfit)
