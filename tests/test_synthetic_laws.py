@@ -146,8 +146,9 @@ def test_the_five_sentences_follow_the_data():
                                [(n, d) for n in (64, 128, 256, 512, 1024) for d in (8, 16)], "cross_n"))
     result = analysis.analyse({"points": records})
     first, second, _, fourth, fifth = summary.sentences(result)
-    assert "exponents 2.00 where the claim implies 2: of 1 fits, holds 1" in first
-    assert "of 1 fits, holds 1" in second
+    assert "exponents 2.00 where the claim implies 2: of 1 fits, the bound (time over the claim's fitted cost) holds 1; " \
+           "the exponent where n²d holds ≥ 75% of the time: holds 1" in first
+    assert "of 1 fits, the bound (time over the claim's fitted cost) holds 1; the exponent: holds 1" in second
     assert "set the cost there" in fourth and "at d = 16 (n = 512…1024" in fourth
     assert fifth == "No convergence run of the paper's method is in this record."
 

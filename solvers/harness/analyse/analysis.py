@@ -16,11 +16,13 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..claims import CLAIMS, DEFAULT_SWEEPS, REFERENCE_SOLVER, Rule
+from ..claims import CLAIMS, DEFAULT_SWEEPS, REFERENCE_SOLVER, SWEEP_AXES, TERMS, Rule
+from .bound import bound_model
 from .convergence import ConvergenceResult, SizeSummary, analyse_convergence, summarise_size
-from .costmodel import CostModel, Coverage, coverage, fit_cost_model, identifiable
+from .costmodel import CostModel, Coverage, coverage, fit_cost_model, identifiable, separable_terms
+from .disturbance import disturbed, fit_time, stalls
 from .scaling import (MIN_FIT_TIME, MODEL_ONLY_SWEEPS, ScalingResult, analyse_scaling, approaches, fixed_sizes,
-                      fraction_of_peak, sweep_records)
+                      fraction_of_peak, sweep_records, without_model)
 from .sparsify import SparsifyAnalysis, analyse_sparsification
 from .study import Study, analyse_study
 
@@ -31,7 +33,8 @@ SOLVE_STAGE = "hessian_solve"
 #: The accepted range for the n×n×d exponent against n.
 NND_RANGE = (1.7, 2.3)
 def cost_models(records: list[dict[str, Any]]) -> list[CostModel]:
-    """The cost model of every (stage, backend) whose measured sizes can separate its terms.
+    """The cost model of every (stage, backend) whose undisturbed sizes can separate its terms
+    (:func:`~solvers.harness.analyse.costmodel.separable_terms`: at one n, the terms that differ only in n are one).
 
     Only a :attr:`~solvers.harness.analyse.costmodel.CostModel.usable` one selects the sizes of a
     slope fit, gives a coverage or predicts a per-iteration time."""
@@ -40,12 +43,33 @@ def cost_models(records: list[dict[str, Any]]) -> list[CostModel]:
         for stage in dict.fromkeys(r["stage"] for r in records):
             spec = CLAIMS.get(stage)
             ok = [r for r in records if r["stage"] == stage and r["backend"] == backend and r["status"] == "ok"
-                  and r.get("median", 0) > 0]
+                  and r.get("median", 0) > 0 and not disturbed(r)]
             sizes = [(r["n"], r["d"]) for r in ok]
-            if spec is None or not identifiable(spec.cost_terms, sizes):
+            terms = separable_terms(spec.cost_terms, sizes) if spec else []
+            if spec is None or not identifiable(terms, sizes):
                 continue
-            models.append(fit_cost_model(sizes, [r["median"] for r in ok], spec.cost_terms, stage, backend))
+            models.append(fit_cost_model(sizes, [fit_time(r) for r in ok], terms, stage, backend))
     return models
+
+
+def mark_stalls(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """``records`` with the stalls along each sweep (:func:`~solvers.harness.analyse.disturbance.stalls`)
+    marked ``disturbed`` (copies; the input is not changed)."""
+    found: dict[tuple[str, str, int, int], str] = {}
+    for backend in dict.fromkeys(r["backend"] for r in records):
+        for stage in dict.fromkeys(r["stage"] for r in records):
+            spec = CLAIMS.get(stage)
+            for sweep in (spec.sweeps if spec else DEFAULT_SWEEPS):
+                axis = SWEEP_AXES[sweep][0]
+                steepest = max(TERMS[t].power(axis) for t in spec.cost_terms) if spec else None
+                for fixed in fixed_sizes(records, stage, backend, sweep):
+                    line = [r for r in sweep_records(records, stage, backend, sweep, fixed)
+                            if r["status"] == "ok" and r.get("median", 0) > 0 and not disturbed(r)]
+                    for size, why in stalls([r[axis] for r in line], [fit_time(r) for r in line], steepest).items():
+                        r = next(r for r in line if r[axis] == size)
+                        found.setdefault((stage, backend, r["n"], r["d"]), why)
+    return [{**r, "disturbed": True, "disturbance": why} if (why := found.get((r["stage"], r["backend"], r["n"], r["d"])))
+            else r for r in records]
 
 
 def speedups(records: list[dict[str, Any]], reference: str = "numpy") -> list[dict[str, Any]]:
@@ -130,16 +154,22 @@ def analyse(data: dict[str, Any], min_fit_time: float = MIN_FIT_TIME, rule: Rule
     records = data.get("points", [])
     sparsified = data.get("sparsification") or {}
     rates = gemm_rates(data)
+    records = mark_stalls(records)
     models = cost_models(records)
     scaling: list[ScalingResult] = []
     for backend in dict.fromkeys(r["backend"] for r in records):
         for stage in dict.fromkeys(r["stage"] for r in records):
             sweeps = CLAIMS[stage].sweeps if stage in CLAIMS else DEFAULT_SWEEPS
             model = next((m for m in models if (m.stage, m.backend) == (stage, backend) and m.usable), None)
+            claimed = bound_model([r for r in records if r["stage"] == stage and r["backend"] == backend
+                                   and r["status"] == "ok" and not disturbed(r) and fit_time(r) >= min_fit_time],
+                                  stage, backend)
             for sweep in (s for s in sweeps if s not in MODEL_ONLY_SWEEPS):
                 for fixed in fixed_sizes(records, stage, backend, sweep):
                     result = analyse_scaling(records, stage, backend, sweep, rates.get(backend), min_fit_time, rule,
-                                             model, fixed)
+                                             model, fixed, claimed)
+                    if model is None and stage in CLAIMS:
+                        without_model(result)
                     if result.fixed is not None and len(sweep_records(records, stage, backend, sweep, fixed)) > 1:
                         scaling.append(result)
     convergence = [analyse_convergence(run) for run in data.get("convergence", [])]

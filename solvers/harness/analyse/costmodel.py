@@ -86,11 +86,35 @@ class CostModel:
                 "sizes": self.sizes, "shares": self.shares, "rms_error": self.rms_error, "max_error": self.max_error}
 
 
-def identifiable(terms: Sequence[str], sizes: Sequence[tuple[int, int]]) -> bool:
-    """Whether ``sizes`` can separate ``terms``: three distinct values along each axis a term varies
-    with, and at least two more sizes than terms."""
+def separable_terms(terms: Sequence[str], sizes: Sequence[tuple[int, int]]) -> list[str]:
+    """The terms ``sizes`` can tell apart, in the order given.
+
+    Along an axis with fewer than three distinct values (a sweep of d at one n), terms that
+    differ only in their power along it are the same column up to a constant; one stands for
+    them all: the one the claim names (the benefit of the doubt goes to the claim), else the
+    one with the smaller power along that axis (``1`` for ``n²`` at one n).
+    """
+    kept = list(terms)
     for axis, index in (("n", 0), ("d", 1)):
-        if any(TERMS[t].power(axis) for t in terms) and len({s[index] for s in sizes}) < 3:
+        if len({s[index] for s in sizes}) >= 3:
+            continue
+        other = "d" if axis == "n" else "n"
+        groups: dict[int, list[str]] = {}
+        for name in kept:
+            groups.setdefault(TERMS[name].power(other), []).append(name)
+        chosen = {min(group, key=lambda t: (not TERMS[t].named, TERMS[t].power(axis))) for group in groups.values()}
+        kept = [name for name in kept if name in chosen]
+    return kept
+
+
+def identifiable(terms: Sequence[str], sizes: Sequence[tuple[int, int]]) -> bool:
+    """Whether ``sizes`` can separate ``terms``: along each axis with fewer than three distinct values,
+    no two terms differ only in their power along it (see :func:`separable_terms`), and at least
+    two more sizes than terms."""
+    for axis, index in (("n", 0), ("d", 1)):
+        other = "d" if axis == "n" else "n"
+        if (any(TERMS[t].power(axis) for t in terms) and len({s[index] for s in sizes}) < 3
+                and len({TERMS[t].power(other) for t in terms}) < len(terms)):
             return False
     return len(set(sizes)) >= len(terms) + 2
 

@@ -23,24 +23,29 @@ from .fits import Fit
 MAX_EXTRA_SIZES = 30
 
 
-def judge(fit: Fit | None, expected: float, rule: Rule, sizes: Sequence[float] = ()) -> tuple[str, str]:
+def judge(fit: Fit | None, expected: float, rule: Rule, sizes: Sequence[float] = (),
+          shift: float = 0.0) -> tuple[str, str]:
     """Verdict on ``fit`` (an exponent and its CI at ``rule.confidence``) against ``expected``.
 
     ``sizes`` are the sizes the fit used; for an inconclusive verdict they let
-    :func:`settle` say how many more sizes would decide it.
+    :func:`settle` say how many more sizes would decide it. ``shift`` is how far the terms
+    a cost model puts beside the claimed one move the slope over those sizes (the model's own
+    slope minus ``expected``): the band is widened by it on its side.
     """
     if fit is None:
         return "inconclusive", "fewer than two sizes to fit: needs at least three"
     if fit.points < 3 or not math.isfinite(fit.half_width):
         return "inconclusive", f"only {fit.points} sizes fitted: no confidence interval (needs at least three)"
-    low, high = expected - rule.delta, expected + rule.delta
+    low, high = expected - rule.delta + min(shift, 0.0), expected + rule.delta + max(shift, 0.0)
     ci = f"{rule.confidence:.0%} CI [{fit.ci_low:.2f}, {fit.ci_high:.2f}]"
+    band = f"[{low:.2f}, {high:.2f}]" + (f" (±{rule.delta:g}, widened by the {abs(shift):.2f} the cost model's other "
+                                         "terms move the slope at these sizes)" if abs(shift) >= 0.005 else "")
     if low <= fit.ci_low and fit.ci_high <= high:
-        return "holds", f"{ci} inside [{low:.2f}, {high:.2f}]"
+        return "holds", f"{ci} inside {band}"
     if fit.ci_low > high or fit.ci_high < low:
         side = "above" if fit.ci_low > high else "below"
-        return "does not hold", f"{ci} entirely {side} [{low:.2f}, {high:.2f}]"
-    return "inconclusive", f"{ci} overlaps the edge of [{low:.2f}, {high:.2f}]; " + settle(fit, expected, rule, sizes)
+        return "does not hold", f"{ci} entirely {side} {band}"
+    return "inconclusive", f"{ci} overlaps the edge of {band}; " + settle(fit, expected, rule, sizes)
 
 
 def settle(fit: Fit, expected: float, rule: Rule, sizes: Sequence[float]) -> str:

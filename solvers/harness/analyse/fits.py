@@ -53,6 +53,8 @@ def fit_line(x: Sequence[float], y: Sequence[float], confidence: float = 0.95) -
     if x_arr.size == 2:
         slope = (y_arr[1] - y_arr[0]) / (x_arr[1] - x_arr[0])
         return Fit(float(slope), float(y_arr[0] - slope * x_arr[0]), math.nan, math.nan, math.nan, 2)
+    if np.ptp(y_arr) == 0:  # an exact constant: linregress has no stderr for it, the slope is 0 exactly
+        return Fit(0.0, float(y_arr[0]), 0.0, 0.0, 0.0, int(x_arr.size))
     res = stats.linregress(x_arr, y_arr)
     t = stats.t.ppf(0.5 + confidence / 2.0, x_arr.size - 2)
     return Fit(float(res.slope), float(res.intercept), float(res.stderr), float(res.slope - t * res.stderr),

@@ -13,7 +13,9 @@ from typing import Any
 import numpy as np
 
 from ..claims import CLAIMS, DEFAULT_SWEEPS, OMEGA_BEST, OMEGA_CLASSICAL, SWEEP_AXES, TERMS, Rule
-from .costmodel import CostModel
+from .bound import Bound, judge_bound
+from .costmodel import MAX_MODEL_ERROR, CostModel
+from .disturbance import cautious, disturbed, fit_time
 from .equivalence import judge
 from .fits import Fit, fit_loglog, local_slopes
 
@@ -52,13 +54,16 @@ class ScalingResult:
     local : list of float
         Exponents between consecutive sizes used in the fit.
     verdict : str
-        "holds", "does not hold", "inconclusive" or "no data".
+        Whether the claimed exponent is tight: "holds", "does not hold", "inconclusive" or "no data".
     why : str
         The reason for the verdict, in words, computed from the data.
     regime : list of str
-        The cost-model terms whose exponent along the axis is the claimed one; the fit uses
-        only sizes where they hold at least :data:`REGIME_SHARE` of the modelled time
-        (empty: no cost model for this stage, every compute-bound size is used).
+        The cost-model terms whose exponent along the axis is the claimed one (the named ones
+        where the claim names any); the fit uses only sizes where they hold at least
+        :data:`REGIME_SHARE` of the modelled time (empty: no cost model for this stage, every
+        compute-bound size is used).
+    bound : Bound
+        Whether the claim's upper bound holds along the whole sweep (:mod:`solvers.harness.analyse.bound`).
     points : list of dict
         The stage points of the sweep (what the figures draw; not in :meth:`to_dict`).
     fractions : list of (int, float)
@@ -81,6 +86,7 @@ class ScalingResult:
     verdict: str = "no data"
     why: str = ""
     regime: list[str] = field(default_factory=list)
+    bound: Bound = field(default_factory=Bound)
     points: list[dict[str, Any]] = field(default_factory=list, repr=False)
     fractions: list[tuple[int, float]] = field(default_factory=list, repr=False)
 
@@ -89,6 +95,7 @@ class ScalingResult:
         out = asdict(replace(self, points=[], fractions=[]))
         del out["points"], out["fractions"]
         out["fit"] = asdict(self.fit) if self.fit else None
+        out["bound"] = self.bound.to_dict()
         return out
 
 
@@ -147,7 +154,7 @@ def _explain(result: ScalingResult, records: list[dict[str, Any]], gemm: float |
             parts.append(f"the flop count grows as size^{result.flop_slope:.2f} but the achieved FLOP/s {trend} "
                          f"with size (overhead, memory traffic or cache effects, not arithmetic, set the time)")
     used = [r for r in records if r[SWEEP_AXES[result.sweep][0]] in result.used]
-    fractions = [r["flops"] / r["median"] / gemm for r in used if r.get("flops") and gemm]
+    fractions = [r["flops"] / fit_time(r) / gemm for r in used if r.get("flops") and gemm]
     if fractions:
         parts.append(f"achieved {min(fractions):.0%}–{max(fractions):.0%} of the measured matrix-product rate")
     return "; ".join(parts)
@@ -155,14 +162,19 @@ def _explain(result: ScalingResult, records: list[dict[str, Any]], gemm: float |
 
 def analyse_scaling(records: list[dict[str, Any]], stage: str, backend: str, sweep: str,
                     gemm: float | None = None, min_time: float = MIN_FIT_TIME, rule: Rule = Rule(),
-                    model: CostModel | None = None, fixed: int | None = None) -> ScalingResult:
+                    model: CostModel | None = None, fixed: int | None = None,
+                    bound_cost: CostModel | None = None) -> ScalingResult:
     """Fit the exponent of ``stage`` on ``backend`` along ``sweep`` (at the other size ``fixed``) and judge it.
 
-    Compute-bound rule: a point enters the fit when it was measured (status ok) and its
-    median time is at least ``min_time``; faster points are launch/overhead-bound. With a
-    cost ``model``, a point enters only where the terms growing with the claimed exponent
-    hold at least :data:`REGIME_SHARE` of the modelled time. The confidence interval is at
-    ``rule.confidence``; the verdict is :func:`solvers.harness.analyse.equivalence.judge`'s.
+    Compute-bound rule: a point enters the fit when it was measured (status ok), was not
+    disturbed (:mod:`solvers.harness.analyse.disturbance`) and its fastest call took at least
+    ``min_time``; faster points are launch/overhead-bound. With a cost ``model``, a point
+    enters only where the claimed terms hold at least :data:`REGIME_SHARE` of the modelled
+    time. The confidence interval is at ``rule.confidence``; the verdict is
+    :func:`solvers.harness.analyse.equivalence.judge`'s. ``bound_cost`` (the claim's named terms
+    fitted, :func:`solvers.harness.analyse.bound.bound_model`) gives the bound verdict over every
+    undisturbed compute-bound size. Neither verdict is "does not hold" on a sweep with a disturbed size,
+    nor the tight one where ``model`` misses a fitted size's time by more than :data:`MAX_MODEL_ERROR`.
     """
     axis, claim_attr = SWEEP_AXES[sweep]
     spec = CLAIMS.get(stage)
@@ -175,42 +187,93 @@ def analyse_scaling(records: list[dict[str, Any]], stage: str, backend: str, swe
                            expected_best=claim(OMEGA_BEST) if claim else None, fit=None, flop_slope=None,
                            points=chosen)
     result.fractions = [(r[axis], f) for r in chosen if (f := fraction_of_peak(r, gemm)) is not None]
-    ok = [r for r in chosen if r["status"] == "ok"]
     if model is not None and result.expected is not None:
-        result.regime = [t for t in model.terms if math.isclose(TERMS[t].power(axis), result.expected)]
+        result.regime = claimed_terms(model.terms, axis, result.expected)
+    compute_bound, lost = [], 0
     for r in chosen:
         if r["status"] != "ok":
             result.excluded.append((r[axis], f"{r['status']}: {r.get('reason', '')}"))
-        elif r["median"] < min_time:
-            result.excluded.append((r[axis], f"{r['median'] * 1e3:.3g} ms < {min_time * 1e3:g} ms (overhead-bound)"))
-        elif model is not None and result.expected is not None and (why := _off_regime(model, result.regime, r)):
-            result.excluded.append((r[axis], why))
+        elif disturbed(r):
+            lost += 1
+            result.excluded.append((r[axis], f"disturbed: {r.get('disturbance', '')}"))
+        elif fit_time(r) < min_time:
+            result.excluded.append((r[axis], f"{fit_time(r) * 1e3:.3g} ms < {min_time * 1e3:g} ms (overhead-bound)"))
         else:
-            result.used.append(r[axis])
-    used = [r for r in ok if r[axis] in result.used]
+            compute_bound.append(r)
+            if model is not None and result.expected is not None and (why := _off_regime(model, result.regime, r)):
+                result.excluded.append((r[axis], why))
+            else:
+                result.used.append(r[axis])
+    bound = judge_bound(bound_cost, compute_bound, axis, rule)  # the bound needs no exponent: every sweep has one
+    bound.verdict, bound.why = cautious(bound.verdict, bound.why, lost)
+    result.bound = bound
+    used = [r for r in compute_bound if r[axis] in result.used]
     if len(used) >= 2:
-        result.local = local_slopes([r[axis] for r in used], [r["median"] for r in used])
+        result.local = local_slopes([r[axis] for r in used], [fit_time(r) for r in used])
     if not chosen:
         return result
     if len(used) >= 2:
-        result.fit = fit_loglog([r[axis] for r in used], [r["median"] for r in used], rule.confidence)
+        result.fit = fit_loglog([r[axis] for r in used], [fit_time(r) for r in used], rule.confidence)
         if all(r.get("flops") is not None for r in used):  # the flop count each point was recorded with
             result.flop_slope = fit_loglog([r[axis] for r in used], [r["flops"] for r in used]).slope
     if result.expected is None:
         result.verdict, why = "no claim", "the claim fixes no exponent for this stage along this axis"
     else:
-        result.verdict, why = judge(result.fit, result.expected, rule, result.used)
+        shift = (fit_loglog(result.used, [model.predict(r["n"], r["d"]) for r in used]).slope - result.expected
+                 if model is not None and len(used) >= 2 else 0.0)
+        result.verdict, why = cautious(*judge(result.fit, result.expected, rule, result.used, shift), lost)
+        if result.verdict == "does not hold" and model is not None and (miss := _model_misses(model, used, axis)):
+            result.verdict, why = "inconclusive", (f"{why}; but the cost model that chose these sizes misses the time "
+                                                   f"at {miss}, so where the claimed term dominates is uncertain")
     extra = _explain(result, used, gemm, rule.delta) if result.verdict != "holds" else ""
     if model is not None and result.regime and result.verdict == "inconclusive" and len(used) < 3:
         largest = max(r[axis] for r in chosen)
         start = _regime_start(model, result.regime, axis, result.fixed, largest)
         extra = (f"the cost model gives {' + '.join(result.regime)} ≥ {REGIME_SHARE:.0%} of the time at "
                  + (f"{axis} = {', '.join(map(str, result.used))} only" if used else "no compute-bound size")
-                 + (f": by its extrapolation, sizes from {axis} ≈ {start:.0f} would test the claim" if start else
+                 + (f": by its extrapolation, sizes from {axis} ≈ {start:.0f} would test the claim"
+                    + _reach(model, axis, result.fixed, start, [r[axis] for r in chosen]) if start else
                     f": not even at 64× the largest {axis} by its extrapolation, so no sweep along {axis} at "
                     f"{'d' if axis == 'n' else 'n'} = {result.fixed} can test it"))
+    if lost and result.verdict == "inconclusive" and len(used) < 3:
+        extra = f"{lost} size(s) disturbed by other work and left out" + (f"; {extra}" if extra else "")
     result.why = f"{why}; {extra}" if extra else why
     return result
+
+
+def without_model(result: ScalingResult) -> ScalingResult:
+    """``result`` of a stage whose cost model could not be fitted or does not fit: a tight exponent
+    fitted over every size is no evidence against the claim (lower-order terms may set the time
+    there), so "does not hold" becomes inconclusive; the bound verdict is unchanged."""
+    if result.verdict == "does not hold":
+        result.verdict = "inconclusive"
+        result.why = (f"{result.why}; but no usable cost model says where the claimed term dominates (too few sizes "
+                      "to separate the stage's terms), so a different exponent over every size is no evidence against "
+                      "the claim")
+    return result
+
+
+def claimed_terms(terms: list[str], axis: str, expected: float) -> list[str]:
+    """The terms of a cost model that grow with the claimed exponent along ``axis``: the named ones
+    where the claim names any with that exponent (n²d against n, not the n² elementwise work), else all."""
+    growing = [t for t in terms if math.isclose(TERMS[t].power(axis), expected)]
+    return [t for t in growing if TERMS[t].named] or growing
+
+
+def _model_misses(model: CostModel, used: list[dict[str, Any]], axis: str) -> str:
+    """The fitted sizes whose time ``model`` misses by more than :data:`MAX_MODEL_ERROR` ("" when none)."""
+    misses = [(r[axis], fit_time(r) / model.predict(r["n"], r["d"])) for r in used]
+    return ", ".join(f"{axis} = {size} ({ratio:.2g}× the model)" for size, ratio in misses
+                     if abs(ratio - 1.0) > MAX_MODEL_ERROR)
+
+
+def _reach(model: CostModel, axis: str, fixed: int, start: float, sizes: list[int]) -> str:
+    """How long the modelled calls of four sizes from ``start`` (at the sweep's own ratio) would take."""
+    ratio = (sizes[-1] / sizes[0]) ** (1 / (len(sizes) - 1)) if len(sizes) > 1 and sizes[0] > 0 else 2.0
+    values = [start * ratio**k for k in range(4)]
+    calls = [model.predict(*((v, fixed) if axis == "n" else (fixed, v))) for v in values]
+    return (f" (four sizes {axis} ≈ {values[0]:.0f}…{values[-1]:.0f}: about {calls[-1]:.3g} s per call at the largest, "
+            f"{sum(calls):.3g} s for one call at each, by the cost model)")
 
 
 def _regime_start(model: CostModel, regime: list[str], axis: str, fixed: int, largest: int) -> float | None:

@@ -14,6 +14,8 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
@@ -130,3 +132,27 @@ def machine_name(override: str | None = None) -> str:
             name = None
     name = name or platform.node() or "unknown"
     return re.sub(r"[^A-Za-z0-9._-]+", "-", name).strip("-.") or "unknown"
+
+
+@contextmanager
+def thread_limit(threads: int | None, backends: list[str]) -> Iterator[None]:
+    """Limit native thread pools (BLAS, OpenMP, torch's intra-op pool) to ``threads`` while inside."""
+    if threads is None:
+        yield
+        return
+    from threadpoolctl import threadpool_limits
+
+    torch_threads = None
+    if any(name.startswith("torch") for name in backends):
+        import torch
+
+        torch_threads = torch.get_num_threads()
+        torch.set_num_threads(threads)
+    try:
+        with threadpool_limits(limits=threads):
+            yield
+    finally:
+        if torch_threads is not None:
+            import torch
+
+            torch.set_num_threads(torch_threads)

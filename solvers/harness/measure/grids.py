@@ -33,6 +33,11 @@ class Grid:
         (the paper's method and the Newton-type methods across sizes)
     plane_n, plane_d : the product stages also run at every (n, d) of these, so that their
         cost models rest on a 2-D grid, not only on the two sweeps' cross
+    wide_d_sweep, n_for_wide : d-sweep of the product stages at a fixed n < d, where
+        T_mat(n,d,d) (nd²) is the product that sets the time
+    sparsification : whether the reproduction also runs the attention-sparsification study
+    stages : the stages the grid times (empty: every stage)
+    reasons : why each sweep sits where it does (sweep -> sentence), shown in the report
     """
 
     name: str
@@ -51,9 +56,14 @@ class Grid:
     study_seeds: tuple[int, ...] = ()
     plane_n: tuple[int, ...] = ()
     plane_d: tuple[int, ...] = ()
+    wide_d_sweep: tuple[int, ...] = ()
+    n_for_wide: int = 0
+    sparsification: bool = True
+    stages: tuple[str, ...] = ()
+    reasons: tuple[tuple[str, str], ...] = ()
 
     def points(self, sweep: str) -> list[tuple[int, int]]:
-        """The (n, d) pairs of sweep ``"n"``, ``"d"``, ``"solve_d"``, ``"cross_n"`` or ``"plane"`` (n, then d, increasing)."""
+        """The (n, d) pairs of sweep ``"n"``, ``"d"``, ``"solve_d"``, ``"cross_n"``, ``"plane"`` or ``"wide_d"`` (n, then d, increasing)."""
         if sweep == "n":
             return [(n, self.d_for_n) for n in self.n_sweep]
         if sweep == "d":
@@ -64,12 +74,44 @@ class Grid:
             return [(n, d) for n in self.cross_n_sweep for d in self.d_for_cross]
         if sweep == "plane":
             return [(n, d) for n in self.plane_n for d in self.plane_d]
+        if sweep == "wide_d":
+            return [(self.n_for_wide, d) for d in self.wide_d_sweep]
         raise ValueError(f"unknown sweep {sweep!r}")
 
 
 #: The convergence study's planted sizes: three values of n at d = 8 and three of d at n = 128,
 #: all timed by the stage sweeps (so per-iteration time × iterations can be checked).
 STUDY_SIZES = ((64, 8), (128, 8), (256, 8), (128, 12), (128, 16))
+
+#: Why the decisive sweeps sit where they do (from the cost models of reports/vm: forward
+#: 5.1e-11·n²d + 6.0e-9·n², hvp 1.6e-10·n²d + 2.9e-8·n², gradient 1.2e-10·n²d + 1.7e-11·nd² + 1.3e-8·n²,
+#: the solve 7.0e-12·d⁶ + 4.6e-9·d⁴,
+#: one iteration of the paper's method 3.0e-11·d⁶ + 1.4e-10·n·d⁴ + … seconds).
+DECISIVE_REASONS = (
+    ("n", "n²d against n: the n² elementwise work costs as much as n²d at d ≈ 120 (forward) to 180 (hvp), and the "
+          "nd² products are d/2n of n²d by their flop counts, so at d = 768 n²d holds ≈ 75 % of the forward pass "
+          "from n ≈ 2900 and more beyond (87 % by the quick model, which could not resolve nd²)"),
+    ("d", "n²d against d: from d ≈ 350 the n²d products outweigh the n² work threefold, and at n = 4096 the nd² "
+          "products (d/2n of n²d by their flop counts) stay below a fifth of it up to d = 1536"),
+    ("wide_d", "nd² against d with d > n: at n = 32 the nd² products are d/2n ≥ 8 times n²d by their flop counts "
+               "from d = 512, and ≥ 75 % of the gradient's modelled time from d ≈ 700"),
+    ("solve_d", "d^{2ω} against d: the d²×d² Cholesky's d⁶ passes 75 % of the solve's time at d ≈ 45, and of one "
+                "iteration of the paper's method at n = 64 at d ≈ 30 (after the nd⁴ assembly); d = 128 is a 16384² Hessian "
+                "(2 GiB), about 30 s per solve and 130 s per iteration by those models"),
+)
+
+#: What the decisive sweeps time: the product stages, the d²×d² solve and one iteration of the paper's
+#: method (the joint methods' 2d²×2d² iterations, 8× the solve, would double the run and settle nothing new).
+DECISIVE_STAGES = ("forward", "gradient", "y_solve", "hvp", "hessian_solve", "iteration:alternating")
+
+#: The gpu grid's sweeps, placed by the same CPU cost models (no GPU report exists yet to fit its own).
+GPU_REASONS = (
+    ("n", "n²d against n at d = 512, where the CPU cost models give n²d ≥ 75 % of the product stages' time"),
+    ("d", "n²d against d at n = 8192 up to d = 2048 (nd² stays below d/2n = 1/8 of n²d by the flop counts)"),
+    ("wide_d", "nd² against d at n = 256 from d = 1024 (nd² ≥ 2 times n²d by the flop counts, more at larger d)"),
+    ("solve_d", "d^{2ω} against d at n = 256 up to d = 240 (a 57600² Hessian): d⁶ dominates the solve from d ≈ 45 and "
+                "the iteration from d ≈ 35 by the CPU models"),
+)
 
 GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
     Grid("quick", n_sweep=(256, 512, 1024, 2048, 4096, 8192), d_for_n=32,
@@ -84,10 +126,20 @@ GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
          convergence_sizes=((128, 16), (256, 24)), backends=("numpy", "torch"), memory_limit=12 * 2**30,
          cross_n_sweep=(64, 128, 256, 512, 1024, 2048, 4096, 8192), d_for_cross=(8, 16, 24),
          study_sizes=STUDY_SIZES, study_seeds=(0, 1, 2, 3, 4), plane_n=(512, 4096), plane_d=(8, 64, 256)),
-    Grid("gpu", n_sweep=(1024, 2048, 4096, 8192, 16384), d_for_n=128,
-         d_sweep=(16, 32, 64, 128, 256), n_for_d=8192,
-         solve_d_sweep=(16, 32, 48, 64, 96, 128, 160, 200, 240), n_for_solve=1024,
-         convergence_sizes=((128, 16), (1024, 64)), backends=("torch-cuda", "cupy"), memory_limit=100 * 2**30),
+    # The decisive sweeps: each term the claim names measured where the cost models of the quick
+    # report (reports/vm) give it at least 75 % of the modelled time, at four sizes or more.
+    Grid("decisive", n_sweep=(2048, 2896, 3444, 4096, 4871, 5792, 6889, 8192), d_for_n=768,
+         d_sweep=(384, 512, 640, 768, 1024, 1280, 1536), n_for_d=4096,
+         solve_d_sweep=(32, 48, 64, 80, 96, 112, 128), n_for_solve=64,
+         convergence_sizes=(), backends=("numpy",), memory_limit=16 * 2**30,
+         plane_n=(1024, 4096), plane_d=(32, 128), wide_d_sweep=(512, 724, 1024, 1448, 2048, 2896, 4096), n_for_wide=32,
+         sparsification=False, stages=DECISIVE_STAGES, reasons=DECISIVE_REASONS),
+    Grid("gpu", n_sweep=(1024, 2048, 4096, 8192, 16384), d_for_n=512,
+         d_sweep=(16, 32, 64, 128, 256, 512, 1024, 2048), n_for_d=8192,
+         solve_d_sweep=(16, 32, 48, 64, 96, 128, 160, 200, 240), n_for_solve=256,
+         convergence_sizes=((128, 16), (1024, 64)), backends=("torch-cuda", "cupy"), memory_limit=100 * 2**30,
+         plane_n=(1024, 8192), plane_d=(32, 128), wide_d_sweep=(1024, 2048, 4096, 8192, 16384), n_for_wide=256,
+         reasons=GPU_REASONS),
     # The stages' memory estimates are those of the full-S path; row-blocked oracles stay within the
     # Problem's memory budget instead, so no size of this grid is skipped for its estimate.
     Grid("long", n_sweep=(4096, 8192, 16384, 32768, 65536), d_for_n=64,
@@ -111,10 +163,12 @@ def markdown_table(grids: dict[str, Grid] | None = None) -> str:
     def span(values: tuple[int, ...], fixed: int) -> str:
         return f"{values[0]} … {values[-1]} ({fixed})"
 
-    rows = ["| grid | backends | n sweep (d) | d sweep (n) | d²×d² stages: d (n) | convergence (n, d) |",
-            "| --- | --- | --- | --- | --- | --- |"]
+    rows = ["| grid | backends | n sweep (d) | d sweep (n) | d > n: d (n) | d²×d² stages: d (n) | convergence (n, d) |",
+            "| --- | --- | --- | --- | --- | --- | --- |"]
     for grid in (grids or GRIDS).values():
         rows.append(f"| `{grid.name}` | {', '.join(grid.backends)} | {span(grid.n_sweep, grid.d_for_n)} | "
-                    f"{span(grid.d_sweep, grid.n_for_d)} | {span(grid.solve_d_sweep, grid.n_for_solve)} | "
-                    + ", ".join(f"({n}, {d})" for n, d in grid.convergence_sizes) + " |")
+                    f"{span(grid.d_sweep, grid.n_for_d)} | "
+                    f"{span(grid.wide_d_sweep, grid.n_for_wide) if grid.wide_d_sweep else '–'} | "
+                    f"{span(grid.solve_d_sweep, grid.n_for_solve)} | "
+                    + (", ".join(f"({n}, {d})" for n, d in grid.convergence_sizes) or "–") + " |")
     return "\n".join(rows)

@@ -33,7 +33,8 @@ from ...loop import describe_exception
 from ..claims import OMEGA_CLASSICAL, STUDY_EPS, STUDY_SOLVERS, SWEEP_AXES, TERMS, Rule
 from ..records import SCHEMA, GemmEntry, RunEntry, SparsificationRecord, StagePoint, Store, json_safe
 from .convergence_runs import RunSet, reference_first, run_convergence
-from .environment import measured_under
+from .environment import measured_under, thread_limit
+from . import interference
 from .grids import Grid, get_grid
 from .stages import STAGES, Stage, gemm_rate, prepare_stage, time_body
 
@@ -65,6 +66,9 @@ class Options:
         Target loss and caps of each convergence run (solver time, seconds).
     study_max_iter, study_max_time : int, float
         Caps of each run of the convergence study (target :data:`solvers.harness.claims.STUDY_EPS`).
+    retries : int
+        Times a point found disturbed (:mod:`solvers.harness.measure.interference`) is timed
+        again, within ``point_budget``, before it is recorded as disturbed.
     """
 
     repeat: int = 5
@@ -76,6 +80,7 @@ class Options:
     conv_max_time: float = 15.0
     study_max_iter: int = 3000
     study_max_time: float = 10.0
+    retries: int = 2
 
     @classmethod
     def for_grid(cls, grid: Grid) -> "Options":
@@ -84,6 +89,8 @@ class Options:
             return cls(point_budget=20.0, gemm_size=8192, conv_max_time=60.0)
         if grid.name == "full":
             return cls(point_budget=20.0, conv_max_time=60.0)
+        if grid.name == "decisive":
+            return cls(repeat=3, point_budget=150.0, retries=1)
         return cls()
 
 
@@ -99,8 +106,9 @@ class Task:
 
 
 def plan(grid: Grid, backends: list[str], stages: list[str] | None = None) -> list[Task]:
-    """Every (backend, stage, sweep, size) of the grid, sizes increasing within a sweep."""
-    names = stages or list(STAGES)
+    """Every (backend, stage, sweep, size) of the grid (of ``stages``, else the grid's, else all), sizes
+    increasing within a sweep."""
+    names = stages or list(grid.stages) or list(STAGES)
     return [Task(name, backend, sweep, n, d) for backend in backends for name in names
             for sweep in STAGES[name].claim.sweeps for n, d in grid.points(sweep)]
 
@@ -117,8 +125,6 @@ def estimate_seconds(stage: Stage, n: int, d: int, rate: float, options: Options
     return 0.02 + 2 * per_call + min(calls * per_call, options.point_budget)
 
 
-
-
 def _base_record(task: Task, sweeps: list[str]) -> StagePoint:
     stage = STAGES[task.stage]
     return StagePoint(stage=task.stage, backend=task.backend, n=task.n, d=task.d, sweeps=sweeps,
@@ -126,15 +132,32 @@ def _base_record(task: Task, sweeps: list[str]) -> StagePoint:
 
 
 def measure_point(task: Task, grid: Grid, options: Options, sweeps: list[str]) -> StagePoint:
-    """Prepare, warm up and time one point; never raises for a failing size."""
+    """Prepare, warm up and time one point; never raises for a failing size.
+
+    A point whose calls waited for a core (:func:`solvers.harness.measure.interference.verdict`)
+    is timed again, up to ``options.retries`` times while its budget lasts; every call is kept,
+    and the point is recorded ``disturbed`` (with why) when no attempt was clean.
+    """
     stage = STAGES[task.stage]
     record = _base_record(task, sweeps)
     started = time.perf_counter()
+    samples: list[float] = []
+    cpu: list[float] = []
     try:
         body, backend = prepare_stage(stage, task.backend, task.n, task.d, warmup=1, memory_limit=grid.memory_limit)
         record["prepare_s"] = time.perf_counter() - started
-        samples = time_body(body, backend, repeat=options.repeat, min_time=options.min_time,
-                            max_time=options.point_budget)
+        on_cpu = str(backend.device).startswith("cpu")
+        for attempt in range(options.retries + 1):
+            before = interference.calibrate()
+            walls: list[float] = []
+            calls: list[float] = []
+            walls += time_body(body, backend, repeat=options.repeat, min_time=options.min_time,
+                               max_time=options.point_budget, cpu=calls)
+            samples += walls
+            cpu += calls
+            why = interference.verdict(walls, calls, before, interference.calibrate(), on_cpu)
+            if not why or sum(samples) + min(samples) > options.point_budget:
+                break
     except NotImplementedError as exc:
         record.update(status="skipped", reason=describe_exception(exc, brief=True))
         return record
@@ -146,7 +169,10 @@ def measure_point(task: Task, grid: Grid, options: Options, sweeps: list[str]) -
     q25, median, q75 = (float(v) for v in np.percentile(samples, [25, 50, 75]))
     record.update(status="ok", reason="", times=samples, median=median, q25=q25, q75=q75, iqr=q75 - q25,
                   min=float(min(samples)),
-                  repeats=len(samples), flops_per_s=record["flops"] / median if record["flops"] else None)
+                  repeats=len(samples), flops_per_s=record["flops"] / median if record["flops"] else None,
+                  cpu_times=cpu, disturbed=bool(why), attempts=attempt + 1)
+    if why:
+        record["disturbance"] = why
     return record
 
 
@@ -253,30 +279,6 @@ def run_sparsification(store: Store, grid: Grid, tick: Callable[[str, float], No
     tick("", SPARSIFICATION_ESTIMATE)
 
 
-@contextmanager
-def _thread_limit(threads: int | None, backends: list[str]) -> Iterator[None]:
-    """Limit native thread pools (BLAS, OpenMP, torch's intra-op pool) to ``threads`` while inside."""
-    if threads is None:
-        yield
-        return
-    from threadpoolctl import threadpool_limits
-
-    torch_threads = None
-    if any(name.startswith("torch") for name in backends):
-        import torch
-
-        torch_threads = torch.get_num_threads()
-        torch.set_num_threads(threads)
-    try:
-        with threadpool_limits(limits=threads):
-            yield
-    finally:
-        if torch_threads is not None:
-            import torch
-
-            torch.set_num_threads(torch_threads)
-
-
 Tick = Callable[[str, float], None]
 #: ``progress(total_seconds)`` -> a context manager yielding ``tick(label, advance_seconds)``.
 ProgressFactory = Callable[[float], AbstractContextManager[Tick]]
@@ -338,7 +340,7 @@ def reproduce(grid: Grid | str = "quick", backends: list[str] | None = None, out
     options = options or Options.for_grid(grid)
     name = machine_name(machine)
     out_dir = Path(out_dir) if out_dir is not None else DEFAULT_OUT / name
-    with _thread_limit(threads, backends):
+    with thread_limit(threads, backends):
         header = {"schema": SCHEMA, "source": "reproduce", "machine": name, "command": command,
                   "grid": asdict(grid), "backends": backends, "options": asdict(options), "threads": threads,
                   "environment": collect()}
@@ -363,12 +365,12 @@ def reproduce(grid: Grid | str = "quick", backends: list[str] | None = None, out
             total = (sum(estimate_seconds(STAGES[t.stage], t.n, t.d, rates[t.backend], options)
                          for t in plan(grid, backends, stages))
                      + sum(len(r.sizes) * len(r.seeds) * len(r.solvers) * r.estimate for r in run_sets)
-                     + (SPARSIFICATION_ESTIMATE if sparsification else 0.0))
+                     + (SPARSIFICATION_ESTIMATE if sparsification and grid.sparsification else 0.0))
             with (progress or _no_progress)(total) as tick:
                 run_stage_timings(store, grid, backends, options, tick, stages)
                 for runs in run_sets:
                     run_convergence(store, runs, backends[0], tick)
-                if sparsification:
+                if sparsification and grid.sparsification:
                     run_sparsification(store, grid, tick)
             run["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
         finally:  # an interrupted run still accounts for the time it spent

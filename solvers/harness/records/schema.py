@@ -50,6 +50,10 @@ class StagePoint(TypedDict, total=False):
     repeats: int
     flops_per_s: float | None
     prepare_s: float
+    cpu_times: list[float]      # the calling thread's CPU seconds of each timed call (absent before)
+    disturbed: bool             # no attempt at this point got a whole core (absent before: not checked)
+    disturbance: str            # why it is disturbed (measure/interference.py; only when disturbed)
+    attempts: int               # times the point was timed (a disturbed attempt is retried)
     benchmark: str              # asv benchmark name (asv imports only)
     provenance: Provenance
 

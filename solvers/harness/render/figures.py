@@ -20,7 +20,7 @@ from ..analyse.convergence import ConvergenceResult
 from ..records import write_atomic
 
 SWEEP_TITLES = {"n": "time against n", "d": "time against d (product stages)", "solve_d": "time against d (d²×d² stages)",
-                "cross_n": "time against n across n = d²"}
+                "cross_n": "time against n across n = d²", "wide_d": "time against d > n (product stages)"}
 
 
 def _key(res: ScalingResult) -> str:
@@ -90,7 +90,7 @@ def _sweep_figure(scaling: list[ScalingResult]) -> tuple[list[str], Any, Any, di
 
 
 def plot_scaling(scaling: list[ScalingResult], path: Path, min_fit_time: float = MIN_FIT_TIME) -> None:
-    """Time against size per sweep, medians with IQR bars, fitted lines over the points used."""
+    """Time against size per sweep, medians with IQR bars (× marks disturbed points), fitted lines over the points used."""
     sweeps, fig, axes, colors, styles = _sweep_figure(scaling)
     for ax, sweep in zip(axes, sweeps):
         sizes: list[int] = []
@@ -108,6 +108,10 @@ def plot_scaling(scaling: list[ScalingResult], path: Path, min_fit_time: float =
                 label += f" slope {res.fit.slope:.2f}"
             ax.errorbar(x, y, yerr=err, marker="o", ms=3, lw=1, ls=styles[res.backend], color=colors[_key(res)],
                         label=label, alpha=0.85)
+            lost = [p for p in points if p.get("disturbed")]
+            if lost:  # left out of every fit: the machine was busy, or the point is a stall
+                ax.plot([p[res.axis] for p in lost], [p["median"] for p in lost], ls="none", marker="x", ms=7,
+                        color=colors[_key(res)])
             if res.fit is not None:
                 xs = [min(res.used), max(res.used)]
                 ax.plot(xs, [math.exp(res.fit.intercept) * v ** res.fit.slope for v in xs], color=colors[_key(res)],
