@@ -131,6 +131,8 @@ class Oracle:
     def summary(self, *extra: Array) -> tuple[float, ...]:
         """``(L, ‖∇L‖, *extra)`` as Python floats in one transfer (``extra``: 0-d device arrays)."""
         xp = self.problem.xp
+        if self._forward is None and self._grad is None:  # both wanted: one pass over the data
+            self._forward, self._grad = self._forward_and_grad()
         gX, gY = self.grad
         R = self.forward.R
         self._loss, squared, *rest = host_floats(self.problem.backend, self._total(xp.sum(R * R)),

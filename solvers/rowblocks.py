@@ -43,13 +43,15 @@ class RowSoftmax(NamedTuple):
 
 
 class _Block(NamedTuple):
-    """One block of rows: their slice, softmax S (b×n), P = S A3 (b×d), residual R and S V = P Y = R + B."""
+    """One block of rows: their slice, softmax S (b×n), P = S A3 (b×d), residual R, S V = P Y = R + B and
+    the row log-sum-exp of the logits (b×1)."""
 
     rows: slice
     S: Array
     P: Array
     R: Array
     SV: Array
+    lse: Array
 
 
 def _exp_rows(xp: Any, Z: Array) -> tuple[Array, Array, Array]:
@@ -76,14 +78,23 @@ def _block(problem: ProblemData, L: Array, Y: Array, B: Array, rows: slice, lse:
     xp = problem.xp
     Z = L[rows, :] @ problem.A2.T
     if lse is None:
-        E, _, total = _exp_rows(xp, Z)
-        S = E / total
+        E, top, total = _exp_rows(xp, Z)
+        S, block_lse = E / total, top + xp.log(total)
     else:
-        Z -= lse[rows, :]
+        block_lse = lse[rows, :]
+        Z -= block_lse
         S = xp.exp(Z)
     P = S @ problem.A3
     SV = P @ Y
-    return _Block(rows, S, P, SV - B[rows, :], SV)
+    return _Block(rows, S, P, SV - B[rows, :], SV, block_lse)
+
+
+def _grad_terms(problem: ProblemData, blk: _Block, VT: Array) -> tuple[Array, Array]:
+    """A block's gradient partials: (S ⊙ (R Vᵀ − rowsum(R ⊙ S V))) A2 (its rows of ½ dZ A2) and Pᵀ R."""
+    W = blk.R @ VT
+    W -= _rowdot(problem.xp, blk.R, blk.SV)
+    W *= blk.S
+    return W @ problem.A2, blk.P.T @ blk.R
 
 
 #: Groups of consecutive blocks handed to the backend at once (each sums its blocks' partials).
@@ -150,18 +161,12 @@ def forward_and_grad(problem: ProblemData, X: Array, Y: Array) -> tuple[Forward,
     Each block's softmax serves the row log-sum-exp, the residual and the gradient terms of
     :func:`grad_from` while it is in cache (a line search or SciPy's ``jac=True`` asks for both).
     """
-    xp = problem.xp
-    A2T, V = problem.A2.T, problem.A3 @ Y
+    V = problem.A3 @ Y
     L, VT = problem.A1 @ X, V.T
 
     def work(rows: slice) -> tuple[Array, Array, Array, Array]:
-        E, top, total = _exp_rows(xp, L[rows, :] @ A2T)
-        S = E / total
-        P = S @ problem.A3
-        SV = P @ Y
-        R = SV - problem.B[rows, :]
-        W = (R @ VT - _rowdot(xp, R, SV)) * S
-        return top + xp.log(total), R, W @ problem.A2, P.T @ R
+        blk = _block(problem, L, Y, problem.B, rows)
+        return blk.lse, blk.R, *_grad_terms(problem, blk, VT)
 
     lse, R, U, T = _map(problem, work, "rrrs", L.shape[0], problem.block_rows)
     return Forward(RowSoftmax(X, Y, lse), V, R), _reduced(problem, 2.0 * (problem.A1.T @ U), 2.0 * T)
@@ -169,16 +174,11 @@ def forward_and_grad(problem: ProblemData, X: Array, Y: Array) -> tuple[Forward,
 
 def grad_from(problem: ProblemData, fw: Forward) -> tuple[Array, Array]:
     """(∇_X L, ∇_Y L): dZ = S ⊙ 2(R Vᵀ − rowsum(R ⊙ S V)) per block; A1ᵀ (dZ A2) and 2 Σ (S A3)ᵀ R."""
-    xp = problem.xp
     soft, V, _ = fw
     L, VT = problem.A1 @ soft.X, V.T
 
     def work(rows: slice) -> tuple[Array, Array]:
-        blk = _block(problem, L, soft.Y, problem.B, rows, soft.lse)
-        W = blk.R @ VT
-        W -= _rowdot(xp, blk.R, blk.SV)
-        W *= blk.S
-        return W @ problem.A2, blk.P.T @ blk.R
+        return _grad_terms(problem, _block(problem, L, soft.Y, problem.B, rows, soft.lse), VT)
 
     U, T = _map(problem, work, "rs", L.shape[0], problem.block_rows)
     return _reduced(problem, 2.0 * (problem.A1.T @ U), 2.0 * T)
