@@ -225,18 +225,24 @@ class BlockedOracle(Oracle):
     def _grad_from(self, fw: Forward) -> tuple[Array, Array]:
         return rowblocks.grad_from(self.problem, fw)
 
+    def __init__(self, problem: ProblemData, X: Array, Y: Array | None, forward: Forward | None = None,
+                 lse: Array | None = None) -> None:
+        super().__init__(problem, X, Y, forward)
+        self._lse = lse if forward is None else forward.S.lse
+
     def _forward_and_grad(self) -> tuple[Forward, tuple[Array, Array]]:
-        return rowblocks.forward_and_grad(self.problem, self.X, self.Y)
+        return rowblocks.forward_and_grad(self.problem, self.X, self.Y, self._lse)
 
     def _total(self, partial: Array) -> Array:
         return self.problem.backend.all_reduce(partial)
 
     def _values_and_targets(self) -> tuple[Array, Array]:
-        lse = None if self._forward is None else self._forward.S.lse
-        return rowblocks.values_and_targets(self.problem, self.X, lse)
+        lse = self._forward.S.lse if self._forward is not None else self._lse
+        P, B, self._lse = rowblocks.values_and_targets(self.problem, self.X, lse)
+        return P, B
 
     def _with_y(self, Y: Array) -> "BlockedOracle":
-        return BlockedOracle(self.problem, self.X, Y)
+        return BlockedOracle(self.problem, self.X, Y, lse=self._lse)  # the logits depend on X alone
 
     def hvp(self, dX: Array | None, dY: Array | None) -> tuple[Array, Array | None]:
         if dX is None and dY is None:

@@ -155,17 +155,19 @@ def forward(problem: ProblemData, X: Array, Y: Array) -> Forward:
     return Forward(RowSoftmax(X, Y, lse), problem.A3 @ Y, R)
 
 
-def forward_and_grad(problem: ProblemData, X: Array, Y: Array) -> tuple[Forward, tuple[Array, Array]]:
+def forward_and_grad(problem: ProblemData, X: Array, Y: Array,
+                     lse: Array | None = None) -> tuple[Forward, tuple[Array, Array]]:
     """The forward pass and the gradients in one pass over the blocks: one ``exp`` per entry.
 
     Each block's softmax serves the row log-sum-exp, the residual and the gradient terms of
     :func:`grad_from` while it is in cache (a line search or SciPy's ``jac=True`` asks for both).
+    ``lse``, the row log-sum-exp at X when known, spares each block its row maxima and sums.
     """
     V = problem.A3 @ Y
     L, VT = problem.A1 @ X, V.T
 
     def work(rows: slice) -> tuple[Array, Array, Array, Array]:
-        blk = _block(problem, L, Y, problem.B, rows)
+        blk = _block(problem, L, Y, problem.B, rows, lse)
         return blk.lse, blk.R, *_grad_terms(problem, blk, VT)
 
     lse, R, U, T = _map(problem, work, "rrrs", L.shape[0], problem.block_rows)
@@ -232,32 +234,35 @@ def hvp(problem: ProblemData, fw: Forward, dX: Array | None, dY: Array | None) -
     return _reduced(problem, hX, 2.0 * T)
 
 
-def values_and_targets(problem: ProblemData, X: Array, lse: Array | None = None) -> tuple[Array, Array]:
-    """P = softmax_rows(A1 X A2ᵀ) A3 and B, all n rows (n×d each), for the Y step's SVD.
+def values_and_targets(problem: ProblemData, X: Array,
+                       lse: Array | None = None) -> tuple[Array, Array, Array]:
+    """P = softmax_rows(A1 X A2ᵀ) A3 and B, all n rows (n×d each), for the Y step's SVD, and the
+    row log-sum-exp of the logits at X for this process's rows (``lse``, or computed here).
 
     P is built block by block (one ``exp`` per block when the row log-sum-exp ``lse`` of a
-    forward pass at X is given). In a sharded run each process fills its rows of zero n×d
+    forward pass at X is given; the returned one spares the forward pass at (X, Y(X)) its row
+    maxima and sums, since the logits depend on X alone). In a sharded run each process fills its rows of zero n×d
     arrays and one all-reduce of the pair (2·n·d numbers, once per Y step) gathers them, so
     every process solves the same least-squares problem.
     """
     xp = problem.xp
     L = problem.A1 @ X
 
-    def work(rows: slice) -> tuple[Array]:
+    def work(rows: slice) -> tuple[Array, Array]:
         Z = L[rows, :] @ problem.A2.T
         if lse is not None:
             Z -= lse[rows, :]
-            return (xp.exp(Z) @ problem.A3,)
-        E, _, total = _exp_rows(xp, Z)
-        return ((E @ problem.A3) / total,)
+            return xp.exp(Z) @ problem.A3, lse[rows, :]
+        E, top, total = _exp_rows(xp, Z)
+        return (E @ problem.A3) / total, top + xp.log(total)
 
-    (P,) = _map(problem, work, "r", L.shape[0], problem.block_rows)
+    P, lse = _map(problem, work, "rr", L.shape[0], problem.block_rows)
     if problem.shard is None:
-        return P, problem.B
+        return P, problem.B, lse
     d, before, after = problem.d, problem.rows.start, problem.n - problem.rows.stop
     pad = [xp.zeros((count, 2 * d), dtype=P.dtype, device=device_of(P)) for count in (before, after)]
     both = problem.backend.all_reduce(xp.concat([pad[0], xp.concat([P, problem.B], axis=1), pad[1]], axis=0))
-    return both[:, :d], both[:, d:]
+    return both[:, :d], both[:, d:], lse
 
 
 def _hessian_blocks(problem: ProblemData, X: Array, Y: Array, A1: Array, B: Array) -> Iterator[tuple[slice, _Block]]:

@@ -51,6 +51,9 @@ ORACLES = {
     "varpro_gauss_newton": lambda p, X, Y, D: _varpro(p, X, Y, D, matrix=True),
     "varpro_gn_product": lambda p, X, Y, D: _varpro(p, X, Y, D, matrix=False),
     "y_step": lambda p, X, Y, D: p.oracle(X).least_squares()[1][:2],
+    # reuses the log-sum-exp of the Y step; ∇_Y L is 0 there up to rounding, so only (L, ∇_X L) are compared
+    "value_and_grad-at-Y(X)": lambda p, X, Y, D: (lambda loss, g: (loss, g[0]))(
+        *p.oracle(X).least_squares()[0].value_and_grad()),
 }
 
 
@@ -103,12 +106,13 @@ def test_blocked_values_and_y_solve(backend, block, rng):
     with flags:
         full, blocked = _pair(backend, block)
         X = full.as_variable(0.7 * rng.standard_normal((D, D)), "X")
-        P, B = rowblocks.values_and_targets(blocked, X)
+        P, B, lse_at_x = rowblocks.values_and_targets(blocked, X)
         assert _rel(full, P, oracles.softmax_rows(full.xp, (full.A1 @ X) @ full.A2.T) @ full.A3) < 1e-12
         assert _rel(full, B, full.B) == 0.0
         assert _rel(full, oracles.y_solve(blocked, X), oracles.y_solve(full, X)) < 1e-12
         lse = blocked.oracle(X, X).forward.S.lse  # P from a forward pass's log-sum-exp: one exp per block
         assert _rel(full, rowblocks.values_and_targets(blocked, X, lse)[0], P) < 1e-12
+        assert _rel(full, lse_at_x, lse) < 1e-12  # and the log-sum-exp it computed is the forward pass's
 
 
 def test_blocked_forward_keeps_no_n_by_n_array():
