@@ -99,9 +99,12 @@ class Oracle:
 
     @property
     def grad(self) -> tuple[Array, Array]:
-        """``(∇_X L, ∇_Y L)``, each d×d."""
+        """``(∇_X L, ∇_Y L)``, each d×d (at a fresh point, with the forward pass, in one pass over the data)."""
         if self._grad is None:
-            self._grad = self._grad_from(self.forward)
+            if self._forward is None:
+                self._forward, self._grad = self._forward_and_grad()
+            else:
+                self._grad = self._grad_from(self._forward)
         return self._grad
 
     def value_and_grad(self) -> tuple[float, tuple[Array, Array]]:
@@ -245,9 +248,11 @@ class BlockedOracle(Oracle):
         return BlockedOracle(self.problem, self.X, Y, lse=self._lse)  # the logits depend on X alone
 
     def hvp(self, dX: Array | None, dY: Array | None) -> tuple[Array, Array | None]:
+        """As :meth:`Oracle.hvp`; at a fresh point the forward pass is made in the same pass over the blocks."""
         if dX is None and dY is None:
             raise ValueError("hvp needs a direction: dX, dY or both")
-        return rowblocks.hvp(self.problem, self.forward, dX, dY)
+        product, self._forward = rowblocks.hvp(self.problem, self.X, self.Y, dX, dY, self._forward, self._lse)
+        return product
 
     def hessian_x(self, *, gauss_newton: bool = False, rows: Any = None, weights: Any = None) -> Array:
         if weights is not None and rows is None:

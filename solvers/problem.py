@@ -20,6 +20,12 @@ BUDGET_FRACTION = 0.25
 FULL_S_ARRAYS = 8
 #: Bytes of one b×n block the cache-friendly oracles aim at (a few such blocks stay in L2/L3).
 BLOCK_BYTES = 2**22
+#: Fewest rows per block where n is large (GEMMs of b×d×n and b×n×d keep ~2b flops per byte moved).
+MIN_BLOCK_ROWS = 64
+#: Backends whose default layout is the row-blocked one whatever the memory budget: on NumPy the
+#: fused blocks (one ``exp`` per entry, on every core) are the faster path at every size
+#: (``python scripts/oracle_speed.py``); GPU backends keep the full-S kernels (few large launches).
+BLOCKED_BY_DEFAULT = ("numpy",)
 #: The standard start of every comparison in this project: X* + START_NOISE·G, with G standard
 #: normal d×d from ``numpy.random.default_rng(START_SEED)`` (:meth:`Problem.start_near_solution`).
 START_NOISE = 0.5
@@ -93,10 +99,10 @@ class Problem:
         Bytes the oracles may use for their n-wide temporaries; default
         :data:`BUDGET_FRACTION` of the available host memory. Bounds the row blocks.
     blocked : bool, optional
-        Force the row-blocked oracles (:mod:`solvers.rowblocks`) on or off; default: on when
-        the full-S path would exceed the budget, or when sharded. (Off otherwise, so that a
-        size sweep times one implementation throughout; ``blocked=True`` is the faster choice
-        from n ≈ 1024 on, see the README.)
+        Force the row-blocked oracles (:mod:`solvers.rowblocks`) on or off; default: on for the
+        backends of :data:`BLOCKED_BY_DEFAULT` (NumPy: the faster path at every size, so a size
+        sweep times one implementation throughout), when sharded, and when the full-S path would
+        exceed the budget.
     shard : (rank, size), optional
         Hold only rows :func:`shard_rows` of A1 and B on the backend (one process of a
         row-sharded run); the backend's ``all_reduce`` then sums the partial results.
@@ -112,11 +118,17 @@ class Problem:
         The rows of A1 and B this process holds (all of them unless sharded).
     blocked : bool
         Whether the oracles run row-blocked.
+    full_s_fits : bool
+        Whether the n×n arrays of the full-S path fit the memory budget (what a method that
+        builds its own n×n arrays, such as the JAX peers, needs).
     layout : {"dense", "blocked", "sharded"}
         The oracles' layout, chosen once here (:mod:`solvers.oracle`): the n×n softmax held,
         row blocks within the memory budget, or row blocks of this process's shard.
     block_rows, hessian_block_rows : int
-        Rows per block of the row-blocked oracles and of the blocked X-Hessian.
+        Rows per block of the row-blocked oracles and of the blocked X-Hessian. ``block_rows``:
+        :data:`BLOCK_BYTES` of n-wide rows (at least :data:`MIN_BLOCK_ROWS`), and no more than
+        a core's share of the rows (at least half of :data:`MIN_BLOCK_ROWS`), so that a small
+        problem is one block per core (the full path on one core), within the budget.
     """
 
     def __init__(self, A1: Any, A2: Any, A3: Any, B: Any, *, backend: str | Backend = "numpy",
@@ -157,13 +169,15 @@ class Problem:
         self.memory_budget = int(memory_budget or BUDGET_FRACTION * available_memory())
         item = np.dtype(self.dtype).itemsize
         n, d, m = self.n, self.d, self.rows.stop - self.rows.start
-        full = FULL_S_ARRAYS * n * n * item
-        self.blocked = (blocked if blocked is not None
-                        else self.shard is not None or full > self.memory_budget)
+        self.full_s_fits = FULL_S_ARRAYS * n * n * item <= self.memory_budget
+        self.blocked = (blocked if blocked is not None else self.shard is not None or not self.full_s_fits
+                        or self.backend.name in BLOCKED_BY_DEFAULT)
         self.layout = "sharded" if self.shard is not None else "blocked" if self.blocked else "dense"
         self._oracle = ORACLES[self.layout]
         budget_rows = self.memory_budget // (FULL_S_ARRAYS * n * item)
-        self.block_rows = max(1, min(m, budget_rows, max(8, BLOCK_BYTES // (n * item))))
+        cache_rows = max(MIN_BLOCK_ROWS, BLOCK_BYTES // (n * item))
+        per_core = max(MIN_BLOCK_ROWS // 2, -(-m // (os.cpu_count() or 1)))
+        self.block_rows = max(1, min(m, budget_rows, cache_rows, per_core))
         self.hessian_block_rows = max(1, min(m, self.memory_budget // ((FULL_S_ARRAYS * n + 8 * d * d) * item)))
 
     @classmethod

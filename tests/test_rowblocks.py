@@ -123,12 +123,20 @@ def test_blocked_forward_keeps_no_n_by_n_array():
     assert point.loss < 1e-25
 
 
-def test_problem_chooses_blocks_from_the_memory_budget():
-    assert not Problem.planted(64, 4).blocked and not Problem.planted(2048, 2).blocked
+def test_problem_chooses_blocks_from_the_memory_budget(monkeypatch):
+    # NumPy runs row-blocked by default at every size; the full-S path only when asked for
+    assert Problem.planted(64, 4).blocked and Problem.planted(2048, 2).layout == "blocked"
+    assert not Problem.planted(64, 4, blocked=False).blocked
+    assert Problem.planted(64, 4).full_s_fits and not Problem.planted(64, 4, memory_budget=1).full_s_fits
     tight = Problem.planted(64, 4, memory_budget=64 * 64 * 8 * 4)  # half what the full-S path needs
     assert tight.blocked and tight.block_rows == 32  # 8 arrays of 32×64 fit
     assert Problem.planted(64, 4, memory_budget=1).block_rows == 1
-    assert Problem.planted(64, 4, blocked=True).block_rows == 64  # small n: one block
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    assert Problem.planted(64, 4).block_rows == 64  # small n, one core: one block, the full path
+    assert Problem.planted(8192, 4).block_rows == 64  # 4 MiB of rows
+    assert Problem.planted(2**17, 1).block_rows == 64  # at least 64 rows
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert Problem.planted(512, 4).block_rows == 256  # one block per core
     with pytest.raises(ValueError, match="memory_budget"):
         Problem.planted(8, 2, memory_budget=-1)
 
@@ -159,10 +167,11 @@ def test_solvers_on_a_blocked_problem_follow_the_full_path(method):
     X0 = full.X_star + 0.5 * np.random.default_rng(5).standard_normal((3, 3))
     runs = [get_solver(method).solve(problem, X0, eps=1e-14, max_iter=6) for problem in (full, blocked)]
     assert runs[0].status == runs[1].status and runs[0].iterations == runs[1].iterations
-    # the layouts round differently (P = (E A3)/Σ against (E/Σ) A3); inexact CG steps can amplify that
-    # to ~1e-9 of the iterate at one step, and the iteration contracts it again
+    # the layouts round differently (P = (E A3)/Σ against (E/Σ) A3, row sums folded into products);
+    # the iterations amplify rounding: a 1e-15 relative change of X0 moves the full path's own varpro
+    # history by up to 7.5e-10 of the first loss, so the layouts are compared to 1e-8 of it
     np.testing.assert_allclose([r.loss for r in runs[1].history], [r.loss for r in runs[0].history], rtol=1e-8,
-                               atol=1e-9 * runs[0].history[0].loss)
+                               atol=1e-8 * runs[0].history[0].loss)
 
 
 @pytest.mark.parametrize("method", ["joint-newton", "autograd-newton", "varpro"])
@@ -177,13 +186,15 @@ def test_methods_give_the_same_iterates_blocked_and_full(method):
 
 
 @pytest.mark.parametrize("method", ["jax-newton", "jax-newton-cg"])
-def test_a_method_that_builds_its_own_n_by_n_arrays_is_skipped_on_a_blocked_problem(method):
+def test_a_method_that_builds_its_own_n_by_n_arrays_is_skipped_where_they_exceed_the_budget(method):
     from solvers.registry import solver_class
 
-    blocked = Problem.planted(N, D, seed=2, blocked=True)
-    reason = solver_class(method).skip(blocked)
-    assert reason and "blocked" in reason and "dense" in reason
-    assert solver_class(method).skip(Problem.planted(N, D, seed=2)) is None
+    tight = Problem.planted(N, D, seed=2, memory_budget=N * N * 8)  # below the full-S path's arrays
+    reason = solver_class(method).skip(tight)
+    assert tight.layout == "blocked" and reason and "memory budget" in reason
+    assert solver_class(method).skip(Problem.planted(N, D, seed=2, shard=(0, 2))) is not None
+    for blocked in (True, False):  # within the budget the oracles' layout does not matter to JAX
+        assert solver_class(method).skip(Problem.planted(N, D, seed=2, blocked=blocked)) is None
 
 
 @pytest.mark.parametrize("method", ["varpro", "joint-newton"])

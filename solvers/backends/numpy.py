@@ -112,6 +112,17 @@ class NumpyBackend:
         with blas.limit(limits=1):
             return list(_workers(workers).map(work, blocks))
 
+    def exp_inplace(self, array: np.ndarray, shift: np.ndarray | None = None) -> np.ndarray:
+        """exp(array − shift) written over ``array`` (``shift`` broadcast; ``None``: 0), and returned.
+
+        The row-blocked oracles' one pass over each n-wide block (:mod:`solvers.rowblocks`):
+        no temporary, the block stays in cache. Not part of the Backend protocol: other
+        backends fall back to ``xp.exp``.
+        """
+        if shift is not None:
+            np.subtract(array, shift, out=array)
+        return np.exp(array, out=array)
+
     def all_reduce(self, partial: Any) -> Any:
         return partial
 

@@ -87,8 +87,17 @@ class _JaxPeer:
     """
 
     name = ""
-    layouts = frozenset({"dense"})
-    layout_reason = "JAX builds the n×n softmax itself, which the memory budget or the shards do not allow"
+    layouts = frozenset({"dense", "blocked"})
+    layout_reason = "JAX builds the n×n softmax itself, which the shards do not allow"
+
+    @classmethod
+    def skip(cls, problem: Problem) -> str | None:
+        """As :meth:`IterativeSolver.skip`, and skipped where the n×n arrays exceed the problem's memory budget."""
+        reason = super().skip(problem)  # type: ignore[misc]
+        if reason is None and not problem.full_s_fits:
+            return (f"{cls.name} cannot run within the problem's memory budget ({problem.memory_budget / 2**30:.3g} GiB): "
+                    "JAX builds the n×n softmax itself")
+        return reason
     #: The :class:`JaxFunctions` methods this peer calls.
     compiled: tuple[str, ...] = ()
 
