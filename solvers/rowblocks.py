@@ -63,8 +63,8 @@ class RowSoftmax(NamedTuple):
 class _Call(NamedTuple):
     """The operands of one oracle call, built once (O(n·d) each) and read by every block.
 
-    left, right : the factors of the logits, A1 X and A2ᵀ; with a known row log-sum-exp,
-        [A1 X | −lse] and [A2 | 1]ᵀ, whose product is Z − lse
+    left, right : the factors of the logits Z = left rightᵀ, A1 X and A2; with a known row
+        log-sum-exp, [A1 X | −lse] and [A2 | 1], whose product is Z − lse
     shifted : whether ``left`` carries −lse (a block's ``exp`` is then the softmax itself)
     bounded : whether every logit is small enough for exp(Z) to need no shift (:func:`_bounded`)
     Y, V : Y and A3 Y (``None`` for the Y step, which has no Y yet)
@@ -102,8 +102,8 @@ def _call(problem: ProblemData, X: Array, Y: Array | None, *, lse: Array | None 
     V1 = None if V is None else _with_column(problem, V)
     A31 = _with_column(problem, problem.A3) if want_P else None
     if lse is None:
-        return _Call(L, problem.A2.T, False, _bounded(problem, L), Y, V, V1, A31, R)
-    return _Call(_with_column(problem, L, -lse), _with_column(problem, problem.A2).T, True, False, Y, V, V1, A31, R)
+        return _Call(L, problem.A2, False, _bounded(problem, L), Y, V, V1, A31, R)
+    return _Call(_with_column(problem, L, -lse), _with_column(problem, problem.A2), True, False, Y, V, V1, A31, R)
 
 
 #: Largest |logit| for which exp(Z) is used unshifted: half the exponent range, so that neither
@@ -123,9 +123,15 @@ def _bounded(problem: ProblemData, L: Array) -> bool:
     if getattr(problem.backend, "exp_inplace", None) is None:
         return False
     xp = problem.xp
-    A2 = problem.A2
-    squared = float(xp.max(xp.sum(L * L, axis=1))) * float(xp.max(xp.sum(A2 * A2, axis=1)))
+    squared = float(xp.max(xp.vecdot(L, L))) * float(xp.max(xp.vecdot(problem.A2, problem.A2)))
     return squared <= UNSHIFTED_LIMIT[problem.dtype] ** 2
+
+
+def _wide(problem: ProblemData, slot: int, a: Array, b: Array) -> Array:
+    """``a @ b`` for an n-wide temporary that dies with its block: in the backend's scratch array
+    ``slot`` where it keeps them (NumPy's ``product_into``), else freshly allocated."""
+    into = getattr(problem.backend, "product_into", None)
+    return a @ b if into is None else into(slot, a, b)
 
 
 def _exp(problem: ProblemData, Z: Array, shift: Array | None = None) -> Array:
@@ -139,7 +145,7 @@ def _exp(problem: ProblemData, Z: Array, shift: Array | None = None) -> Array:
 class _Block(NamedTuple):
     """One block of rows at (X, Y).
 
-    E : (b, n) the softmax times ``total`` (the softmax itself when ``total`` is ``None``)
+    E : (n, b) the block's softmax, transposed, times ``total`` (the softmax itself when ``total`` is ``None``)
     total : (b, 1) row sums of E, or ``None``
     lse : (b, 1) row log-sum-exp of the logits
     P : (b, d) S A3 (when asked for)
@@ -156,22 +162,22 @@ class _Block(NamedTuple):
 
 
 def _softmax_times(problem: ProblemData, call: _Call, rows: slice, M1: Array) -> tuple[Array, Array | None, Array, Array]:
-    """``(E, total, lse, S M)`` for a block of rows, ``M1`` = [M | 1] (n×(k+1)).
+    """``(E, total, lse, S M)`` for a block of rows, ``M1`` = [M | 1] (n×(k+1)); E transposed (n×b).
 
     With the row log-sum-exp known the logits arrive shifted and E is the softmax (one ``exp``,
     no row maxima or sums); without, E = exp(Z − rowmax) and E [M | 1] gives E M and the row sums.
     """
     xp = problem.xp
-    Z = call.left[rows, :] @ call.right
+    Z = _wide(problem, 0, call.right, call.left[rows, :].T)
     if call.shifted:
         E = _exp(problem, Z)
-        return E, None, -call.left[rows, -1:], E @ M1[:, :-1]
-    top = None if call.bounded else xp.max(Z, axis=1, keepdims=True)
+        return E, None, -call.left[rows, -1:], (M1[:, :-1].T @ E).T
+    top = None if call.bounded else xp.max(Z, axis=0, keepdims=True)
     E = _exp(problem, Z, top)
-    both = E @ M1
+    both = (M1.T @ E).T
     total = both[:, -1:]
     lse = xp.log(total)
-    return E, total, lse if top is None else top + lse, both[:, :-1] / total
+    return E, total, lse if top is None else top.T + lse, both[:, :-1] / total
 
 
 def _block(problem: ProblemData, call: _Call, rows: slice, *, want_P: bool) -> _Block:
@@ -181,7 +187,7 @@ def _block(problem: ProblemData, call: _Call, rows: slice, *, want_P: bool) -> _
     """
     B = problem.B[rows, :]
     if call.R is not None and not want_P:
-        Z = call.left[rows, :] @ call.right  # the forward pass gave the log-sum-exp with R: shifted
+        Z = _wide(problem, 0, call.right, call.left[rows, :].T)  # the forward pass gave the log-sum-exp with R: shifted
         R = call.R[rows, :]
         return _Block(_exp(problem, Z), None, -call.left[rows, -1:], None, R + B, R)
     E, total, lse, product = _softmax_times(problem, call, rows, call.A31 if want_P else call.V1)
@@ -203,9 +209,9 @@ def _grad_terms(problem: ProblemData, call: _Call, blk: _Block) -> tuple[Array, 
 
     Two n-wide products and one Hadamard product: the row sums are folded into [R | −c] [V | 1]ᵀ.
     """
-    W = _with_column(problem, blk.R, -_rowdot(problem.xp, blk.R, blk.SV)) @ call.V1.T
+    W = _wide(problem, 2, call.V1, _with_column(problem, blk.R, -_rowdot(problem.xp, blk.R, blk.SV)).T)
     W *= blk.E
-    return _per_row(W @ problem.A2, blk.total), blk.P.T @ blk.R
+    return _per_row((problem.A2.T @ W).T, blk.total), blk.P.T @ blk.R
 
 
 #: Groups of consecutive blocks handed to the backend at once (each sums its blocks' partials).
@@ -252,8 +258,8 @@ def _map(problem: ProblemData, work: Callable[[slice], tuple[Any, ...]], kinds: 
 
 
 def _rowdot(xp: Any, a: Array, b: Array) -> Array:
-    """Row-wise dot products of two b×d arrays, as a b×1 column."""
-    return xp.sum(a * b, axis=1, keepdims=True)
+    """Row-wise dot products of two b×d arrays, as a b×1 column (``vecdot``: no b×d temporary)."""
+    return xp.vecdot(a, b)[:, None]
 
 
 def forward(problem: ProblemData, X: Array, Y: Array) -> Forward:
@@ -323,7 +329,7 @@ def hvp(problem: ProblemData, X: Array, Y: Array, dX: Array | None, dY: Array | 
     lse, R = (lse, None) if fw is None else (fw.S.lse, fw.R)
     call = _call(problem, X, Y, lse=lse, R=R, want_P=dY is not None)
     dL = None if dX is None else problem.A1 @ dX
-    right = call.V1.T if dY is None else _with_column(problem, xp.concat([call.V, problem.A3 @ dY], axis=1)).T
+    right = call.V1 if dY is None else _with_column(problem, xp.concat([call.V, problem.A3 @ dY], axis=1))
 
     def work(rows: slice) -> tuple[Array, ...]:
         blk = _block(problem, call, rows, want_P=dY is not None)
@@ -331,9 +337,9 @@ def hvp(problem: ProblemData, X: Array, Y: Array, dX: Array | None, dY: Array | 
         dR = None if dY is None else blk.P @ dY
         H = m = dP = None
         if dL is not None:
-            H = dL[rows, :] @ A2.T
+            H = _wide(problem, 1, A2, dL[rows, :].T)
             H *= blk.E
-            both = _per_row(H @ (call.V1 if dY is None else call.A31), blk.total)
+            both = _per_row(((call.V1 if dY is None else call.A31).T @ H).T, blk.total)
             m = both[:, -1:]
             if dY is None:
                 dR = both[:, :-1] - m * SV
@@ -345,16 +351,16 @@ def hvp(problem: ProblemData, X: Array, Y: Array, dX: Array | None, dY: Array | 
         left = [dR, -a] if m is None else [dR - m * R, m * c - a]
         if dY is not None:
             left.insert(1, R)
-        W = xp.concat(left, axis=1) @ right
+        W = _wide(problem, 2, right, xp.concat(left, axis=1).T)
         W *= blk.E
         if H is not None:
-            W2 = _with_column(problem, R, -c) @ call.V1.T
+            W2 = _wide(problem, 3, call.V1, _with_column(problem, R, -c).T)
             W2 *= H
             W += W2
         T = None
         if dY is not None:
             T = blk.P.T @ dR if dP is None else blk.P.T @ dR + dP.T @ R
-        U = _per_row(W @ A2, blk.total)
+        U = _per_row((A2.T @ W).T, blk.total)
         return (U, T) if fw is not None else (U, T, blk.lse, R)
 
     parts = _map(problem, work, "rs" if fw is not None else "rsrr", call.left.shape[0], problem.block_rows)
@@ -400,9 +406,9 @@ def _hessian_blocks(problem: ProblemData, X: Array, Y: Array, A1: Array,
     call = _call(problem, X, Y, A1=A1, want_P=True)
     for rows in _slices(A1.shape[0], problem.hessian_block_rows):
         E, total, _, P = _softmax_times(problem, call, rows, call.A31)
-        E /= total
+        E /= total.T
         SV = P @ Y
-        yield rows, E, SV - B[rows, :], SV
+        yield rows, E.T, SV - B[rows, :], SV
 
 
 def _zeros(problem: ProblemData, *shape: int) -> Array:
@@ -481,9 +487,9 @@ def varpro_gn_product(problem: ProblemData, fw: Forward, Q: Array, D: Array) -> 
 
     def directional(rows: slice) -> tuple[Array]:
         blk = _block(problem, call, rows, want_P=False)
-        H = dL[rows, :] @ A2.T
+        H = _wide(problem, 1, A2, dL[rows, :].T)
         H *= blk.E
-        both = H @ call.V1
+        both = (call.V1.T @ H).T
         return (both[:, :-1] - both[:, -1:] * blk.SV,)
 
     (W,) = _map(problem, directional, "r", R.shape[0], problem.block_rows)
@@ -491,9 +497,9 @@ def varpro_gn_product(problem: ProblemData, fw: Forward, Q: Array, D: Array) -> 
 
     def transposed(rows: slice) -> tuple[Array]:
         blk = _block(problem, call, rows, want_P=False)
-        U = _with_column(problem, W[rows, :], -_rowdot(xp, W[rows, :], blk.SV)) @ call.V1.T
+        U = _wide(problem, 2, call.V1, _with_column(problem, W[rows, :], -_rowdot(xp, W[rows, :], blk.SV)).T)
         U *= blk.E
-        return (U @ A2,)
+        return ((A2.T @ U).T,)
 
     (U,) = _map(problem, transposed, "r", R.shape[0], problem.block_rows)
     return problem.backend.all_reduce(2.0 * (problem.A1.T @ U))

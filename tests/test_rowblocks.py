@@ -214,3 +214,15 @@ def test_a_memory_budget_bounds_what_a_solve_allocates(method):
         tracemalloc.stop()
     assert result.status == "max_iter", result.message
     assert peak < n * n * 8 / 2, f"{method} allocated {peak / 2**20:.1f} MiB at its peak"
+
+
+@pytest.mark.parametrize("scale", [0.7, 400.0], ids=["unshifted-exp", "row-maxima"])
+def test_numpy_blocks_take_row_maxima_only_past_the_unshifted_limit(scale, rng):
+    """Small logits skip the row maxima (exp(Z) cannot overflow); logits of thousands take them, and agree too."""
+    full, blocked = _pair("numpy", 8)
+    X, Y, Dir = (scale * rng.standard_normal((D, D)) for _ in range(3))
+    assert rowblocks._call(blocked, X, Y).bounded == (scale < 1)
+    for oracle in ("loss", "value_and_grad", "hvp", "y_step"):
+        want, got = (_flat(ORACLES[oracle](p, X, Y, Dir)) for p in (full, blocked))
+        for w, g in zip(want, got):
+            assert np.all(np.isfinite(np.asarray(g))) and _rel(full, g, w) < 1e-10

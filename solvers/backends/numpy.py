@@ -19,6 +19,7 @@ small oracle's elementwise work).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, nullcontext
@@ -67,6 +68,10 @@ def _single_threaded_scipy_blas() -> AbstractContextManager[Any]:
 
 #: Largest system solved with SciPy's BLAS on one thread (see the module docstring).
 SINGLE_THREAD_MAX = 512
+#: Largest scratch array :meth:`NumpyBackend.product_into` keeps per slot and thread (larger products are allocated).
+SCRATCH_BYTES = 2**25
+
+_scratch = threading.local()
 
 
 class NumpyBackend:
@@ -122,6 +127,26 @@ class NumpyBackend:
         if shift is not None:
             np.subtract(array, shift, out=array)
         return np.exp(array, out=array)
+
+    def product_into(self, slot: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``a @ b`` written into this thread's scratch array number ``slot``, valid until the thread asks
+        for that slot again.
+
+        The row-blocked oracles' n-wide temporaries (a block's logits and products) live for
+        one block: reusing their memory, call after call, spares the fresh pages (a page fault
+        per 4 KiB, whatever the allocator keeps) and finds it in cache. Products above
+        :data:`SCRATCH_BYTES` are allocated as usual. Not part of the Backend protocol.
+        """
+        rows, cols = a.shape[0], b.shape[1]
+        size = rows * cols
+        dtype = np.result_type(a, b)
+        if size * dtype.itemsize > SCRATCH_BYTES:
+            return a @ b
+        buffers = _scratch.__dict__.setdefault("buffers", {})
+        buffer = buffers.get((slot, dtype))
+        if buffer is None or buffer.size < size:
+            buffer = buffers[(slot, dtype)] = np.empty(size, dtype=dtype)
+        return np.matmul(a, b, out=buffer[:size].reshape(rows, cols))
 
     def all_reduce(self, partial: Any) -> Any:
         return partial

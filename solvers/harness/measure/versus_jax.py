@@ -3,18 +3,24 @@
 For each oracle — the loss, the value and gradient, the X-block Hessian–vector product
 ``hvp_x`` and the joint ``hvp`` — the project's call (a fresh oracle of the iterate, in the
 problem's default layout, so every call pays its own forward pass) and the jitted JAX
-function of L as docs/maths.md §1 writes it are timed in turn, one thread each (BLAS through
-threadpoolctl, XLA through its flags), best of ``repeat`` interleaved calls after one
-untimed call each (compilation off the clock), float64, on ``Problem.planted(n, d)`` at
-X* + 0.5·G with Y the exact step. The ratio JAX time / project time is > 1 where the
-project is faster. JAX must not have started its backend before the first call in the
-process (its thread flags are read then); the asv suite runs each in a fresh process.
+function of L as docs/maths.md §1 writes it are timed in turn, one thread each, best of
+``repeat`` interleaved calls after one untimed call each (compilation off the clock),
+float64, on ``Problem.planted(n, d)`` at X* + 0.5·G with Y the exact step. The ratio JAX
+time / project time is > 1 where the project is faster.
+
+One thread each: BLAS through threadpoolctl, and the whole process pinned to one core
+before JAX starts (:func:`one_core`), because XLA's flags alone do not hold it to one
+thread (measured: a jitted 2048² product used 2.0 s of CPU per 1.0 s of wall time with
+``--xla_cpu_multi_thread_eigen=false``). JAX must not have started its backend before the
+first call in the process (its thread pools inherit the pinning when they start); the asv
+suite runs each in a fresh process.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -27,6 +33,17 @@ ORACLES = ("loss", "value_and_grad", "hvp_x", "hvp")
 SIZES = ((512, 32), (2048, 64), (4096, 64))
 #: XLA on one thread, as the project's BLAS is limited to one.
 XLA_ONE_THREAD = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+
+
+@contextmanager
+def one_core() -> Iterator[None]:
+    """Pin this thread, and every thread it starts meanwhile (XLA's pools), to one core of those allowed."""
+    allowed = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {max(allowed)})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, allowed)
 
 
 def _jax_functions(problem: Problem) -> tuple[Any, dict[str, Callable[..., Any]]]:
@@ -75,10 +92,10 @@ def versus_jax(n: int, d: int, oracle: str, *, seed: int = 0, repeat: int = 3) -
         "hvp_x": lambda: problem.oracle(X, Y).hvp_x(D),
         "hvp": lambda: problem.oracle(X, Y).hvp(D, D),
     }
-    jax, jitted = _jax_functions(problem)
-    Xj, Yj, Dj = (jax.numpy.asarray(a) for a in (X, Y, D))
-    args = (Xj, Yj) if oracle in ("loss", "value_and_grad") else (Xj, Yj, Dj)
-    with threadpool_limits(1):
+    with one_core(), threadpool_limits(1):
+        jax, jitted = _jax_functions(problem)
+        Xj, Yj, Dj = (jax.numpy.asarray(a) for a in (X, Y, D))
+        args = (Xj, Yj) if oracle in ("loss", "value_and_grad") else (Xj, Yj, Dj)
         ours, theirs = _side_by_side(repeat, project[oracle],
                                      lambda: jax.block_until_ready(jitted[oracle](*args)))
     return {"project": ours, "jax": theirs, "ratio": theirs / ours}
