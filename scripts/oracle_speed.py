@@ -44,6 +44,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=3, help="interleaved calls per contender (best is kept)")
     parser.add_argument("--only", default="jax,layout,lbfgs", help="which tables, comma-separated")
+    parser.add_argument("--layout-threads", type=int, default=None,
+                        help="BLAS threads for the layout table (default: the machine's; 1 on a busy machine)")
     args = parser.parse_args()
     only = set(args.only.split(","))
     if "jax" in only:
@@ -58,9 +60,10 @@ def main() -> None:
         from solvers.harness.measure.oracle_speed import layout_table
 
         retain_freed_memory()
-        print("\n## default layout / faster of blocked and full (the machine's threads; target ≤ 1.1)\n")
+        threads = "the machine's threads" if args.layout_threads is None else f"{args.layout_threads} thread(s)"
+        print(f"\n## default layout / faster of blocked and full ({threads}; target ≤ 1.1)\n")
         print("| stage | n | d | default | blocked ms | full ms | ratio |\n| --- | --- | --- | --- | --- | --- | --- |")
-        layout_table(repeat=args.repeat, progress=lambda r: print(
+        layout_table(repeat=args.repeat, threads=args.layout_threads, progress=lambda r: print(
             f"| {r['stage']} | {r['n']} | {r['d']} | {r['default']} | {r['blocked'] * 1e3:.2f} | {r['full'] * 1e3:.2f} | "
             f"{r['ratio']:.2f} |", flush=True))
     if "lbfgs" in only:

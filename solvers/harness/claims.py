@@ -66,6 +66,11 @@ ASSEMBLY_TERMS = ("n²d²", "nd⁴", "n²d", "nd²", "n²", "1")
 #: ... and a whole second-order iteration: the assembly plus the d²×d² solve (d⁶).
 ITERATION_TERMS = ("d⁶", *ASSEMBLY_TERMS)
 
+#: Stage -> exponentials of n×n entries one call needs at least (the fused row blocks take one per
+#: entry): with the classical flops, the work of the roofline limit (flops at the measured matrix-product
+#: rate plus these at the measured ``exp`` rate).
+EXP_PER_ENTRY = {"forward": 1, "gradient": 1, "y_solve": 1, "hvp": 1, "hessian_assembly": 1}
+
 #: Sweep -> (axis varied, attribute of :class:`Claim` holding the claimed exponent). ``wide_d`` sweeps d
 #: past n (d > n), where T_mat(n,d,d) ~ n·d^(ω−1) is the product the claim names.
 SWEEP_AXES = {"n": ("n", "claim_n"), "d": ("d", "claim_d"), "solve_d": ("d", "claim_d"), "cross_n": ("n", "claim_n"),

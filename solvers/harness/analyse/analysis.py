@@ -23,6 +23,7 @@ from .costmodel import CostModel, Coverage, coverage, fit_cost_model, identifiab
 from .disturbance import disturbed, fit_time, stalls
 from .scaling import (MIN_FIT_TIME, MODEL_ONLY_SWEEPS, ScalingResult, analyse_scaling, approaches, fixed_sizes,
                       fraction_of_peak, sweep_records, without_model)
+from .roofline import RooflinePoint, best_roofline, exp_pricing, exp_rates, roofline_points
 from .sparsify import SparsifyAnalysis, analyse_sparsification
 from .study import Study, analyse_study
 
@@ -87,7 +88,9 @@ def speedups(records: list[dict[str, Any]], reference: str = "numpy") -> list[di
 
 @dataclass
 class BestFraction:
-    """A stage's highest achieved fraction of its backend's matrix-product rate, and where."""
+    """A stage's highest achieved fraction of its backend's matrix-product rate, and where; and its
+    point closest to the roofline limit (:mod:`solvers.harness.analyse.roofline`), where the run
+    measured the ``exp`` rate too."""
 
     stage: str
     backend: str
@@ -95,6 +98,7 @@ class BestFraction:
     n: int
     d: int
     flops_per_s: float
+    roofline: RooflinePoint | None = None
 
 
 @dataclass
@@ -121,6 +125,9 @@ class Analysis:
     speedups: list[dict[str, Any]]
     gemm: dict[str, float]
     best_fractions: list[BestFraction]
+    exp: dict[str, float]                                     # backend -> measured exp rate (entries/s)
+    roofline: list[RooflinePoint]
+    exp_pricing: list[tuple[str, float]]                      # (backend, forward's n² coefficient / s per exp)
     nnd_checks: list[tuple[ScalingResult, bool]]              # (fit against n, inside NND_RANGE)
     solve_checks: list[tuple[ScalingResult, bool, str]]       # (fit against d, approaches 6, why)
     sizes: list[SizeSummary]
@@ -135,7 +142,8 @@ class Analysis:
                 "coverage": [asdict(c) for c in self.coverage],
                 "convergence_study": self.study.to_dict() if self.study else None, "scaling": [r.to_dict() for r in self.scaling],
                 "convergence": [r.to_dict() for r in self.convergence], "speedups": self.speedups,
-                "gemm": self.gemm}
+                "gemm": self.gemm, "exp": self.exp, "exp_pricing": self.exp_pricing,
+                "roofline": [{**asdict(p), "limit": p.limit, "fraction": p.fraction} for p in self.roofline]}
 
 
 def gemm_rates(data: dict[str, Any]) -> dict[str, float]:
@@ -153,9 +161,10 @@ def analyse(data: dict[str, Any], min_fit_time: float = MIN_FIT_TIME, rule: Rule
     rule = rule or Rule.from_record(data)
     records = data.get("points", [])
     sparsified = data.get("sparsification") or {}
-    rates = gemm_rates(data)
+    rates, exps = gemm_rates(data), exp_rates(data)
     records = mark_stalls(records)
     models = cost_models(records)
+    roofline = roofline_points([r for r in records if not disturbed(r)], rates, exps)
     scaling: list[ScalingResult] = []
     for backend in dict.fromkeys(r["backend"] for r in records):
         for stage in dict.fromkeys(r["stage"] for r in records):
@@ -176,7 +185,8 @@ def analyse(data: dict[str, Any], min_fit_time: float = MIN_FIT_TIME, rule: Rule
     return Analysis(
         min_fit_time=min_fit_time, rule=rule, models=models, coverage=_coverage(models, scaling, records),
         scaling=scaling, convergence=convergence, speedups=speedups(records),
-        gemm=rates, best_fractions=best_fractions(records, rates),
+        gemm=rates, best_fractions=best_fractions(records, rates, roofline), exp=exps, roofline=roofline,
+        exp_pricing=exp_pricing(models, exps),
         nnd_checks=[(r, r.fit is not None and NND_RANGE[0] <= r.fit.slope <= NND_RANGE[1])
                     for r in scaling if r.stage == NND_STAGE and r.sweep == "n"],
         solve_checks=[(r, *approaches(r, 6.0)) for r in scaling if r.stage == SOLVE_STAGE and r.sweep == "solve_d"],
@@ -217,8 +227,9 @@ def _per_iteration(records: list[dict[str, Any]], models: list[CostModel]) -> Ca
     return per_iteration
 
 
-def best_fractions(records: list[dict[str, Any]], rates: dict[str, float]) -> list[BestFraction]:
-    """Per stage and backend with a measured rate, the point closest to that rate."""
+def best_fractions(records: list[dict[str, Any]], rates: dict[str, float],
+                   roofline: list[RooflinePoint]) -> list[BestFraction]:
+    """Per stage and backend with a measured rate, the point closest to that rate (and the one closest to the roofline)."""
     out = []
     for stage in dict.fromkeys(r["stage"] for r in records):
         for backend, rate in rates.items():
@@ -226,7 +237,8 @@ def best_fractions(records: list[dict[str, Any]], rates: dict[str, float]) -> li
             fracs = [(f, r) for f, r in fracs if f is not None]
             if fracs:
                 best, where = max(fracs, key=lambda pair: pair[0])
-                out.append(BestFraction(stage, backend, best, where["n"], where["d"], best * rate))
+                out.append(BestFraction(stage, backend, best, where["n"], where["d"], best * rate,
+                                        best_roofline(roofline, stage, backend)))
     return out
 
 

@@ -53,11 +53,25 @@ def quick_points(grid: str = "quick") -> list[tuple[int, int]]:
 
 
 def layout_table(points: Iterable[tuple[int, int]] | None = None, stages: Sequence[str] = LAYOUT_STAGES, *,
-                 repeat: int = 3, progress: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
+                 repeat: int = 3, threads: int | None = None,
+                 progress: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """One row per (stage, n, d): seconds of the ``blocked`` and ``full`` paths, the ``default`` layout's
-    name, and ``ratio`` = the default's time / the faster path's (1.0 where the default is the faster)."""
+    name, and ``ratio`` = the default's time / the faster path's (1.0 where the default is the faster).
+
+    ``threads``: BLAS threads (and so the blocks' workers) for every call; default the machine's.
+    On a machine other jobs keep busy, two-thread timings stall at random (a 1 ms call measured
+    at 13 ms, best of five): compare on one thread there.
+    """
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(threads):
+        return _layout_rows(quick_points() if points is None else points, stages, repeat, progress)
+
+
+def _layout_rows(points: Iterable[tuple[int, int]], stages: Sequence[str], repeat: int,
+                 progress: Callable[[dict[str, Any]], None] | None) -> list[dict[str, Any]]:
     rows = []
-    for n, d in (quick_points() if points is None else points):
+    for n, d in points:
         problems = {name: Problem.planted(n, d, blocked=flag) for name, flag in (("blocked", True), ("full", False))}
         default = Problem.planted(n, d).layout
         X, Y = stage_point(problems["blocked"])

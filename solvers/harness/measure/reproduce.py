@@ -36,7 +36,7 @@ from .convergence_runs import RunSet, reference_first, run_convergence
 from .environment import measured_under, thread_limit
 from . import interference
 from .grids import Grid, get_grid
-from .stages import STAGES, Stage, gemm_rate, prepare_stage, time_body
+from .stages import STAGES, Stage, exp_rate, gemm_rate, prepare_stage, time_body
 
 #: Where reports go unless ``--out`` says otherwise: an ignored folder, so that running the
 #: Quickstart never overwrites the committed ``reports/<machine>/`` (publish with ``--out reports/<machine>``).
@@ -241,7 +241,8 @@ def run_stage_timings(store: Store, grid: Grid, backends: list[str], options: Op
 
 
 def measure_gemm(store: Store, backends: list[str], options: Options) -> None:
-    """The backend's own square matrix-product rate, measured in this run (once per backend)."""
+    """The backend's own square matrix-product rate and ``exp`` rate (the roofline's calibrations),
+    measured in this run (once per backend)."""
     from ...backends import get_backend
 
     for name in backends:
@@ -250,7 +251,8 @@ def measure_gemm(store: Store, backends: list[str], options: Options) -> None:
         try:
             backend = get_backend(name)
             rate = gemm_rate(backend, options.gemm_size)
-            entry = GemmEntry(status="ok", size=options.gemm_size, flops_per_s=rate)
+            entry = GemmEntry(status="ok", size=options.gemm_size, flops_per_s=rate,
+                              exp_per_s=exp_rate(backend, options.gemm_size))
         except Exception as exc:  # noqa: BLE001 - unavailable backends are recorded, not fatal
             entry = GemmEntry(status="failed", size=options.gemm_size, reason=describe_exception(exc, brief=True))
         finally:

@@ -221,6 +221,22 @@ def time_body(body: Body, backend: Backend, *, repeat: int = 5, min_time: float 
     return samples
 
 
+def exp_rate(backend: Backend, size: int, *, repeat: int = 5) -> float:
+    """The backend's ``exp`` rate in entries/s over a size×size array (median of ``repeat``), taken in
+    row blocks of :data:`solvers.problem.BLOCK_BYTES` through ``map_blocks``, as the row-blocked
+    oracles take it (every core on NumPy). Inputs are random logits of order one.
+    """
+    from ...problem import BLOCK_BYTES
+
+    xp = backend.xp
+    Z = backend.asarray(np.random.default_rng(12).standard_normal((size, size)))
+    rows = max(1, BLOCK_BYTES // (size * Z.dtype.itemsize))
+    blocks = [slice(start, min(start + rows, size)) for start in range(0, size, rows)]
+    samples = time_body(lambda: backend.map_blocks(lambda block: xp.exp(Z[block, :]), blocks), backend,
+                        repeat=repeat + 1)[1:]
+    return size * size / float(np.median(samples))
+
+
 def gemm_rate(backend: Backend, size: int, *, repeat: int = 5) -> float:
     """The backend's own square matrix-product rate in flop/s (median of ``repeat``).
 

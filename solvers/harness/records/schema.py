@@ -59,11 +59,13 @@ class StagePoint(TypedDict, total=False):
 
 
 class GemmEntry(TypedDict, total=False):
-    """The backend's square matrix-product rate, measured in the same run."""
+    """The backend's square matrix-product rate and ``exp`` rate (entries/s, the roofline's two
+    calibrations), measured in the same run (older records have no ``exp_per_s``)."""
 
     status: Literal["ok", "failed"]
     size: int
     flops_per_s: float
+    exp_per_s: float
     reason: str
 
 

@@ -17,6 +17,7 @@ import numpy as np
 from ...result import SolveResult
 from ..analyse.scaling import MIN_FIT_TIME, ScalingResult
 from ..analyse.convergence import ConvergenceResult
+from ..analyse.roofline import RooflinePoint
 from ..records import write_atomic
 
 SWEEP_TITLES = {"n": "time against n", "d": "time against d (product stages)", "solve_d": "time against d (d²×d² stages)",
@@ -145,6 +146,28 @@ def plot_fraction(scaling: list[ScalingResult], path: Path) -> None:
         ax.axhline(1.0, color="grey", lw=0.8, ls=":")
         _legend(ax)
         ax.grid(True, which="both", alpha=0.2)
+    _save(fig, path)
+
+
+def plot_roofline(points: list[RooflinePoint], path: Path) -> None:
+    """Each stage's fastest call against its roofline limit (flops at the GEMM rate + exps at the exp rate), log–log.
+
+    On the diagonal a call runs at the limit; the dotted line is twice the limit.
+    """
+    fig, axes = _figure(1, width=6.0, height=5.0)
+    ax = axes[0]
+    keys = [f"{p.stage} [{p.backend}]" for p in points]
+    colors = _styles(keys)
+    for key in dict.fromkeys(keys):
+        mine = sorted((p for p, k in zip(points, keys) if k == key), key=lambda p: p.limit)
+        ax.plot([p.limit for p in mine], [p.seconds for p in mine], marker="o", ms=3, ls="", color=colors[key], label=key)
+    span = [min(p.limit for p in points), max(p.seconds for p in points)]
+    ax.plot(span, span, color="grey", lw=0.8, label="at the limit")
+    ax.plot(span, [2 * x for x in span], color="grey", lw=0.8, ls=":", label="twice the limit")
+    ax.set(xscale="log", yscale="log", xlabel="roofline limit (s): flops / GEMM rate + n² exps / exp rate",
+           ylabel="fastest call (s)", title="time against the roofline limit")
+    _legend(ax)
+    ax.grid(True, which="both", alpha=0.2)
     _save(fig, path)
 
 

@@ -199,15 +199,28 @@ def peak_section(result: Analysis) -> list[str]:
     lines = ["## Fraction of the hardware limit", ""]
     if not result.gemm:
         return lines + ["No matrix-product rate was measured in this record.", ""]
-    lines += [f"- `{b}`: square matrix product at {rate / 1e9:.1f} GFLOP/s (measured in this run)."
-              for b, rate in result.gemm.items()]
+    lines += [f"- `{b}`: square matrix product at {rate / 1e9:.1f} GFLOP/s"
+              + (f", `exp` at {1e9 / result.exp[b]:.2f} ns per entry" if b in result.exp else "")
+              + " (measured in this run)." for b, rate in result.gemm.items()]
+    lines += [f"- `{b}`: the forward pass's cost model prices its n² elementwise work at {ratio:.2f}× the measured "
+              "`exp` per entry." for b, ratio in result.exp_pricing]
     rows = [[f"`{best.stage}`", best.backend, f"{best.fraction:.1%}", f"n={best.n}, d={best.d}",
-             f"{best.flops_per_s / 1e9:.1f}"] for best in result.best_fractions]
-    lines += ["", table(["stage", "backend", "best fraction of GEMM rate", "at", "GFLOP/s"], rows) if rows else
+             f"{best.flops_per_s / 1e9:.1f}", _roofline_text(best.roofline)] for best in result.best_fractions]
+    lines += ["", table(["stage", "backend", "best fraction of GEMM rate", "at", "GFLOP/s",
+                         "best fraction of the roofline (at)"], rows) if rows else
               "No stage with a flop count was measured.", "",
-              "Flop counts are classical (docs/maths.md §7); stages without one (solver iterations) are left out.", "",
+              "Flop counts are classical (docs/maths.md §7); stages without one (solver iterations) are left out. "
+              "The roofline limit of a call is its flops at the measured matrix-product rate plus its n×n "
+              "exponentials (one per entry) at the measured `exp` rate; the fraction is limit / fastest call.", "",
               "![fraction of peak](fraction_of_peak.png)", ""]
+    if result.roofline:
+        lines += ["![time against the roofline limit](roofline.png)", ""]
     return lines
+
+
+def _roofline_text(point: Any) -> str:
+    """A best roofline point as "fraction (n=…, d=…)", or a dash where the run has no exp rate."""
+    return "–" if point is None else f"{point.fraction:.0%} (n={point.n}, d={point.d})"
 
 
 def speedup_section(speedups: list[dict[str, Any]]) -> list[str]:
@@ -280,6 +293,8 @@ def build_report(data: Measurements | dict[str, Any], out_dir: Path, min_fit_tim
     if result.scaling:
         figures.plot_scaling(result.scaling, out_dir / "scaling.png", min_fit_time)
         figures.plot_fraction(result.scaling, out_dir / "fraction_of_peak.png")
+        if result.roofline:
+            figures.plot_roofline(result.roofline, out_dir / "roofline.png")
     if runs:
         figures.plot_convergence(runs, out_dir / "convergence.png", results=result.convergence)
     if result.speedups:

@@ -1,0 +1,243 @@
+"""The fused work of one row block, shared by the row-blocked oracles (:mod:`solvers.rowblocks`).
+
+A call's operands are built once (:func:`operands`); each block of rows then touches its
+n-wide arrays as few times as the maths allows (docs/maths.md §2–§5), with one ``exp`` per
+entry per oracle call:
+
+* the softmax is never normalised entry by entry: a block keeps E = exp(Z − shift) and its row
+  sums, which come out of the product E [M | 1] (one more column, no pass), and the d-wide
+  results are divided by them instead (docs/maths.md §2: every use of S is a product or a
+  Hadamard factor);
+* a row constant subtracted from an n-wide product is folded into it, [R | −c] [V | 1]ᵀ =
+  R Vᵀ − c 1ᵀ, and the logits shifted by a known row log-sum-exp are [A1 X | −lse] [A2 | 1]ᵀ,
+  whose ``exp`` is the softmax itself;
+* the row sums of n-wide products are taken through their rank-d factors (rowsum(S ⊙ R Vᵀ) =
+  rowsum(R ⊙ S V)), and the softmax derivative dS = S ⊙ (ΔZ − rowsum(S ⊙ ΔZ)) enters only
+  as H = S ⊙ ΔZ and its row sums (dS = H − m S), so a Hessian–vector product makes two
+  n-wide Hadamard products and one sum per block;
+* the forward pass runs inside the gradient and the Hessian–vector product when the oracle does
+  not have it yet (:func:`solvers.rowblocks.forward_and_grad`, :func:`solvers.rowblocks.hvp`
+  without ``fw``): one pass per call.
+
+On NumPy the ``exp`` overwrites its block (the backend's ``exp_inplace``) and the n-wide
+temporaries reuse per-thread scratch arrays (``product_into``); elsewhere they are ``xp.exp``
+and fresh products, so torch autograd (the peers) still differentiates
+:func:`solvers.rowblocks.forward`.
+
+The blocks are held transposed (n×b: the logits as A2 Lᵀ, products with an n×k matrix M as
+(Mᵀ Eᵀ)ᵀ), the orientation in which OpenBLAS runs these shapes fastest here. :func:`map_rows`
+hands groups of blocks to the backend (``map_blocks``: every core on NumPy).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from .backends import device_of
+from .rowterms import ProblemData
+
+Array = Any
+
+
+class Call(NamedTuple):
+    """The operands of one oracle call, built once (O(n·d) each) and read by every block.
+
+    left, right : the factors of the logits Z = left rightᵀ, A1 X and A2; with a known row
+        log-sum-exp, [A1 X | −lse] and [A2 | 1], whose product is Z − lse
+    shifted : whether ``left`` carries −lse (a block's ``exp`` is then the softmax itself)
+    bounded : whether every logit is small enough for exp(Z) to need no shift (:func:`logits_bounded`)
+    Y, V : Y and A3 Y (``None`` for the Y step, which has no Y yet)
+    V1 : [V | 1] (n×(d+1)): a product with it also gives row sums, one with its transpose
+        subtracts a row constant
+    A31 : [A3 | 1], or ``None`` when the call needs no P = S A3
+    R : (m, d) the forward pass's residual when known, else ``None``
+    """
+
+    left: Array
+    right: Array
+    shifted: bool
+    bounded: bool
+    Y: Array | None
+    V: Array | None
+    V1: Array | None
+    A31: Array | None
+    R: Array | None
+
+
+def with_column(problem: ProblemData, M: Array, column: Array | None = None) -> Array:
+    """[M | column] (``column``: rows×1; default ones)."""
+    xp = problem.xp
+    if column is None:
+        column = xp.ones((M.shape[0], 1), dtype=M.dtype, device=device_of(M))
+    return xp.concat([M, column], axis=1)
+
+
+def operands(problem: ProblemData, X: Array, Y: Array | None, *, lse: Array | None = None, R: Array | None = None,
+          A1: Array | None = None, want_P: bool = False) -> Call:
+    """The operands of a call at (X, Y) over the rows of ``A1`` (default: this process's rows);
+    ``want_P``: its blocks form P = S A3."""
+    L = (problem.A1 if A1 is None else A1) @ X
+    V = None if Y is None else problem.A3 @ Y
+    V1 = None if V is None else with_column(problem, V)
+    A31 = with_column(problem, problem.A3) if want_P else None
+    if lse is None:
+        return Call(L, problem.A2, False, logits_bounded(problem, L), Y, V, V1, A31, R)
+    return Call(with_column(problem, L, -lse), with_column(problem, problem.A2), True, False, Y, V, V1, A31, R)
+
+
+#: Largest |logit| for which exp(Z) is used unshifted: half the exponent range, so that neither
+#: exp(±Z) nor a row sum of n < e^300 (float64) or e^40 (float32) such terms leaves it.
+UNSHIFTED_LIMIT = {"float64": 354.0, "float32": 44.0}
+
+
+def logits_bounded(problem: ProblemData, L: Array) -> bool:
+    """Whether |Z_ji| ≤ ‖L_j‖ · max_i ‖A2_i‖ ≤ :data:`UNSHIFTED_LIMIT` for every logit of Z = L A2ᵀ.
+
+    Then the softmax needs no row maxima (softmax_rows is shift-invariant, and nothing
+    overflows or underflows): a block saves two passes. Asked only where the backend
+    overwrites blocks in place (NumPy's ``exp_inplace``), whose arrays are on the host; elsewhere
+    the answer would cost a device synchronisation, and torch's functional transforms (the
+    autograd peers) cannot branch on data, so the row maxima are taken.
+    """
+    if getattr(problem.backend, "exp_inplace", None) is None:
+        return False
+    xp = problem.xp
+    squared = float(xp.max(xp.vecdot(L, L))) * float(xp.max(xp.vecdot(problem.A2, problem.A2)))
+    return squared <= UNSHIFTED_LIMIT[problem.dtype] ** 2
+
+
+def wide_product(problem: ProblemData, slot: int, a: Array, b: Array) -> Array:
+    """``a @ b`` for an n-wide temporary that dies with its block: in the backend's scratch array
+    ``slot`` where it keeps them (NumPy's ``product_into``), else freshly allocated."""
+    into = getattr(problem.backend, "product_into", None)
+    return a @ b if into is None else into(slot, a, b)
+
+
+def exp_into(problem: ProblemData, Z: Array, shift: Array | None = None) -> Array:
+    """exp(Z − shift) (``shift`` broadcast; ``None``: 0), overwriting ``Z`` where the backend can (NumPy)."""
+    inplace = getattr(problem.backend, "exp_inplace", None)
+    if inplace is not None:
+        return inplace(Z, shift)
+    return problem.xp.exp(Z if shift is None else Z - shift)
+
+
+class Block(NamedTuple):
+    """One block of rows at (X, Y).
+
+    E : (n, b) the block's softmax, transposed, times ``total`` (the softmax itself when ``total`` is ``None``)
+    total : (b, 1) row sums of E, or ``None``
+    lse : (b, 1) row log-sum-exp of the logits
+    P : (b, d) S A3 (when asked for)
+    SV : (b, d) S V = P Y
+    R : (b, d) SV − B
+    """
+
+    E: Array
+    total: Array | None
+    lse: Array
+    P: Array | None
+    SV: Array
+    R: Array
+
+
+def softmax_times(problem: ProblemData, call: Call, rows: slice, M1: Array) -> tuple[Array, Array | None, Array, Array]:
+    """``(E, total, lse, S M)`` for a block of rows, ``M1`` = [M | 1] (n×(k+1)); E transposed (n×b).
+
+    With the row log-sum-exp known the logits arrive shifted and E is the softmax (one ``exp``,
+    no row maxima or sums); without, E = exp(Z − rowmax) and E [M | 1] gives E M and the row sums.
+    """
+    xp = problem.xp
+    Z = wide_product(problem, 0, call.right, call.left[rows, :].T)
+    if call.shifted:
+        E = exp_into(problem, Z)
+        return E, None, -call.left[rows, -1:], (M1[:, :-1].T @ E).T
+    top = None if call.bounded else xp.max(Z, axis=0, keepdims=True)
+    E = exp_into(problem, Z, top)
+    both = (M1.T @ E).T
+    total = both[:, -1:]
+    lse = xp.log(total)
+    return E, total, lse if top is None else top.T + lse, both[:, :-1] / total
+
+
+def row_block(problem: ProblemData, call: Call, rows: slice, *, want_P: bool) -> Block:
+    """A block's softmax, P = S A3 (``want_P``), S V and residual: one n-wide product besides the logits.
+
+    When the residual is known (``call.R``) and P is not wanted, S V = R + B costs nothing.
+    """
+    B = problem.B[rows, :]
+    if call.R is not None and not want_P:
+        Z = wide_product(problem, 0, call.right, call.left[rows, :].T)  # the forward pass gave the log-sum-exp with R: shifted
+        R = call.R[rows, :]
+        return Block(exp_into(problem, Z), None, -call.left[rows, -1:], None, R + B, R)
+    E, total, lse, product = softmax_times(problem, call, rows, call.A31 if want_P else call.V1)
+    P = product if want_P else None
+    if call.R is not None:
+        R = call.R[rows, :]
+        return Block(E, total, lse, P, R + B, R)
+    SV = product @ call.Y if want_P else product
+    return Block(E, total, lse, P, SV, SV - B)
+
+
+def per_row(partial: Array, total: Array | None) -> Array:
+    """A block's d-wide result of a product with E, divided by E's row sums (the softmax's normaliser)."""
+    return partial if total is None else partial / total
+
+
+def grad_terms(problem: ProblemData, call: Call, blk: Block) -> tuple[Array, Array]:
+    """A block's gradient partials: ½ dZ A2 = (S ⊙ (R Vᵀ − rowsum(R ⊙ S V))) A2 for its rows, and Pᵀ R.
+
+    Two n-wide products and one Hadamard product: the row sums are folded into [R | −c] [V | 1]ᵀ.
+    """
+    W = wide_product(problem, 2, call.V1, with_column(problem, blk.R, -rowdot(problem.xp, blk.R, blk.SV)).T)
+    W *= blk.E
+    return per_row((problem.A2.T @ W).T, blk.total), blk.P.T @ blk.R
+
+
+#: Groups of consecutive blocks handed to the backend at once (each sums its blocks' partials).
+GROUPS = 8
+
+
+def row_slices(m: int, b: int) -> list[slice]:
+    """Consecutive blocks of ``b`` of ``m`` rows (the last one shorter)."""
+    return [slice(start, min(start + b, m)) for start in range(0, m, b)]
+
+
+def map_rows(problem: ProblemData, work: Callable[[slice], tuple[Any, ...]], kinds: str, rows: int, b: int) -> list[Any]:
+    """Run ``work`` on every block of ``b`` of the first ``rows`` rows and combine its outputs.
+
+    ``kinds`` has one letter per output of ``work``: ``"r"`` for a block of rows (concatenated
+    in order) and ``"s"`` for a partial sum (added; ``None`` counts as zero). Blocks go to the
+    backend in :data:`GROUPS` groups (which it may run concurrently), each of which adds its
+    partials as it goes, so no more than a group's d×d partials are ever held.
+    """
+    xp = problem.xp
+    slices = row_slices(rows, b)
+    groups = min(GROUPS, len(slices))
+    chunks = [slices[k * len(slices) // groups:(k + 1) * len(slices) // groups] for k in range(groups)]
+
+    def run(chunk: list[slice]) -> list[Any]:
+        out: list[Any] = [[] if kind == "r" else None for kind in kinds]
+        for block in chunk:
+            for k, (kind, part) in enumerate(zip(kinds, work(block))):
+                if kind == "r":
+                    out[k].append(part)
+                elif part is not None:
+                    out[k] = part if out[k] is None else out[k] + part
+        return out
+
+    results = problem.backend.map_blocks(run, chunks)
+    combined: list[Any] = []
+    for k, kind in enumerate(kinds):
+        parts = [result[k] for result in results]
+        if kind == "r":
+            combined.append(xp.concat([part for chunk in parts for part in chunk], axis=0))
+        else:
+            present = [part for part in parts if part is not None]
+            combined.append(None if not present else sum(present[1:], present[0]))
+    return combined
+
+
+def rowdot(xp: Any, a: Array, b: Array) -> Array:
+    """Row-wise dot products of two b×d arrays, as a b×1 column (``vecdot``: no b×d temporary)."""
+    return xp.vecdot(a, b)[:, None]
