@@ -93,9 +93,9 @@ def lbfgs_versus_jax(n: int = 512, d: int = 32, iterations: int = 100, *, one_co
 
     Both run ``iterations`` L-BFGS-B iterations from the race's start (X* + 0.5·G, Y the exact
     step), JAX compiled off the clock; each solve is timed from outside, as a user waits for it.
-    On the machine's threads, or with ``one_core`` every thread of the process pinned to one
-    core — which holds only if JAX has not started in this process before (its thread pools
-    keep the affinity they start with): run each setting in a fresh process.
+    On the machine's threads, or with ``one_core`` one BLAS thread and every thread of the
+    process pinned to one core — which holds only if JAX has not started in this process before
+    (its thread pools keep the affinity they start with): run each setting in a fresh process.
     Raises ``ValueError`` (from the registry) where JAX is not installed.
     """
     from ...registry import get_solver
@@ -114,7 +114,9 @@ def lbfgs_versus_jax(n: int = 512, d: int = 32, iterations: int = 100, *, one_co
             runs[name] = solver.solve(problem, X0, Y0, eps=0.0, max_iter=iterations)
         return body
 
-    with _versus_jax.one_core() if one_core else nullcontext():
+    from threadpoolctl import threadpool_limits
+
+    with _versus_jax.one_core() if one_core else nullcontext(), threadpool_limits(1 if one_core else None):
         project, jax = _side_by_side(repeat, solve("lbfgs"), solve("jax-lbfgs"))
     steps = {name: max(1, result.iterations) for name, result in runs.items()}
     out = {"lbfgs": project / steps["lbfgs"], "jax-lbfgs": jax / steps["jax-lbfgs"]}
