@@ -167,3 +167,20 @@ def test_untagged_records_give_every_line_of_the_sweep_across_n_equals_d_squared
     assert sorted((r.sweep, r.fixed) for r in result.scaling) == [("cross_n", 8), ("cross_n", 16), ("solve_d", 128)]
     assert {(c.sweep, c.fixed) for c in result.coverage} == {("cross_n", 8), ("cross_n", 16), ("solve_d", 128)}
     assert result.models[0].rms_error < 1e-6
+
+
+def test_roofline_limit_is_flops_at_the_gemm_rate_plus_one_exp_per_entry():
+    """A stage's roofline limit adds its flops at the measured GEMM rate and its n² exps at the measured exp rate."""
+    from solvers.backends import get_backend
+    from solvers.harness.analyse.roofline import exp_rates, roofline_points
+    from solvers.harness.measure.stages import exp_rate
+
+    record = {"stage": "forward", "backend": "numpy", "n": 1000, "d": 10, "status": "ok", "flops": 4e9,
+              "median": 0.5, "min": 0.4}
+    data = {"gemm": {"numpy": {"status": "ok", "flops_per_s": 1e10, "exp_per_s": 1e9}}}
+    (point,) = roofline_points([record, {**record, "stage": "iteration:varpro", "flops": None}],
+                               {"numpy": 1e10}, exp_rates(data))
+    assert point.gemm_seconds == pytest.approx(0.4) and point.exp_seconds == pytest.approx(1e-3)
+    assert point.fraction == pytest.approx(0.401 / 0.4)
+    assert exp_rates({"gemm": {"numpy": {"status": "ok", "flops_per_s": 1e10}}}) == {}  # an older record
+    assert 1e7 < exp_rate(get_backend("numpy"), 256, repeat=1) < 1e11

@@ -223,3 +223,30 @@ def test_numpy_blocks_take_row_maxima_only_past_the_unshifted_limit(scale, rng):
         want, got = (_flat(ORACLES[oracle](p, X, Y, Dir)) for p in (full, blocked))
         for w, g in zip(want, got):
             assert np.all(np.isfinite(np.asarray(g))) and _rel(full, g, w) < 1e-10
+
+
+@pytest.mark.parametrize("oracle", ["loss", "grad", "value_and_grad", "hvp_x", "hvp", "y_step"])
+def test_one_exp_per_entry_per_call_at_a_fresh_point(oracle, monkeypatch, rng):
+    """Each oracle at a fresh point exponentiates every n×n entry once (the forward pass runs inside the
+    gradient and the product, and is kept: the loss afterwards costs none)."""
+    from solvers.backends.numpy import NumpyBackend
+
+    entries = []
+    inplace = NumpyBackend.exp_inplace
+    monkeypatch.setattr(NumpyBackend, "exp_inplace", lambda self, a, shift=None: entries.append(a.size) or
+                        inplace(self, a, shift))
+    _, blocked = _pair("numpy", 8)
+    X, Y, Dir = (0.7 * rng.standard_normal((D, D)) for _ in range(3))
+    ORACLES[oracle](blocked, X, Y, Dir)
+    assert sum(entries) == N * N
+
+
+def test_a_product_at_a_fresh_point_keeps_its_forward_pass(monkeypatch, rng):
+    from solvers.backends.numpy import NumpyBackend
+
+    _, blocked = _pair("numpy", 8)
+    X, Y, Dir = (0.7 * rng.standard_normal((D, D)) for _ in range(3))
+    point = blocked.oracle(X, Y)
+    point.hvp_x(Dir)
+    monkeypatch.setattr(NumpyBackend, "exp_inplace", lambda *args: pytest.fail("a second pass over the blocks"))
+    assert point.loss > 0
