@@ -169,6 +169,7 @@ class Problem:
         self.memory_budget = int(memory_budget or BUDGET_FRACTION * available_memory())
         item = np.dtype(self.dtype).itemsize
         n, d, m = self.n, self.d, self.rows.stop - self.rows.start
+        self._blocked_asked = blocked
         self.full_s_fits = FULL_S_ARRAYS * n * n * item <= self.memory_budget
         self.blocked = (blocked if blocked is not None else self.shard is not None or not self.full_s_fits
                         or self.backend.name in BLOCKED_BY_DEFAULT)
@@ -236,10 +237,11 @@ class Problem:
         return self._oracle(self, X, Y, forward)
 
     def on(self, backend: str | Backend, dtype: str | None = None) -> "Problem":
-        """The same numbers on another backend (or dtype)."""
+        """The same numbers on another backend (or dtype); a layout left to the default is chosen
+        again for that backend (:data:`BLOCKED_BY_DEFAULT`), one asked for is kept."""
         return Problem(*(self.host[key] for key in _INPUTS), backend=backend,
                        dtype=dtype or self.dtype, X_star=self.X_star, Y_star=self.Y_star, name=self.name,
-                       memory_budget=self.memory_budget, blocked=self.blocked, shard=self.shard)
+                       memory_budget=self.memory_budget, blocked=self._blocked_asked, shard=self.shard)
 
     def as_variable(self, value: Any, name: str) -> Any:
         """Return ``value`` (a host or a backend array) as a d×d backend array, or raise.

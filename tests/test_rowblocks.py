@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from solvers import Problem, fusedblocks, get_solver, oracles, rowblocks
+from solvers.backends import backend_unavailable_reason
 from solvers.problem import shard_rows
 
 from .conftest import backend_param
@@ -132,6 +133,9 @@ def test_problem_chooses_blocks_from_the_memory_budget():
     assert tight.blocked and tight.block_rows == 32  # 8 arrays of 32×64 fit
     assert Problem.planted(64, 4, memory_budget=1).block_rows == 1
     assert Problem.planted(512, 4).block_rows == 512  # small n: one block, the full path
+    if backend_unavailable_reason("torch") is None:  # a default layout is chosen again for the new backend
+        assert Problem.planted(64, 4).on("torch").layout == "dense"
+        assert Problem.planted(64, 4, blocked=True).on("torch").layout == "blocked"
     assert Problem.planted(2048, 4).block_rows == 256  # 4 MiB of rows
     assert Problem.planted(2**17, 1).block_rows == 64  # at least 64 rows
     with pytest.raises(ValueError, match="memory_budget"):
