@@ -50,7 +50,7 @@ class Call(NamedTuple):
     Y, V : Y and A3 Y (``None`` for the Y step, which has no Y yet)
     V1 : [V | 1] (n×(d+1)): a product with it also gives row sums, one with its transpose
         subtracts a row constant
-    A31 : [A3 | 1], or ``None`` when the call needs no P = S A3
+    A31 : [A3 | 1], or ``None`` when the call needs no P = S A3 (its residual known, P not asked for)
     R : (m, d) the forward pass's residual when known, else ``None``
     """
 
@@ -80,7 +80,7 @@ def operands(problem: ProblemData, X: Array, Y: Array | None, *, lse: Array | No
     L = (problem.A1 if A1 is None else A1) @ X
     V = None if Y is None else problem.A3 @ Y
     V1 = None if V is None else with_column(problem, V)
-    A31 = with_column(problem, problem.A3) if want_P else None
+    A31 = with_column(problem, problem.A3) if want_P or R is None else None
     if lse is None:
         return Call(L, problem.A2, False, logits_bounded(problem, L), Y, V, V1, A31, R)
     return Call(with_column(problem, L, -lse), with_column(problem, problem.A2), True, False, Y, V, V1, A31, R)
@@ -161,21 +161,20 @@ def softmax_times(problem: ProblemData, call: Call, rows: slice, M1: Array) -> t
 
 
 def row_block(problem: ProblemData, call: Call, rows: slice, *, want_P: bool) -> Block:
-    """A block's softmax, P = S A3 (``want_P``), S V and residual: one n-wide product besides the logits.
+    """A block's softmax, P = S A3, S V = P Y and residual: one n-wide product besides the logits.
 
-    When the residual is known (``call.R``) and P is not wanted, S V = R + B costs nothing.
+    When the residual is known (``call.R``) and P is not wanted, S V = R + B and no product is made.
     """
     B = problem.B[rows, :]
     if call.R is not None and not want_P:
         Z = wide_product(problem, 0, call.right, call.left[rows, :].T)  # the forward pass gave the log-sum-exp with R: shifted
         R = call.R[rows, :]
         return Block(exp_into(problem, Z), None, -call.left[rows, -1:], None, R + B, R)
-    E, total, lse, product = softmax_times(problem, call, rows, call.A31 if want_P else call.V1)
-    P = product if want_P else None
+    E, total, lse, P = softmax_times(problem, call, rows, call.A31)
     if call.R is not None:
         R = call.R[rows, :]
         return Block(E, total, lse, P, R + B, R)
-    SV = product @ call.Y if want_P else product
+    SV = P @ call.Y  # (S A3) Y in every oracle, so that the loss of each path rounds alike
     return Block(E, total, lse, P, SV, SV - B)
 
 

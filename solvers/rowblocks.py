@@ -48,7 +48,8 @@ class RowSoftmax(NamedTuple):
 def forward(problem: ProblemData, X: Array, Y: Array) -> Forward:
     """``Forward(RowSoftmax(X, Y, lse), V, R)`` for this process's rows, in one pass over them.
 
-    Per block: the logits, their row maxima, one ``exp`` and one product E [V | 1].
+    Per block: the logits (their row maxima only where they could overflow), one ``exp`` and one
+    product E [A3 | 1].
     """
     call = operands(problem, X, Y)
 

@@ -46,14 +46,20 @@ def test_scipy_peer_at_a_stationary_point_ends_converged_not_error():
         assert result.message.startswith("no further decrease possible in float64")
 
 
-def test_cached_oracles_share_one_forward_pass_per_point(monkeypatch):
+@pytest.mark.parametrize("blocked", [True, False], ids=["blocked", "dense"])
+def test_cached_oracles_share_one_forward_pass_per_point(monkeypatch, blocked):
+    from solvers import rowblocks
     from solvers.oracle import DenseOracle
 
     problem, X0 = planted_start(16, 3)
+    problem = Problem(*(problem.host[k] for k in ("A1", "A2", "A3", "B")), blocked=blocked)
     cache = CachedOracles(problem)
     calls = []
     forward = DenseOracle._compute_forward
     monkeypatch.setattr(DenseOracle, "_compute_forward", lambda self: calls.append(1) or forward(self))
+    for name in ("forward", "forward_and_grad"):  # the blocked layout's passes that make a forward pass
+        function = getattr(rowblocks, name)
+        monkeypatch.setattr(rowblocks, name, lambda *a, function=function, **k: calls.append(1) or function(*a, **k))
     z = np.concatenate([X0.ravel(), oracles.y_solve(problem, X0).ravel()])
     value, g = cache.fun_and_grad(z)
     v = np.random.default_rng(0).standard_normal(z.size)
