@@ -145,3 +145,21 @@ def test_torch_describe_records_the_policy():
     pytest.importorskip("torch")
     record = get_backend("torch", "float32").describe()
     assert (record["tf32"], record["float32_matmul_precision"]) == (False, "highest")
+
+
+def test_numpy_blocked_cholesky_matches_lapack_and_reports_indefinite(monkeypatch, rng):
+    """The 2×2-block factorisation (the way round OpenBLAS's threaded potrf crash) is the Cholesky factor."""
+    from solvers.backends import numpy as numpy_backend
+
+    monkeypatch.setattr(numpy_backend, "BLOCKED_CHOLESKY_MIN", 7)  # 37 → 18 + 19 → blocks of 9 and 10
+    A = rng.standard_normal((37, 40))
+    H = A @ A.T + 0.1 * np.eye(37)
+    L = numpy_backend.cholesky_lower(H)
+    np.testing.assert_allclose(L, np.linalg.cholesky(H), rtol=1e-10, atol=1e-12)
+    backend = numpy_backend.NumpyBackend()
+    b = rng.standard_normal(37)
+    x, ok = backend.cho_solve(H, b)
+    assert ok
+    np.testing.assert_allclose(H @ x, b, rtol=1e-9, atol=1e-10)
+    H[30, 30] = -5.0  # indefinite only in the trailing block's Schur complement
+    assert backend.cho_solve(H, b) == (None, False)
