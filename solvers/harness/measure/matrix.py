@@ -18,7 +18,8 @@ factorise a dense matrix whose Cholesky costs more than :data:`DENSE_FLOPS` per 
 **Resumable, with a time budget.** The file is rewritten atomically after every case; with
 ``resume`` the cases it already holds are kept and only the others run (a file measured at
 another commit or with other settings is refused, :class:`~solvers.harness.records.ResumeConflict`).
-With ``time_budget`` no case starts after that many seconds; the rest wait for a resume.
+With ``time_budget`` no case starts after that many seconds (the first always does, so every
+resume makes progress); the rest wait for a resume.
 
 **Workers.** ``workers`` > 1 runs cases in that many spawned processes, each with its native
 thread pools (BLAS, OpenMP, torch, XLA) limited to ``threads``; a case's methods always run
@@ -174,10 +175,11 @@ def run_matrix(cases: Sequence[Case], path: Path, *, methods: Sequence[str] | No
             if progress is not None:
                 progress(entry)
 
-    def may_start() -> bool:
-        return time_budget is None or time.perf_counter() - started < time_budget
-
     left = list(todo)
+
+    def may_start() -> bool:  # the first case always starts, so that every resume makes progress
+        return time_budget is None or len(left) == len(todo) or time.perf_counter() - started < time_budget
+
     if workers <= 1:
         while left and may_start():
             finished(measure_case(left.pop(0), options))
@@ -204,9 +206,12 @@ def _resumed(path: Path, provenance: Provenance) -> list[RaceEntry]:
         stated = entry.get("provenance") or {}
         for key in RESUME_KEYS:
             if key in stated and key in provenance and stated[key] != provenance[key]:
+                then, now = stated[key], provenance[key]
+                if isinstance(then, dict) and isinstance(now, dict):  # name the first option that differs
+                    key = next(k for k in sorted({*then, *now}) if then.get(k) != now.get(k))
+                    then, now = then.get(key), now.get(key)
                 raise ResumeConflict(f"cannot resume {path}: its cases were measured with {key} = "
-                                     f"{str(stated[key])[:60]!r}, this run has {str(provenance[key])[:60]!r}; "
-                                     "measure into a new file instead")
+                                     f"{str(then)[:60]}, this run has {str(now)[:60]}; measure into a new file instead")
     return list(entries)
 
 
