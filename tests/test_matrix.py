@@ -23,8 +23,10 @@ from solvers.problem import START_SEED
 
 def test_the_full_matrix_has_every_kind_and_start_where_it_exists():
     cases = matrix.full_cases()
-    assert len(cases) == 3 * 3 * (3 * 5 + 2) == 153 and len({case.key for case in cases}) == 153
-    assert {case.n for case in cases} == {128, 512, 1024}
+    assert len(cases) == 5 * (3 * 5 + 2) + 3 * 4 + 3 * 2 == 103 and len({case.key for case in cases}) == 103
+    assert {(case.n, case.d) for case in cases} == {(128, 16), (512, 32), (1024, 64)}
+    assert {case.seed for case in cases if case.n == 1024} == {0, 1, 2}
+    assert len(matrix_cases([(8, 2)], [0])) == 17
     assert not [case for case in cases if case.kind == "random" and case.start.startswith("near")]
     with pytest.raises(ValueError, match="no X"):
         Case("random", "near-0.5", 32, 4, 0)

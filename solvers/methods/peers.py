@@ -192,6 +192,11 @@ class AutogradNewton(_TorchPeer, DampedMethod):
 
     name = "autograd-newton"
 
+    @staticmethod
+    def memory_bytes(n: int, d: int) -> float:
+        """Peak memory of ``torch.func.hessian``: like ``jax.hessian``, 2d² tangents of the n×n intermediates."""
+        return 4.0 * 8.0 * (2 * d * d) * n * n
+
     def init_state(self, problem: Problem, X: Any, Y: Any) -> DampedState:
         return DampedState(X, Y, damping=Damping(self.mu0))
 
