@@ -36,7 +36,7 @@ def add_matrix_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--matrix", action="store_true",
                        help="measure the benchmark matrix (kinds × starts × --sizes × --seeds; every method, wall "
                             "time to its target) into --json FILE")
-    group.add_argument("--quick", action="store_true", help="--matrix: the quick matrix (5 cases at 32x4, seconds)")
+    group.add_argument("--quick", action="store_true", help="--matrix: the quick matrix (5 cases at 48x6, seconds)")
     group.add_argument("--kinds", type=_choices(KINDS, "kinds"), default=None, metavar="K,...",
                        help=f"--matrix: problem kinds (default all: {', '.join(KINDS)})")
     group.add_argument("--starts", type=_choices(STARTS, "starts"), default=None, metavar="S,...",

@@ -65,7 +65,7 @@ LARGE_CASES = (("planted", "near-1.5"), ("noisy-1%", "near-0.5"))
 #: Absolute solver-time cap per method and case at (128, 16), seconds (:func:`size_cap` scales it).
 MAX_TIME = 2.0
 #: The quick matrix: a few small cases that run in seconds (tests, asv on the quick grid).
-QUICK_SIZES, QUICK_SEEDS = ((32, 4),), (0,)
+QUICK_SIZES, QUICK_SEEDS = ((48, 6),), (0,)
 QUICK_KINDS, QUICK_STARTS = ("planted", "noisy-10%", "random"), ("near-1.5", "zero")
 QUICK_METHODS = (DEFAULT_METHOD, "newton-cg", "lbfgs")
 
@@ -79,7 +79,7 @@ def full_cases() -> list[Case]:
 
 
 def quick_cases() -> list[Case]:
-    """The quick matrix (5 cases at (32, 4), seconds in all)."""
+    """The quick matrix (5 cases at (48, 6), seconds in all)."""
     return matrix_cases(QUICK_SIZES, QUICK_SEEDS, QUICK_KINDS, QUICK_STARTS)
 
 
