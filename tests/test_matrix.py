@@ -168,3 +168,15 @@ def test_the_reproduction_report_shows_a_matrix_file_beside_it(tmp_path):
     text = "\n".join(race_section(tmp_path))
     assert "From the matrix file `race/matrix.json`" in text and "**a** (default)" in text
     assert "`random/zero/8x2/2`" in text     # the default fails there and a peer solves it: named
+
+
+@pytest.mark.parametrize("method", ["autograd-newton", "torch-lbfgs"])
+def test_torch_peers_warm_up_on_the_numpy_problem_the_harness_holds(method):
+    """The matrix (like the race) warms a method up off the clock before ``solve`` moves the problem to torch."""
+    pytest.importorskip("torch")
+    from solvers import get_solver
+
+    problem = Problem.planted(24, 3, seed=1)
+    solver = get_solver(method)
+    solver.warm_up(problem)
+    assert solver.solve(problem, problem.start_near_solution(), max_iter=3).status != "error"

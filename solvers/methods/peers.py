@@ -203,7 +203,9 @@ class AutogradNewton(_TorchPeer, DampedMethod):
     def warm_up(self, problem: Problem) -> None:
         import torch
 
-        z = torch.ones(2, dtype=problem.A1.dtype, device=problem.A1.device)
+        on_torch = torch.is_tensor(problem.A1)  # a harness may warm up before solve moves the problem to torch
+        z = torch.ones(2, dtype=problem.A1.dtype if on_torch else torch.float64,
+                       device=problem.A1.device if on_torch else "cpu")
         torch.func.grad_and_value(lambda v: (v * v).sum())(z)
         torch.func.hessian(lambda v: (v * v).sum())(z)
 
