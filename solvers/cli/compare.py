@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..loop import describe_exception
+from ..methods import DEFAULT_METHOD
 from .arguments import positive_float, writable_file
 from .matrix import add_matrix_arguments
 from .solve import add_problem_arguments, build_problem
@@ -69,7 +70,8 @@ def _seeds(text: str) -> list[int]:
 def configure(parser: argparse.ArgumentParser) -> None:
     add_problem_arguments(parser)
     parser.add_argument("--methods", type=_method_list, default=None, metavar="A,B,C",
-                        help=f"comma-separated methods (default: all of {', '.join(list_solvers())})")
+                        help=f"comma-separated methods (default: all, the default method {DEFAULT_METHOD} first; "
+                             f"{', '.join(list_solvers())})")
     parser.add_argument("--plot", type=writable_file, default=None, metavar="FILE.png",
                         help="draw loss against time and against iteration for every method")
     parser.add_argument("--json", type=writable_file, default=None, metavar="FILE",
@@ -159,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
     if args.race:
         return run_race(args)
     problem, X0 = build_problem(args)
-    methods = args.methods or list_solvers()
+    methods = args.methods or [DEFAULT_METHOD, *(name for name in list_solvers() if name != DEFAULT_METHOD)]
     console = Console(stderr=True)
     results = compare(problem, methods, X0, console=console, eps=args.eps, max_iter=args.max_iter,
                       max_time=args.max_time)
