@@ -13,6 +13,10 @@ time for that problem. A peer that does not reach the target within it cannot be
 project by less than that factor, and is recorded as not reached (the ratio is then a
 lower bound, shown as "> k×"); a slower project method cannot become the project's best.
 
+:func:`run_case` runs the methods on one problem from one start under these budgets; the
+benchmark matrix (:mod:`solvers.harness.measure.matrix`) runs it on every case of its own, with
+stationarity targets where min L is not known.
+
 A side-by-side check of overhead lives here too: :func:`lbfgs_overhead` (the
 project's ``lbfgs`` against raw SciPy L-BFGS-B for the same iterations); the oracles
 against ``jax.jit`` are in :mod:`solvers.harness.measure.versus_jax`.
