@@ -168,6 +168,10 @@ def test_the_reproduction_report_shows_a_matrix_file_beside_it(tmp_path):
                {}, {"default": "a", "budget_factor": 100})
     text = "\n".join(race_section(tmp_path))
     assert "From the matrix file `race/matrix.json`" in text and "**a** (default)" in text
+    assert "![performance profile]" not in text                      # no figure beside the file yet
+    (tmp_path / "race" / "matrix").mkdir()
+    (tmp_path / "race" / "matrix" / "profile.png").write_bytes(b"png")
+    assert "![performance profile](race/matrix/profile.png)" in "\n".join(race_section(tmp_path))
     assert "`random/zero/8x2/2`" in text     # the default fails there and a peer solves it: named
 
 

@@ -48,8 +48,9 @@ def markdown(entries: Sequence[RaceEntry], target: float = 1e-10) -> str:
 def race_section(out_dir: Path) -> list[str]:
     """The solvers-against-peers section from the race files in ``out_dir/race/`` (``attnreg compare --race
     --json``), one summary table per file with the commit(s) it was measured at, and for a benchmark-matrix
-    file (``attnreg compare --matrix --json``) its performance profile and tables (the figure ``race/<stem>.png``
-    when present); nothing when there are none."""
+    file (``attnreg compare --matrix --json``) its performance profile and tables (the figure
+    ``race/<stem>/profile.png``, which ``attnreg compare --report race/<stem>.json --out race/<stem>``
+    writes, when present); nothing when there are none."""
     files = sorted((out_dir / "race").glob("*.json"))
     if not files:
         return []
@@ -66,9 +67,9 @@ def race_section(out_dir: Path) -> list[str]:
             continue
         if any("case" in e for e in entries):  # a benchmark matrix: its profile and tables
             race = load_race(path)
-            figure = path.with_suffix(".png")
+            figure = path.parent / path.stem / "profile.png"   # attnreg compare --report F --out race/<stem>
             lines += [f"From the matrix file `race/{path.name}`:", ""]
-            lines += matrix_markdown(race, f"race/{figure.name}" if figure.exists() else None)[2:]
+            lines += matrix_markdown(race, f"race/{path.stem}/profile.png" if figure.exists() else None)[2:]
             continue
         commits = ", ".join(dict.fromkeys(commit_label(e["provenance"]) for e in entries))
         lines += [f"From `race/{path.name}`, measured at {commits or 'no commit'} (every method's time: "
