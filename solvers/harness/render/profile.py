@@ -41,7 +41,8 @@ def plot_profile(analysis: MatrixAnalysis, path: Path) -> None:
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("τ (time over the fastest method's time on the case)")
     ax.set_ylabel("fraction of cases solved within τ × the fastest")
-    ax.set_title(f"Performance profile over {len(analysis.ratios)} cases (Dolan & Moré)")
+    ax.set_title(f"Performance profile (Dolan & Moré): the {len(analysis.ratios)} of {analysis.cases} cases "
+                 "some method solved")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     _save(fig, path)
@@ -120,9 +121,10 @@ def matrix_markdown(race: RaceFile, figure: str | None = "profile.png") -> list[
     lines = ["## The benchmark matrix: performance profile", "",
              f"Every method on every case (problem kind × start × size × seed), wall time to the case's target: "
              f"L ≤ 1e-10 where min L = 0 (planted), else ‖∇L‖/‖∇L(start)‖ ≤ 1e-8; measured at {commits} by "
-             f"`attnreg compare --matrix`. A method's cap on a case is min(absolute cap, "
-             f"{settings.get('budget_factor', 100):g}× the best time so far there), so the profile is exact up to "
-             f"τ = {settings.get('budget_factor', 100):g} where the absolute cap does not bind.", ""]
+             f"`attnreg compare --matrix`. A method's solver-time cap on a case is min({settings.get('max_time', 2):g} s "
+             f"× √(n²d / (128²·16)), {settings.get('budget_factor', 100):g}× the best time so far there), so the "
+             f"profile is exact up to τ = {settings.get('budget_factor', 100):g} where the absolute cap does not bind.",
+             ""]
     lines += verdict_lines(analysis) + [""]
     if figure:
         lines += [f"![performance profile]({figure})", ""]
