@@ -5,7 +5,7 @@ target (L ≤ 1e-10 where min L = 0, else ‖∇L‖/‖∇L(start)‖ ≤ 1e-8)
 run (``setup_cache``, into a temporary file). On the default ``quick`` grid it runs the quick
 matrix (5 cases at (48, 6), the default method, newton-cg and L-BFGS-B: seconds); on any other
 grid (``ATTNREG_GRID=full``) the full matrix (104 cases, every method not hopeless, two
-single-threaded workers: about 35 minutes on two idle cores). The tracks are the default
+single-threaded workers: about an hour, estimated from a subset). The tracks are the default
 method's shares of the cases some method solved: solved, fastest, within 2× of the fastest
 (the issue's bars: 95 %, 60 %, 90 %), and the strongest peer's share solved.
 """

@@ -56,8 +56,9 @@ DENSE_SIDE = {"joint-newton": 2, "gauss-newton": 2, "scipy-trust-exact": 2, "aut
 DENSE_FLOPS = 1e10
 #: The full matrix (:func:`full_cases`): every kind and start at the small size over five seeds, a
 #: start per kind where it is hardest at the middle size, and the planted and low-noise cases at the
-#: largest, three seeds each, and the case a user reported — 104 cases, sized so that every method not hopeless runs on each within
-#: about 35 minutes on two idle cores (two single-threaded workers).
+#: largest, three seeds each, and the case a user reported: 104 cases, every method not hopeless on each.
+#: Estimated from a 30-case subset (about 50 s per case at (128, 16) on one loaded worker; the caps bind
+#: for most methods at the larger sizes): about an hour with two single-threaded workers.
 SIZES = ((128, 16), (512, 32), (1024, 64))
 SMALL_SEEDS, SEEDS = (0, 1, 2, 3, 4), (0, 1, 2)
 MIDDLE_CASES = (("planted", "near-1.5"), ("noisy-1%", "zero"), ("noisy-10%", "near-1.5"), ("random", "zero"))
