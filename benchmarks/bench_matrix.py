@@ -32,7 +32,8 @@ class Matrix:
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "matrix.json"
             if quick:
-                race, _ = matrix.run_matrix(matrix.quick_cases(), path, methods=matrix.QUICK_METHODS, pause=0.05)
+                race, _ = matrix.run_matrix(matrix.quick_cases(), path, methods=matrix.QUICK_METHODS, pause=0.05,
+                                              max_time=matrix.QUICK_MAX_TIME)
             else:
                 race, _ = matrix.run_matrix(matrix.full_cases(), path, workers=2)
         analysis = analyse_matrix(race["race"], matrix.DEFAULT_METHOD)

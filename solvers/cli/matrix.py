@@ -103,7 +103,8 @@ def _measure(args: argparse.Namespace) -> int:
     try:
         race, left = matrix.run_matrix(cases, args.json, methods=methods, resume=args.resume,
                                        time_budget=args.time_budget, workers=args.workers,
-                                       threads=args.threads or None, max_time=args.max_time or matrix.MAX_TIME,
+                                       threads=args.threads or None,
+                                       max_time=args.max_time or (matrix.QUICK_MAX_TIME if args.quick else matrix.MAX_TIME),
                                        budget_factor=args.budget_factor or 100.0, progress=line)
     except ResumeConflict as exc:
         raise UsageError(str(exc)) from None

@@ -116,6 +116,7 @@ def run_case(problem: Problem, X0: Any, Y0: Any, methods: Sequence[tuple[str, bo
     entries: list[RaceEntry] = []
     best: float | None = None
     for method, is_project in methods:
+        case = {"method": method, "project": is_project, "n": n, "d": d, **fields}
         budgeted = best is not None
         budget = min(max_time, budget_factor * best) if budgeted else max_time
         needs = getattr(solver_class(method), "memory_bytes", lambda n, d: 0.0)(n, d)
@@ -123,21 +124,20 @@ def run_case(problem: Problem, X0: Any, Y0: Any, methods: Sequence[tuple[str, bo
         if needs > memory_limit:
             why = f"needs about {needs / 1e9:.0f} GB > memory_limit {memory_limit / 1e9:.0f} GB"
         if why:
-            entry = RaceEntry(method=method, project=is_project, **{"n": n, "d": d, **fields}, wall=None, solver_time=math.nan,
-                              iterations=0, loss=math.nan, status="skipped", message=why, budget=None,
-                              provenance=provenance)
+            entry = RaceEntry(**case, wall=None, solver_time=math.nan, iterations=0, loss=math.nan,
+                              status="skipped", message=why, budget=None, provenance=provenance)
         else:
             try:
                 wall, result = time_to_target(method, problem, X0, Y0, target=target, max_time=budget,
                                               max_iter=max_iter, pause=pause, kind=kind)
             except Exception as exc:  # noqa: BLE001 - a method that cannot even start is a result
-                entry = RaceEntry(method=method, project=is_project, **{"n": n, "d": d, **fields}, wall=None, solver_time=math.nan,
-                                  iterations=0, loss=math.nan, status="error", message=describe_exception(exc),
+                entry = RaceEntry(**case, wall=None, solver_time=math.nan, iterations=0, loss=math.nan,
+                                  status="error", message=describe_exception(exc),
                                   budget=budget if budgeted else None, provenance=provenance)
             else:
                 if wall is not None and (is_project or not project_sets_budget):
                     best = wall if best is None else min(best, wall)
-                entry = RaceEntry(method=method, project=is_project, **{"n": n, "d": d, **fields}, wall=wall,
+                entry = RaceEntry(**case, wall=wall,
                                   solver_time=result.time, iterations=result.iterations, loss=result.loss,
                                   status=result.status, message=result.message, grad_ratio=grad_ratio(result),
                                   budget=budget if budgeted else None,
