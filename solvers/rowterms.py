@@ -69,6 +69,10 @@ class LeastSquaresY(NamedTuple):
     Y: Array
     Q: Array
     rank: Array
+    #: (d, d) Vᵀ of the thin SVD P = U Σ Vᵀ, and (d,) the inverse singular values used (0 where dropped;
+    #: σ/(σ² + reg) with a ridge): (PᵀP)⁺ = Vᵀᵀ diag(inverse²) Vᵀ without a ridge.
+    Vt: Array = None
+    inverse: Array = None
 
 
 def softmax_rows(xp: Any, Z: Array) -> Array:
@@ -102,7 +106,7 @@ def least_squares(problem: ProblemData, P: Array, B: Array, reg: float = 0.0,
         inverse = xp.where(keep, 1.0 / xp.where(keep, sigma, xp.ones_like(sigma)), xp.zeros_like(sigma))
         kept = xp.astype(keep, U.dtype)
         Q, rank = U * kept[None, :], xp.sum(kept)
-    return LeastSquaresY(Vt.T @ (inverse[:, None] * (U.T @ B)), Q, rank)
+    return LeastSquaresY(Vt.T @ (inverse[:, None] * (U.T @ B)), Q, rank, Vt, inverse)
 
 
 def e_blocks(problem: ProblemData, S: Array, V: Array, SV: Array, SA2: Array) -> Array:
