@@ -86,6 +86,17 @@ def softmax_backward(xp: Any, S: Array, G: Array) -> Array:
     return S * (G - xp.sum(G * S, axis=1, keepdims=True))
 
 
+def fused(problem: ProblemData, name: str) -> Any:
+    """The kernel ``name`` (``"softmax_rows"`` or ``"softmax_backward"``) for the problem's arrays:
+    its backend's fused kernel where it has one (:class:`solvers.backends.base.Backend`, Notes), else
+    this module's array-API function with the namespace bound."""
+    kernel = getattr(problem.backend, name, None)
+    if kernel is not None:
+        return kernel
+    generic = {"softmax_rows": softmax_rows, "softmax_backward": softmax_backward}[name]
+    return lambda *arrays: generic(problem.xp, *arrays)
+
+
 def least_squares(problem: ProblemData, P: Array, B: Array, reg: float = 0.0,
                   rcond: float | None = None) -> LeastSquaresY:
     """The Y step for the values P = S A3 and targets B (all n rows each), by thin SVD (docs/maths.md §3).

@@ -163,3 +163,29 @@ def test_numpy_blocked_cholesky_matches_lapack_and_reports_indefinite(monkeypatc
     np.testing.assert_allclose(H @ x, b, rtol=1e-9, atol=1e-10)
     H[30, 30] = -5.0  # indefinite only in the trailing block's Schur complement
     assert backend.cho_solve(H, b) == (None, False)
+
+
+def test_torch_fused_kernels_agree_with_the_array_api_expressions(rng):
+    pytest.importorskip("torch")
+    from solvers.rowterms import softmax_backward, softmax_rows
+
+    backend = get_backend("torch")
+    Z, G = rng.standard_normal((7, 5)) * 30, rng.standard_normal((7, 5))
+    S = softmax_rows(np, Z)
+    np.testing.assert_allclose(backend.to_numpy(backend.softmax_rows(backend.asarray(Z))), S, rtol=1e-13, atol=1e-300)
+    np.testing.assert_allclose(backend.to_numpy(backend.softmax_backward(backend.asarray(S), backend.asarray(G))),
+                               softmax_backward(np, S, G), rtol=1e-13, atol=1e-15)
+
+
+def test_torch_blocks_run_in_order_on_single_threaded_workers():
+    torch = pytest.importorskip("torch")
+    import threading
+
+    if torch.get_num_threads() < 2:
+        pytest.skip("torch has one intra-op thread here: the blocks run in turn")
+    backend = get_backend("torch")
+    seen = backend.map_blocks(lambda block: (block, torch.get_num_threads(), threading.current_thread().name),
+                              list(range(5)))
+    assert [block for block, _, _ in seen] == list(range(5))
+    assert all(threads == 1 and name.startswith("attnreg-torch-blocks") for _, threads, name in seen)
+    assert torch.get_num_threads() >= 2  # the caller's own threads are left alone
