@@ -194,20 +194,35 @@ def run_race(sizes: Sequence[tuple[int, int]] = SIZES, seeds: Sequence[int] = SE
     return entries
 
 
+def interleaved(repeat: int, bodies: Sequence[Callable[[], Any]], *, warmup: int = 1,
+                pause: float = 0.05) -> list[list[float]]:
+    """Wall times of each of ``bodies`` over ``repeat`` rounds (after ``warmup`` untimed calls of each).
+
+    The bodies take turns, the first of a round rotating from round to round, and every
+    call runs after ``gc.collect()`` and a ``pause`` in seconds, so that the previous call's
+    thread pools are idle (DESIGN-NOTES, "Measuring against peers"). Returns one list of
+    seconds per body, in the order given.
+    """
+    for _ in range(warmup):
+        for body in bodies:
+            body()
+    times: list[list[float]] = [[] for _ in bodies]
+    for round_ in range(repeat):
+        for k in range(len(bodies)):
+            index = (round_ + k) % len(bodies)
+            gc.collect()
+            time.sleep(pause)
+            started = time.perf_counter()
+            bodies[index]()
+            times[index].append(time.perf_counter() - started)
+    return times
+
+
 def _side_by_side(repeat: int, first: Callable[[], Any], second: Callable[[], Any]) -> tuple[float, float]:
     """Minimum wall times of ``first`` and ``second`` over ``repeat`` interleaved calls each
-    (after one untimed call of each), every call after gc and a short pause."""
-    first()
-    second()
-    times: tuple[list[float], list[float]] = ([], [])
-    for _ in range(repeat):
-        for body, sink in ((first, times[0]), (second, times[1])):
-            gc.collect()
-            time.sleep(0.05)
-            started = time.perf_counter()
-            body()
-            sink.append(time.perf_counter() - started)
-    return min(times[0]), min(times[1])
+    (after one untimed call of each), every call after gc and a short pause (:func:`interleaved`)."""
+    ours, theirs = interleaved(repeat, (first, second))
+    return min(ours), min(theirs)
 
 
 def lbfgs_overhead(n: int = 512, d: int = 32, iterations: int = 200, seed: int = 0,
