@@ -159,6 +159,8 @@ def test_backends_side_by_side_ratios_spreads_and_sentence():
     assert sentence.startswith("torch took 0.25–1.50× numpy's time (median 0.88×) over the 2 sizes of 2 stage(s)")
     assert "more than 1.1× at 1: hvp at n = 8, d = 2 (1.50×)." in sentence
     assert compare_backends(records[:1]) is None
+    gpu = [{**r, "backend": {"numpy": "torch-cuda", "torch": "cupy"}[r["backend"]]} for r in records]
+    assert compare_backends(gpu).reference == "torch-cuda" and compare_backends(gpu).backends == ["cupy"]
 
 
 def test_approaches_through_the_fit():

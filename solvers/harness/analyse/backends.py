@@ -1,4 +1,7 @@
-"""Backends side by side: each backend's time per stage and size over the reference backend's (NumPy's).
+"""Backends side by side: each backend's time per stage and size over the reference backend's.
+
+The reference is NumPy where the record has it, else the first backend measured (the gpu
+grid's torch-cuda, against which CuPy is then compared).
 
 Each point both backends measured gives a ratio of medians, other / reference (below 1: the
 other backend is faster), with a spread from the interquartile ranges: the lowest ratio the
@@ -16,7 +19,7 @@ import numpy as np
 
 from .disturbance import disturbed
 
-#: The backend every other is compared with.
+#: The backend every other is compared with, where it was measured.
 REFERENCE = "numpy"
 #: A backend keeps up with the reference at a point where its time is at most this factor of it.
 PAR = 1.1
@@ -83,9 +86,16 @@ class BackendComparison:
                 "ratios": [asdict(r) for r in self.ratios]}
 
 
-def compare_backends(records: list[dict[str, Any]], reference: str = REFERENCE) -> BackendComparison | None:
-    """The ratios of every other backend to ``reference`` where both timed a stage at a size; ``None`` without any."""
+def compare_backends(records: list[dict[str, Any]], reference: str | None = None) -> BackendComparison | None:
+    """The ratios of every other backend to ``reference`` where both timed a stage at a size; ``None`` without any.
+
+    ``reference`` defaults to :data:`REFERENCE` where it has a measured point, else to the first
+    backend that has one.
+    """
     ok = [r for r in records if r["status"] == "ok" and r.get("median", 0) > 0]
+    measured = list(dict.fromkeys(r["backend"] for r in ok))
+    if reference is None:
+        reference = REFERENCE if REFERENCE in measured or not measured else measured[0]
     base = {(r["stage"], r["n"], r["d"]): r for r in ok if r["backend"] == reference}
     ratios = []
     for r in ok:
