@@ -17,8 +17,10 @@ import sys
 import time
 from pathlib import Path
 
-from solvers.harness.measure.allocator import retain_freed_memory
-from solvers.harness.measure.versus_backends import ORACLES, SIZES, WARMUP, markdown, versus_numpy
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package, installed or not
+
+from solvers.harness.measure.allocator import retain_freed_memory  # noqa: E402
+from solvers.harness.measure.versus_backends import ORACLES, SIZES, WARMUP, markdown, versus_numpy  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

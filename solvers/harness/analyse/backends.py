@@ -3,10 +3,12 @@
 The reference is NumPy where the record has it, else the first backend measured (the gpu
 grid's torch-cuda, against which CuPy is then compared).
 
-Each point both backends measured gives a ratio of medians, other / reference (below 1: the
-other backend is faster), with a spread from the interquartile ranges: the lowest ratio the
-two ranges allow (other's first quartile over the reference's third) and the highest (other's
-third over the reference's first). The sentence the report and the README quote is computed
+Each point both backends measured gives a ratio of the times the fits read (the fastest call,
+:func:`solvers.harness.analyse.disturbance.fit_time`: other jobs, and on torch the first calls'
+page faults, only ever slow a call down), other / reference (below 1: the other backend is
+faster), with a spread from the interquartile ranges: the lowest ratio the two ranges allow
+(other's first quartile over the reference's third) and the highest (other's third over the
+reference's first). The sentence the report and the README quote is computed
 here from those ratios.
 """
 
@@ -17,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .disturbance import disturbed
+from .disturbance import disturbed, fit_time
 
 #: The backend every other is compared with, where it was measured.
 REFERENCE = "numpy"
@@ -31,7 +33,7 @@ NAMED_SLOWEST = 3
 class BackendRatio:
     """One (stage, n, d) that the reference and ``backend`` both measured.
 
-    ``reference_time`` and ``time`` are the medians (seconds); ``ratio`` = time / reference_time;
+    ``reference_time`` and ``time`` are the fastest calls (seconds); ``ratio`` = time / reference_time;
     ``low`` and ``high`` bound it by the two interquartile ranges; ``sweeps`` are the point's sweeps;
     ``disturbed``: either measurement was marked disturbed.
     """
@@ -104,8 +106,8 @@ def compare_backends(records: list[dict[str, Any]], reference: str | None = None
             continue
         quartiles = [x.get(key, x["median"]) for x in (r, ref) for key in ("q25", "q75")]
         ratios.append(BackendRatio(
-            stage=r["stage"], n=r["n"], d=r["d"], backend=r["backend"], reference_time=ref["median"],
-            time=r["median"], ratio=r["median"] / ref["median"], low=quartiles[0] / quartiles[3],
+            stage=r["stage"], n=r["n"], d=r["d"], backend=r["backend"], reference_time=fit_time(ref),
+            time=fit_time(r), ratio=fit_time(r) / fit_time(ref), low=quartiles[0] / quartiles[3],
             high=quartiles[1] / quartiles[2], sweeps=tuple(r.get("sweeps", ())),
             disturbed=disturbed(r) or disturbed(ref)))
     return BackendComparison(reference, ratios) if ratios else None

@@ -163,7 +163,7 @@ def _longest_sweep(ratios: list[BackendRatio]) -> tuple[str, int, list[BackendRa
 
 
 def plot_backends(comparison: BackendComparison, path: Path) -> None:
-    """Median time against size, one panel per stage, one line per backend (the reference included)."""
+    """Time (fastest call) against size, one panel per stage, one line per backend (the reference included)."""
     stages = list(dict.fromkeys(r.stage for r in comparison.ratios))
     fig, axes = _figure(len(stages), width=4.2, height=3.6)
     backends = [comparison.reference, *comparison.backends]
@@ -177,7 +177,7 @@ def plot_backends(comparison: BackendComparison, path: Path) -> None:
             if mine:
                 ax.plot(*zip(*mine), marker="o", ms=3, color=colors[backend], label=backend)
         other = "d" if axis == "n" else "n"
-        ax.set(xscale="log", yscale="log", xlabel=axis, ylabel="median time (s)",
+        ax.set(xscale="log", yscale="log", xlabel=axis, ylabel="time per call (s)",
                title=f"{stage} against {axis}" + (f" ({other}={fixed})" if fixed else ""))
         _size_ticks(ax, sorted({getattr(r, axis) for r in points}))
         _legend(ax)

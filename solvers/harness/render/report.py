@@ -224,7 +224,7 @@ def backends_section(comparison: BackendComparison | None) -> list[str]:
     body = [[f"`{stage}`", n, d, f"{row['reference'] * 1e3:.3g} ms", *(row.get(b, "–") for b in others)]
             for (stage, n, d), row in rows.items()]
     return ["## Backends side by side", "", *comparison.sentences(), "",
-            f"Median time per call of each stage at every size both backends measured, and its ratio to "
+            f"Fastest call of each stage at every size both backends measured (the time the fits read), and its ratio to "
             f"{reference}'s (below 1: faster than {reference}), in brackets the lowest and highest ratio the two "
             "interquartile ranges allow; * marks a point either backend measured disturbed. Each backend ran with "
             "its library's own threads (listed under \"Where these numbers come from\").", "",
