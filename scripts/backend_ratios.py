@@ -7,6 +7,7 @@ after ``--warmup`` untimed ones, in the problem's default layout (``--layout`` f
 
     python scripts/backend_ratios.py                              # (1024, 32) and (4096, 64)
     python scripts/backend_ratios.py --size 1024x32 --repeat 7 --layout blocked --json out/ratios.json
+    python scripts/backend_ratios.py --threads 1     # on a shared machine: one thread each (the libraries' kernels)
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout's package, installed or not
 
 from solvers.harness.measure.allocator import retain_freed_memory  # noqa: E402
+from solvers.harness.measure.environment import thread_limit  # noqa: E402
 from solvers.harness.measure.versus_backends import ORACLES, SIZES, WARMUP, markdown, versus_numpy  # noqa: E402
 
 
@@ -32,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=WARMUP)
     parser.add_argument("--layout", choices=("default", "dense", "blocked"), default="default")
+    parser.add_argument("--threads", type=int, help="limit every library to this many threads (default: their own)")
     parser.add_argument("--json", type=Path, help="also write every timed call here")
     args = parser.parse_args(argv)
     retain_freed_memory()  # the allocator policy of every attnreg timing run
@@ -39,9 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     options = {} if args.layout == "default" else {"blocked": args.layout == "blocked"}
     started = time.perf_counter()
     rows = []
-    for n, d in sizes:
-        rows += versus_numpy(n, d, args.backend, args.oracle or ORACLES, repeat=args.repeat, warmup=args.warmup,
-                             **options)
+    with thread_limit(args.threads, ["numpy", args.backend]):
+        for n, d in sizes:
+            rows += versus_numpy(n, d, args.backend, args.oracle or ORACLES, repeat=args.repeat, warmup=args.warmup,
+                                 **options)
     print(markdown(rows))
     worst = max(rows, key=lambda r: r["ratio"])
     print(f"\nworst ratio {worst['ratio']:.2f}× ({worst['oracle']} at ({worst['n']}, {worst['d']})); "

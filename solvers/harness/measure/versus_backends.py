@@ -63,11 +63,14 @@ def _synchronized(call: Callable[[], Any], backend: Backend) -> Callable[[], Any
 
 
 def threads(backend: Backend) -> int | None:
-    """The threads ``backend``'s library computes with here (NumPy: its BLAS; torch: intra-op), if known."""
+    """The threads ``backend``'s library computes with here (NumPy: the BLAS its wheel bundles, else every
+    BLAS loaded; torch: its intra-op threads), if known."""
     if backend.name == "numpy":
         from threadpoolctl import threadpool_info
 
-        return max((pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"), default=None)
+        blas = [pool for pool in threadpool_info() if pool["user_api"] == "blas"]
+        own = [pool for pool in blas if "numpy" in pool["filepath"]] or blas
+        return max((pool["num_threads"] for pool in own), default=None)
     return backend.describe().get("torch_threads")
 
 
