@@ -257,6 +257,11 @@ def test_cli_reproduce_passes_its_options(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(rp, "reproduce", interrupted)
     assert main(["reproduce", "--no-progress"]) == 130
     assert "--resume" in capsys.readouterr().err
+    # the quick grid's optional torch is left out where it is not installed, not refused
+    monkeypatch.setattr("solvers.backends.backend_unavailable_reason", lambda name: "absent" if name == "torch" else None)
+    monkeypatch.setattr("solvers.cli.reproduce.backend_unavailable_reason",
+                        lambda name: "absent" if name == "torch" else None)
+    assert main(["reproduce", "--no-progress", "--out", str(tmp_path / "quick")]) == 130
 
 
 def test_a_run_that_measured_nothing_fails_and_a_partial_one_says_so(capsys):

@@ -123,7 +123,8 @@ class Analysis:
                 "cost_models": [m.to_dict() for m in self.models],
                 "coverage": [asdict(c) for c in self.coverage],
                 "convergence_study": self.study.to_dict() if self.study else None, "scaling": [r.to_dict() for r in self.scaling],
-                "convergence": [r.to_dict() for r in self.convergence], "backends": self.backends.to_dict() if self.backends else None,
+                "convergence": [r.to_dict() for r in self.convergence],
+                "backends": self.backends.to_dict() if self.backends else None,
                 "gemm": self.gemm}
 
 
