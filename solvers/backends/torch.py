@@ -18,10 +18,12 @@ softmax backward ``aten::_softmax_backward_data`` (one pass instead of four). At
 float64 on 2 cores they took 14 and 13 ms against 39 and 33 ms for the array-API
 expressions. On the CPU the row-blocked oracles' blocks (b×n, a few MiB) run as NumPy's do
 (:mod:`solvers.backends.numpy`): concurrently, on as many worker threads as torch has
-intra-op threads, each worker single-threaded. Blocks in turn with two OpenMP threads per op
-fork and join some fifteen times per block, and on a core shared with another process every
-join can wait a scheduler tick (the blocked gradient at n = 4096, d = 64 took 1.5× NumPy's
-time that way).
+intra-op threads, each worker single-threaded. Blocks in turn with two threads per op fork
+and join an OpenMP team many times per block (torch's float64 ``exp`` is MKL's ``vmdExp``,
+which starts one on every call, even for a 32×32 array), and on a core shared with another
+process every join can wait a scheduler tick (measured: 12–16 ms for a 32×32 ``exp`` beside
+other jobs, 3 µs on one thread; the blocked gradient at n = 4096, d = 64 took 1.5× NumPy's
+time).
 """
 
 from __future__ import annotations
