@@ -152,11 +152,12 @@ def test_backends_side_by_side_ratios_spreads_and_sentence():
     comparison = compare_backends(records)
     assert comparison.backends == ["torch"] and len(comparison.ratios) == 2
     forward, hvp = comparison.ratios
-    assert forward.ratio == pytest.approx(0.25) and forward.low == pytest.approx(0.4 / 2.5)
+    assert forward.ratio == forward.median_ratio == pytest.approx(0.25) and forward.low == pytest.approx(0.4 / 2.5)
     assert forward.high == pytest.approx(0.6 / 1.8) and not forward.disturbed
     assert hvp.ratio == pytest.approx(1.5) and hvp.disturbed
     (sentence,) = comparison.sentences()
-    assert sentence.startswith("torch took 0.25–1.50× numpy's time (median 0.88×) over the 2 sizes of 2 stage(s)")
+    assert sentence.startswith("torch took 0.25–1.50× numpy's time (median 0.88×) over the 2 sizes of 2 stage(s) "
+                               "both measured (1 of them disturbed)")
     assert "more than 1.1× at 1: hvp at n = 8, d = 2 (1.50×)." in sentence
     assert compare_backends(records[:1]) is None
     gpu = [{**r, "backend": {"numpy": "torch-cuda", "torch": "cupy"}[r["backend"]]} for r in records]

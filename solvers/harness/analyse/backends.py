@@ -6,9 +6,9 @@ grid's torch-cuda, against which CuPy is then compared).
 Each point both backends measured gives a ratio of the times the fits read (the fastest call,
 :func:`solvers.harness.analyse.disturbance.fit_time`: other jobs, and on torch the first calls'
 page faults, only ever slow a call down), other / reference (below 1: the other backend is
-faster), with a spread from the interquartile ranges: the lowest ratio the two ranges allow
-(other's first quartile over the reference's third) and the highest (other's third over the
-reference's first). The sentence the report and the README quote is computed
+faster), and the ratio of the medians with its spread from the interquartile ranges: the
+lowest ratio the two ranges allow (other's first quartile over the reference's third) and the
+highest (other's third over the reference's first). The sentence the report and the README quote is computed
 here from those ratios.
 """
 
@@ -34,8 +34,9 @@ class BackendRatio:
     """One (stage, n, d) that the reference and ``backend`` both measured.
 
     ``reference_time`` and ``time`` are the fastest calls (seconds); ``ratio`` = time / reference_time;
-    ``low`` and ``high`` bound it by the two interquartile ranges; ``sweeps`` are the point's sweeps;
-    ``disturbed``: either measurement was marked disturbed.
+    ``median_ratio`` is the ratio of the medians, and ``low`` and ``high`` bound it by the two
+    interquartile ranges; ``sweeps`` are the point's sweeps; ``disturbed``: either measurement was
+    marked disturbed.
     """
 
     stage: str
@@ -45,6 +46,7 @@ class BackendRatio:
     reference_time: float
     time: float
     ratio: float
+    median_ratio: float
     low: float
     high: float
     sweeps: tuple[str, ...]
@@ -71,8 +73,10 @@ class BackendComparison:
             ratios = [r.ratio for r in mine]
             slow = sorted((r for r in mine if r.ratio > PAR), key=lambda r: -r.ratio)
             stages = len({r.stage for r in mine})
+            disturbed = sum(r.disturbed for r in mine)
             text = (f"{backend} took {min(ratios):.2f}–{max(ratios):.2f}× {self.reference}'s time (median "
-                    f"{float(np.median(ratios)):.2f}×) over the {len(mine)} sizes of {stages} stage(s) both measured")
+                    f"{float(np.median(ratios)):.2f}×) over the {len(mine)} sizes of {stages} stage(s) both measured"
+                    + (f" ({disturbed} of them disturbed)" if disturbed else ""))
             if not slow:
                 text += f", within {PAR:g}× everywhere."
             else:
@@ -107,7 +111,8 @@ def compare_backends(records: list[dict[str, Any]], reference: str | None = None
         quartiles = [x.get(key, x["median"]) for x in (r, ref) for key in ("q25", "q75")]
         ratios.append(BackendRatio(
             stage=r["stage"], n=r["n"], d=r["d"], backend=r["backend"], reference_time=fit_time(ref),
-            time=fit_time(r), ratio=fit_time(r) / fit_time(ref), low=quartiles[0] / quartiles[3],
+            time=fit_time(r), ratio=fit_time(r) / fit_time(ref), median_ratio=r["median"] / ref["median"],
+            low=quartiles[0] / quartiles[3],
             high=quartiles[1] / quartiles[2], sweeps=tuple(r.get("sweeps", ())),
             disturbed=disturbed(r) or disturbed(ref)))
     return BackendComparison(reference, ratios) if ratios else None

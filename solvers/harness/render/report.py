@@ -220,15 +220,17 @@ def backends_section(comparison: BackendComparison | None) -> list[str]:
     rows = {}
     for r in comparison.ratios:
         row = rows.setdefault((r.stage, r.n, r.d), {"reference": r.reference_time})
-        row[r.backend] = f"{r.time * 1e3:.3g} ms, {r.ratio:.2f}× [{r.low:.2f}, {r.high:.2f}]" + (" *" if r.disturbed else "")
+        row[r.backend] = (f"{r.time * 1e3:.3g} ms, {r.ratio:.2f}× (medians {r.median_ratio:.2f}× [{r.low:.2f}, "
+                          f"{r.high:.2f}])" + (" *" if r.disturbed else ""))
     body = [[f"`{stage}`", n, d, f"{row['reference'] * 1e3:.3g} ms", *(row.get(b, "–") for b in others)]
             for (stage, n, d), row in rows.items()]
     return ["## Backends side by side", "", *comparison.sentences(), "",
             f"Fastest call of each stage at every size both backends measured (the time the fits read), and its ratio to "
-            f"{reference}'s (below 1: faster than {reference}), in brackets the lowest and highest ratio the two "
-            "interquartile ranges allow; * marks a point either backend measured disturbed. Each backend ran with "
-            "its library's own threads (listed under \"Where these numbers come from\").", "",
-            table(["stage", "n", "d", reference, *(f"{b} (time, ratio [spread])" for b in others)], body), "",
+            f"{reference}'s (below 1: faster than {reference}); then the ratio of the medians, in brackets the lowest "
+            "and highest ratio the two interquartile ranges allow; * marks a point either backend measured "
+            "disturbed. Each backend ran with its library's own threads (listed under \"Where these numbers come "
+            "from\").", "",
+            table(["stage", "n", "d", reference, *(f"{b}: time, ratio (medians [spread])" for b in others)], body), "",
             "![backends side by side](backends.png)", ""]
 
 
