@@ -21,9 +21,9 @@ expressions. On the CPU the row-blocked oracles' blocks (b×n, a few MiB) run as
 intra-op threads, each worker single-threaded. Blocks in turn with two threads per op fork
 and join an OpenMP team many times per block (torch's float64 ``exp`` is MKL's ``vmdExp``,
 which starts one on every call, even for a 32×32 array), and on a core shared with another
-process every join can wait a scheduler tick (measured: 12–16 ms for a 32×32 ``exp`` beside
-other jobs, 3 µs on one thread; the blocked gradient at n = 4096, d = 64 took 1.5× NumPy's
-time).
+process every join can wait a scheduler tick (measured: 3–16 ms for a 32×32 ``exp`` or
+softmax beside other jobs, 3–7 µs on one thread; the blocked gradient at n = 4096, d = 64 took
+1.5× NumPy's time).
 """
 
 from __future__ import annotations
