@@ -2,7 +2,7 @@
 
 For each oracle — the loss, the value and gradient, the X-block Hessian–vector product
 ``hvp_x``, the joint ``hvp`` and the exact Y step ``y_solve`` — the same call (a fresh oracle
-of the iterate, in the problem's default layout, so every call pays its own forward pass) is
+of the iterate, in each backend's own default layout, so every call pays its own forward pass) is
 timed on NumPy and on the other backend in turn, interleaved in rotating order after
 ``warmup`` untimed calls each (:func:`solvers.harness.measure.race.interleaved`), with every
 library's own thread count (reported: NumPy's BLAS through threadpoolctl, torch's intra-op
@@ -78,10 +78,11 @@ def versus_numpy(n: int, d: int, backend: str = "torch", oracles: Sequence[str] 
                  repeat: int = 3, warmup: int = WARMUP, **options: Any) -> list[dict[str, Any]]:
     """Best-of-``repeat`` seconds of each oracle on NumPy and on ``backend`` at (n, d), interleaved.
 
-    ``options`` go to :class:`solvers.problem.Problem` on both backends (e.g. ``blocked``).
-    Returns one row per oracle: ``oracle``, ``n``, ``d``, ``layout``, ``numpy`` and
-    ``backend`` (seconds, best), their ``*_times`` (every timed call), ``ratio`` = backend /
-    NumPy, and each library's ``threads``.
+    Each backend draws the same planted problem in its own default layout; ``options`` go to
+    :class:`solvers.problem.Problem` on both (e.g. ``blocked`` forces one). Returns one row per
+    oracle: ``oracle``, ``n``, ``d``, ``backend``, each library's ``layout`` and ``threads``,
+    ``numpy`` and ``other`` (seconds, best), their ``*_times`` (every timed call) and ``ratio`` =
+    other / NumPy.
 
     Raises
     ------
@@ -94,12 +95,13 @@ def versus_numpy(n: int, d: int, backend: str = "torch", oracles: Sequence[str] 
     if unknown:
         raise ValueError(f"oracles must be among {ORACLES}, got {unknown}")
     reference = Problem.planted(n, d, seed=seed, **options)
-    other = reference.on(backend)
+    other = Problem.planted(n, d, seed=seed, backend=backend, **options)
     ours, theirs = oracle_bodies(reference, seed), oracle_bodies(other, seed)
     rows = []
     for oracle in oracles:
         base, times = interleaved(repeat, (ours[oracle], theirs[oracle]), warmup=warmup)
-        rows.append({"oracle": oracle, "n": n, "d": d, "layout": other.layout, "backend": backend,
+        rows.append({"oracle": oracle, "n": n, "d": d, "backend": backend,
+                     "layout": {"numpy": reference.layout, backend: other.layout},
                      "numpy": min(base), "other": min(times), "ratio": min(times) / min(base),
                      "numpy_times": base, "other_times": times,
                      "threads": {"numpy": threads(reference.backend), backend: threads(other.backend)}})
@@ -108,10 +110,11 @@ def versus_numpy(n: int, d: int, backend: str = "torch", oracles: Sequence[str] 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
     """The rows of :func:`versus_numpy` as a table: per size, each oracle's times and ratio."""
-    lines = ["| (n, d) | layout | oracle | numpy (ms) | other (ms) | ratio other / numpy | threads |",
+    lines = ["| (n, d) | layouts | oracle | numpy (ms) | other (ms) | ratio other / numpy | threads |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         counts = ", ".join(f"{name} {count}" for name, count in r["threads"].items())
-        lines.append(f"| ({r['n']}, {r['d']}) | {r['layout']} | {r['oracle']} | {r['numpy'] * 1e3:.1f} | "
+        layouts = ", ".join(f"{name} {layout}" for name, layout in r["layout"].items())
+        lines.append(f"| ({r['n']}, {r['d']}) | {layouts} | {r['oracle']} | {r['numpy'] * 1e3:.1f} | "
                      f"{r['backend']} {r['other'] * 1e3:.1f} | {r['ratio']:.2f}× | {counts} |")
     return "\n".join(lines)
