@@ -58,13 +58,20 @@ def active_backends() -> tuple[str, ...]:
     return names
 
 
+def whole_run_backends() -> tuple[str, ...]:
+    """The active backends that the active grid does not limit to some stages (``Grid.backend_stages``):
+    the ones that also run the solvers and the sparsification suites."""
+    limited = dict(active_grid().backend_stages)
+    return tuple(name for name in active_backends() if name not in limited)
+
+
 def sweep_values(sweep: str) -> tuple[list[int], list[int]]:
     """Sorted n values and d values of ``sweep`` over every grid (stable parameters)."""
     points = {point for grid in GRIDS.values() for point in grid.points(sweep)}
     return sorted({n for n, _ in points}), sorted({d for _, d in points})
 
 
-def check_point(backend: str, n: int, d: int, sweeps: tuple[str, ...]) -> Grid:
+def check_point(backend: str, n: int, d: int, sweeps: tuple[str, ...], stage: str | None = None) -> Grid:
     """Raise ``NotImplementedError`` unless (backend, n, d) runs here; return the active grid.
 
     Parameters
@@ -75,11 +82,15 @@ def check_point(backend: str, n: int, d: int, sweeps: tuple[str, ...]) -> Grid:
         Problem size.
     sweeps : tuple of str
         Sweeps of the active grid in which (n, d) may lie.
+    stage : str, optional
+        The stage timed: n/a where the grid does not time it on ``backend`` (:meth:`Grid.times`).
     """
     grid = active_grid()
     if backend not in active_backends():
         raise NotImplementedError(f"{backend} is not selected for grid {grid.name!r} "
                                   f"(set {BACKENDS_ENV}, or {GRID_ENV})")
+    if stage is not None and not grid.times(backend, stage):
+        raise NotImplementedError(f"grid {grid.name!r} does not time {stage} on {backend}")
     if not any((n, d) in grid.points(sweep) for sweep in sweeps):
         raise NotImplementedError(f"n={n}, d={d} is not on grid {grid.name!r} (set {GRID_ENV})")
     reason = backend_unavailable_reason(backend)
@@ -151,7 +162,7 @@ class StageSuite(abc.ABC):
 
     def setup(self, backend: str, n: int, d: int) -> None:
         """Prepare the stage's inputs off the clock and warm this size up once."""
-        grid = check_point(backend, n, d, (self.sweep,))
+        grid = check_point(backend, n, d, (self.sweep,), self.stage)
         self.body, self.backend = prepare_stage(self.stage, backend, n, d, memory_limit=grid.memory_limit)
 
     def time_stage(self, backend: str, n: int, d: int) -> None:

@@ -15,7 +15,7 @@ from solvers.backends import BACKEND_NAMES, backend_unavailable_reason
 from solvers.harness.measure.grids import GRIDS
 from solvers.harness.claims import ITERATION_SOLVERS
 
-from ._common import active_backends, active_grid
+from ._common import active_grid, whole_run_backends
 
 EPSILONS = [1e-2, 1e-4, 1e-8, 1e-12]
 #: Budget of each solve; an ε not reached within it is reported as NaN (n/a).
@@ -33,6 +33,8 @@ def _convergence_values() -> tuple[list[int], list[int]]:
 def solve_all() -> dict[Key, Any]:
     """Solve every active (solver, backend, size); values are iterations per ε, or why not.
 
+    A backend the grid times on only some stages (``Grid.backend_stages``) runs no solver either.
+
     Returns
     -------
     dict
@@ -43,7 +45,7 @@ def solve_all() -> dict[Key, Any]:
 
     grid, registered = active_grid(), list_solvers()
     runs: dict[Key, Any] = {}
-    for backend in active_backends():
+    for backend in whole_run_backends():
         reason = backend_unavailable_reason(backend)
         for n, d in grid.convergence_sizes:
             for solver in ITERATION_SOLVERS:

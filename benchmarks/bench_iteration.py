@@ -26,7 +26,7 @@ class Iteration:
 
     def setup(self, solver: str, backend: str, n: int, d: int) -> None:
         stage = STAGES[f"iteration:{solver}"]
-        grid = check_point(backend, n, d, stage.claim.sweeps)
+        grid = check_point(backend, n, d, stage.claim.sweeps, stage.name)
         self.body, self.backend = prepare_stage(stage, backend, n, d, memory_limit=grid.memory_limit)
 
     def time_iteration(self, solver: str, backend: str, n: int, d: int) -> None:

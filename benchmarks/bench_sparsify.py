@@ -14,14 +14,14 @@ import scipy.sparse
 from solvers.backends import BACKEND_NAMES, backend_unavailable_reason, get_backend
 from solvers.sparsify import METHODS, RANDOMIZED, attention_error, attention_instance, sparsify
 
-from ._common import active_backends
+from ._common import whole_run_backends
 
 R = 0.05
 
 
 def _backend(name: str):
-    if name not in active_backends():
-        raise NotImplementedError(f"{name} is not selected (set ATTNREG_BACKENDS)")
+    if name not in whole_run_backends():
+        raise NotImplementedError(f"{name} is not selected (set ATTNREG_BACKENDS; the grid may time only some stages on it)")
     reason = backend_unavailable_reason(name)
     if reason is not None:
         raise NotImplementedError(reason)

@@ -19,15 +19,14 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .backends import device_of
-from .rowterms import (Forward, ProblemData, assemble_joint, hessian_x_terms, joint_hessian_terms, softmax_backward,
-                       softmax_rows, varpro_terms)
+from .rowterms import Forward, ProblemData, assemble_joint, fused, hessian_x_terms, joint_hessian_terms, varpro_terms
 
 Array = Any
 
 
 def softmax_at(problem: ProblemData, X: Array) -> Array:
     """S = softmax_rows(A1 X A2ᵀ), n×n."""
-    return softmax_rows(problem.xp, (problem.A1 @ X) @ problem.A2.T)
+    return fused(problem, "softmax_rows")((problem.A1 @ X) @ problem.A2.T)
 
 
 def forward(problem: ProblemData, X: Array, Y: Array, S: Array | None = None) -> Forward:
@@ -41,7 +40,7 @@ def forward(problem: ProblemData, X: Array, Y: Array, S: Array | None = None) ->
 def grad_from(problem: ProblemData, fw: Forward) -> tuple[Array, Array]:
     """Gradients (∇_X L, ∇_Y L) from a forward pass (docs/maths.md §2)."""
     S, V, R = fw
-    dZ = softmax_backward(problem.xp, S, 2.0 * (R @ V.T))
+    dZ = fused(problem, "softmax_backward")(S, 2.0 * (R @ V.T))
     gX = (problem.A1.T @ dZ) @ problem.A2
     gY = 2.0 * ((problem.A3.T @ S.T) @ R)
     return gX, gY
@@ -73,13 +72,14 @@ def hvp(problem: ProblemData, fw: Forward, dX: Array | None, dY: Array | None,
     ``hY`` is ``None`` when ``dY`` is.
     """
     xp = problem.xp
+    softmax_backward = fused(problem, "softmax_backward")
     S, V, R = fw
     A1, A2, A3 = problem.A1, problem.A2, problem.A3
     dS = None
     dR: Any = 0.0
     dG: Any = 0.0
     if dX is not None:
-        dS = softmax_backward(xp, S, (A1 @ dX) @ A2.T)
+        dS = softmax_backward(S, (A1 @ dX) @ A2.T)
         dR = dS @ V
     if dY is not None:
         dV = A3 @ dY
@@ -87,7 +87,7 @@ def hvp(problem: ProblemData, fw: Forward, dX: Array | None, dY: Array | None,
         dG = 2.0 * (R @ dV.T)
     dG = dG + 2.0 * (dR @ V.T)
     if dS is None:
-        d_gZ = softmax_backward(xp, S, dG)
+        d_gZ = softmax_backward(S, dG)
     else:  # S⊙(dG − rowsum(dG⊙S)) + dS⊙Gc − S⊙rowsum(G⊙dS), with one pass for the two row sums
         d_gZ = S * (dG - xp.sum(dG * S + cache.G * dS, axis=1, keepdims=True)) + dS * cache.Gc
     hX = (A1.T @ d_gZ) @ A2
@@ -138,8 +138,8 @@ def varpro_gn_product(problem: ProblemData, fw: Forward, Q: Array, D: Array) -> 
 
     Four n×n×d products and two row-wise softmax backward passes.
     """
-    xp = problem.xp
+    softmax_backward = fused(problem, "softmax_backward")
     S, V = fw.S, fw.V
-    W = softmax_backward(xp, S, (problem.A1 @ D) @ problem.A2.T) @ V
+    W = softmax_backward(S, (problem.A1 @ D) @ problem.A2.T) @ V
     W = W - Q @ (Q.T @ W)
-    return 2.0 * ((problem.A1.T @ softmax_backward(xp, S, W @ V.T)) @ problem.A2)
+    return 2.0 * ((problem.A1.T @ softmax_backward(S, W @ V.T)) @ problem.A2)

@@ -181,8 +181,8 @@ class Problem:
 
     @classmethod
     def planted(cls, n: int, d: int, seed: int = 0, *, backend: str | Backend = "numpy",
-                dtype: str = "float64", **options: Any) -> "Problem":
-        """Instance with a known zero-loss minimiser (docs/maths.md §1).
+                dtype: str = "float64", noise: float = 0.0, **options: Any) -> "Problem":
+        """Instance with a known zero-loss minimiser (docs/maths.md §1), or that plus noise.
 
         With ``rng = numpy.random.default_rng(seed)`` draw, in this order, A1, A2, A3 with
         N(0, 1/d) entries, X* with N(0, 0.25) entries and Y* with N(0, 1) entries; then
@@ -190,7 +190,14 @@ class Problem:
         (:data:`GENERATION_BLOCK_BYTES` per block), so the n×n softmax is never held and
         every process of a sharded run draws the same problem. ``options`` are those of
         :class:`Problem` (``memory_budget``, ``blocked``, ``shard``).
+
+        With ``noise`` = η > 0, the same rng then draws N (n×d, standard normal) and
+        B ← B + η ‖B‖_F N / ‖N‖_F: noise of exactly η times the size of B, what one attention
+        layer does not explain (min L > 0; X*, Y* are kept as the planted point, no longer a
+        minimiser). η = 0 draws nothing more, so the planted numbers are unchanged.
         """
+        if not (np.isfinite(noise) and noise >= 0):
+            raise ValueError(f"noise must be a finite number ≥ 0 (a fraction of ‖B‖), got {noise!r}")
         check_host_memory(n, d, f"planted(n={n}, d={d})")
         rng = np.random.default_rng(seed)
         A1, A2, A3 = _draw_inputs(rng, n, d)
@@ -202,8 +209,12 @@ class Problem:
         for start in range(0, n, step):
             rows = slice(start, start + step)
             B[rows] = softmax_rows(np, logits[rows] @ A2.T) @ V
-        return cls(A1, A2, A3, B, backend=backend, dtype=dtype, X_star=X_star, Y_star=Y_star,
-                   name=f"planted(n={n}, d={d}, seed={seed})", **options)
+        name = f"planted(n={n}, d={d}, seed={seed})"
+        if noise:
+            N = rng.standard_normal((n, d))
+            B += (noise * np.linalg.norm(B) / np.linalg.norm(N)) * N
+            name = f"planted(n={n}, d={d}, seed={seed}, noise={noise:g})"
+        return cls(A1, A2, A3, B, backend=backend, dtype=dtype, X_star=X_star, Y_star=Y_star, name=name, **options)
 
     @classmethod
     def random(cls, n: int, d: int, seed: int = 0, *, backend: str | Backend = "numpy",

@@ -69,6 +69,10 @@ class LeastSquaresY(NamedTuple):
     Y: Array
     Q: Array
     rank: Array
+    #: (d, d) Vᵀ of the thin SVD P = U Σ Vᵀ, and (d,) the inverse singular values used (0 where dropped;
+    #: σ/(σ² + reg) with a ridge): (PᵀP)⁺ = Vᵀᵀ diag(inverse²) Vᵀ without a ridge.
+    Vt: Array = None
+    inverse: Array = None
 
 
 def softmax_rows(xp: Any, Z: Array) -> Array:
@@ -80,6 +84,17 @@ def softmax_rows(xp: Any, Z: Array) -> Array:
 def softmax_backward(xp: Any, S: Array, G: Array) -> Array:
     """Row-wise J_j g_j with J_j = diag(s_j) − s_j s_jᵀ: S ⊙ (G − rowsum(G ⊙ S))."""
     return S * (G - xp.sum(G * S, axis=1, keepdims=True))
+
+
+def fused(problem: ProblemData, name: str) -> Any:
+    """The kernel ``name`` (``"softmax_rows"`` or ``"softmax_backward"``) for the problem's arrays:
+    its backend's fused kernel where it has one (:class:`solvers.backends.base.Backend`, Notes), else
+    this module's array-API function with the namespace bound."""
+    kernel = getattr(problem.backend, name, None)
+    if kernel is not None:
+        return kernel
+    generic = {"softmax_rows": softmax_rows, "softmax_backward": softmax_backward}[name]
+    return lambda *arrays: generic(problem.xp, *arrays)
 
 
 def least_squares(problem: ProblemData, P: Array, B: Array, reg: float = 0.0,
@@ -102,7 +117,7 @@ def least_squares(problem: ProblemData, P: Array, B: Array, reg: float = 0.0,
         inverse = xp.where(keep, 1.0 / xp.where(keep, sigma, xp.ones_like(sigma)), xp.zeros_like(sigma))
         kept = xp.astype(keep, U.dtype)
         Q, rank = U * kept[None, :], xp.sum(kept)
-    return LeastSquaresY(Vt.T @ (inverse[:, None] * (U.T @ B)), Q, rank)
+    return LeastSquaresY(Vt.T @ (inverse[:, None] * (U.T @ B)), Q, rank, Vt, inverse)
 
 
 def e_blocks(problem: ProblemData, S: Array, V: Array, SV: Array, SA2: Array) -> Array:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from solvers.harness.analyse import analysis, fits
+from solvers.harness.analyse.backends import compare_backends
 from solvers.harness.analyse.convergence import analyse_convergence
 from solvers.harness.analyse.equivalence import judge
 from solvers.harness.claims import Rule
@@ -133,12 +134,34 @@ def test_convergence_not_reached_has_no_fit():
     assert result.fit is None and all(v is None for v in result.iterations.values())
 
 
-def test_fraction_of_peak_and_speedups():
-    records = [{"stage": "forward", "backend": "numpy", "n": 8, "d": 2, "status": "ok", "median": 2.0, "flops": 4e9},
-               {"stage": "forward", "backend": "torch", "n": 8, "d": 2, "status": "ok", "median": 0.5, "flops": 4e9}]
-    assert analysis.fraction_of_peak(records[0], 4e9) == pytest.approx(0.5)
-    assert analysis.fraction_of_peak(records[0], None) is None
-    assert analysis.speedups(records) == [{"stage": "forward", "n": 8, "d": 2, "backend": "torch", "speedup": 4.0}]
+def test_fraction_of_peak():
+    record = {"stage": "forward", "backend": "numpy", "n": 8, "d": 2, "status": "ok", "median": 2.0, "flops": 4e9}
+    assert analysis.fraction_of_peak(record, 4e9) == pytest.approx(0.5)
+    assert analysis.fraction_of_peak(record, None) is None
+
+
+def test_backends_side_by_side_ratios_spreads_and_sentence():
+    def point(backend, stage, n, q25, median, q75, **extra):
+        return {"stage": stage, "backend": backend, "n": n, "d": 2, "status": "ok", "q25": q25, "median": median,
+                "q75": q75, "sweeps": ["n"], **extra}
+
+    records = [point("numpy", "forward", 8, 1.8, 2.0, 2.5), point("torch", "forward", 8, 0.4, 0.5, 0.6),
+               point("numpy", "hvp", 8, 1.0, 1.0, 1.0), point("torch", "hvp", 8, 1.4, 1.5, 1.6, disturbed=True),
+               point("torch", "gradient", 8, 1.0, 1.0, 1.0),  # numpy did not measure it: no ratio
+               {"stage": "y_solve", "backend": "numpy", "n": 8, "d": 2, "status": "skipped", "reason": "r"}]
+    comparison = compare_backends(records)
+    assert comparison.backends == ["torch"] and len(comparison.ratios) == 2
+    forward, hvp = comparison.ratios
+    assert forward.ratio == forward.median_ratio == pytest.approx(0.25) and forward.low == pytest.approx(0.4 / 2.5)
+    assert forward.high == pytest.approx(0.6 / 1.8) and not forward.disturbed
+    assert hvp.ratio == pytest.approx(1.5) and hvp.disturbed
+    (sentence,) = comparison.sentences()
+    assert sentence.startswith("torch took 0.25–1.50× numpy's time (median 0.88×) over the 2 sizes of 2 stage(s) "
+                               "both measured (1 of them disturbed)")
+    assert "more than 1.1× at 1: hvp at n = 8, d = 2 (1.50×)." in sentence
+    assert compare_backends(records[:1]) is None
+    gpu = [{**r, "backend": {"numpy": "torch-cuda", "torch": "cupy"}[r["backend"]]} for r in records]
+    assert compare_backends(gpu).reference == "torch-cuda" and compare_backends(gpu).backends == ["cupy"]
 
 
 def test_approaches_through_the_fit():

@@ -145,3 +145,47 @@ def test_torch_describe_records_the_policy():
     pytest.importorskip("torch")
     record = get_backend("torch", "float32").describe()
     assert (record["tf32"], record["float32_matmul_precision"]) == (False, "highest")
+
+
+def test_numpy_blocked_cholesky_matches_lapack_and_reports_indefinite(monkeypatch, rng):
+    """The 2×2-block factorisation (the way round OpenBLAS's threaded potrf crash) is the Cholesky factor."""
+    from solvers.backends import numpy as numpy_backend
+
+    monkeypatch.setattr(numpy_backend, "BLOCKED_CHOLESKY_MIN", 7)  # 37 → 18 + 19 → blocks of 9 and 10
+    A = rng.standard_normal((37, 40))
+    H = A @ A.T + 0.1 * np.eye(37)
+    L = numpy_backend.cholesky_lower(H)
+    np.testing.assert_allclose(L, np.linalg.cholesky(H), rtol=1e-10, atol=1e-12)
+    backend = numpy_backend.NumpyBackend()
+    b = rng.standard_normal(37)
+    x, ok = backend.cho_solve(H, b)
+    assert ok
+    np.testing.assert_allclose(H @ x, b, rtol=1e-9, atol=1e-10)
+    H[30, 30] = -5.0  # indefinite only in the trailing block's Schur complement
+    assert backend.cho_solve(H, b) == (None, False)
+
+
+def test_torch_fused_kernels_agree_with_the_array_api_expressions(rng):
+    pytest.importorskip("torch")
+    from solvers.rowterms import softmax_backward, softmax_rows
+
+    backend = get_backend("torch")
+    Z, G = rng.standard_normal((7, 5)) * 30, rng.standard_normal((7, 5))
+    S = softmax_rows(np, Z)
+    np.testing.assert_allclose(backend.to_numpy(backend.softmax_rows(backend.asarray(Z))), S, rtol=1e-13, atol=1e-300)
+    np.testing.assert_allclose(backend.to_numpy(backend.softmax_backward(backend.asarray(S), backend.asarray(G))),
+                               softmax_backward(np, S, G), rtol=1e-13, atol=1e-15)
+
+
+def test_torch_blocks_run_in_order_on_single_threaded_workers():
+    torch = pytest.importorskip("torch")
+    import threading
+
+    if torch.get_num_threads() < 2:
+        pytest.skip("torch has one intra-op thread here: the blocks run in turn")
+    backend = get_backend("torch")
+    seen = backend.map_blocks(lambda block: (block, torch.get_num_threads(), threading.current_thread().name),
+                              list(range(5)))
+    assert [block for block, _, _ in seen] == list(range(5))
+    assert all(threads == 1 and name.startswith("attnreg-torch-blocks") for _, threads, name in seen)
+    assert torch.get_num_threads() >= 2  # the caller's own threads are left alone

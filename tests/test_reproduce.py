@@ -257,6 +257,11 @@ def test_cli_reproduce_passes_its_options(monkeypatch, tmp_path, capsys):
     monkeypatch.setattr(rp, "reproduce", interrupted)
     assert main(["reproduce", "--no-progress"]) == 130
     assert "--resume" in capsys.readouterr().err
+    # the quick grid's optional torch is left out where it is not installed, not refused
+    monkeypatch.setattr("solvers.backends.backend_unavailable_reason", lambda name: "absent" if name == "torch" else None)
+    monkeypatch.setattr("solvers.cli.reproduce.backend_unavailable_reason",
+                        lambda name: "absent" if name == "torch" else None)
+    assert main(["reproduce", "--no-progress", "--out", str(tmp_path / "quick")]) == 130
 
 
 def test_a_run_that_measured_nothing_fails_and_a_partial_one_says_so(capsys):
@@ -326,3 +331,32 @@ def test_a_size_where_every_seed_stopped_short_stays_in_the_study_table(tmp_path
     text = build_report(data, tmp_path).read_text()
     seeds = sum((r["solver"], r["n"], r["d"]) == ("alternating", n, d) for r in data["convergence_study"])
     assert f"| {n}×{d} | 0/{seeds} | – | none reached ε |" in text
+
+
+def test_quick_grid_times_torch_on_the_product_stages_only_where_installed(monkeypatch):
+    from solvers.harness.measure import grids
+
+    quick = GRIDS["quick"]
+    tasks = rp.plan(quick, ["numpy", "torch"])
+    assert {t.stage for t in tasks if t.backend == "torch"} == set(grids.BACKEND_STAGES)
+    assert {t.stage for t in tasks if t.backend == "numpy"} > set(grids.BACKEND_STAGES)
+    assert quick.times("torch", "hvp") and not quick.times("torch", "hessian_solve") and quick.times("numpy", "hessian_solve")
+    monkeypatch.setattr("solvers.backends.backend_unavailable_reason", lambda name: "not here" if name == "torch" else None)
+    assert quick.default_backends() == ("numpy",)
+
+
+def test_backends_side_by_side_in_the_report(tmp_path):
+    torch_only_forward = dataclasses.replace(MICRO, backends=("numpy", "torch"), optional_backends=("torch",),
+                                             backend_stages=(("torch", ("forward",)),))
+    pytest.importorskip("torch")
+    path = rp.reproduce(torch_only_forward, None, tmp_path, command="attnreg reproduce --test", machine="test-machine",
+                        options=FAST, stages=STAGES, solvers=["alternating"], sparsification=False)
+    points = _points(tmp_path)
+    assert {(p["backend"], p["stage"]) for p in points} == {("numpy", "forward"), ("numpy", "hessian_solve"),
+                                                            ("torch", "forward")}
+    text = build_report(load_measurements(path), tmp_path).read_text()
+    section = text[text.index("## Backends side by side"):]
+    assert section.split("\n")[2].startswith("torch took ") and "numpy's time (median" in section
+    assert "| `forward` | 128 | 4 |" in section and (tmp_path / "backends.png").stat().st_size > 0
+    analysis = json.loads((tmp_path / "analysis.json").read_text())["backends"]
+    assert analysis["reference"] == "numpy" and len(analysis["ratios"]) == 4  # forward's 4 distinct sizes

@@ -26,6 +26,19 @@ class Backend(Protocol):
         ``"float64"`` or ``"float32"``; every array this backend makes has it.
     xp : module
         The array-API namespace (from ``array_api_compat``).
+
+    Notes
+    -----
+    A backend may also supply fused kernels for the dense layout's n×n passes, which the
+    core calls instead of its own array-API expressions (:func:`solvers.rowterms.fused`) and
+    which must agree with them to rounding:
+
+    ``softmax_rows(Z)``
+        S = softmax_rows(Z), row maxima subtracted first.
+    ``softmax_backward(S, G)``
+        S ⊙ (G − rowsum(G ⊙ S)), the softmax's Jacobian (rows of S) applied to the rows of G.
+
+    Without them the array-API versions run (NumPy, CuPy: the expressions are their kernels).
     """
 
     name: str

@@ -8,6 +8,15 @@ to :data:`SINGLE_THREAD_MAX` unknowns therefore run with SciPy's pool held to on
 thread, where threads gain nothing; larger ones, whose factorisation dwarfs the hop,
 keep every thread (``numpy.linalg.cholesky`` is no way out: 1.7× slower at N=4096).
 
+The threaded LAPACK Cholesky of both wheels' OpenBLAS (0.3.30 in SciPy 1.17, 0.3.31 in
+NumPy 2.4) crashes the process with a segmentation fault on two threads from N ≈ 16 000
+(N = 14 000 factorised, N = 16 384 crashed, lower and upper alike; one thread works; the
+same family as OpenMathLib/OpenBLAS#2562). Systems above :data:`BLOCKED_CHOLESKY_MIN`
+are therefore factorised by 2×2 blocks (:func:`cholesky_lower`): the same N³/3 flops, as
+one factorisation of each diagonal block, a triangular solve and a matrix product — at
+N = 12 000 on the loaded machine 32 s against 43 s for the one-call factorisation. It
+starts well below the crash so that the d²×d² sweeps time one algorithm from d = 65 on.
+
 The row-blocked oracles hand their blocks to :meth:`NumpyBackend.map_blocks`, which runs
 them on as many threads as BLAS has, each with single-threaded BLAS: NumPy's elementwise
 passes over a block are single-threaded, so this is what uses every core for them (hvp_x
@@ -72,6 +81,31 @@ SINGLE_THREAD_MAX = 512
 SCRATCH_BYTES = 2**25
 
 _scratch = threading.local()
+#: Largest system factorised by one LAPACK call; larger ones go by 2×2 blocks (module docstring).
+BLOCKED_CHOLESKY_MIN = 4096
+
+
+def cholesky_lower(H: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factor L (C order) of the symmetric positive definite ``H``, by 2×2 blocks above
+    :data:`BLOCKED_CHOLESKY_MIN`.
+
+    With H = [[H11, H21ᵀ], [H21, H22]]: L11 = chol(H11), L21 = H21 L11⁻ᵀ, L22 = chol(H22 − L21 L21ᵀ).
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        ``H`` is not positive definite.
+    """
+    size = H.shape[0]
+    if size <= BLOCKED_CHOLESKY_MIN:
+        return scipy.linalg.cholesky(H, lower=True, check_finite=False)
+    half = size // 2
+    L = np.zeros_like(H)
+    L[:half, :half] = cholesky_lower(H[:half, :half])
+    L[half:, :half] = scipy.linalg.solve_triangular(L[:half, :half], H[half:, :half].T, lower=True,
+                                                    check_finite=False).T
+    L[half:, half:] = cholesky_lower(H[half:, half:] - L[half:, :half] @ L[half:, :half].T)
+    return L
 
 
 class NumpyBackend:
@@ -101,8 +135,10 @@ class NumpyBackend:
         threads = _single_threaded_scipy_blas() if H.shape[0] <= SINGLE_THREAD_MAX else nullcontext()
         try:
             with threads:
-                factor = scipy.linalg.cho_factor(H, lower=True, check_finite=True)
-                x = scipy.linalg.cho_solve(factor, b, check_finite=False)
+                if not np.all(np.isfinite(H)):
+                    return None, False
+                # Lᵀ of a C-order L is an upper factor in Fortran order: LAPACK reads it without a copy
+                x = scipy.linalg.cho_solve((cholesky_lower(H).T, False), b, check_finite=False)
         except (np.linalg.LinAlgError, ValueError):
             return None, False
         if not np.all(np.isfinite(x)):

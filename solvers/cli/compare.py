@@ -7,7 +7,9 @@ method's status is data, shown in the table (final loss, gradient norm, solver a
 time) and saved with ``--json``.
 
 ``--race`` runs :mod:`solvers.harness.measure.race` instead: the project's methods against every
-peer on planted problems of several sizes and seeds, wall time to ``--eps``.
+peer on planted problems of several sizes and seeds, wall time to ``--eps``; ``--matrix`` the
+benchmark matrix (:mod:`solvers.harness.measure.matrix`, :mod:`solvers.cli.matrix`), and
+``--report FILE --out DIR`` its report from the saved file alone.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from rich.console import Console
 from rich.table import Table
 
 from ..loop import describe_exception
+from ..methods import DEFAULT_METHOD
 from .arguments import positive_float, writable_file
+from .matrix import add_matrix_arguments
 from .solve import add_problem_arguments, build_problem
 from ..problem import Problem
 from .progress import solve_with_progress
@@ -66,7 +70,8 @@ def _seeds(text: str) -> list[int]:
 def configure(parser: argparse.ArgumentParser) -> None:
     add_problem_arguments(parser)
     parser.add_argument("--methods", type=_method_list, default=None, metavar="A,B,C",
-                        help=f"comma-separated methods (default: all of {', '.join(list_solvers())})")
+                        help=f"comma-separated methods (default: all, the default method {DEFAULT_METHOD} first; "
+                             f"{', '.join(list_solvers())})")
     parser.add_argument("--plot", type=writable_file, default=None, metavar="FILE.png",
                         help="draw loss against time and against iteration for every method")
     parser.add_argument("--json", type=writable_file, default=None, metavar="FILE",
@@ -77,9 +82,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sizes", type=_sizes, default=None, metavar="NxD,...",
                         help="--race: problem sizes (default 128x16,512x32,1024x64)")
     parser.add_argument("--seeds", type=_seeds, default=None, metavar="S,...", help="--race: seeds (default 0,1,2)")
-    parser.add_argument("--budget-factor", type=positive_float, default=3.0, metavar="K",
+    parser.add_argument("--budget-factor", type=positive_float, default=None, metavar="K",
                         help="--race: solver-time limit of every method after the first project method that "
-                             "reached --eps, relative to the best project time (default 3)")
+                             "reached --eps, relative to the best project time (default 3); --matrix: relative "
+                             "to the best time so far on the case (default 100)")
+    add_matrix_arguments(parser)
 
 
 def compare(problem: Problem, methods: list[str], X0: Any = None, *, console: Console | None = None,
@@ -147,10 +154,14 @@ def run(args: argparse.Namespace) -> int:
     from ..harness.measure.environment import collect
     from ..harness.records import write_json
 
+    if args.report is not None or args.matrix:
+        from .matrix import run
+
+        return run(args)
     if args.race:
         return run_race(args)
     problem, X0 = build_problem(args)
-    methods = args.methods or list_solvers()
+    methods = args.methods or [DEFAULT_METHOD, *(name for name in list_solvers() if name != DEFAULT_METHOD)]
     console = Console(stderr=True)
     results = compare(problem, methods, X0, console=console, eps=args.eps, max_iter=args.max_iter,
                       max_time=args.max_time)
@@ -190,7 +201,7 @@ def run_race(args: argparse.Namespace) -> int:
     console = Console(stderr=True)
     entries = race.run_race(args.sizes or race.SIZES, args.seeds or race.SEEDS,
                             project=args.methods or race.PROJECT_METHODS, target=args.eps,
-                            max_time=args.max_time or 300.0, budget_factor=args.budget_factor,
+                            max_time=args.max_time or 300.0, budget_factor=args.budget_factor or 3.0,
                             progress=lambda entry: console.print(_race_line(entry), highlight=False))
     print(markdown(entries, args.eps), end="")
     if args.json is not None:

@@ -60,7 +60,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                                  "without it, rebuild from <out>/measurements.json")
         return
     parser.add_argument("--backend", dest="backends", action="append", choices=BACKEND_NAMES, metavar="B",
-                        help=f"backend to time (repeatable; default: the grid's). One of: {', '.join(BACKEND_NAMES)}")
+                        help=f"backend to time (repeatable; default: the grid's, less optional ones not installed). "
+                             f"One of: {', '.join(BACKEND_NAMES)}")
     parser.add_argument("--grid", choices=list(GRIDS), default="quick", help="size grid (default quick)")
     parser.add_argument("--resume", action="store_true",
                         help="continue <out>/measurements.json, skipping the points it already holds (only a file measured "
@@ -84,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     from ..harness.render.report import build_report
     from .progress import work_progress
 
-    backends = args.backends or list(GRIDS[args.grid].backends)
+    backends = args.backends or list(GRIDS[args.grid].default_backends())
     missing = {name: backend_unavailable_reason(name) for name in backends}
     missing = {name: why for name, why in missing.items() if why}
     if missing:

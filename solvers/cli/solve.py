@@ -14,8 +14,7 @@ from ..result import FINISHED
 from .arguments import UsageError, non_negative_float, non_negative_int, positive_float, positive_int
 from .progress import solve_with_progress
 
-#: Default method of ``attnreg solve``: reaches 1e-10 on the default problem in a few iterations.
-DEFAULT_METHOD = "gauss-newton"
+from ..methods import DEFAULT_METHOD
 
 
 def add_problem_arguments(parser: argparse.ArgumentParser) -> None:

@@ -23,4 +23,8 @@ METHODS = (Alternating, Sketched, JointNewton, GaussNewton, NewtonCG, VarPro, Ad
            LBFGS, ScipyTrustNCG, ScipyTrustKrylov, ScipyTrustExact, ScipyNewtonCG, JaxNewtonCG, JaxNewton,
            JaxLBFGS, JaxTrustKrylov)
 
-__all__ = ["METHODS", *(method.__name__ for method in METHODS)]
+#: The method ``attnreg solve`` runs and ``attnreg compare`` puts first: the best on the benchmark
+#: matrix's performance profile (README, "The benchmark matrix").
+DEFAULT_METHOD = "varpro"
+
+__all__ = ["DEFAULT_METHOD", "METHODS", *(method.__name__ for method in METHODS)]

@@ -162,6 +162,8 @@ class TrustRegion:
     cg_iterations: int = 0
     rejected: int = 0
     stops: dict[str, int] = field(default_factory=dict)
+    #: Consecutive steps rejected at the rounding floor of the loss (:func:`trust_region_step`).
+    floor_rejected: int = 0
 
     def update(self, cg: CGResult, step_norm: float, ratio: float, accepted: bool, gnorm: float,
                eta: float) -> "TrustRegion":
@@ -184,25 +186,56 @@ class NewtonCGState(State):
     oracle: Oracle = field(kw_only=True)
 
 
+#: At the rounding floor of the loss, a step is taken when it cuts ‖∇L‖ at least by this factor.
+FLOOR_GRADIENT_CUT = 0.5
+#: … and its model is solved to this relative residual (the forcing term there).
+FLOOR_FORCING = 1e-3
+#: … and after this many trials at the floor in a row that do not, each with a quarter of the radius, the method stalls.
+FLOOR_TRIALS = 3
+
+
 def trust_region_step(problem: Problem, matvec: Callable[[Any], Any], g: Any, gnorm: float, loss: float,
                       region: TrustRegion, trial_loss: Callable[[Any], float], max_cg: int,
-                      accept: float, min_radius: float) -> tuple[bool, TrustRegion]:
+                      accept: float, min_radius: float,
+                      trial_gnorm: Callable[[], float] | None = None) -> tuple[bool, TrustRegion]:
     """One Steihaug–CG trust-region step; ``(accepted, new bookkeeping)``.
 
     ``trial_loss(p)`` evaluates the candidate x + p (the caller keeps what it needs of it).
 
+    **At the rounding floor of the loss** (the model promises less than 8·eps·L, so the loss
+    cannot tell a better point from this one): with ``trial_gnorm`` (‖∇L‖ at the last trial),
+    the model is solved to the relative residual :data:`FLOOR_FORCING` and the step is still
+    taken when the loss does not rise beyond its rounding level and ‖∇L‖ falls at least by
+    :data:`FLOOR_GRADIENT_CUT` — near a minimum with L > 0 the Newton step
+    keeps cutting the gradient quadratically after the loss has stopped showing it, which is
+    what a stationarity target asks for (docs/maths.md §6).
+
     Raises
     ------
     StepFailed
-        When the model promises less than the rounding level of the loss, or the radius
-        falls below ``min_radius`` without an acceptable step.
+        When the model promises less than the rounding level of the loss and the gradient
+        does not fall either, or the radius falls below ``min_radius`` without an acceptable step.
     """
     xp = problem.xp
     eta = forcing_term(gnorm, region.previous_gnorm, region.eta)
     cg = steihaug_cg(xp, matvec, g, region.radius, eta * gnorm, max_cg,
                      floats=partial(host_floats, problem.backend), gg=gnorm * gnorm)
-    if not cg.predicted > 8.0 * machine_eps(problem.dtype) * abs(loss):
-        raise StepFailed(f"predicted decrease {cg.predicted:.2e} is below the rounding level of the loss {loss:.3e}")
+    rounding = 8.0 * machine_eps(problem.dtype) * abs(loss)
+    if not cg.predicted > rounding:
+        why = f"predicted decrease {cg.predicted:.2e} is below the rounding level of the loss {loss:.3e}"
+        if trial_gnorm is None or not cg.predicted > 0:
+            raise StepFailed(why)
+        if eta > FLOOR_FORCING:  # the gradient is the only guide left: solve the model accurately
+            eta = FLOOR_FORCING
+            cg = steihaug_cg(xp, matvec, g, region.radius, eta * gnorm, max_cg,
+                             floats=partial(host_floats, problem.backend), gg=gnorm * gnorm)
+        trial = trial_loss(cg.p)
+        if math.isfinite(trial) and trial <= loss + rounding and trial_gnorm() <= FLOOR_GRADIENT_CUT * gnorm:
+            return True, region.update(cg, cg.norm, 1.0, True, gnorm, eta)
+        region = replace(region.update(cg, cg.norm, -math.inf, False, gnorm, eta), floor_rejected=region.floor_rejected + 1)
+        if region.floor_rejected > FLOOR_TRIALS or region.radius < min_radius:
+            raise StepFailed(f"{why}, and no step down to radius {region.radius:.1e} cuts the gradient")
+        return False, region
     trial = trial_loss(cg.p)
     actual = loss - trial
     ratio = actual / cg.predicted if math.isfinite(trial) else -math.inf
@@ -263,7 +296,7 @@ class NewtonCG(IterativeSolver):
 
         accepted, region = trust_region_step(problem, matvec, oracle.joint_grad, state.grad_norm, state.loss,
                                              state.region, trial_loss, self.max_cg or 2 * problem.d ** 2,
-                                             self.accept, self.min_radius)
+                                             self.accept, self.min_radius, lambda: trials["point"].grad_norm)
         if not accepted:
             return replace(state, region=region)
         return self.state_at(trials["point"], region)

@@ -19,6 +19,14 @@ Two ways to take the step:
   Nielsen's gain-ratio damping (:mod:`solvers.methods.damping`). Fewer iterations, but
   measured 2–9× slower than matrix-free already at (n, d) = (128, 16) on a 2-core CPU.
 
+Gauss–Newton drops the curvature that the residual carries, so where the residual stays large
+(noisy or random B: stationarity, not L = 0, is the target) it converges linearly, and near a
+saddle it cannot see the way down. After an accepted matrix-free step that lowered the loss by less
+than :data:`SLOW_DECREASE` (Fletcher and Xu's rule), the next step takes the exact Hessian of the
+reduced objective, H_XX − H_XY H_YY⁻¹ H_YX (:func:`reduced_hessian_product`, docs/maths.md §6),
+whose negative curvature the Steihaug CG follows to the trust-region boundary; a step that lowers
+the loss by more goes back to Gauss–Newton. ``info["newton_steps"]`` counts the exact steps.
+
 Each trial point costs one forward pass and one thin SVD of the n×d matrix S A3; an
 accepted one is the next iterate, with its loss and gradient (monitoring costs nothing).
 Everything goes through the iterate's oracle, so the method runs in every layout: on a
@@ -44,8 +52,29 @@ from ..backends import Backend
 from ..loop import IterativeSolver, State, StepFailed, machine_eps
 from ..oracle import Oracle
 from ..problem import Problem
+from ..rowterms import LeastSquaresY
 from .damping import Damping, damped_newton_step
 from .newton_cg import NewtonCG, NewtonCGState, TrustRegion, trust_region_step
+
+#: A reduced step that lowers the loss by less than this fraction is slow (Fletcher and Xu's switching
+#: rule, 1987): Gauss–Newton's model misses the curvature of the residual (or of a saddle) there, and
+#: the next step takes the exact reduced Hessian.
+SLOW_DECREASE = 0.2
+
+
+def reduced_hessian_product(oracle: Oracle, ls: LeastSquaresY, D: Any) -> Any:
+    """The exact Hessian of f(X) = L(X, Y(X)) times D, at Y = Y(X) (docs/maths.md §6).
+
+    ∇²f = H_XX − H_XY H_YY⁻¹ H_YX with H_YY = 2 (PᵀP) ⊗ I (docs/maths.md §4): two joint
+    Hessian–vector products (§5) and a d×d product with (PᵀP)⁺ = V Σ⁻² Vᵀ from the Y step's SVD
+    (its pseudo-inverse where singular values were dropped). Unlike Kaufman's Gauss–Newton matrix
+    it keeps the terms that carry the residual R, and it can be indefinite.
+    """
+    xp = oracle.problem.xp
+    hX, hY = oracle.hvp(D, xp.zeros_like(D))
+    W = 0.5 * (ls.Vt.T @ ((ls.inverse * ls.inverse)[:, None] * (ls.Vt @ hY)))
+    return hX - oracle.hvp(None, W)[0]
+
 
 @dataclass
 class VarproState(State):
@@ -59,8 +88,14 @@ class VarproState(State):
     #: While P is rank deficient: the joint Newton–CG state the step continues from.
     joint: NewtonCGState | None = field(default=None, kw_only=True)
     joint_steps: int = field(default=0, kw_only=True)
-    #: The reduced iteration stalled: joint Newton–CG steps from here on.
+    #: The reduced iteration stalled or crawled: joint Newton–CG steps from here on.
     joint_only: bool = field(default=False, kw_only=True)
+    #: The exact Y step at X (its SVD: the exact reduced Hessian needs (PᵀP)⁻¹).
+    ls: LeastSquaresY | None = field(default=None, kw_only=True)
+    #: The last accepted reduced step lowered the loss by less than :data:`SLOW_DECREASE`: the next
+    #: step uses the exact reduced Hessian (:func:`reduced_hessian_product`) instead of Gauss–Newton.
+    newton: bool = field(default=False, kw_only=True)
+    newton_steps: int = field(default=0, kw_only=True)
 
 
 def reduced_point(problem: Problem, X: Any, rcond: float | None = None) -> dict[str, Any]:
@@ -68,7 +103,8 @@ def reduced_point(problem: Problem, X: Any, rcond: float | None = None) -> dict[
     :func:`solvers.rowterms.least_squares`)."""
     oracle, step = problem.oracle(X).least_squares(rcond=rcond)
     loss, gnorm, rank = oracle.summary(step.rank)
-    return {"X": X, "Y": oracle.Y, "oracle": oracle, "Q": step.Q, "rank": int(rank), "loss": loss, "grad_norm": gnorm}
+    return {"X": X, "Y": oracle.Y, "oracle": oracle, "Q": step.Q, "ls": step, "rank": int(rank), "loss": loss,
+            "grad_norm": gnorm}
 
 
 class VarPro(IterativeSolver):
@@ -85,6 +121,10 @@ class VarPro(IterativeSolver):
         Initial trust-region radius in X (matrix-free steps).
     max_cg : int, optional
         CG iterations per matrix-free step (default d²).
+    newton : bool
+        After a slow step (the loss fell by less than :data:`SLOW_DECREASE`) take the next one with
+        the exact reduced Hessian (:func:`reduced_hessian_product`) instead of Gauss–Newton
+        (Fletcher–Xu hybrid; matrix-free steps only). ``False``: Gauss–Newton throughout.
     rcond : float, optional
         The Y step drops singular values of P = S A3 below ``rcond·σ_max`` (default eps^(1/4) of
         the dtype). Near a rank-deficient P (X = 0 makes it rank one) the exact Y(X) grows
@@ -97,7 +137,7 @@ class VarPro(IterativeSolver):
 
     def __init__(self, backend: str | Backend | None = None, *, matrix_free: bool = True, mu0: float = 1e-3,
                  radius0: float = 1.0, max_cg: int | None = None, rcond: float | None = None,
-                 **common: Any) -> None:
+                 newton: bool = True, **common: Any) -> None:
         super().__init__(backend, **common)
         if not (math.isfinite(mu0) and mu0 >= 0):
             raise ValueError(f"mu0 must be a finite number ≥ 0, got {mu0!r}")
@@ -108,6 +148,7 @@ class VarPro(IterativeSolver):
         self.radius0 = radius0
         self.max_cg = max_cg
         self.rcond = rcond
+        self.newton = newton
 
     def cutoff(self, problem: Problem) -> float:
         """The relative singular-value cut-off of the Y step (``rcond``, default eps^(1/4) of the dtype)."""
@@ -155,13 +196,19 @@ class VarPro(IterativeSolver):
             return VarproState(**trials["point"], damping=outcome.damping)
 
         def matvec(v: Any) -> Any:
-            return xp.reshape(state.oracle.varpro_gn_product(state.Q, xp.reshape(v, (d, d))), (-1,))
+            D = xp.reshape(v, (d, d))
+            if state.newton and self.newton:
+                return xp.reshape(reduced_hessian_product(state.oracle, state.ls, D), (-1,))
+            return xp.reshape(state.oracle.varpro_gn_product(state.Q, D), (-1,))
 
         accepted, region = trust_region_step(problem, matvec, g, state.grad_norm, state.loss, state.region,
-                                             trial_loss, self.max_cg or d * d, 1e-4, 1e-15)
+                                             trial_loss, self.max_cg or d * d, 1e-4, 1e-15,
+                                             lambda: trials["point"]["grad_norm"])
         if not accepted:
             return replace(state, region=region)
-        return VarproState(**trials["point"], region=region, joint_steps=state.joint_steps)
+        slow = state.loss - trials["point"]["loss"] < SLOW_DECREASE * state.loss
+        return VarproState(**trials["point"], region=region, joint_steps=state.joint_steps, newton=slow,
+                           newton_steps=state.newton_steps + bool(state.newton and self.newton))
 
     def joint_step(self, problem: Problem, state: VarproState) -> VarproState:
         """One joint Newton–CG step while P = S A3 is rank deficient; the reduced iteration
@@ -179,7 +226,8 @@ class VarPro(IterativeSolver):
     def info(self, state: State) -> dict[str, Any]:
         region = getattr(state, "region", None)
         damping = getattr(state, "damping", None)
-        record: dict[str, Any] = {"matrix_free": self.matrix_free, "joint_steps": getattr(state, "joint_steps", 0)}
+        record: dict[str, Any] = {"matrix_free": self.matrix_free, "joint_steps": getattr(state, "joint_steps", 0),
+                                  "newton_steps": getattr(state, "newton_steps", 0)}
         if damping is not None:
             record["final_damping"] = damping.mu
         if region is not None:

@@ -6,7 +6,8 @@ with confidence intervals (ordinary least squares, Student t) over the compute-b
 where the model puts the time in the terms of the claimed exponent, the verdict against
 the exponents the paper's claim implies (:mod:`solvers.harness.analyse.scaling`),
 iterations-to-ε against log10(1/ε) and the convergence study (:mod:`solvers.harness.analyse.study`),
-achieved fractions of the backend's matrix-product rate, speedups between backends, and the
+achieved fractions of the backend's matrix-product rate, backends side by side
+(:mod:`solvers.harness.analyse.backends`), and the
 sparsification summaries (:mod:`solvers.harness.analyse.sparsify`).
 """
 
@@ -17,6 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..claims import CLAIMS, DEFAULT_SWEEPS, REFERENCE_SOLVER, SWEEP_AXES, TERMS, Rule
+from .backends import BackendComparison, compare_backends
 from .bound import bound_model
 from .convergence import ConvergenceResult, SizeSummary, analyse_convergence, summarise_size
 from .costmodel import CostModel, Coverage, coverage, fit_cost_model, identifiable, separable_terms
@@ -73,19 +75,6 @@ def mark_stalls(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             else r for r in records]
 
 
-def speedups(records: list[dict[str, Any]], reference: str = "numpy") -> list[dict[str, Any]]:
-    """Speedup of each other backend over ``reference`` at every (stage, n, d) both measured."""
-    base = {(r["stage"], r["n"], r["d"]): r["median"] for r in records
-            if r["backend"] == reference and r["status"] == "ok"}
-    out = []
-    for r in records:
-        key = (r["stage"], r["n"], r["d"])
-        if r["backend"] != reference and r["status"] == "ok" and key in base:
-            out.append({"stage": r["stage"], "n": r["n"], "d": r["d"], "backend": r["backend"],
-                        "speedup": base[key] / r["median"]})
-    return out
-
-
 @dataclass
 class BestFraction:
     """A stage's highest achieved fraction of its backend's matrix-product rate, and where; and its
@@ -122,7 +111,7 @@ class Analysis:
     coverage: list[Coverage]
     scaling: list[ScalingResult]
     convergence: list[ConvergenceResult]
-    speedups: list[dict[str, Any]]
+    backends: BackendComparison | None                         # backends side by side (None: one backend)
     gemm: dict[str, float]
     best_fractions: list[BestFraction]
     exp: dict[str, float]                                     # backend -> measured exp rate (entries/s)
@@ -141,7 +130,8 @@ class Analysis:
                 "cost_models": [m.to_dict() for m in self.models],
                 "coverage": [asdict(c) for c in self.coverage],
                 "convergence_study": self.study.to_dict() if self.study else None, "scaling": [r.to_dict() for r in self.scaling],
-                "convergence": [r.to_dict() for r in self.convergence], "speedups": self.speedups,
+                "convergence": [r.to_dict() for r in self.convergence],
+                "backends": self.backends.to_dict() if self.backends else None,
                 "gemm": self.gemm, "exp": self.exp, "exp_pricing": self.exp_pricing,
                 "roofline": [{**asdict(p), "limit": p.limit, "fraction": p.fraction} for p in self.roofline]}
 
@@ -184,7 +174,7 @@ def analyse(data: dict[str, Any], min_fit_time: float = MIN_FIT_TIME, rule: Rule
     convergence = [analyse_convergence(run) for run in data.get("convergence", [])]
     return Analysis(
         min_fit_time=min_fit_time, rule=rule, models=models, coverage=_coverage(models, scaling, records),
-        scaling=scaling, convergence=convergence, speedups=speedups(records),
+        scaling=scaling, convergence=convergence, backends=compare_backends(records),
         gemm=rates, best_fractions=best_fractions(records, rates, roofline), exp=exps, roofline=roofline,
         exp_pricing=exp_pricing(models, exps),
         nnd_checks=[(r, r.fit is not None and NND_RANGE[0] <= r.fit.slope <= NND_RANGE[1])

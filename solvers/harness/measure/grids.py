@@ -37,6 +37,10 @@ class Grid:
         T_mat(n,d,d) (nd²) is the product that sets the time
     sparsification : whether the reproduction also runs the attention-sparsification study
     stages : the stages the grid times (empty: every stage)
+    optional_backends : backends of ``backends`` that run only where they are installed
+        (:meth:`default_backends`); elsewhere they are left out rather than recorded as skipped
+    backend_stages : (backend, stages) pairs: a backend listed here times only those of the
+        grid's stages (the others run them all) and no solver or sparsification run
     reasons : why each sweep sits where it does (sweep -> sentence), shown in the report
     """
 
@@ -60,7 +64,22 @@ class Grid:
     n_for_wide: int = 0
     sparsification: bool = True
     stages: tuple[str, ...] = ()
+    optional_backends: tuple[str, ...] = ()
+    backend_stages: tuple[tuple[str, tuple[str, ...]], ...] = ()
     reasons: tuple[tuple[str, str], ...] = ()
+
+    def default_backends(self) -> tuple[str, ...]:
+        """The backends a run of this grid uses unless told otherwise: ``backends``, less the optional
+        ones that cannot run here."""
+        from ...backends import backend_unavailable_reason
+
+        return tuple(name for name in self.backends
+                     if name not in self.optional_backends or backend_unavailable_reason(name) is None)
+
+    def times(self, backend: str, stage: str) -> bool:
+        """Whether this grid times ``stage`` on ``backend`` (its stages, and the backend's own subset)."""
+        subset = dict(self.backend_stages).get(backend)
+        return (not self.stages or stage in self.stages) and (subset is None or stage in subset)
 
     def points(self, sweep: str) -> list[tuple[int, int]]:
         """The (n, d) pairs of sweep ``"n"``, ``"d"``, ``"solve_d"``, ``"cross_n"``, ``"plane"`` or ``"wide_d"`` (n, then d, increasing)."""
@@ -114,13 +133,21 @@ GPU_REASONS = (
                 "the iteration from d ≈ 35 by the CPU models"),
 )
 
+#: The stages the quick grid also times on torch (CPU): the four oracles that every method is made of,
+#: where the backends differ in how the shared code drives them (n×n elementwise passes, fused
+#: kernels, threads). The d²×d² stages are one LAPACK call each (MKL against OpenBLAS rather than
+#: this project's code) and the iterations are made of the same oracles; on torch they would add
+#: about 90 s to the quick run (by the NumPy times of reports/vm).
+BACKEND_STAGES = ("forward", "gradient", "y_solve", "hvp")
+
 GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
     Grid("quick", n_sweep=(256, 512, 1024, 2048, 4096, 8192), d_for_n=32,
          d_sweep=(8, 16, 32, 64, 128, 256, 512), n_for_d=1024,
          solve_d_sweep=(8, 12, 16, 24, 32, 48, 64), n_for_solve=128,
-         convergence_sizes=((128, 16),), backends=("numpy",), memory_limit=8 * 2**30,
+         convergence_sizes=((128, 16),), backends=("numpy", "torch"), memory_limit=8 * 2**30,
          cross_n_sweep=(64, 128, 256, 512, 1024, 2048, 4096), d_for_cross=(8, 16),
-         study_sizes=STUDY_SIZES, study_seeds=(0, 1, 2), plane_n=(512, 2048), plane_d=(8, 64, 256)),
+         study_sizes=STUDY_SIZES, study_seeds=(0, 1, 2), plane_n=(512, 2048), plane_d=(8, 64, 256),
+         optional_backends=("torch",), backend_stages=(("torch", BACKEND_STAGES),)),
     Grid("full", n_sweep=(256, 512, 1024, 2048, 4096, 8192), d_for_n=64,
          d_sweep=(8, 16, 32, 64, 128, 256), n_for_d=2048,
          solve_d_sweep=(8, 12, 16, 24, 32, 48, 64, 80), n_for_solve=256,
@@ -164,10 +191,19 @@ def markdown_table(grids: dict[str, Grid] | None = None) -> str:
     def span(values: tuple[int, ...], fixed: int) -> str:
         return f"{values[0]} … {values[-1]} ({fixed})"
 
+    def backends(grid: Grid) -> str:
+        def label(name: str) -> str:
+            subset = dict(grid.backend_stages).get(name)
+            notes = ["if installed"] * (name in grid.optional_backends) + (
+                [] if subset is None else ["product stages" if subset == BACKEND_STAGES else ", ".join(subset)])
+            return name + (f" ({', '.join(notes)})" if notes else "")
+
+        return ", ".join(map(label, grid.backends))
+
     rows = ["| grid | backends | n sweep (d) | d sweep (n) | d > n: d (n) | d²×d² stages: d (n) | convergence (n, d) |",
             "| --- | --- | --- | --- | --- | --- | --- |"]
     for grid in (grids or GRIDS).values():
-        rows.append(f"| `{grid.name}` | {', '.join(grid.backends)} | {span(grid.n_sweep, grid.d_for_n)} | "
+        rows.append(f"| `{grid.name}` | {backends(grid)} | {span(grid.n_sweep, grid.d_for_n)} | "
                     f"{span(grid.d_sweep, grid.n_for_d)} | "
                     f"{span(grid.wide_d_sweep, grid.n_for_wide) if grid.wide_d_sweep else '–'} | "
                     f"{span(grid.solve_d_sweep, grid.n_for_solve)} | "

@@ -13,6 +13,10 @@ time for that problem. A peer that does not reach the target within it cannot be
 project by less than that factor, and is recorded as not reached (the ratio is then a
 lower bound, shown as "> k×"); a slower project method cannot become the project's best.
 
+:func:`run_case` runs the methods on one problem from one start under these budgets; the
+benchmark matrix (:mod:`solvers.harness.measure.matrix`) runs it on every case of its own, with
+stationarity targets where min L is not known.
+
 A side-by-side check of overhead lives here too: :func:`lbfgs_overhead` (the
 project's ``lbfgs`` against raw SciPy L-BFGS-B for the same iterations); the oracles
 against ``jax.jit`` are in :mod:`solvers.harness.measure.versus_jax`.
@@ -28,7 +32,8 @@ from typing import Any
 
 from ... import oracles
 from ...problem import Problem
-from ...registry import get_solver, list_solvers
+from ...loop import describe_exception
+from ...registry import get_solver, list_solvers, solver_class
 from ..records import Provenance, RaceEntry
 from .environment import measured_under
 
@@ -57,20 +62,90 @@ def available(methods: Iterable[str]) -> list[str]:
 
 
 def time_to_target(method: str, problem: Problem, X0: Any, Y0: Any, *, target: float, max_time: float | None,
-                   max_iter: int, pause: float) -> tuple[float | None, Any]:
-    """Wall time of one ``solve`` to ``L ≤ target`` (``None`` when not reached), and its result.
+                   max_iter: int, pause: float, kind: str = "loss") -> tuple[float | None, Any]:
+    """Wall time of one ``solve`` to the target (``None`` when not reached), and its result.
 
-    A method with a ``warm_up(problem)`` (JAX: compilation) runs it before the clock starts.
+    ``kind`` ``"loss"``: L ≤ ``target`` (``eps`` = target). ``"stationary"``: ‖∇L‖/‖∇L(start)‖ ≤
+    ``target`` (the method's ``gtol`` = target, ``eps`` = 0), for problems whose minimum is not
+    known. A method with a ``warm_up(problem)`` (JAX: compilation) runs it before the clock starts.
     """
-    solver = get_solver(method)
+    solver = get_solver(method) if kind == "loss" else get_solver(method, gtol=target)
     if hasattr(solver, "warm_up"):
         solver.warm_up(problem)
     gc.collect()
     time.sleep(pause)
     started = time.perf_counter()
-    result = solver.solve(problem, X0, Y0, eps=target, max_iter=max_iter, max_time=max_time)
+    result = solver.solve(problem, X0, Y0, eps=target if kind == "loss" else 0.0, max_iter=max_iter,
+                          max_time=max_time)
     wall = time.perf_counter() - started
-    return (wall if result.loss <= target else None), result
+    return (wall if reached(result, kind, target) else None), result
+
+
+def reached(result: Any, kind: str, target: float) -> bool:
+    """Whether ``result`` met the target: L ≤ target, or ‖∇L‖/‖∇L(start)‖ ≤ target (``"stationary"``)."""
+    if not result.history or result.status in ("error", "diverged", "skipped"):
+        return False
+    if kind == "loss":
+        return result.loss <= target
+    return grad_ratio(result) <= target
+
+
+def grad_ratio(result: Any) -> float:
+    """‖∇L‖/‖∇L(start)‖ at the last iterate of ``result`` (NaN without history)."""
+    if not result.history:
+        return math.nan
+    first = result.history[0].grad_norm
+    return result.history[-1].grad_norm / first if first else 0.0
+
+
+def run_case(problem: Problem, X0: Any, Y0: Any, methods: Sequence[tuple[str, bool]], *, fields: dict[str, Any],
+             provenance: Provenance, target: float = 1e-10, kind: str = "loss", max_time: float = 300.0,
+             budget_factor: float = 3.0, project_sets_budget: bool = True, max_iter: int = 10_000,
+             pause: float = 0.2, memory_limit: float = 4e9, refuse: Callable[[str], str | None] | None = None,
+             progress: Callable[[RaceEntry], None] | None = None) -> list[RaceEntry]:
+    """Every method of ``methods`` (name, is-a-project-method) on one problem from (X0, Y0).
+
+    Each method runs under a solver-time limit of ``max_time``; once a method that sets the
+    budget (a project method with ``project_sets_budget``, else any) has reached the target,
+    every further one runs under ``min(max_time, budget_factor × the best time so far)``
+    (recorded as ``budget``). ``refuse(method)`` may name why a method is not run here (recorded
+    as skipped), as may a method whose ``memory_bytes(n, d)`` exceeds ``memory_limit``.
+    ``fields`` go into every entry (the case).
+    """
+    n, d = problem.n, problem.d
+    entries: list[RaceEntry] = []
+    best: float | None = None
+    for method, is_project in methods:
+        case = {"method": method, "project": is_project, "n": n, "d": d, **fields}
+        budgeted = best is not None
+        budget = min(max_time, budget_factor * best) if budgeted else max_time
+        needs = getattr(solver_class(method), "memory_bytes", lambda n, d: 0.0)(n, d)
+        why = refuse(method) if refuse is not None else None
+        if needs > memory_limit:
+            why = f"needs about {needs / 1e9:.0f} GB > memory_limit {memory_limit / 1e9:.0f} GB"
+        if why:
+            entry = RaceEntry(**case, wall=None, solver_time=math.nan, iterations=0, loss=math.nan,
+                              status="skipped", message=why, budget=None, provenance=provenance)
+        else:
+            try:
+                wall, result = time_to_target(method, problem, X0, Y0, target=target, max_time=budget,
+                                              max_iter=max_iter, pause=pause, kind=kind)
+            except Exception as exc:  # noqa: BLE001 - a method that cannot even start is a result
+                entry = RaceEntry(**case, wall=None, solver_time=math.nan, iterations=0, loss=math.nan,
+                                  status="error", message=describe_exception(exc),
+                                  budget=budget if budgeted else None, provenance=provenance)
+            else:
+                if wall is not None and (is_project or not project_sets_budget):
+                    best = wall if best is None else min(best, wall)
+                entry = RaceEntry(**case, wall=wall,
+                                  solver_time=result.time, iterations=result.iterations, loss=result.loss,
+                                  status=result.status, message=result.message, grad_ratio=grad_ratio(result),
+                                  budget=budget if budgeted else None,
+                                  provenance=provenance)
+        entries.append(entry)
+        if progress is not None:
+            progress(entry)
+    return entries
 
 
 def run_race(sizes: Sequence[tuple[int, int]] = SIZES, seeds: Sequence[int] = SEEDS, *,
@@ -106,55 +181,48 @@ def run_race(sizes: Sequence[tuple[int, int]] = SIZES, seeds: Sequence[int] = SE
                 "budget_factor": budget_factor, "max_iter": max_iter, "pause": pause, "noise": noise,
                 "memory_limit": memory_limit}
     provenance: Provenance = measured_under(threads=None, grid="race", options=settings)
+    methods = [(name, True) for name in available(project)] + [(name, False) for name in available(peers)]
     entries: list[RaceEntry] = []
     for n, d in sizes:
         for seed in seeds:
             problem = Problem.planted(n, d, seed=seed)
             X0 = problem.start_near_solution(noise)
             Y0 = problem.backend.to_numpy(oracles.y_solve(problem, X0))
-            best: float | None = None
-            for is_project, methods in ((True, available(project)), (False, available(peers))):
-                for method in methods:
-                    budget = max_time if best is None else min(max_time, budget_factor * best)
-                    needs = getattr(type(get_solver(method)), "memory_bytes", lambda n, d: 0.0)(n, d)
-                    if needs > memory_limit:
-                        entry = RaceEntry(method=method, project=is_project, n=n, d=d, seed=seed, wall=None,
-                                          solver_time=math.nan, iterations=0, loss=math.nan, status="skipped",
-                                          message=f"needs about {needs / 1e9:.0f} GB > memory_limit "
-                                                  f"{memory_limit / 1e9:.0f} GB", budget=None, provenance=provenance)
-                        entries.append(entry)
-                        if progress is not None:
-                            progress(entry)
-                        continue
-                    budgeted = best is not None
-                    wall, result = time_to_target(method, problem, X0, Y0, target=target, max_time=budget,
-                                                  max_iter=max_iter, pause=pause)
-                    if is_project and wall is not None:
-                        best = wall if best is None else min(best, wall)
-                    entry = RaceEntry(method=method, project=is_project, n=n, d=d, seed=seed, wall=wall,
-                                      solver_time=result.time, iterations=result.iterations, loss=result.loss,
-                                      status=result.status, message=result.message,
-                                      budget=budget if budgeted else None, provenance=provenance)
-                    entries.append(entry)
-                    if progress is not None:
-                        progress(entry)
+            entries += run_case(problem, X0, Y0, methods, fields={"seed": seed}, provenance=provenance,
+                                target=target, max_time=max_time, budget_factor=budget_factor, max_iter=max_iter,
+                                pause=pause, memory_limit=memory_limit, progress=progress)
     return entries
+
+
+def interleaved(repeat: int, bodies: Sequence[Callable[[], Any]], *, warmup: int = 1,
+                pause: float = 0.05) -> list[list[float]]:
+    """Wall times of each of ``bodies`` over ``repeat`` rounds (after ``warmup`` untimed calls of each).
+
+    The bodies take turns, the first of a round rotating from round to round, and every
+    call runs after ``gc.collect()`` and a ``pause`` in seconds, so that the previous call's
+    thread pools are idle (DESIGN-NOTES, "Measuring against peers"). Returns one list of
+    seconds per body, in the order given.
+    """
+    for _ in range(warmup):
+        for body in bodies:
+            body()
+    times: list[list[float]] = [[] for _ in bodies]
+    for round_ in range(repeat):
+        for k in range(len(bodies)):
+            index = (round_ + k) % len(bodies)
+            gc.collect()
+            time.sleep(pause)
+            started = time.perf_counter()
+            bodies[index]()
+            times[index].append(time.perf_counter() - started)
+    return times
 
 
 def _side_by_side(repeat: int, first: Callable[[], Any], second: Callable[[], Any]) -> tuple[float, float]:
     """Minimum wall times of ``first`` and ``second`` over ``repeat`` interleaved calls each
-    (after one untimed call of each), every call after gc and a short pause."""
-    first()
-    second()
-    times: tuple[list[float], list[float]] = ([], [])
-    for _ in range(repeat):
-        for body, sink in ((first, times[0]), (second, times[1])):
-            gc.collect()
-            time.sleep(0.05)
-            started = time.perf_counter()
-            body()
-            sink.append(time.perf_counter() - started)
-    return min(times[0]), min(times[1])
+    (after one untimed call of each), every call after gc and a short pause (:func:`interleaved`)."""
+    ours, theirs = interleaved(repeat, (first, second))
+    return min(ours), min(theirs)
 
 
 def lbfgs_overhead(n: int = 512, d: int = 32, iterations: int = 200, seed: int = 0,

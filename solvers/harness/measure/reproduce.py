@@ -106,10 +106,12 @@ class Task:
 
 
 def plan(grid: Grid, backends: list[str], stages: list[str] | None = None) -> list[Task]:
-    """Every (backend, stage, sweep, size) of the grid (of ``stages``, else the grid's, else all), sizes
-    increasing within a sweep."""
+    """Every (backend, stage, sweep, size) of the grid (of ``stages``, else the grid's, else all), less the
+    stages the grid leaves out on a backend (``Grid.backend_stages``), sizes increasing within a sweep."""
     names = stages or list(grid.stages) or list(STAGES)
+    subsets = dict(grid.backend_stages)
     return [Task(name, backend, sweep, n, d) for backend in backends for name in names
+            if name in subsets.get(backend, names)
             for sweep in STAGES[name].claim.sweeps for n, d in grid.points(sweep)]
 
 
@@ -303,7 +305,7 @@ def reproduce(grid: Grid | str = "quick", backends: list[str] | None = None, out
     grid : Grid or str
         Sizes (``quick``, ``full``, ``gpu`` or a :class:`Grid`).
     backends : list of str, optional
-        Default: the grid's backends.
+        Default: the grid's backends, less optional ones not installed here (:meth:`Grid.default_backends`).
     out_dir : Path, optional
         Default ``out/reports/<machine>/`` (:data:`DEFAULT_OUT`) under the current directory.
     resume : bool
@@ -338,7 +340,7 @@ def reproduce(grid: Grid | str = "quick", backends: list[str] | None = None, out
     from .environment import collect, machine_name
 
     grid = get_grid(grid) if isinstance(grid, str) else grid
-    backends = list(backends or grid.backends)
+    backends = list(backends or grid.default_backends())
     options = options or Options.for_grid(grid)
     name = machine_name(machine)
     out_dir = Path(out_dir) if out_dir is not None else DEFAULT_OUT / name

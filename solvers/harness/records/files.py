@@ -51,6 +51,11 @@ def write_json(path: Path, record: Any) -> None:
     write_atomic(Path(path), json.dumps(json_safe(record), indent=1, allow_nan=False, default=str) + "\n")
 
 
-def write_race(path: Path, entries: list[RaceEntry], environment: dict[str, Any]) -> None:
-    """A race file (:class:`~solvers.harness.records.schema.RaceFile`): the entries and the environment, atomically."""
-    write_json(path, RaceFile(schema=SCHEMA, race=entries, environment=environment))
+def write_race(path: Path, entries: list[RaceEntry], environment: dict[str, Any],
+               settings: dict[str, Any] | None = None) -> None:
+    """A race file (:class:`~solvers.harness.records.schema.RaceFile`): the entries, the environment and
+    (a matrix) its settings, atomically."""
+    record = RaceFile(schema=SCHEMA, race=entries, environment=environment)
+    if settings is not None:
+        record["settings"] = settings
+    write_json(path, record)

@@ -96,7 +96,10 @@ def load_race(source: Path | str | dict[str, Any]) -> RaceFile:
         entry = RaceEntry(**record)  # type: ignore[typeddict-item]
         entry["provenance"] = {**legacy, **(record.get("provenance") or {})}
         entries.append(entry)
-    return RaceFile(schema=SCHEMA, race=entries, environment=data.get("environment") or {})
+    race = RaceFile(schema=SCHEMA, race=entries, environment=data.get("environment") or {})
+    if isinstance(data.get("settings"), dict):
+        race["settings"] = data["settings"]
+    return race
 
 
 def _file_commit(data: dict[str, Any]) -> Provenance:

@@ -156,14 +156,23 @@ class RaceEntry(TypedDict, total=False):
     message: str
     budget: float | None        # solver-time limit it ran under (None: the race's own max_time)
     provenance: Provenance
+    # The benchmark matrix's case (records/cases.py); absent in races before it: planted, near-0.5, loss 1e-10.
+    case: str                   # Case.key: kind/start/NxD/seed
+    kind: str                   # planted, noisy-1%, noisy-10%, random
+    start: str                  # near-0.5, near-1.5, near-3, zero, small
+    noise: float                # noise added to B, a fraction of ‖B‖_F
+    target: str                 # "loss" (L ≤ target_value) or "stationary" (‖∇L‖/‖∇L(start)‖ ≤ target_value)
+    target_value: float
+    grad_ratio: float           # ‖∇L‖/‖∇L(start)‖ at the method's last iterate
 
 
 class RaceFile(TypedDict, total=False):
-    """A race file (``attnreg compare --race --json``)."""
+    """A race or benchmark-matrix file (``attnreg compare --race --json``, ``attnreg compare --matrix --json``)."""
 
     schema: int
     race: list[RaceEntry]
     environment: dict[str, Any]
+    settings: dict[str, Any]    # the matrix's settings (absent in race files): default method, caps, ...
 
 
 def thin_history(history: list[dict[str, float]], keep: int = 60) -> list[dict[str, float]]:

@@ -1,4 +1,4 @@
-"""Every figure the harness draws: time against size, fraction of peak, speedups, convergence.
+"""Every figure the harness draws: time against size, fraction of peak, backends side by side, convergence.
 
 Figures only read what :mod:`solvers.harness.analyse` computed (each scaling result carries the
 points it plots, and the convergence results their runs); each is written atomically as a PNG.
@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from ...result import SolveResult
+from ..analyse.backends import BackendComparison, BackendRatio
 from ..analyse.scaling import MIN_FIT_TIME, ScalingResult
 from ..analyse.convergence import ConvergenceResult
 from ..analyse.roofline import RooflinePoint
@@ -171,21 +172,39 @@ def plot_roofline(points: list[RooflinePoint], path: Path) -> None:
     _save(fig, path)
 
 
-def plot_speedups(speedups: list[dict[str, Any]], path: Path) -> None:
-    """Speedup over NumPy per stage and size, one panel per other backend."""
-    backends = list(dict.fromkeys(s["backend"] for s in speedups))
-    fig, axes = _figure(len(backends))
-    colors = _styles(s["stage"] for s in speedups)
-    for ax, backend in zip(axes, backends):
-        mine = [s for s in speedups if s["backend"] == backend]
-        for stage in dict.fromkeys(s["stage"] for s in mine):
-            rows = sorted((s for s in mine if s["stage"] == stage), key=lambda s: s["n"] * s["d"] ** 2)
-            ax.plot(range(len(rows)), [s["speedup"] for s in rows], marker="o", ms=3, color=colors[stage],
-                    label=stage)
-        ax.set(yscale="log", xlabel="size index (increasing n·d²)", ylabel="speedup over numpy",
-               title=f"{backend} vs numpy")
-        ax.axhline(1.0, color="grey", lw=0.8)
+def _longest_sweep(ratios: list[BackendRatio]) -> tuple[str, int, list[BackendRatio]]:
+    """The n- or d-sweep line (axis, fixed size, points) with the most points among ``ratios``."""
+    lines: dict[tuple[str, int], list[BackendRatio]] = {}
+    for r in ratios:
+        for sweep in ("n", "d"):
+            if sweep in r.sweeps:
+                lines.setdefault((sweep, r.d if sweep == "n" else r.n), []).append(r)
+    if not lines:  # points of no n- or d-sweep: along n, whatever d
+        return "n", 0, ratios
+    (axis, fixed), points = max(lines.items(), key=lambda item: len({(r.n, r.d) for r in item[1]}))
+    return axis, fixed, points
+
+
+def plot_backends(comparison: BackendComparison, path: Path) -> None:
+    """Time (fastest call) against size, one panel per stage, one line per backend (the reference included)."""
+    stages = list(dict.fromkeys(r.stage for r in comparison.ratios))
+    fig, axes = _figure(len(stages), width=4.2, height=3.6)
+    backends = [comparison.reference, *comparison.backends]
+    colors = _styles(backends)
+    for ax, stage in zip(axes, stages):
+        axis, fixed, points = _longest_sweep([r for r in comparison.ratios if r.stage == stage])
+        reference = sorted({(getattr(r, axis), r.reference_time) for r in points})
+        ax.plot(*zip(*reference), marker="o", ms=3, color=colors[comparison.reference], label=comparison.reference)
+        for backend in comparison.backends:
+            mine = sorted((getattr(r, axis), r.time) for r in points if r.backend == backend)
+            if mine:
+                ax.plot(*zip(*mine), marker="o", ms=3, color=colors[backend], label=backend)
+        other = "d" if axis == "n" else "n"
+        ax.set(xscale="log", yscale="log", xlabel=axis, ylabel="time per call (s)",
+               title=f"{stage} against {axis}" + (f" ({other}={fixed})" if fixed else ""))
+        _size_ticks(ax, sorted({getattr(r, axis) for r in points}))
         _legend(ax)
+        ax.grid(True, which="both", alpha=0.2)
     _save(fig, path)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..analyse.race import summarise
 from ..records import RaceEntry, load_race
+from .profile import matrix_markdown
 from .provenance import commit_label
 
 
@@ -46,7 +47,10 @@ def markdown(entries: Sequence[RaceEntry], target: float = 1e-10) -> str:
 
 def race_section(out_dir: Path) -> list[str]:
     """The solvers-against-peers section from the race files in ``out_dir/race/`` (``attnreg compare --race
-    --json``), one summary table per file with the commit(s) it was measured at; nothing when there are none."""
+    --json``), one summary table per file with the commit(s) it was measured at, and for a benchmark-matrix
+    file (``attnreg compare --matrix --json``) its performance profile and tables (the figure
+    ``race/<stem>/profile.png``, which ``attnreg compare --report race/<stem>.json --out race/<stem>``
+    writes, when present); nothing when there are none."""
     files = sorted((out_dir / "race").glob("*.json"))
     if not files:
         return []
@@ -60,6 +64,12 @@ def race_section(out_dir: Path) -> list[str]:
             entries = load_race(path)["race"]
         except (OSError, ValueError, KeyError, TypeError) as exc:
             lines += [f"`race/{path.name}`: not readable ({type(exc).__name__}: {exc}).", ""]
+            continue
+        if any("case" in e for e in entries):  # a benchmark matrix: its profile and tables
+            race = load_race(path)
+            figure = path.parent / path.stem / "profile.png"   # attnreg compare --report F --out race/<stem>
+            lines += [f"From the matrix file `race/{path.name}`:", ""]
+            lines += matrix_markdown(race, f"race/{path.stem}/profile.png" if figure.exists() else None)[2:]
             continue
         commits = ", ".join(dict.fromkeys(commit_label(e["provenance"]) for e in entries))
         lines += [f"From `race/{path.name}`, measured at {commits or 'no commit'} (every method's time: "

@@ -17,6 +17,7 @@ from typing import Any
 from ..analyse import analysis, summary
 from . import figures
 from ..analyse.analysis import NND_RANGE, NND_STAGE, SOLVE_STAGE, Analysis
+from ..analyse.backends import BackendComparison
 from ..analyse.scaling import REGIME_SHARE, ScalingResult, fraction_of_peak
 from ..analyse.costmodel import MAX_MODEL_ERROR, NAMED_SHARE
 from ..claims import TERMS, Rule
@@ -223,18 +224,27 @@ def _roofline_text(point: Any) -> str:
     return "–" if point is None else f"{point.fraction:.0%} (n={point.n}, d={point.d})"
 
 
-def speedup_section(speedups: list[dict[str, Any]]) -> list[str]:
-    """Backends side by side, where more than one ran."""
-    if not speedups:
+def backends_section(comparison: BackendComparison | None) -> list[str]:
+    """Backends side by side, where more than one ran: the sentences, every ratio with its spread, the figure."""
+    if comparison is None:
         return []
-    backends = list(dict.fromkeys(s["backend"] for s in speedups))
-    table: dict[tuple[str, int, int], dict[str, float]] = {}
-    for s in speedups:
-        table.setdefault((s["stage"], s["n"], s["d"]), {})[s["backend"]] = s["speedup"]
-    rows = [[f"`{stage}`", n, d, *(f"{values[b]:.2f}×" if b in values else "–" for b in backends)]
-            for (stage, n, d), values in table.items()]
-    return ["## Backends side by side", "", "Speedup over numpy at each size both measured (above 1: faster).", "",
-            table(["stage", "n", "d", *backends], rows), "", "![speedups](speedups.png)", ""]
+    others = comparison.backends
+    reference = comparison.reference
+    rows = {}
+    for r in comparison.ratios:
+        row = rows.setdefault((r.stage, r.n, r.d), {"reference": r.reference_time})
+        row[r.backend] = (f"{r.time * 1e3:.3g} ms, {r.ratio:.2f}× (medians {r.median_ratio:.2f}× [{r.low:.2f}, "
+                          f"{r.high:.2f}])" + (" *" if r.disturbed else ""))
+    body = [[f"`{stage}`", n, d, f"{row['reference'] * 1e3:.3g} ms", *(row.get(b, "–") for b in others)]
+            for (stage, n, d), row in rows.items()]
+    return ["## Backends side by side", "", *comparison.sentences(), "",
+            f"Fastest call of each stage at every size both backends measured (the time the fits read), and its ratio to "
+            f"{reference}'s (below 1: faster than {reference}); then the ratio of the medians, in brackets the lowest "
+            "and highest ratio the two interquartile ranges allow; * marks a point either backend measured "
+            "disturbed. Each backend ran with its library's own threads (listed under \"Where these numbers come "
+            "from\").", "",
+            table(["stage", "n", "d", reference, *(f"{b}: time, ratio (medians [spread])" for b in others)], body), "",
+            "![backends side by side](backends.png)", ""]
 
 
 def sparsification_section(data: Measurements, result: Analysis, out_dir: Path) -> list[str]:
@@ -297,8 +307,8 @@ def build_report(data: Measurements | dict[str, Any], out_dir: Path, min_fit_tim
             figures.plot_roofline(result.roofline, out_dir / "roofline.png")
     if runs:
         figures.plot_convergence(runs, out_dir / "convergence.png", results=result.convergence)
-    if result.speedups:
-        figures.plot_speedups(result.speedups, out_dir / "speedups.png")
+    if result.backends:
+        figures.plot_backends(result.backends, out_dir / "backends.png")
     machine = data.get("machine") or "an unnamed machine"  # every file attnreg writes names one
     source = ("stored asv results" if data.get("source") == "asv" else "`attnreg reproduce`")
     lines = [f"# Reproducing the runtime claim on `{machine}`", "",
@@ -315,7 +325,7 @@ def build_report(data: Measurements | dict[str, Any], out_dir: Path, min_fit_tim
     lines += convergence_section(runs, result)
     lines += study_section(result)
     lines += peak_section(result)
-    lines += speedup_section(result.speedups)
+    lines += backends_section(result.backends)
     lines += sparsification_section(data, result, out_dir)
     lines += race_section(out_dir)
     lines += excluded_section(result.scaling)

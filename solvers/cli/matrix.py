@@ -1,0 +1,115 @@
+"""``attnreg compare --matrix`` and ``attnreg compare --report``: the benchmark matrix and its report.
+
+``--matrix --json F`` measures the matrix into F (:mod:`solvers.harness.measure.matrix`;
+``--quick`` a few small cases in seconds; ``--resume`` continues F; ``--time-budget S`` starts no
+case after S seconds; ``--workers N`` measures N cases side by side), prints each entry as it is
+measured and, at the end, the profile's tables. ``--report F --out DIR`` writes ``DIR/report.md``
+and ``DIR/profile.png`` from F alone (:mod:`solvers.harness.render.profile`).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .arguments import UsageError, non_negative_int, positive_float, positive_int
+
+
+def _choices(allowed: tuple[str, ...], what: str) -> "argparse._ActionsContainer":
+    def parse(text: str) -> list[str]:
+        names = [item.strip() for item in text.split(",") if item.strip()]
+        unknown = [name for name in names if name not in allowed]
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(f"unknown {what} {', '.join(unknown) or '(none given)'}; "
+                                             f"choose from {', '.join(allowed)}")
+        return names
+
+    parse.__name__ = what
+    return parse  # type: ignore[return-value]
+
+
+def add_matrix_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of ``--matrix`` and ``--report`` (``attnreg compare``)."""
+    from ..harness.records.cases import KINDS, STARTS
+
+    group = parser.add_argument_group("benchmark matrix (--matrix, --report)")
+    group.add_argument("--matrix", action="store_true",
+                       help="measure the benchmark matrix (kinds × starts × --sizes × --seeds; every method, wall "
+                            "time to its target) into --json FILE")
+    group.add_argument("--quick", action="store_true", help="--matrix: the quick matrix (5 cases at 48x6, seconds)")
+    group.add_argument("--kinds", type=_choices(KINDS, "kinds"), default=None, metavar="K,...",
+                       help=f"--matrix: problem kinds (default all: {', '.join(KINDS)})")
+    group.add_argument("--starts", type=_choices(STARTS, "starts"), default=None, metavar="S,...",
+                       help=f"--matrix: starts (default all: {', '.join(STARTS)})")
+    group.add_argument("--resume", action="store_true", help="--matrix: keep the cases --json already holds")
+    group.add_argument("--time-budget", type=positive_float, default=None, metavar="S",
+                       help="--matrix: start no case after S seconds (resume later with --resume)")
+    group.add_argument("--workers", type=positive_int, default=1, metavar="N",
+                       help="--matrix: processes measuring cases side by side (default 1)")
+    group.add_argument("--threads", type=non_negative_int, default=1, metavar="N",
+                       help="--matrix: native threads per process (default 1; 0: the libraries' own choice)")
+    group.add_argument("--report", type=Path, default=None, metavar="FILE",
+                       help="write the matrix report (report.md, profile.png) from FILE into --out")
+    group.add_argument("--out", type=Path, default=None, metavar="DIR", help="--report: the report's folder")
+
+
+def run(args: argparse.Namespace) -> int:
+    """``--report`` or ``--matrix``."""
+    if args.report is not None:
+        return _report(args)
+    return _measure(args)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from ..harness.render.profile import write_matrix_report
+
+    if args.out is None:
+        raise UsageError("--report FILE needs --out DIR (where report.md and profile.png go)")
+    if not args.report.is_file():
+        raise UsageError(f"--report: {args.report} is not a file")
+    try:
+        path = write_matrix_report(args.report, args.out)
+    except (ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"--report: {args.report}: {exc}") from None
+    print(f"report: {path}")
+    return 0
+
+
+def _measure(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from ..harness.measure import matrix
+    from ..harness.records import ResumeConflict
+    from ..harness.records.cases import KINDS, STARTS, matrix_cases
+    from ..harness.render.profile import kinds_table, profile_table, verdict_lines
+    from ..harness.analyse.profile import analyse_matrix
+
+    if args.json is None:
+        raise UsageError("--matrix needs --json FILE (the matrix is saved there after every case; --resume continues it)")
+    if args.quick:
+        cases = matrix.quick_cases()
+        methods = args.methods or list(matrix.QUICK_METHODS)
+    else:
+        cases = matrix_cases(args.sizes or matrix.SIZES, args.seeds or matrix.SEEDS, args.kinds or KINDS,
+                             args.starts or STARTS)
+        methods = args.methods
+    console = Console(stderr=True)
+
+    def line(entry: dict) -> None:
+        wall = "not reached" if entry["wall"] is None else f"{entry['wall']:.3f} s"
+        console.print(f"{entry['case']} {entry['method']}: {entry['status']}, {wall}", highlight=False)
+
+    console.print(f"{len(cases)} cases; file {args.json}", highlight=False)
+    try:
+        race, left = matrix.run_matrix(cases, args.json, methods=methods, resume=args.resume,
+                                       time_budget=args.time_budget, workers=args.workers,
+                                       threads=args.threads or None,
+                                       max_time=args.max_time or (matrix.QUICK_MAX_TIME if args.quick else matrix.MAX_TIME),
+                                       budget_factor=args.budget_factor or 100.0, progress=line)
+    except ResumeConflict as exc:
+        raise UsageError(str(exc)) from None
+    if race["race"]:
+        analysis = analyse_matrix(race["race"], race.get("settings", {}).get("default", ""))
+        print("\n".join(verdict_lines(analysis)) + "\n\n" + profile_table(analysis) + "\n\n" + kinds_table(analysis))
+    print(f"json: {args.json}" + (f" ({left} cases left: --resume continues)" if left else ""))
+    return 0
