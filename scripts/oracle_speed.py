@@ -5,8 +5,9 @@ faster of the row-blocked and full-S paths on the quick grid, and lbfgs against 
 
 Each JAX measurement runs in a fresh process (JAX's thread pools keep the CPU affinity they
 start with; see solvers/harness/measure/versus_jax.py), with the allocator policy of every
-attnreg command. On the idle 2-core machine: about 6 minutes (JAX table ≈ 2, layout ≈ 3,
-lbfgs ≈ 1). On a machine shared with other jobs, compare the ratios, never the times across runs.
+attnreg command. On the 2-core machine shared with two to five other jobs: about 13 minutes
+(JAX table 2.5, layout table at one thread 9, lbfgs 1). On a machine shared with other jobs,
+compare the ratios, never the times across runs, and pass --layout-threads 1.
 """
 
 from __future__ import annotations
