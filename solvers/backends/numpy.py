@@ -14,8 +14,9 @@ NumPy 2.4) crashes the process with a segmentation fault on two threads from N �
 same family as OpenMathLib/OpenBLAS#2562). Systems above :data:`BLOCKED_CHOLESKY_MIN`
 are therefore factorised by 2×2 blocks (:func:`cholesky_lower`): the same N³/3 flops, as
 one factorisation of each diagonal block, a triangular solve and a matrix product — at
-N = 12 000 on the loaded machine 32 s against 43 s for the one-call factorisation. It
-starts well below the crash so that the d²×d² sweeps time one algorithm from d = 65 on.
+N = 12 000 on the loaded machine 32 s against 43 s for the one-call factorisation, but
+15–25 % slower than it on the idle machine at N = 9 216 … 16 384 (recursion to 4096-wide
+leaves), so it starts just below the crash, where the one call is known to work (N = 14 000).
 
 The row-blocked oracles hand their blocks to :meth:`NumpyBackend.map_blocks`, which runs
 them on as many threads as BLAS has, each with single-threaded BLAS: NumPy's elementwise
@@ -82,7 +83,7 @@ SCRATCH_BYTES = 2**25
 
 _scratch = threading.local()
 #: Largest system factorised by one LAPACK call; larger ones go by 2×2 blocks (module docstring).
-BLOCKED_CHOLESKY_MIN = 4096
+BLOCKED_CHOLESKY_MIN = 14_000
 
 
 def cholesky_lower(H: np.ndarray) -> np.ndarray:

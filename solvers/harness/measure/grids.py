@@ -115,9 +115,8 @@ DECISIVE_REASONS = (
     ("wide_d", "nd² against d with d > n: at n = 32 the nd² products are d/2n ≥ 8 times n²d by their flop counts "
                "from d = 512, and ≥ 75 % of the gradient's modelled time from d ≈ 700"),
     ("solve_d", "d^{2ω} against d: the d²×d² Cholesky's d⁶ passes 75 % of the solve's time at d ≈ 45, and of one "
-                "iteration of the paper's method at n = 64 at d ≈ 80 (after the nd⁴ assembly and the nd² products), so the "
-                "sweep runs to d = 160, a 25600² Hessian (5.2 GiB), about 60 s per solve and 75 s per iteration by the "
-                "d⁶ coefficient measured up to d = 128"),
+                "iteration of the paper's method at n = 64 at d ≈ 30 (after the nd⁴ assembly); d = 128 is a 16384² Hessian "
+                "(2 GiB), about 30 s per solve and 130 s per iteration by those models"),
 )
 
 #: What the decisive sweeps time: the product stages, the d²×d² solve and one iteration of the paper's
@@ -158,8 +157,8 @@ GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
     # report (reports/vm) give it at least 75 % of the modelled time, at four sizes or more.
     Grid("decisive", n_sweep=(2048, 2896, 3444, 4096, 4871, 5792, 6889, 8192), d_for_n=768,
          d_sweep=(384, 512, 640, 768, 1024, 1280, 1536), n_for_d=4096,
-         solve_d_sweep=(32, 48, 64, 80, 96, 112, 128, 144, 160), n_for_solve=64,
-         convergence_sizes=(), backends=("numpy",), memory_limit=22 * 2**30,
+         solve_d_sweep=(32, 48, 64, 80, 96, 112, 128), n_for_solve=64,
+         convergence_sizes=(), backends=("numpy",), memory_limit=16 * 2**30,
          plane_n=(1024, 4096), plane_d=(32, 128), wide_d_sweep=(512, 724, 1024, 1448, 2048, 2896, 4096), n_for_wide=32,
          sparsification=False, stages=DECISIVE_STAGES, reasons=DECISIVE_REASONS),
     Grid("gpu", n_sweep=(1024, 2048, 4096, 8192, 16384), d_for_n=512,
