@@ -71,7 +71,8 @@ def _blas_controller() -> Any:
     return ThreadpoolController().select(user_api="blas")
 
 
-def _single_threaded_scipy_blas() -> AbstractContextManager[Any]:
+def single_threaded_scipy_blas() -> AbstractContextManager[Any]:
+    """SciPy's bundled BLAS held to one thread (a no-op where SciPy shares NumPy's BLAS); see the module docstring."""
     controller = _scipy_blas_controller()
     return nullcontext() if controller is None else controller.limit(limits=1)
 
@@ -133,7 +134,7 @@ class NumpyBackend:
         return None
 
     def cho_solve(self, H: Any, b: Any) -> tuple[Any, bool]:
-        threads = _single_threaded_scipy_blas() if H.shape[0] <= SINGLE_THREAD_MAX else nullcontext()
+        threads = single_threaded_scipy_blas() if H.shape[0] <= SINGLE_THREAD_MAX else nullcontext()
         try:
             with threads:
                 if not np.all(np.isfinite(H)):
