@@ -1,12 +1,16 @@
 """Whether other work on the machine disturbed a timed point: the CPU share of its calls and of a calibration kernel.
 
 On a shared machine the scheduler takes the cores away from a timed call: its wall-clock
-time grows while the CPU time of the thread that runs it does not. Each timed call records
-both (:func:`solvers.harness.measure.stages.time_body`, ``cpu=``); the calling thread of a
-call on a CPU backend runs, or spins waiting for its BLAS helpers, for the whole call on an
-idle machine (a multi-threaded LAPACK call lets it doze a little: 0.75–0.9 measured for the
-Cholesky of a 2304² matrix on two idle cores), so a CPU share (thread CPU time / wall time)
-well below that means it was waiting for a core. The fits read the fastest call; a point is
+time grows while the CPU time of the process that runs it does not. Each timed call records
+both (:func:`solvers.harness.measure.stages.time_body`, ``cpu=``), the CPU time summed over
+the process's threads: the row-blocked oracles run their blocks on worker threads while the
+calling thread waits (its own CPU time read those calls as 0–10 % of a core on the idle
+machine, and every NumPy product point from n = 1024 on as disturbed). On an idle machine a
+call gets at least one core (a multi-threaded LAPACK call's threads doze a little: 0.75–0.9
+measured for the Cholesky of a 2304² matrix on two idle cores), so a CPU share (process CPU
+time / wall time) well below that means it was waiting for a core; a call on two threads
+that lost one core to other work still reads about one core, which the calibration kernel
+below is there to catch. The fits read the fastest call; a point is
 **disturbed** when even that call got less than :data:`MIN_CALL_SHARE` of a core, or a small
 single-threaded calibration kernel timed just before and after the point (1.0 on an idle
 machine) got less than :data:`MIN_CALIBRATION_SHARE`. What a disturbed point means for the
@@ -21,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-#: A timed call whose thread got less of a core than this waited for one (two busy processes
+#: A timed call whose process got less of a core than this waited for one (two busy processes
 #: beside a two-threaded call on two cores leave it about half).
 MIN_CALL_SHARE = 0.6
 #: The single-threaded calibration kernel gets a whole core on an idle machine; less than this: a busy one.
@@ -59,7 +63,7 @@ def verdict(walls: Sequence[float], cpus: Sequence[float] | None, before: Calibr
             on_cpu: bool) -> str:
     """Why the point is disturbed ("" when it is not).
 
-    ``walls``/``cpus``: wall and thread CPU seconds of each timed call (``cpus`` None: not
+    ``walls``/``cpus``: wall and process CPU seconds of each timed call (``cpus`` None: not
     recorded); ``before``/``after``: the calibration kernel around the point; ``on_cpu``:
     whether the calls ran on the CPU (a GPU call waits for its device, not for a core, so
     only the calibration kernel speaks for it).

@@ -201,20 +201,21 @@ def time_body(body: Body, backend: Backend, *, repeat: int = 5, min_time: float 
     """Wall-clock seconds of ``repeat`` synchronised calls (more while under ``min_time``).
 
     Stops early, after at least one call, once ``max_time`` seconds have been spent. When
-    ``cpu`` is given, the calling thread's CPU seconds of each call are appended to it (what
-    :mod:`solvers.harness.measure.interference` compares with the wall time).
+    ``cpu`` is given, the process's CPU seconds of each call (every thread's: the row blocks run
+    on worker threads) are appended to it (what :mod:`solvers.harness.measure.interference`
+    compares with the wall time).
     """
     samples: list[float] = []
     spent = 0.0
     while len(samples) < repeat or spent < min_time:
         backend.synchronize()
-        thread = time.thread_time()
+        used = time.process_time()
         start = time.perf_counter()
         body()
         backend.synchronize()
         samples.append(time.perf_counter() - start)
         if cpu is not None:
-            cpu.append(time.thread_time() - thread)
+            cpu.append(time.process_time() - used)
         spent += samples[-1]
         if spent >= max_time:
             break
