@@ -35,7 +35,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from .backends import device_of
-from .rowterms import ProblemData
+from .rowterms import ProblemData, fused, has_kernel
 
 Array = Any
 
@@ -100,7 +100,7 @@ def logits_bounded(problem: ProblemData, L: Array) -> bool:
     the answer would cost a device synchronisation, and torch's functional transforms (the
     autograd peers) cannot branch on data, so the row maxima are taken.
     """
-    if getattr(problem.backend, "exp_inplace", None) is None:
+    if not has_kernel(problem, "exp_inplace"):
         return False
     xp = problem.xp
     squared = float(xp.max(xp.vecdot(L, L))) * float(xp.max(xp.vecdot(problem.A2, problem.A2)))
@@ -110,16 +110,12 @@ def logits_bounded(problem: ProblemData, L: Array) -> bool:
 def wide_product(problem: ProblemData, slot: int, a: Array, b: Array) -> Array:
     """``a @ b`` for an n-wide temporary that dies with its block: in the backend's scratch array
     ``slot`` where it keeps them (NumPy's ``product_into``), else freshly allocated."""
-    into = getattr(problem.backend, "product_into", None)
-    return a @ b if into is None else into(slot, a, b)
+    return fused(problem, "product_into")(slot, a, b)
 
 
 def exp_into(problem: ProblemData, Z: Array, shift: Array | None = None) -> Array:
     """exp(Z − shift) (``shift`` broadcast; ``None``: 0), overwriting ``Z`` where the backend can (NumPy)."""
-    inplace = getattr(problem.backend, "exp_inplace", None)
-    if inplace is not None:
-        return inplace(Z, shift)
-    return problem.xp.exp(Z if shift is None else Z - shift)
+    return fused(problem, "exp_inplace")(Z, shift)
 
 
 class Block(NamedTuple):

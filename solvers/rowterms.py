@@ -13,6 +13,7 @@ targets), so that no function here needs to know which rows of B it was handed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
@@ -86,14 +87,36 @@ def softmax_backward(xp: Any, S: Array, G: Array) -> Array:
     return S * (G - xp.sum(G * S, axis=1, keepdims=True))
 
 
+def _exp_shifted(xp: Any, Z: Array, shift: Array | None = None) -> Array:
+    """exp(Z − shift), ``shift`` broadcast (``None``: 0), in a fresh array."""
+    return xp.exp(Z if shift is None else Z - shift)
+
+
+def _product(xp: Any, slot: int, a: Array, b: Array) -> Array:
+    """``a @ b`` in a fresh array (``slot`` names the scratch array a backend may reuse instead)."""
+    return a @ b
+
+
+#: The array-API versions of the kernels a backend may supply (:class:`solvers.backends.base.Backend`, Notes).
+GENERIC_KERNELS: dict[str, Callable[..., Any]] = {
+    "softmax_rows": softmax_rows, "softmax_backward": softmax_backward,
+    "exp_inplace": _exp_shifted, "product_into": _product,
+}
+
+
+def has_kernel(problem: ProblemData, name: str) -> bool:
+    """Whether the problem's backend supplies its own kernel ``name`` (one of :data:`GENERIC_KERNELS`)."""
+    return getattr(problem.backend, name, None) is not None
+
+
 def fused(problem: ProblemData, name: str) -> Any:
-    """The kernel ``name`` (``"softmax_rows"`` or ``"softmax_backward"``) for the problem's arrays:
-    its backend's fused kernel where it has one (:class:`solvers.backends.base.Backend`, Notes), else
-    this module's array-API function with the namespace bound."""
+    """The kernel ``name`` (a key of :data:`GENERIC_KERNELS`) for the problem's arrays: its
+    backend's own where it has one (:class:`solvers.backends.base.Backend`, Notes), else this
+    module's array-API function with the namespace bound."""
     kernel = getattr(problem.backend, name, None)
     if kernel is not None:
         return kernel
-    generic = {"softmax_rows": softmax_rows, "softmax_backward": softmax_backward}[name]
+    generic = GENERIC_KERNELS[name]
     return lambda *arrays: generic(problem.xp, *arrays)
 
 

@@ -38,7 +38,14 @@ class Backend(Protocol):
     ``softmax_backward(S, G)``
         S ⊙ (G − rowsum(G ⊙ S)), the softmax's Jacobian (rows of S) applied to the rows of G.
 
-    Without them the array-API versions run (NumPy, CuPy: the expressions are their kernels).
+    and, for the row blocks (:mod:`solvers.fusedblocks`), host-memory kernels that reuse storage:
+
+    ``exp_inplace(Z, shift)``
+        exp(Z − shift) written over Z (``shift`` broadcast, ``None``: 0).
+    ``product_into(slot, a, b)``
+        ``a @ b`` in a scratch array kept under ``slot`` per thread (valid until that thread's next call with it).
+
+    Without them the array-API versions (:data:`solvers.rowterms.GENERIC_KERNELS`) run.
     """
 
     name: str
