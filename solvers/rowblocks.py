@@ -218,11 +218,12 @@ def hessian_x(problem: ProblemData, X: Array, Y: Array, *, gauss_newton: bool = 
         A1, B = xp.take(A1, index, axis=0), xp.take(B, index, axis=0)
         if weights is not None:
             scale = xp.asarray(np.asarray(weights, dtype=problem.dtype)[mine], device=device_of(A1))
-    H = _zeros(problem, d * d, d * d)
+    H = None
     for block, S, R, SV in _hessian_blocks(problem, X, Y, A1, B):
-        H = H + hessian_x_terms(problem, S, V, R, SV, A1[block, :], gauss_newton=gauss_newton,
+        terms = hessian_x_terms(problem, S, V, R, SV, A1[block, :], gauss_newton=gauss_newton,
                                 weights=None if scale is None else scale[block])
-    return problem.backend.all_reduce(H)
+        H = terms if H is None else H + terms  # one block (n ≤ the budget's rows): no d⁴ zeros and sum
+    return problem.backend.all_reduce(_zeros(problem, d * d, d * d) if H is None else H)
 
 
 def hessian_joint(problem: ProblemData, X: Array, Y: Array, *, gauss_newton: bool = False) -> Array:

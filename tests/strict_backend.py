@@ -56,9 +56,9 @@ class StrictBackend:
     def synchronize(self) -> None:
         return None
 
-    def cho_solve(self, H: Any, b: Any) -> tuple[Any, bool]:
+    def cho_solve(self, H: Any, b: Any, shift: float = 0.0) -> tuple[Any, bool]:
         """The standard has no triangular solve: factorise host copies with SciPy (NumPy backend)."""
-        x, ok = self._host.cho_solve(self.to_numpy(H), self.to_numpy(b))
+        x, ok = self._host.cho_solve(self.to_numpy(H), self.to_numpy(b), shift)
         return (self.asarray(x), True) if ok else (None, False)
 
     def map_blocks(self, work: Callable[[Any], Any], blocks: list[Any]) -> list[Any]:

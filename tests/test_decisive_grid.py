@@ -82,7 +82,7 @@ LAWS = {"forward": lambda n, d: 5e-11 * n * n * d + 6e-9 * n * n + 2.5e-11 * n *
         "hvp": lambda n, d: 1.6e-10 * n * n * d + 2.9e-8 * n * n + 7e-11 * n * d * d + 1e-5,
         "y_solve": lambda n, d: 1.2e-10 * n * n * d + 2e-10 * n * d * d + 6e-9 * n * n + 5e-10 * d**3 + 2e-4,
         "hessian_solve": lambda n, d: 7e-12 * d**6 + 4.6e-9 * d**4 + 2e-5,
-        "iteration:alternating": lambda n, d: 8e-12 * d**6 + 1.4e-10 * n * d**4 + 7e-10 * n * n * d + 3e-8 * n * n + 1e-3}
+        "iteration:alternating": lambda n, d: 3.4e-12 * d**6 + 1.9e-11 * n * d**4 + 7e-10 * n * n * d + 3e-8 * n * n + 1e-3}
 
 
 @pytest.mark.parametrize("seed", range(3))

@@ -65,8 +65,11 @@ class Backend(Protocol):
     def synchronize(self) -> None:
         """Block until all work queued on the device has finished."""
 
-    def cho_solve(self, H: Any, b: Any) -> tuple[Any, bool]:
-        """Solve ``H x = b`` for symmetric positive definite ``H``.
+    def cho_solve(self, H: Any, b: Any, shift: float = 0.0) -> tuple[Any, bool]:
+        """Solve ``(H + shift·I) x = b`` for symmetric ``H`` with ``H + shift·I`` positive definite.
+
+        ``H`` is left unchanged (a Levenberg–Marquardt step tries several shifts of one ``H``);
+        the shifted matrix is made in one pass over the d²×d² entries, no identity is formed.
 
         Returns ``(x, True)`` on success and ``(None, False)`` when the factorisation
         fails or produces non-finite values; never raises for a non-SPD matrix.

@@ -58,8 +58,11 @@ class CupyBackend:
     def synchronize(self) -> None:
         self._cupy.cuda.get_current_stream().synchronize()
 
-    def cho_solve(self, H: Any, b: Any) -> tuple[Any, bool]:
+    def cho_solve(self, H: Any, b: Any, shift: float = 0.0) -> tuple[Any, bool]:
         cp = self._cupy
+        if shift:
+            H = H.copy()
+            H.ravel()[::H.shape[0] + 1] += shift
         try:
             with self._errstate(linalg="raise"):  # a non-zero devInfo raises instead of passing
                 L = cp.linalg.cholesky(H)

@@ -87,11 +87,13 @@ _scratch = threading.local()
 BLOCKED_CHOLESKY_MIN = 14_000
 
 
-def cholesky_lower(H: np.ndarray) -> np.ndarray:
+def cholesky_lower(H: np.ndarray, *, overwrite: bool = False) -> np.ndarray:
     """Lower Cholesky factor L (C order) of the symmetric positive definite ``H``, by 2×2 blocks above
     :data:`BLOCKED_CHOLESKY_MIN`.
 
     With H = [[H11, H21ᵀ], [H21, H22]]: L11 = chol(H11), L21 = H21 L11⁻ᵀ, L22 = chol(H22 − L21 L21ᵀ).
+    ``overwrite``: a C-order ``H`` may be factorised in its own memory (LAPACK reads its transpose,
+    the same symmetric matrix in Fortran order, as the upper factor's input), saving a d⁴ copy.
 
     Raises
     ------
@@ -100,6 +102,8 @@ def cholesky_lower(H: np.ndarray) -> np.ndarray:
     """
     size = H.shape[0]
     if size <= BLOCKED_CHOLESKY_MIN:
+        if overwrite and H.flags.c_contiguous:
+            return scipy.linalg.cholesky(H.T, lower=False, overwrite_a=True, check_finite=False).T
         return scipy.linalg.cholesky(H, lower=True, check_finite=False)
     half = size // 2
     L = np.zeros_like(H)
@@ -133,14 +137,16 @@ class NumpyBackend:
     def synchronize(self) -> None:
         return None
 
-    def cho_solve(self, H: Any, b: Any) -> tuple[Any, bool]:
+    def cho_solve(self, H: Any, b: Any, shift: float = 0.0) -> tuple[Any, bool]:
         threads = single_threaded_scipy_blas() if H.shape[0] <= SINGLE_THREAD_MAX else nullcontext()
         try:
             with threads:
                 if not np.all(np.isfinite(H)):
                     return None, False
+                shifted = np.array(H, order="C")  # the one copy: factorised in place
+                shifted.flat[::shifted.shape[0] + 1] += shift
                 # Lᵀ of a C-order L is an upper factor in Fortran order: LAPACK reads it without a copy
-                x = scipy.linalg.cho_solve((cholesky_lower(H).T, False), b, check_finite=False)
+                x = scipy.linalg.cho_solve((cholesky_lower(shifted, overwrite=True).T, False), b, check_finite=False)
         except (np.linalg.LinAlgError, ValueError):
             return None, False
         if not np.all(np.isfinite(x)):

@@ -130,7 +130,10 @@ class TorchBackend:
         if self.device != "cpu":
             self._torch.cuda.synchronize()
 
-    def cho_solve(self, H: Any, b: Any) -> tuple[Any, bool]:
+    def cho_solve(self, H: Any, b: Any, shift: float = 0.0) -> tuple[Any, bool]:
+        if shift:
+            H = H.clone()
+            H.diagonal().add_(shift)
         L, info = self._torch.linalg.cholesky_ex(H)
         vector = b.ndim == 1
         x = self._torch.cholesky_solve(b[:, None] if vector else b, L)

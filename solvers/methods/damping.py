@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..backends import Backend, device_of
+from ..backends import Backend
 from ..loop import IterativeSolver, State, StepFailed, machine_eps
 
 #: Smallest relative damping ever used (keeps the shifted matrix factorisable near a minimum).
@@ -109,9 +109,7 @@ def damped_newton_step(backend: Backend, H: Any, g: Any, trial_loss: Callable[[A
         When no step decreases the loss in this precision (see the module docstring).
     """
     xp = backend.xp
-    size = H.shape[0]
     scale = float(xp.mean(xp.abs(xp.linalg.diagonal(H)))) or 1.0
-    identity = xp.eye(size, dtype=H.dtype, device=device_of(H))
     rounding = 8.0 * machine_eps(backend.dtype) * abs(current_loss)
     damping = Damping(max(damping.mu, MU_FLOOR), damping.nu)
     spectrum = None
@@ -121,7 +119,7 @@ def damped_newton_step(backend: Backend, H: Any, g: Any, trial_loss: Callable[[A
         shift = damping.mu * scale
         if spectrum is None and trials > CHOLESKY_TRIALS:
             spectrum = _Spectrum(xp, H, g)
-        p, ok = spectrum.solve(shift) if spectrum is not None else backend.cho_solve(H + shift * identity, g)
+        p, ok = spectrum.solve(shift) if spectrum is not None else backend.cho_solve(H, g, shift)
         if not ok:
             damping = damping.after_failure()
             continue

@@ -114,9 +114,12 @@ DECISIVE_REASONS = (
           "products (d/2n of n²d by their flop counts) stay below a fifth of it up to d = 1536"),
     ("wide_d", "nd² against d with d > n: at n = 32 the nd² products are d/2n ≥ 8 times n²d by their flop counts "
                "from d = 512, and ≥ 75 % of the gradient's modelled time from d ≈ 700"),
-    ("solve_d", "d^{2ω} against d: the d²×d² Cholesky's d⁶ passes 75 % of the solve's time at d ≈ 45, and of one "
-                "iteration of the paper's method at n = 64 at d ≈ 30 (after the nd⁴ assembly); d = 128 is a 16384² Hessian "
-                "(2 GiB), about 30 s per solve and 130 s per iteration by those models"),
+    ("solve_d", "d^{2ω} against d: the d²×d² Cholesky's d⁶ passes 75 % of the solve's time at d ≈ 45; one iteration "
+                "of the paper's method also assembles the Hessian (n·d⁴) and shifts it (d⁴): measured at n = 160, 0.48 s "
+                "of 7.3 s at d = 112 besides the 6.8 s solve, so d⁶ holds ≥ 75 % from d ≈ 52 (3.4e-12·d⁶ against "
+                "1.9e-11·n·d⁴). n = 160 > d keeps the Y step an over-determined least-squares problem (at n = 64 ≤ d it "
+                "fits B exactly, the X step has nothing left to decrease, and an iteration's time hung on rounding: "
+                "8.6 s or 204 s at d = 112); d = 144 is a 20736² Hessian (3.4 GiB)"),
 )
 
 #: What the decisive sweeps time: the product stages, the d²×d² solve and one iteration of the paper's
@@ -157,7 +160,7 @@ GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
     # report (reports/vm) give it at least 75 % of the modelled time, at four sizes or more.
     Grid("decisive", n_sweep=(2048, 2896, 3444, 4096, 4871, 5792, 6889, 8192), d_for_n=768,
          d_sweep=(384, 512, 640, 768, 1024, 1280, 1536), n_for_d=4096,
-         solve_d_sweep=(32, 48, 64, 80, 96, 112, 128), n_for_solve=64,
+         solve_d_sweep=(32, 48, 64, 80, 96, 112, 128, 144), n_for_solve=160,
          convergence_sizes=(), backends=("numpy",), memory_limit=16 * 2**30,
          plane_n=(1024, 4096), plane_d=(32, 128), wide_d_sweep=(512, 724, 1024, 1448, 2048, 2896, 4096), n_for_wide=32,
          sparsification=False, stages=DECISIVE_STAGES, reasons=DECISIVE_REASONS),
