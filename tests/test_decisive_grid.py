@@ -39,8 +39,11 @@ def test_every_decisive_sweep_is_planned_and_says_why():
     assert {("forward", "wide_d"), ("hessian_solve", "solve_d"), ("iteration:alternating", "solve_d")} <= planned
     assert not any(stage.startswith(("iteration:joint", "iteration:gauss")) for stage, _ in planned)
     assert {sweep for sweep, _ in grid.reasons} == {"n", "d", "wide_d", "solve_d"}
-    assert max(grid.solve_d_sweep) >= 128 and grid.n_for_wide < min(grid.wide_d_sweep)
-    assert not grid.sparsification and rp.Options.for_grid(grid).point_budget >= 130   # one iteration at d = 128
+    # d ≤ 112: one LAPACK factorisation per system (no 2×2-block kink); n > d: the Y step stays over-determined
+    assert 112 <= max(grid.solve_d_sweep) < grid.n_for_solve and grid.n_for_wide < min(grid.wide_d_sweep)
+    from solvers.backends.numpy import BLOCKED_CHOLESKY_MIN
+    assert max(grid.solve_d_sweep) ** 2 <= BLOCKED_CHOLESKY_MIN
+    assert not grid.sparsification and rp.Options.for_grid(grid).point_budget >= 30   # one iteration at d = 112 (about 8 s)
     gpu = GRIDS["gpu"]
     assert gpu.wide_d_sweep and max(gpu.solve_d_sweep) >= 240 and gpu.reasons
 
