@@ -121,7 +121,10 @@ DECISIVE_REASONS = (
                 "fits B exactly, the X step has nothing left to decrease, and an iteration's time hung on rounding: "
                 "8.6 s or 204 s at d = 112). d ≤ 112 keeps every system within one LAPACK factorisation (N ≤ 14 000): "
                 "above it the 2×2-block Cholesky that works around OpenBLAS's threaded potrf crash costs about 20 % more "
-                "per flop, a kink that read as d^7.5 from d = 112 to 128 and made the d = 80 … 144 fit inconclusive"),
+                "per flop, a kink that read as d^7.5 from d = 112 to 128 and made the d = 80 … 144 fit inconclusive. From d = 48: at d = 32 "
+                "an iteration (33 ms, 9 ms of it the solve) is the Y step's and the oracles' fixed costs, which no term "
+                "describes, and the cost models' relative least squares weighed it like a 7 s point (d⁶ 75 % only at "
+                "d = 112 with it, from d = 80 without); every 4 in between, for a tighter interval"),
 )
 
 #: What the decisive sweeps time: the product stages, the d²×d² solve and one iteration of the paper's
@@ -162,7 +165,7 @@ GRIDS: dict[str, Grid] = {grid.name: grid for grid in (
     # report (reports/vm) give it at least 75 % of the modelled time, at four sizes or more.
     Grid("decisive", n_sweep=(2048, 2896, 3444, 4096, 4871, 5792, 6889, 8192), d_for_n=768,
          d_sweep=(384, 512, 640, 768, 1024, 1280, 1536), n_for_d=4096,
-         solve_d_sweep=(32, 48, 64, 72, 80, 88, 96, 104, 112), n_for_solve=160,
+         solve_d_sweep=(48, 56, 64, 72, 76, 80, 84, 88, 92, 96, 100, 104, 108, 112), n_for_solve=160,
          convergence_sizes=(), backends=("numpy",), memory_limit=16 * 2**30,
          plane_n=(1024, 4096), plane_d=(32, 128), wide_d_sweep=(512, 724, 1024, 1448, 2048, 2896, 4096), n_for_wide=32,
          sparsification=False, stages=DECISIVE_STAGES, reasons=DECISIVE_REASONS),
