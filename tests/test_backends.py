@@ -67,6 +67,34 @@ def test_cho_solve_reports_failure(backend_name, rng):
     assert ok and tuple(x_matrix.shape) == (6, 2)
 
 
+@pytest.mark.parametrize("backend_name", ALL_BACKENDS)
+def test_cho_solve_shifts_without_touching_h(backend_name, rng):
+    """(H + σI) x = b for an indefinite H that the shift makes definite, H unchanged (a damping step tries many σ)."""
+    backend = get_backend(backend_name)
+    H_host = np.diag([1.0, -1.0, 2.0, 3.0, 1.0, 0.5]) + 0.1 * np.ones((6, 6))
+    H = backend.asarray(H_host)
+    b = backend.asarray(rng.normal(size=6))
+    assert backend.cho_solve(H, b) == (None, False)
+    x, ok = backend.cho_solve(H, b, 2.5)
+    assert ok
+    np.testing.assert_allclose((H_host + 2.5 * np.eye(6)) @ backend.to_numpy(x), backend.to_numpy(b), rtol=1e-10)
+    np.testing.assert_array_equal(backend.to_numpy(H), H_host)
+
+
+def test_blocked_cholesky_factorises_in_place_only_when_asked():
+    from solvers.backends.numpy import cholesky_lower
+
+    A = np.random.default_rng(3).normal(size=(40, 40))
+    H = A @ A.T + 40 * np.eye(40)
+    kept = H.copy()
+    L = cholesky_lower(H)
+    np.testing.assert_array_equal(H, kept)
+    np.testing.assert_allclose(L @ L.T, kept, rtol=1e-12)
+    L_inplace = cholesky_lower(H, overwrite=True)
+    np.testing.assert_allclose(L_inplace, L, rtol=1e-12, atol=1e-12)
+    assert np.allclose(np.triu(L_inplace, 1), 0.0)
+
+
 def test_unknown_backend_and_dtype():
     with pytest.raises(ValueError, match="unknown backend"):
         get_backend("jax")

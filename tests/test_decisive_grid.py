@@ -110,3 +110,20 @@ def test_the_decisive_grid_settles_every_named_term_on_a_machine_that_obeys_the_
         assert rows[key].verdict == "holds" and len(rows[key].used) >= 4 and rows[key].fit.points >= 4, key
     assert all(r.bound.verdict == "holds" for r in rows.values())
     assert not any(r.verdict == "does not hold" for r in rows.values())
+
+
+def test_the_iteration_stage_times_a_step_after_the_first():
+    """From the stage point the paper's method spends its first step adapting μ0 (several trials); the stage
+    times the step after it, and the step it times is the same on every call (the state is not advanced)."""
+    from solvers.harness.measure.stages import settled_state, stage_point
+    from solvers.problem import Problem
+    from solvers.registry import get_solver
+
+    problem = Problem.planted(40, 4)
+    X, Y = stage_point(problem)
+    solver = get_solver("alternating")
+    first = solver.init_state(problem, X, Y)
+    settled = settled_state(solver, problem, X, Y)
+    assert settled.loss < first.loss and settled.damping != first.damping
+    once, twice = solver.step(problem, settled), solver.step(problem, settled)
+    assert once.loss == twice.loss
