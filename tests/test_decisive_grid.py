@@ -1,4 +1,4 @@
-"""The decisive sweeps reach each term the claim names: ≥ 4 sizes where the quick report's cost models give it ≥ 75 %."""
+"""The decisive sweeps reach each term the claim names: ≥ 4 sizes where the decisive report's own cost models give it ≥ 75 %."""
 
 from __future__ import annotations
 
@@ -12,25 +12,27 @@ from solvers.harness.analyse.scaling import REGIME_SHARE
 from solvers.harness.measure import reproduce as rp
 from solvers.harness.measure.grids import GRIDS
 
-QUICK = Path(__file__).resolve().parents[1] / "reports" / "vm" / "analysis.json"
+DECISIVE = Path(__file__).resolve().parents[1] / "reports" / "vm-full" / "analysis.json"
 
 
 def _models() -> dict[str, CostModel]:
-    """NumPy's cost models (the decisive grid's backend; the quick report also models torch's product stages)."""
+    """The committed decisive report's NumPy cost models (fitted on its own sizes: the quick grid's cannot
+    resolve nd² at d > n or d⁶ beyond d = 64, so only these say where the decisive sizes sit)."""
     return {m["stage"]: CostModel(m["stage"], m["backend"], m["terms"], m["coefficients"], [tuple(s) for s in m["sizes"]])
-            for m in json.loads(QUICK.read_text())["cost_models"] if m["backend"] == "numpy"}
+            for m in json.loads(DECISIVE.read_text())["cost_models"] if m["backend"] == "numpy"}
 
 
-@pytest.mark.parametrize(("stage", "sweep", "term"), [
-    ("forward", "n", "n²d"), ("gradient", "n", "n²d"),                  # n²d against n
-    ("forward", "d", "n²d"), ("gradient", "d", "n²d"), ("hvp", "d", "n²d"),   # n²d against d
-    ("gradient", "wide_d", "nd²"),                                       # nd² against d, d > n
-    ("hessian_solve", "solve_d", "d⁶"), ("iteration:alternating", "solve_d", "d⁶"),   # d^{2ω}
+@pytest.mark.parametrize(("sweep", "term", "stages", "every"), [
+    ("n", "n²d", ("forward", "gradient", "y_solve", "hvp"), False),     # n²d against n: some product stage
+    ("d", "n²d", ("forward", "gradient", "y_solve", "hvp"), False),     # n²d against d
+    ("wide_d", "nd²", ("forward", "gradient", "hvp"), False),           # nd² against d, d > n
+    ("solve_d", "d⁶", ("hessian_solve", "iteration:alternating"), True),   # d^{2ω}: the solve and the iteration
 ])
-def test_each_named_term_dominates_at_four_sizes_or_more(stage, sweep, term):
-    model = _models()[stage]
+def test_each_named_term_dominates_at_four_sizes_or_more(sweep, term, stages, every):
+    models = _models()
     points = GRIDS["decisive"].points(sweep)
-    assert sum(model.share(n, d)[term] >= REGIME_SHARE for n, d in points) >= 4
+    reached = [sum(models[stage].share(n, d)[term] >= REGIME_SHARE for n, d in points) >= 4 for stage in stages]
+    assert all(reached) if every else any(reached), dict(zip(stages, reached))
 
 
 def test_every_decisive_sweep_is_planned_and_says_why():
