@@ -81,7 +81,7 @@ def test_cho_solve_shifts_without_touching_h(backend_name, rng):
     np.testing.assert_array_equal(backend.to_numpy(H), H_host)
 
 
-def test_blocked_cholesky_factorises_in_place_only_when_asked():
+def test_cholesky_lower_factorises_in_place_only_when_asked():
     from solvers.backends.numpy import cholesky_lower
 
     A = np.random.default_rng(3).normal(size=(40, 40))

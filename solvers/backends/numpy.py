@@ -144,7 +144,8 @@ class NumpyBackend:
                 if not np.all(np.isfinite(H)):
                     return None, False
                 shifted = np.array(H, order="C")  # the one copy: factorised in place
-                shifted.flat[::shifted.shape[0] + 1] += shift
+                if shift:
+                    shifted.flat[::shifted.shape[0] + 1] += shift
                 # Lᵀ of a C-order L is an upper factor in Fortran order: LAPACK reads it without a copy
                 x = scipy.linalg.cho_solve((cholesky_lower(shifted, overwrite=True).T, False), b, check_finite=False)
         except (np.linalg.LinAlgError, ValueError):
