@@ -19,10 +19,10 @@ entry per oracle call:
   not have it yet (:func:`solvers.rowblocks.forward_and_grad`, :func:`solvers.rowblocks.hvp`
   without ``fw``): one pass per call.
 
-On NumPy the ``exp`` overwrites its block (the backend's ``exp_inplace``) and the n-wide
-temporaries reuse per-thread scratch arrays (``product_into``); elsewhere they are ``xp.exp``
-and fresh products, so torch autograd (the peers) still differentiates
-:func:`solvers.rowblocks.forward`.
+On the host (NumPy, torch on the CPU) the ``exp`` overwrites its block (the backend's
+``exp_inplace``) and the n-wide temporaries reuse per-thread scratch arrays (``product_into``);
+elsewhere, and wherever torch autograd traces the arrays (the autograd peers differentiate
+:func:`solvers.rowblocks.forward`), they are ``xp.exp`` and fresh products.
 
 The blocks are held transposed (n×b: the logits as A2 Lᵀ, products with an n×k matrix M as
 (Mᵀ Eᵀ)ᵀ), the orientation in which OpenBLAS runs these shapes fastest here. :func:`map_rows`
@@ -31,11 +31,12 @@ hands groups of blocks to the backend (``map_blocks``: every core on NumPy).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from .backends import device_of
-from .rowterms import ProblemData, fused, has_kernel
+from .rowterms import ProblemData, fused, has_kernel, traced
 
 Array = Any
 
@@ -47,7 +48,7 @@ class Call(NamedTuple):
         log-sum-exp, [A1 X | −lse] and [A2 | 1], whose product is Z − lse
     shifted : whether ``left`` carries −lse (a block's ``exp`` is then the softmax itself)
     bounded : whether every logit is small enough for exp(Z) to need no shift (:func:`logits_bounded`)
-    Y, V : Y and A3 Y (``None`` for the Y step, which has no Y yet)
+    Y, V : Y and A3 Y (``None`` for the Y step, which has no Y yet; V also where the call reads none)
     V1 : [V | 1] (n×(d+1)): a product with it also gives row sums, one with its transpose
         subtracts a row constant
     A31 : [A3 | 1], or ``None`` when the call needs no P = S A3 (its residual known, P not asked for)
@@ -74,16 +75,17 @@ def with_column(problem: ProblemData, M: Array, column: Array | None = None) -> 
 
 
 def operands(problem: ProblemData, X: Array, Y: Array | None, *, lse: Array | None = None, R: Array | None = None,
-          A1: Array | None = None, want_P: bool = False) -> Call:
+          A1: Array | None = None, want_P: bool = False, want_V: bool = True) -> Call:
     """The operands of a call at (X, Y) over the rows of ``A1`` (default: this process's rows);
-    ``want_P``: its blocks form P = S A3."""
+    ``want_P``: its blocks form P = S A3; ``want_V``: they read V = A3 Y (an n·d² product the
+    forward pass alone does not need: it forms S V as (S A3) Y)."""
     L = (problem.A1 if A1 is None else A1) @ X
-    V = None if Y is None else problem.A3 @ Y
+    V = None if Y is None or not want_V else problem.A3 @ Y
     V1 = None if V is None else with_column(problem, V)
-    A31 = with_column(problem, problem.A3) if want_P or R is None else None
+    A31 = problem.A3_1 if want_P or R is None else None
     if lse is None:
         return Call(L, problem.A2, False, logits_bounded(problem, L), Y, V, V1, A31, R)
-    return Call(with_column(problem, L, -lse), with_column(problem, problem.A2), True, False, Y, V, V1, A31, R)
+    return Call(with_column(problem, L, -lse), problem.A2_1, True, False, Y, V, V1, A31, R)
 
 
 #: Largest |logit| for which exp(Z) is used unshifted: half the exponent range, so that neither
@@ -96,14 +98,15 @@ def logits_bounded(problem: ProblemData, L: Array) -> bool:
 
     Then the softmax needs no row maxima (softmax_rows is shift-invariant, and nothing
     overflows or underflows): a block saves two passes. Asked only where the backend
-    overwrites blocks in place (NumPy's ``exp_inplace``), whose arrays are on the host; elsewhere
-    the answer would cost a device synchronisation, and torch's functional transforms (the
-    autograd peers) cannot branch on data, so the row maxima are taken.
+    overwrites blocks in place (``exp_inplace``: NumPy, torch on the CPU), whose arrays are on the
+    host, and not where autograd traces ``L`` (torch's functional transforms, as the autograd
+    peers use them, cannot branch on data); elsewhere the answer would cost a device
+    synchronisation, so the row maxima are taken.
     """
-    if not has_kernel(problem, "exp_inplace"):
+    if not has_kernel(problem, "exp_inplace") or traced(problem, L):
         return False
     xp = problem.xp
-    squared = float(xp.max(xp.vecdot(L, L))) * float(xp.max(xp.vecdot(problem.A2, problem.A2)))
+    squared = float(xp.max(xp.vecdot(L, L))) * problem.A2_max_row_norm2
     return squared <= UNSHIFTED_LIMIT[problem.dtype] ** 2
 
 
@@ -191,6 +194,22 @@ def grad_terms(problem: ProblemData, call: Call, blk: Block) -> tuple[Array, Arr
 
 #: Groups of consecutive blocks handed to the backend at once (each sums its blocks' partials).
 GROUPS = 8
+
+
+def blocked_call(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function(problem, ...)``, a row-blocked oracle, run in its backend's ``blocked_call`` context
+    (where it has one: NumPy keeps BLAS on one thread for a call whose blocks go to worker threads)."""
+
+    @functools.wraps(function)
+    def call(problem: ProblemData, *args: Any, **kwargs: Any) -> Any:
+        scope = getattr(problem.backend, "blocked_call", None)
+        if scope is None:
+            return function(problem, *args, **kwargs)
+        rows = problem.rows.stop - problem.rows.start
+        with scope(-(-rows // problem.block_rows)):
+            return function(problem, *args, **kwargs)
+
+    return call
 
 
 def row_slices(m: int, b: int) -> list[slice]:

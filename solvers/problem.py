@@ -18,14 +18,21 @@ _INPUTS = ("A1", "A2", "A3", "B")
 BUDGET_FRACTION = 0.25
 #: n×n arrays the full-S Hessian–vector product keeps alive at once (sizes the auto choice).
 FULL_S_ARRAYS = 8
-#: Bytes of one b×n block the cache-friendly oracles aim at (a few such blocks stay in L2/L3).
-BLOCK_BYTES = 2**22
+#: Bytes of one b×n block the row-blocked oracles aim at: a few such blocks stay in L3, and the
+#: block's products are large enough for BLAS's full rate. Measured on the quick grid (2 cores,
+#: ``python scripts/oracle_speed.py --only layout``): at 8 MiB the blocked path was within 1.1×
+#: of the faster of blocked and full at all 72 points (at 4 MiB 53, at 16 MiB 70, 4 % slower on
+#: average than at 8); one block, on every BLAS thread, up to n = 1024; and torch's MKL runs the
+#: blocks' products at n = 4096, d = 64 at NumPy's rate with 256 rows (8 MiB), 20 % slower with
+#: 128 or 512.
+BLOCK_BYTES = 2**23
 #: Fewest rows per block where n is large (GEMMs of b×d×n and b×n×d keep ~2b flops per byte moved).
 MIN_BLOCK_ROWS = 64
-#: Backends whose default layout is the row-blocked one whatever the memory budget: on NumPy the
-#: fused blocks (one ``exp`` per entry, on every core) are the faster path at every size
-#: (``python scripts/oracle_speed.py``); GPU backends keep the full-S kernels (few large launches).
-BLOCKED_BY_DEFAULT = ("numpy",)
+#: Backends whose default layout is the row-blocked one whatever the memory budget: on the host
+#: (NumPy, torch on the CPU) the fused blocks (one ``exp`` per entry, in place, on every core) are
+#: the faster path (``python scripts/oracle_speed.py``, ``python scripts/backend_ratios.py``);
+#: GPU backends keep the full-S kernels (few large launches).
+BLOCKED_BY_DEFAULT = ("numpy", "torch")
 #: The standard start of every comparison in this project: X* + START_NOISE·G, with G standard
 #: normal d×d from ``numpy.random.default_rng(START_SEED)`` (:meth:`Problem.start_near_solution`).
 START_NOISE = 0.5
@@ -100,8 +107,8 @@ class Problem:
         :data:`BUDGET_FRACTION` of the available host memory. Bounds the row blocks.
     blocked : bool, optional
         Force the row-blocked oracles (:mod:`solvers.rowblocks`) on or off; default: on for the
-        backends of :data:`BLOCKED_BY_DEFAULT` (NumPy: the faster path at every size, so a size
-        sweep times one implementation throughout), when sharded, and when the full-S path would
+        backends of :data:`BLOCKED_BY_DEFAULT` (NumPy and torch on the CPU: one rule at every
+        size, so a size sweep times one implementation throughout), when sharded, and when the full-S path would
         exceed the budget.
     shard : (rank, size), optional
         Hold only rows :func:`shard_rows` of A1 and B on the backend (one process of a
@@ -112,6 +119,10 @@ class Problem:
     n, d : int
         Sequence length and feature dimension.
     A1, A2, A3, B : backend arrays
+    A2_1, A3_1 : backend arrays, n×(d+1)
+        [A2 | 1] and [A3 | 1], which every row-blocked oracle call reads (:mod:`solvers.fusedblocks`).
+    A2_max_row_norm2 : float
+        max_i ‖A2_i‖², which bounds the logits (:func:`solvers.fusedblocks.logits_bounded`).
     host : dict of str to numpy.ndarray
         The inputs as given (all n rows), so that every backend can be fed identical numbers.
     rows : slice
@@ -127,7 +138,7 @@ class Problem:
     block_rows, hessian_block_rows : int
         Rows per block of the row-blocked oracles and of the blocked X-Hessian. ``block_rows``:
         :data:`BLOCK_BYTES` of n-wide rows (at least :data:`MIN_BLOCK_ROWS`) within the budget, so
-        that up to n = 724 a problem is one block (the full path, without the threads' hand-off,
+        that up to n = 1024 a problem is one block (the full path, without the threads' hand-off,
         about 0.2 ms a call on 2 cores) and beyond, the blocks share the cores.
     """
 
@@ -152,6 +163,9 @@ class Problem:
         self.rows = slice(0, self.n) if shard is None else shard_rows(self.n, shard)
         self.A1, self.B = (self.backend.asarray(arrays[key][self.rows]) for key in ("A1", "B"))
         self.A2, self.A3 = (self.backend.asarray(arrays[key]) for key in ("A2", "A3"))
+        ones = np.ones((self.n, 1))
+        self.A2_1, self.A3_1 = (self.backend.asarray(np.concatenate([arrays[key], ones], axis=1)) for key in ("A2", "A3"))
+        self.A2_max_row_norm2 = float(np.max(np.einsum("ij,ij->i", arrays["A2"], arrays["A2"])))
         self._choose_blocks(memory_budget, blocked)
         for key, value in (("X_star", X_star), ("Y_star", Y_star)):
             if value is not None and np.shape(value) != (self.d, self.d):

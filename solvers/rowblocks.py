@@ -26,7 +26,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .backends import device_of
-from .fusedblocks import (grad_terms, map_rows, operands, per_row, row_block, row_slices, rowdot, softmax_times,
+from .fusedblocks import (blocked_call, grad_terms, map_rows, operands, per_row, row_block, row_slices, rowdot, softmax_times,
                           wide_product, with_column)
 from .rowterms import (Forward, JointTerms, ProblemData, assemble_joint, hessian_x_terms, joint_hessian_terms,
                        varpro_terms)
@@ -45,13 +45,15 @@ class RowSoftmax(NamedTuple):
     lse: Array
 
 
+@blocked_call
 def forward(problem: ProblemData, X: Array, Y: Array) -> Forward:
-    """``Forward(RowSoftmax(X, Y, lse), V, R)`` for this process's rows, in one pass over them.
+    """``Forward(RowSoftmax(X, Y, lse), None, R)`` for this process's rows, in one pass over them (no
+    V = A3 Y, which nothing in this layout reads).
 
     Per block: the logits (their row maxima only where they could overflow), one ``exp`` and one
     product E [A3 | 1].
     """
-    call = operands(problem, X, Y)
+    call = operands(problem, X, Y, want_V=False)
 
     def work(rows: slice) -> tuple[Array, Array]:
         blk = row_block(problem, call, rows, want_P=False)
@@ -61,6 +63,7 @@ def forward(problem: ProblemData, X: Array, Y: Array) -> Forward:
     return Forward(RowSoftmax(X, Y, lse), call.V, R)
 
 
+@blocked_call
 def forward_and_grad(problem: ProblemData, X: Array, Y: Array,
                      lse: Array | None = None) -> tuple[Forward, tuple[Array, Array]]:
     """The forward pass and the gradients in one pass over the blocks: one ``exp`` per entry.
@@ -80,6 +83,7 @@ def forward_and_grad(problem: ProblemData, X: Array, Y: Array,
     return Forward(RowSoftmax(X, Y, lse), call.V, R), _reduced(problem, 2.0 * (problem.A1.T @ U), 2.0 * T)
 
 
+@blocked_call
 def grad_from(problem: ProblemData, fw: Forward) -> tuple[Array, Array]:
     """(∇_X L, ∇_Y L) from a forward pass: A1ᵀ (dZ A2) and 2 Σ (S A3)ᵀ R, per block (:func:`grad_terms`)."""
     soft, _, R = fw
@@ -92,6 +96,7 @@ def grad_from(problem: ProblemData, fw: Forward) -> tuple[Array, Array]:
     return _reduced(problem, 2.0 * (problem.A1.T @ U), 2.0 * T)
 
 
+@blocked_call
 def hvp(problem: ProblemData, X: Array, Y: Array, dX: Array | None, dY: Array | None, fw: Forward | None = None,
         lse: Array | None = None) -> tuple[tuple[Array, Array | None], Forward]:
     """Joint Hessian–vector product, blocked (see :func:`solvers.kernels.hvp` for the maths), and the
@@ -156,6 +161,7 @@ def hvp(problem: ProblemData, X: Array, Y: Array, dX: Array | None, dY: Array | 
     return _reduced(problem, hX, 2.0 * parts[1]), fw
 
 
+@blocked_call
 def values_and_targets(problem: ProblemData, X: Array,
                        lse: Array | None = None) -> tuple[Array, Array, Array]:
     """P = softmax_rows(A1 X A2ᵀ) A3 and B, all n rows (n×d each), for the Y step's SVD, and the
@@ -187,7 +193,7 @@ def _hessian_blocks(problem: ProblemData, X: Array, Y: Array, A1: Array,
                     B: Array) -> Iterator[tuple[slice, Array, Array, Array]]:
     """``(rows, S, R, S V)`` for the blocks of :attr:`Problem.hessian_block_rows` rows of ``A1``/``B``
     (few, large: their row terms need b×n×d² products), one at a time, S normalised."""
-    call = operands(problem, X, Y, A1=A1, want_P=True)
+    call = operands(problem, X, Y, A1=A1, want_P=True, want_V=False)
     for rows in row_slices(A1.shape[0], problem.hessian_block_rows):
         E, total, _, P = softmax_times(problem, call, rows, call.A31)
         E /= total.T
@@ -256,6 +262,7 @@ def varpro_gauss_newton(problem: ProblemData, X: Array, Y: Array, Q: Array) -> A
     return both[0, ...] - 2.0 * (both[1, ...].T @ both[1, ...])
 
 
+@blocked_call
 def varpro_gn_product(problem: ProblemData, fw: Forward, Q: Array, D: Array) -> Array:
     """2 J_Kᵀ (I − QQᵀ)(JD V) in two passes over the blocks (``Q``: this process's rows of the basis).
 

@@ -37,6 +37,9 @@ class ProblemData(Protocol):
     A2: Array
     A3: Array
     B: Array
+    A2_1: Array
+    A3_1: Array
+    A2_max_row_norm2: float
     rows: slice
     shard: tuple[int, int] | None
     block_rows: int
@@ -48,7 +51,8 @@ class Forward(NamedTuple):
 
     S : (n, n) row-softmax of the logits A1 X A2ᵀ (in the row-blocked layout, a
         :class:`solvers.rowblocks.RowSoftmax` from which any block of rows is one ``exp`` away)
-    V : (n, d) A3 Y
+    V : (n, d) A3 Y (``None`` from :func:`solvers.rowblocks.forward`: the row-blocked layout
+        forms it where it reads it)
     R : (n, d) residual S V − B (this process's rows)
     """
 
@@ -107,6 +111,12 @@ GENERIC_KERNELS: dict[str, Callable[..., Any]] = {
 def has_kernel(problem: ProblemData, name: str) -> bool:
     """Whether the problem's backend supplies its own kernel ``name`` (one of :data:`GENERIC_KERNELS`)."""
     return getattr(problem.backend, name, None) is not None
+
+
+def traced(problem: ProblemData, array: Array) -> bool:
+    """Whether the backend's autograd records operations on ``array`` (its ``traced``; ``False`` where it has none)."""
+    check = getattr(problem.backend, "traced", None)
+    return check is not None and check(array)
 
 
 def fused(problem: ProblemData, name: str) -> Any:

@@ -189,3 +189,87 @@ def test_torch_blocks_run_in_order_on_single_threaded_workers():
     assert [block for block, _, _ in seen] == list(range(5))
     assert all(threads == 1 and name.startswith("attnreg-torch-blocks") for _, threads, name in seen)
     assert torch.get_num_threads() >= 2  # the caller's own threads are left alone
+
+
+def test_torch_host_kernels_agree_with_torch_and_leave_traced_arrays_alone(rng):
+    torch = pytest.importorskip("torch")
+    backend = get_backend("torch")
+    Z = torch.linspace(-700.0, 700.0, 20_001, dtype=torch.float64).reshape(-1, 1)
+    want = torch.exp(Z)
+    got = backend.exp_inplace(Z.clone())
+    assert float(((got - want).abs() / want).max()) < 1e-13  # 2^(z·log₂e): the scaled argument's rounding
+    logits, shift = torch.from_numpy(rng.standard_normal((6, 4))), torch.from_numpy(rng.standard_normal((1, 4)))
+    block = logits.clone()
+    assert backend.exp_inplace(block, shift) is block  # overwritten, as NumPy's
+    np.testing.assert_allclose(block.numpy(), np.exp(logits.numpy() - shift.numpy()), rtol=1e-14)
+    a, b = torch.from_numpy(rng.standard_normal((6, 3))), torch.from_numpy(rng.standard_normal((3, 4)))
+    first = backend.product_into(0, a, b)
+    np.testing.assert_allclose(first.numpy(), a.numpy() @ b.numpy(), rtol=1e-14)
+    assert backend.product_into(0, a, b).data_ptr() == first.data_ptr()  # the thread's scratch array, reused
+    traced = logits.clone().requires_grad_(True)
+    fresh = backend.exp_inplace(traced, shift)
+    assert fresh is not traced and fresh.requires_grad and not traced.grad_fn
+    assert backend.product_into(0, traced, traced.T).data_ptr() != first.data_ptr()
+
+
+@pytest.mark.parametrize("name", ["numpy", "torch"])
+def test_a_multi_block_call_keeps_its_own_thread_on_one_blas_thread(name, monkeypatch):
+    """While the blocks of an oracle call run on worker threads, the calling thread's own products run
+    on one thread (an idle OpenBLAS worker spins ~0.1 s after a two-thread call, on the workers' cores);
+    the blocks still go to the workers, and the caller's threads come back afterwards."""
+    if name == "torch":
+        pytest.importorskip("torch")
+    import threading
+
+    from threadpoolctl import threadpool_limits
+
+    from solvers import Problem, fusedblocks
+
+    def threads() -> int:
+        if name == "torch":
+            import torch
+
+            return torch.get_num_threads()
+        return max(lib["num_threads"] for lib in threadpool_info_blas())
+
+    seen: dict[str, Any] = {"workers": set()}
+    operands = fusedblocks.operands
+
+    def spy(problem, *args, **kwargs):
+        seen["caller"] = threads()
+        return operands(problem, *args, **kwargs)
+
+    monkeypatch.setattr("solvers.rowblocks.operands", spy)
+    with threadpool_limits(2, user_api="blas"):
+        if name == "torch":
+            import torch
+
+            before = torch.get_num_threads()
+            torch.set_num_threads(2)
+        try:
+            problem = Problem.planted(64, 4, backend=name)
+            problem.block_rows = 16
+            work = fusedblocks.row_block
+
+            def on_worker(*args, **kwargs):
+                seen["workers"].add(threading.current_thread().name)
+                return work(*args, **kwargs)
+
+            monkeypatch.setattr("solvers.rowblocks.row_block", on_worker)
+            X = problem.as_variable(problem.start_near_solution(), "X")
+            problem.oracle(X, X).value_and_grad()
+            assert seen["caller"] == 1
+            assert seen["workers"] and all(n.startswith("attnreg-") for n in seen["workers"])  # on the workers
+            assert threads() == 2
+            problem.block_rows = 64  # one block: it runs on the caller's thread, with every BLAS thread
+            problem.oracle(X, X).value_and_grad()
+            assert seen["caller"] == 2
+        finally:
+            if name == "torch":
+                torch.set_num_threads(before)
+
+
+def threadpool_info_blas() -> list[dict[str, Any]]:
+    from threadpoolctl import threadpool_info
+
+    return [lib for lib in threadpool_info() if lib["user_api"] == "blas"]

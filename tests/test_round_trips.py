@@ -7,7 +7,7 @@ transfer per Hessian–vector product (CG's curvature, residual and norms fetche
 two per damping trial (did the factorisation succeed; the trial's loss), and two per step
 (the step's own scale; the loss and gradient norm at the new iterate, for the stopping test).
 
-Counted on torch (CPU: the same code path as CUDA) and on array-api-strict, which stands in
+Counted on torch (CPU, with the host kernels off: the same code path as CUDA) and on array-api-strict, which stands in
 for NumPy (NumPy's own scalars convert without a hook to count them).
 """
 
@@ -33,7 +33,11 @@ SOLVERS = ("alternating", "sketched", "joint-newton", "gauss-newton", "newton-cg
 def _backend(name: str):
     if name == "torch":
         torch = pytest.importorskip("torch", reason="torch is not installed (pip install -e '.[torch]')")
-        return get_backend("torch"), torch.Tensor
+        backend = get_backend("torch")
+        # CUDA's code path: without the host kernels (a CPU-only shortcut that reads the logits' bound
+        # on the host, free there), as the torch-cuda backend is built
+        backend.exp_inplace = backend.product_into = None
+        return backend, torch.Tensor
     return StrictBackend(), _ARRAY_TYPE
 
 

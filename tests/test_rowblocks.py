@@ -125,7 +125,7 @@ def test_blocked_forward_keeps_no_n_by_n_array():
 
 
 def test_problem_chooses_blocks_from_the_memory_budget():
-    # NumPy runs row-blocked by default at every size; the full-S path only when asked for
+    # the host backends run row-blocked by default at every size; the full-S path only when asked for
     assert Problem.planted(64, 4).blocked and Problem.planted(2048, 2).layout == "blocked"
     assert not Problem.planted(64, 4, blocked=False).blocked
     assert Problem.planted(64, 4).full_s_fits and not Problem.planted(64, 4, memory_budget=1).full_s_fits
@@ -134,9 +134,9 @@ def test_problem_chooses_blocks_from_the_memory_budget():
     assert Problem.planted(64, 4, memory_budget=1).block_rows == 1
     assert Problem.planted(512, 4).block_rows == 512  # small n: one block, the full path
     if backend_unavailable_reason("torch") is None:  # a default layout is chosen again for the new backend
-        assert Problem.planted(64, 4).on("torch").layout == "dense"
-        assert Problem.planted(64, 4, blocked=True).on("torch").layout == "blocked"
-    assert Problem.planted(2048, 4).block_rows == 256  # 4 MiB of rows
+        assert Problem.planted(64, 4).on("torch").layout == "blocked"
+        assert Problem.planted(64, 4, blocked=False).on("torch").layout == "dense"
+    assert Problem.planted(4096, 4).block_rows == 256  # 8 MiB of rows
     assert Problem.planted(2**17, 1).block_rows == 64  # at least 64 rows
     with pytest.raises(ValueError, match="memory_budget"):
         Problem.planted(8, 2, memory_budget=-1)
@@ -218,15 +218,37 @@ def test_a_memory_budget_bounds_what_a_solve_allocates(method):
 
 
 @pytest.mark.parametrize("scale", [0.7, 400.0], ids=["unshifted-exp", "row-maxima"])
-def test_numpy_blocks_take_row_maxima_only_past_the_unshifted_limit(scale, rng):
+@pytest.mark.parametrize("backend", [backend_param("numpy"), backend_param("torch")])
+def test_host_blocks_take_row_maxima_only_past_the_unshifted_limit(backend, scale, rng):
     """Small logits skip the row maxima (exp(Z) cannot overflow); logits of thousands take them, and agree too."""
-    full, blocked = _pair("numpy", 8)
-    X, Y, Dir = (scale * rng.standard_normal((D, D)) for _ in range(3))
+    full, blocked = _pair(backend, 8)
+    X, Y, Dir = (full.as_variable(scale * rng.standard_normal((D, D)), name) for name in "XYD")
     assert fusedblocks.operands(blocked, X, Y).bounded == (scale < 1)
     for oracle in ("loss", "value_and_grad", "hvp", "y_step"):
         want, got = (_flat(ORACLES[oracle](p, X, Y, Dir)) for p in (full, blocked))
         for w, g in zip(want, got):
-            assert np.all(np.isfinite(np.asarray(g))) and _rel(full, g, w) < 1e-10
+            assert np.all(np.isfinite(blocked.backend.to_numpy(g) if not isinstance(g, float) else g))
+            assert _rel(full, g, w) < 1e-10
+
+
+@pytest.mark.parametrize("transform", ["autograd", "torch.func"])
+def test_torch_autograd_differentiates_the_blocked_forward_pass(transform, rng):
+    """Where autograd traces the arrays the torch blocks get fresh arrays (no in-place exp, no scratch memory,
+    no host branch on the logits): its gradient of L through the blocked forward pass is the oracle's."""
+    torch = pytest.importorskip("torch")
+    from solvers.methods.peers import torch_loss
+
+    _, blocked = _pair("torch", 8)
+    X, Y = (blocked.as_variable(0.7 * rng.standard_normal((D, D)), name) for name in "XY")
+    want = blocked.oracle(X, Y).grad
+    if transform == "autograd":
+        Xg, Yg = X.clone().requires_grad_(True), Y.clone().requires_grad_(True)
+        torch_loss(blocked, Xg, Yg).backward()
+        got = (Xg.grad, Yg.grad)
+    else:
+        got = torch.func.grad(lambda x, y: torch_loss(blocked, x, y), argnums=(0, 1))(X, Y)
+    for g, w in zip(got, want):
+        assert _rel(blocked, g, w) < 1e-12
 
 
 @pytest.mark.parametrize("oracle", ["loss", "grad", "value_and_grad", "hvp_x", "hvp", "y_step"])

@@ -23,22 +23,29 @@ them on as many threads as BLAS has, each with single-threaded BLAS: NumPy's ele
 passes over a block are single-threaded, so this is what uses every core for them (hvp_x
 at n = 4096, d = 64 on 2 cores: 0.31 s against 0.49 s with the blocks in turn). The worker
 threads are started once per process (a fresh pool per call cost 0.25 ms, as much as a
-small oracle's elementwise work).
+small oracle's elementwise work). For the whole of such a call (:meth:`NumpyBackend.blocked_call`)
+BLAS stays on one thread, its n×d products included: after a multi-threaded call OpenBLAS's
+idle workers spin for about 2²⁸ cycles (~80 ms here) before they sleep, on the cores the block
+workers need. Measured at n = 2048, d = 256 on 2 cores: the forward pass's two blocks took 49 ms
+on the workers alone, 75–82 ms when A1·X ran on two BLAS threads just before, and 50 ms
+with a 0.1 s pause between the two.
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from functools import lru_cache
 from typing import Any
 
 import array_api_compat.numpy as xp
 import numpy as np
 import scipy.linalg
+
+from .scratch import SCRATCH_BYTES, scratch
 
 
 @lru_cache(maxsize=1)
@@ -71,6 +78,15 @@ def _blas_controller() -> Any:
     return ThreadpoolController().select(user_api="blas")
 
 
+def _blas_threads() -> int:
+    """The most threads any loaded BLAS runs with now."""
+    return max([lib.num_threads for lib in _blas_controller().lib_controllers] or [1])
+
+
+#: Per thread: the workers of the row-blocked oracle call in progress (:meth:`NumpyBackend.blocked_call`).
+_call = threading.local()
+
+
 def single_threaded_scipy_blas() -> AbstractContextManager[Any]:
     """SciPy's bundled BLAS held to one thread (a no-op where SciPy shares NumPy's BLAS); see the module docstring."""
     controller = _scipy_blas_controller()
@@ -79,10 +95,6 @@ def single_threaded_scipy_blas() -> AbstractContextManager[Any]:
 
 #: Largest system solved with SciPy's BLAS on one thread (see the module docstring).
 SINGLE_THREAD_MAX = 512
-#: Largest scratch array :meth:`NumpyBackend.product_into` keeps per slot and thread (larger products are allocated).
-SCRATCH_BYTES = 2**25
-
-_scratch = threading.local()
 #: Largest system factorised by one LAPACK call; larger ones go by 2×2 blocks (module docstring).
 BLOCKED_CHOLESKY_MIN = 14_000
 
@@ -154,12 +166,26 @@ class NumpyBackend:
             return None, False
         return x, True
 
+    @contextmanager
+    def blocked_call(self, count: int) -> Iterator[None]:
+        """The context of one row-blocked oracle call that hands ``count`` blocks to :meth:`map_blocks`:
+        where they go to worker threads, BLAS stays on one thread for the whole call (module docstring)."""
+        workers = min(count, _blas_threads())
+        if workers < 2 or getattr(_call, "workers", None):  # the blocks run in turn, or an enclosing call holds it
+            yield
+            return
+        with _blas_controller().limit(limits=1):
+            _call.workers = workers
+            try:
+                yield
+            finally:
+                _call.workers = None
+
     def map_blocks(self, work: Callable[[Any], Any], blocks: list[Any]) -> list[Any]:
-        blas = _blas_controller()
-        workers = min(len(blocks), max([lib.num_threads for lib in blas.lib_controllers] or [1]))
+        workers = min(len(blocks), getattr(_call, "workers", None) or _blas_threads())
         if workers < 2:
             return [work(block) for block in blocks]
-        with blas.limit(limits=1):
+        with _blas_controller().limit(limits=1):
             return list(_workers(workers).map(work, blocks))
 
     def exp_inplace(self, array: np.ndarray, shift: np.ndarray | None = None) -> np.ndarray:
@@ -174,24 +200,16 @@ class NumpyBackend:
         return np.exp(array, out=array)
 
     def product_into(self, slot: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-        """``a @ b`` written into this thread's scratch array number ``slot``, valid until the thread asks
-        for that slot again.
-
-        The row-blocked oracles' n-wide temporaries (a block's logits and products) live for
-        one block: reusing their memory, call after call, spares the fresh pages (a page fault
-        per 4 KiB, whatever the allocator keeps) and finds it in cache. Products above
-        :data:`SCRATCH_BYTES` are allocated as usual. Not part of the Backend protocol.
+        """``a @ b`` written into this thread's scratch array number ``slot`` (:mod:`solvers.backends.scratch`),
+        valid until the thread asks for that slot again; products above ``SCRATCH_BYTES`` are allocated.
+        Not part of the Backend protocol.
         """
         rows, cols = a.shape[0], b.shape[1]
-        size = rows * cols
         dtype = np.result_type(a, b)
-        if size * dtype.itemsize > SCRATCH_BYTES:
+        if rows * cols * dtype.itemsize > SCRATCH_BYTES:
             return a @ b
-        buffers = _scratch.__dict__.setdefault("buffers", {})
-        buffer = buffers.get((slot, dtype))
-        if buffer is None or buffer.size < size:
-            buffer = buffers[(slot, dtype)] = np.empty(size, dtype=dtype)
-        return np.matmul(a, b, out=buffer[:size].reshape(rows, cols))
+        buffer = scratch(("numpy", slot, dtype), rows * cols, lambda size: np.empty(size, dtype=dtype))
+        return np.matmul(a, b, out=buffer[:rows * cols].reshape(rows, cols))
 
     def all_reduce(self, partial: Any) -> Any:
         return partial

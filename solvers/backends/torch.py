@@ -11,24 +11,34 @@ sums over torch.distributed's default process group (gloo on CPUs, NCCL on GPUs;
 initialises it, e.g. under ``torchrun``), and a CUDA backend uses the current device
 (``torch.cuda.set_device(local_rank)`` first).
 
-The adapter supplies torch's own fused kernels for the two n×n passes of the dense layout
-(the core's hooks, :class:`solvers.backends.base.Backend`), on the CPU and on CUDA: ``torch.softmax``
-(one pass over the logits instead of five, and one n×n array instead of three) and the
-softmax backward ``aten::_softmax_backward_data`` (one pass instead of four). At n = 4096 in
-float64 on 2 cores they took 14 and 13 ms against 39 and 33 ms for the array-API
-expressions. On the CPU the row-blocked oracles' blocks (b×n, a few MiB) run as NumPy's do
-(:mod:`solvers.backends.numpy`): concurrently, on as many worker threads as torch has
-intra-op threads, each worker single-threaded. Blocks in turn with two threads per op fork
-and join an OpenMP team many times per block (torch's float64 ``exp`` is MKL's ``vmdExp``,
-which starts one on every call, even for a 32×32 array), and on a core shared with another
-process every join can wait a scheduler tick (measured: 3–16 ms for a 32×32 ``exp`` or
-softmax beside other jobs, 3–7 µs on one thread; the blocked gradient at n = 4096, d = 64 took
-1.5× NumPy's time).
+On the CPU the default layout is the row-blocked one, as on NumPy
+(:data:`solvers.problem.BLOCKED_BY_DEFAULT`), with the same host kernels: ``exp_inplace``
+overwrites a block with its exponential and ``product_into`` writes a block's n-wide products
+into per-thread scratch memory (:mod:`solvers.backends.scratch`), except where autograd traces
+the arrays (:meth:`TorchBackend.traced`: the autograd peers differentiate the forward pass), which
+get fresh arrays. Measured on 2 cores, float64, against NumPy's same blocks (``python
+scripts/backend_ratios.py``): without them torch took 1.3–2.1× NumPy's time for the loss and the
+gradient (a fresh n-wide array per product and per ``exp``); with them 0.9–1.2×. The blocks (b×n,
+a few MiB) run as NumPy's do: concurrently, on as many worker threads as torch has intra-op
+threads, each worker single-threaded. Blocks in turn with two threads per op fork and join an
+OpenMP team many times per block (torch's float64 ``exp`` is MKL's ``vmdExp``, which starts one
+on every call, even for a 32×32 array), and on a core shared with another process every join can
+wait a scheduler tick (measured: 3–16 ms for a 32×32 ``exp`` or softmax beside other jobs, 3–7 µs
+on one thread).
+
+For the dense layout (asked for with ``blocked=False``, and on CUDA by default) the adapter
+supplies torch's own fused kernels for its two n×n passes (the core's hooks,
+:class:`solvers.backends.base.Backend`), on the CPU and on CUDA: ``torch.softmax`` (one pass over
+the logits instead of five, and one n×n array instead of three) and the softmax backward
+``aten::_softmax_backward_data`` (one pass instead of four). At n = 4096 in float64 on 2 cores
+they took 14 and 13 ms against 39 and 33 ms for the array-API expressions. On CUDA the row
+blocks keep the array-API ``exp`` and fresh products (no host scratch memory).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import weakref
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -39,7 +49,12 @@ from typing import Any
 import numpy as np
 
 from .base import BackendUnavailable
+from .scratch import SCRATCH_BYTES, scratch
 
+#: log₂ e: exp(z) = 2^(z·log₂ e) (:meth:`TorchBackend.exp_inplace`).
+_LOG2_E = 1.4426950408889634
+#: Per thread: the workers of the row-blocked oracle call in progress (:meth:`TorchBackend.blocked_call`).
+_call = threading.local()
 #: The torch backends alive in this process; they all share torch's global TF32 setting.
 _LIVE: weakref.WeakSet[TorchBackend] = weakref.WeakSet()
 
@@ -68,8 +83,6 @@ def process_group(cuda: bool = False) -> Iterator[tuple[int, int]]:
     gloo on CPUs; NCCL with ``cuda``, each process on GPU ``LOCAL_RANK``. The group is
     destroyed on leaving (a process that exits with its group alive may abort).
     """
-    import os
-
     import torch
     import torch.distributed as dist
 
@@ -115,6 +128,8 @@ class TorchBackend:
             torch.backends.cuda.matmul.allow_tf32 = tf32
             torch.backends.cudnn.allow_tf32 = tf32
         torch.set_float32_matmul_precision("high" if tf32 else "highest")
+        if cuda:  # the host kernels of the row blocks (module docstring); a CUDA run keeps the array-API ones
+            self.exp_inplace = self.product_into = None
         _LIVE.add(self)
 
     def asarray(self, host: Any) -> Any:
@@ -141,11 +156,66 @@ class TorchBackend:
         ok = bool((info == 0) & self._torch.isfinite(x).all())  # one synchronisation
         return (x, True) if ok else (None, False)
 
+    @contextmanager
+    def blocked_call(self, count: int) -> Iterator[None]:
+        """The context of one row-blocked oracle call that hands ``count`` blocks to :meth:`map_blocks`:
+        where they go to worker threads, this thread's torch ops run on one intra-op thread for the
+        whole call (no OpenMP team of its own spinning beside the workers), as NumPy's BLAS does."""
+        torch = self._torch
+        threads = torch.get_num_threads()
+        workers = min(count, threads)
+        if self.device != "cpu" or workers < 2 or getattr(_call, "workers", None):
+            yield
+            return
+        torch.set_num_threads(1)
+        _call.workers = workers
+        try:
+            yield
+        finally:
+            _call.workers = None
+            torch.set_num_threads(threads)
+
     def map_blocks(self, work: Callable[[Any], Any], blocks: list[Any]) -> list[Any]:
-        workers = min(len(blocks), self._torch.get_num_threads()) if self.device == "cpu" else 1
+        """As the protocol's; concurrently on the CPU, except inside a ``torch.func`` transform, whose
+        state is the calling thread's own: on a worker thread its wrapped tensors are plain ones, and
+        ``torch.func.grad`` of a blocked loss came out zero (the autograd peers run there)."""
+        workers = min(len(blocks), getattr(_call, "workers", None) or self._torch.get_num_threads()) \
+            if self.device == "cpu" else 1
+        if self._torch._C._functorch.peek_interpreter_stack() is not None:
+            workers = 1
         if workers < 2:  # CUDA: one stream orders the work anyway
             return [work(block) for block in blocks]
         return list(_workers(workers).map(work, blocks))
+
+    def traced(self, array: Any) -> bool:
+        """Whether autograd (or a ``torch.func`` transform) records operations on ``array``: then no
+        kernel may overwrite it, write into scratch memory or read its values on the host."""
+        return array.requires_grad and self._torch.is_grad_enabled()
+
+    def exp_inplace(self, Z: Any, shift: Any = None) -> Any:
+        """exp(Z − shift) written over ``Z`` (``shift`` broadcast; ``None``: 0), as NumPy's; a fresh
+        array where autograd traces ``Z``.
+
+        In place it is 2^((Z − shift)·log₂e): torch's float64 ``exp`` took 1.61 ns per entry on one
+        core here, ``exp2`` 0.83 (NumPy's ``exp``: 0.79) and the scaling pass with it 1.04; the
+        rounding of the scaled argument costs at most 5e-14 relative for |Z| ≤ 700 (3e-16 for logits
+        of order one), far inside the 1e-12 to which the layouts agree.
+        """
+        if self.traced(Z):
+            return (Z if shift is None else Z - shift).exp()
+        if shift is not None:
+            Z.sub_(shift)
+        return Z.mul_(_LOG2_E).exp2_()
+
+    def product_into(self, slot: int, a: Any, b: Any) -> Any:
+        """``a @ b`` in this thread's scratch array number ``slot`` (:mod:`solvers.backends.scratch`), as
+        NumPy's; a fresh array above ``SCRATCH_BYTES`` or where autograd traces ``a`` or ``b``."""
+        rows, cols = a.shape[0], b.shape[1]
+        if rows * cols * a.element_size() > SCRATCH_BYTES or self.traced(a) or self.traced(b):
+            return a @ b
+        torch = self._torch
+        buffer = scratch(("torch", slot, a.dtype), rows * cols, lambda size: torch.empty(size, dtype=a.dtype))
+        return torch.matmul(a, b, out=buffer[:rows * cols].view(rows, cols))
 
     def softmax_rows(self, Z: Any) -> Any:
         return self._torch.softmax(Z, dim=1)

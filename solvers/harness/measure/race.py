@@ -195,13 +195,15 @@ def run_race(sizes: Sequence[tuple[int, int]] = SIZES, seeds: Sequence[int] = SE
 
 
 def interleaved(repeat: int, bodies: Sequence[Callable[[], Any]], *, warmup: int = 1,
-                pause: float = 0.05) -> list[list[float]]:
+                pause: float = 0.2) -> list[list[float]]:
     """Wall times of each of ``bodies`` over ``repeat`` rounds (after ``warmup`` untimed calls of each).
 
     The bodies take turns, the first of a round rotating from round to round, and every
     call runs after ``gc.collect()`` and a ``pause`` in seconds, so that the previous call's
-    thread pools are idle (DESIGN-NOTES, "Measuring against peers"). Returns one list of
-    seconds per body, in the order given.
+    thread pools are idle (DESIGN-NOTES, "Measuring against peers"): after a call on two BLAS
+    threads OpenBLAS's idle worker spins for 2²⁸ clock ticks before it sleeps (measured here: two
+    single-threaded products beside it took 22 ms after a pause of up to 0.09 s, 15.7 ms after
+    0.1 s, 11.5 ms after 0.12 s). Returns one list of seconds per body, in the order given.
     """
     for _ in range(warmup):
         for body in bodies:
