@@ -212,64 +212,40 @@ def test_torch_host_kernels_agree_with_torch_and_leave_traced_arrays_alone(rng):
     assert backend.product_into(0, traced, traced.T).data_ptr() != first.data_ptr()
 
 
-@pytest.mark.parametrize("name", ["numpy", "torch"])
-def test_a_multi_block_call_keeps_its_own_thread_on_one_blas_thread(name, monkeypatch):
+def test_a_multi_block_numpy_call_keeps_its_own_thread_on_one_blas_thread(monkeypatch):
     """While the blocks of an oracle call run on worker threads, the calling thread's own products run
-    on one thread (an idle OpenBLAS worker spins ~0.1 s after a two-thread call, on the workers' cores);
-    the blocks still go to the workers, and the caller's threads come back afterwards."""
-    if name == "torch":
-        pytest.importorskip("torch")
+    on one BLAS thread (an idle OpenBLAS worker spins ~0.1 s after a two-thread call, on the workers'
+    cores); the blocks still go to the workers, and the caller's threads come back afterwards."""
     import threading
 
-    from threadpoolctl import threadpool_limits
+    from threadpoolctl import threadpool_info, threadpool_limits
 
     from solvers import Problem, fusedblocks
 
     def threads() -> int:
-        if name == "torch":
-            import torch
-
-            return torch.get_num_threads()
-        return max(lib["num_threads"] for lib in threadpool_info_blas())
+        return max(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
 
     seen: dict[str, Any] = {"workers": set()}
-    operands = fusedblocks.operands
+    operands, work = fusedblocks.operands, fusedblocks.row_block
 
     def spy(problem, *args, **kwargs):
         seen["caller"] = threads()
         return operands(problem, *args, **kwargs)
 
+    def on_worker(*args, **kwargs):
+        seen["workers"].add(threading.current_thread().name)
+        return work(*args, **kwargs)
+
     monkeypatch.setattr("solvers.rowblocks.operands", spy)
+    monkeypatch.setattr("solvers.rowblocks.row_block", on_worker)
     with threadpool_limits(2, user_api="blas"):
-        if name == "torch":
-            import torch
-
-            before = torch.get_num_threads()
-            torch.set_num_threads(2)
-        try:
-            problem = Problem.planted(64, 4, backend=name)
-            problem.block_rows = 16
-            work = fusedblocks.row_block
-
-            def on_worker(*args, **kwargs):
-                seen["workers"].add(threading.current_thread().name)
-                return work(*args, **kwargs)
-
-            monkeypatch.setattr("solvers.rowblocks.row_block", on_worker)
-            X = problem.as_variable(problem.start_near_solution(), "X")
-            problem.oracle(X, X).value_and_grad()
-            assert seen["caller"] == 1
-            assert seen["workers"] and all(n.startswith("attnreg-") for n in seen["workers"])  # on the workers
-            assert threads() == 2
-            problem.block_rows = 64  # one block: it runs on the caller's thread, with every BLAS thread
-            problem.oracle(X, X).value_and_grad()
-            assert seen["caller"] == 2
-        finally:
-            if name == "torch":
-                torch.set_num_threads(before)
-
-
-def threadpool_info_blas() -> list[dict[str, Any]]:
-    from threadpoolctl import threadpool_info
-
-    return [lib for lib in threadpool_info() if lib["user_api"] == "blas"]
+        problem = Problem.planted(64, 4)
+        problem.block_rows = 16
+        X = problem.as_variable(problem.start_near_solution(), "X")
+        problem.oracle(X, X).value_and_grad()
+        assert seen["caller"] == 1
+        assert seen["workers"] and all(name.startswith("attnreg-blocks") for name in seen["workers"])
+        assert threads() == 2
+        problem.block_rows = 64  # one block: it runs on the caller's thread, with every BLAS thread
+        problem.oracle(X, X).value_and_grad()
+        assert seen["caller"] == 2

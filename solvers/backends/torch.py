@@ -38,7 +38,6 @@ blocks keep the array-API ``exp`` and fresh products (no host scratch memory).
 from __future__ import annotations
 
 import os
-import threading
 import weakref
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -53,8 +52,6 @@ from .scratch import SCRATCH_BYTES, scratch
 
 #: log₂ e: exp(z) = 2^(z·log₂ e) (:meth:`TorchBackend.exp_inplace`).
 _LOG2_E = 1.4426950408889634
-#: Per thread: the workers of the row-blocked oracle call in progress (:meth:`TorchBackend.blocked_call`).
-_call = threading.local()
 #: The torch backends alive in this process; they all share torch's global TF32 setting.
 _LIVE: weakref.WeakSet[TorchBackend] = weakref.WeakSet()
 
@@ -156,31 +153,11 @@ class TorchBackend:
         ok = bool((info == 0) & self._torch.isfinite(x).all())  # one synchronisation
         return (x, True) if ok else (None, False)
 
-    @contextmanager
-    def blocked_call(self, count: int) -> Iterator[None]:
-        """The context of one row-blocked oracle call that hands ``count`` blocks to :meth:`map_blocks`:
-        where they go to worker threads, this thread's torch ops run on one intra-op thread for the
-        whole call (no OpenMP team of its own spinning beside the workers), as NumPy's BLAS does."""
-        torch = self._torch
-        threads = torch.get_num_threads()
-        workers = min(count, threads)
-        if self.device != "cpu" or workers < 2 or getattr(_call, "workers", None):
-            yield
-            return
-        torch.set_num_threads(1)
-        _call.workers = workers
-        try:
-            yield
-        finally:
-            _call.workers = None
-            torch.set_num_threads(threads)
-
     def map_blocks(self, work: Callable[[Any], Any], blocks: list[Any]) -> list[Any]:
         """As the protocol's; concurrently on the CPU, except inside a ``torch.func`` transform, whose
         state is the calling thread's own: on a worker thread its wrapped tensors are plain ones, and
         ``torch.func.grad`` of a blocked loss came out zero (the autograd peers run there)."""
-        workers = min(len(blocks), getattr(_call, "workers", None) or self._torch.get_num_threads()) \
-            if self.device == "cpu" else 1
+        workers = min(len(blocks), self._torch.get_num_threads()) if self.device == "cpu" else 1
         if self._torch._C._functorch.peek_interpreter_stack() is not None:
             workers = 1
         if workers < 2:  # CUDA: one stream orders the work anyway
