@@ -164,7 +164,8 @@ class Problem:
         self.A1, self.B = (self.backend.asarray(arrays[key][self.rows]) for key in ("A1", "B"))
         self.A2, self.A3 = (self.backend.asarray(arrays[key]) for key in ("A2", "A3"))
         ones = np.ones((self.n, 1))
-        self.A2_1, self.A3_1 = (self.backend.asarray(np.concatenate([arrays[key], ones], axis=1)) for key in ("A2", "A3"))
+        self.A2_1, self.A3_1 = (self.backend.asarray(np.concatenate([arrays[key], ones], axis=1))
+                                for key in ("A2", "A3"))
         self.A2_max_row_norm2 = float(np.max(np.einsum("ij,ij->i", arrays["A2"], arrays["A2"])))
         self._choose_blocks(memory_budget, blocked)
         for key, value in (("X_star", X_star), ("Y_star", Y_star)):

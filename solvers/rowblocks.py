@@ -26,8 +26,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .backends import device_of
-from .fusedblocks import (blocked_call, grad_terms, map_rows, operands, per_row, row_block, row_slices, rowdot, softmax_times,
-                          wide_product, with_column)
+from .fusedblocks import (blocked_call, grad_terms, map_rows, operands, per_row, row_block, row_slices, rowdot,
+                          softmax_times, wide_product, with_column)
 from .rowterms import (Forward, JointTerms, ProblemData, assemble_joint, hessian_x_terms, joint_hessian_terms,
                        varpro_terms)
 
