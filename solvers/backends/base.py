@@ -45,7 +45,11 @@ class Backend(Protocol):
     ``product_into(slot, a, b)``
         ``a @ b`` in a scratch array kept under ``slot`` per thread (valid until that thread's next call with it).
 
-    Without them the array-API versions (:data:`solvers.rowterms.GENERIC_KERNELS`) run.
+    Without them the array-API versions (:data:`solvers.rowterms.GENERIC_KERNELS`) run. Two more
+    optional hooks serve the row blocks: ``traced(array)``, whether autograd records operations on
+    ``array`` (then no kernel may overwrite it or read it on the host; torch), and
+    ``blocked_call(count)``, the context of one row-blocked oracle call handing ``count`` blocks to
+    ``map_blocks`` (NumPy keeps BLAS on one thread for it, :mod:`solvers.backends.numpy`).
     """
 
     name: str

@@ -25,8 +25,8 @@ at n = 4096, d = 64 on 2 cores: 0.31 s against 0.49 s with the blocks in turn). 
 threads are started once per process (a fresh pool per call cost 0.25 ms, as much as a
 small oracle's elementwise work). For the whole of such a call (:meth:`NumpyBackend.blocked_call`)
 BLAS stays on one thread, its n×d products included: after a multi-threaded call OpenBLAS's
-idle workers spin for about 2²⁸ cycles (~80 ms here) before they sleep, on the cores the block
-workers need. Measured at n = 2048, d = 256 on 2 cores: the forward pass's two blocks took 49 ms
+idle workers spin for 2²⁸ clock ticks (0.10–0.12 s here) before they sleep, on the cores the
+block workers need. Measured at n = 2048, d = 256 on 2 cores: the forward pass's two blocks took 49 ms
 on the workers alone, 75–82 ms when A1·X ran on two BLAS threads just before, and 50 ms
 with a 0.1 s pause between the two.
 """
@@ -170,7 +170,7 @@ class NumpyBackend:
     def blocked_call(self, count: int) -> Iterator[None]:
         """The context of one row-blocked oracle call that hands ``count`` blocks to :meth:`map_blocks`:
         where they go to worker threads, BLAS stays on one thread for the whole call (module docstring)."""
-        workers = min(count, _blas_threads())
+        workers = min(count, _blas_threads()) if count > 1 else 1
         if workers < 2 or getattr(_call, "workers", None):  # the blocks run in turn, or an enclosing call holds it
             yield
             return
