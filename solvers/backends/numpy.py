@@ -182,7 +182,7 @@ class NumpyBackend:
                 _call.workers = None
 
     def map_blocks(self, work: Callable[[Any], Any], blocks: list[Any]) -> list[Any]:
-        workers = min(len(blocks), getattr(_call, "workers", None) or _blas_threads())
+        workers = min(len(blocks), getattr(_call, "workers", None) or _blas_threads()) if len(blocks) > 1 else 1
         if workers < 2:
             return [work(block) for block in blocks]
         with _blas_controller().limit(limits=1):
