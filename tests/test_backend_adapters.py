@@ -212,18 +212,26 @@ def test_torch_host_kernels_agree_with_torch_and_leave_traced_arrays_alone(rng):
     assert backend.product_into(0, traced, traced.T).data_ptr() != first.data_ptr()
 
 
-def test_a_multi_block_numpy_call_keeps_its_own_thread_on_one_blas_thread(monkeypatch):
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_a_multi_block_call_keeps_its_own_thread_on_one_thread(monkeypatch, backend):
     """While the blocks of an oracle call run on worker threads, the calling thread's own products run
-    on one BLAS thread (an idle OpenBLAS worker spins ~0.1 s after a two-thread call, on the workers'
-    cores); the blocks still go to the workers, and the caller's threads come back afterwards."""
+    on one thread (an idle OpenBLAS worker spins ~0.1 s after a two-thread call, GNU OpenMP's team
+    threads a few ms, on the workers' cores); the blocks still go to the workers, and the caller's
+    threads come back afterwards."""
     import threading
 
     from threadpoolctl import threadpool_info, threadpool_limits
 
     from solvers import Problem, fusedblocks
 
-    def threads() -> int:
-        return max(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
+    if backend == "torch":
+        torch = pytest.importorskip("torch")
+        limit, threads, prefix = (lambda count: torch_threads(torch, count)), torch.get_num_threads, "attnreg-torch-blocks"
+    else:
+        limit, prefix = (lambda count: threadpool_limits(count, user_api="blas")), "attnreg-blocks"
+
+        def threads() -> int:
+            return max(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
 
     seen: dict[str, Any] = {"workers": set()}
     operands, work = fusedblocks.operands, fusedblocks.row_block
@@ -238,14 +246,25 @@ def test_a_multi_block_numpy_call_keeps_its_own_thread_on_one_blas_thread(monkey
 
     monkeypatch.setattr("solvers.rowblocks.operands", spy)
     monkeypatch.setattr("solvers.rowblocks.row_block", on_worker)
-    with threadpool_limits(2, user_api="blas"):
-        problem = Problem.planted(64, 4)
+    with limit(2):
+        problem = Problem.planted(64, 4, backend=backend)
         problem.block_rows = 16
         X = problem.as_variable(problem.start_near_solution(), "X")
         problem.oracle(X, X).value_and_grad()
         assert seen["caller"] == 1
-        assert seen["workers"] and all(name.startswith("attnreg-blocks") for name in seen["workers"])
+        assert seen["workers"] and all(name.startswith(prefix) for name in seen["workers"])
         assert threads() == 2
-        problem.block_rows = 64  # one block: it runs on the caller's thread, with every BLAS thread
+        problem.block_rows = 64  # one block: it runs on the caller's thread, with every thread
         problem.oracle(X, X).value_and_grad()
         assert seen["caller"] == 2
+
+
+@contextlib.contextmanager
+def torch_threads(torch: Any, count: int) -> Iterator[None]:
+    """torch's intra-op threads of this thread set to ``count`` for the ``with`` block."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
