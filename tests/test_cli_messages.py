@@ -9,7 +9,7 @@ import pytest
 from rich.console import Console
 
 from solvers import Problem, SolveResult, get_solver
-from solvers.cli import main
+from solvers.cli import SUBCOMMANDS, main
 from solvers.cli.compare import results_table
 
 
@@ -32,6 +32,13 @@ def test_help_describes_the_program_not_its_module(capsys):
         main(["--help"])
     out = capsys.readouterr().out
     assert "softmax-attention" in out and "``" not in out and "configure(parser)" not in out
+
+
+@pytest.mark.parametrize("command", sorted(SUBCOMMANDS))
+def test_every_command_prints_its_help(capsys, command):
+    with pytest.raises(SystemExit) as stop:
+        main([command, "--help"])
+    assert stop.value.code == 0 and f"usage: attnreg {command}" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv", [["solve", "--n", "100000000", "--d", "4096"],

@@ -38,7 +38,7 @@ def add_matrix_arguments(parser: argparse.ArgumentParser) -> None:
                             "time to its target) into --json FILE")
     group.add_argument("--quick", action="store_true", help="--matrix: the quick matrix (5 cases at 48x6, seconds)")
     group.add_argument("--kinds", type=_choices(KINDS, "kinds"), default=None, metavar="K,...",
-                       help=f"--matrix: problem kinds (default all: {', '.join(KINDS)})")
+                       help=f"--matrix: problem kinds (default all: {', '.join(KINDS)})".replace("%", "%%"))
     group.add_argument("--starts", type=_choices(STARTS, "starts"), default=None, metavar="S,...",
                        help=f"--matrix: starts (default all: {', '.join(STARTS)})")
     group.add_argument("--resume", action="store_true", help="--matrix: keep the cases --json already holds")
