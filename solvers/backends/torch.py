@@ -16,11 +16,14 @@ On the CPU the default layout is the row-blocked one, as on NumPy
 overwrites a block with its exponential and ``product_into`` writes a block's n-wide products
 into per-thread scratch memory (:mod:`solvers.backends.scratch`), except where autograd traces
 the arrays (:meth:`TorchBackend.traced`: the autograd peers differentiate the forward pass), which
-get fresh arrays. Measured on 2 cores, float64, against NumPy's same blocks (``python
-scripts/backend_ratios.py``): without them torch took 1.3–2.1× NumPy's time for the loss and the
-gradient (a fresh n-wide array per product and per ``exp``); with them 0.9–1.2×. The blocks (b×n,
-a few MiB) run as NumPy's do: concurrently, on as many worker threads as torch has intra-op
-threads, each worker single-threaded. Blocks in turn with two threads per op fork and join an
+get fresh arrays. The wide products are stored column-major (:meth:`TorchBackend.product_into`), and
+a multi-block call runs the caller's own ops on one thread (:meth:`TorchBackend.blocked_call`).
+Measured on 2 cores, float64, against NumPy's same blocks (``python scripts/backend_ratios.py
+--repeat 7``): without the host kernels torch took 1.3–2.1× NumPy's time for the loss and the gradient
+(a fresh n-wide array per product and per ``exp``); with them 0.75–1.19×; with the column-major
+products and the one-thread caller 0.91–1.07× for all five oracles at (1024, 32) and (4096, 64). The
+blocks (b×n, a few MiB) run as NumPy's do: concurrently, on as many worker threads as torch has
+intra-op threads, each worker single-threaded. Blocks in turn with two threads per op fork and join an
 OpenMP team many times per block (torch's float64 ``exp`` is MKL's ``vmdExp``, which starts one
 on every call, even for a 32×32 array), and on a core shared with another process every join can
 wait a scheduler tick (measured: 3–16 ms for a 32×32 ``exp`` or softmax beside other jobs, 3–7 µs
