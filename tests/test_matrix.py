@@ -201,3 +201,21 @@ def test_the_reported_case_the_default_descends_without_stalling():
     assert result.status == "max_iter", result.message
     losses = [row.loss for row in result.history]
     assert all(b <= a for a, b in zip(losses, losses[1:])) and losses[-1] < losses[0] / 5
+
+
+def test_the_command_measures_the_full_matrix_unless_told_which_cases(tmp_path, monkeypatch):
+    """Without --sizes, --seeds, --kinds or --starts, ``compare --matrix`` runs the README's full matrix (104 cases),
+    not every combination of its sizes and seeds (153)."""
+    from solvers.cli import main
+
+    seen: list[list[Case]] = []
+
+    def run_matrix(cases, path, **options):
+        seen.append(list(cases))
+        return {"race": []}, 0
+
+    monkeypatch.setattr(matrix, "run_matrix", run_matrix)
+    assert main(["compare", "--matrix", "--json", str(tmp_path / "m.json")]) == 0
+    assert seen[-1] == matrix.full_cases()
+    assert main(["compare", "--matrix", "--seeds", "0", "--json", str(tmp_path / "m.json")]) == 0
+    assert len(seen[-1]) == 3 * 17 and {case.seed for case in seen[-1]} == {0}

@@ -1,6 +1,8 @@
 """``attnreg compare --matrix`` and ``attnreg compare --report``: the benchmark matrix and its report.
 
 ``--matrix --json F`` measures the matrix into F (:mod:`solvers.harness.measure.matrix`;
+without ``--sizes``, ``--seeds``, ``--kinds`` or ``--starts`` the full matrix
+(:func:`~solvers.harness.measure.matrix.full_cases`, 104 cases), with any of them every combination;
 ``--quick`` a few small cases in seconds; ``--resume`` continues F; ``--time-budget S`` starts no
 case after S seconds; ``--workers N`` measures N cases side by side), prints each entry as it is
 measured and, at the end, the profile's tables. ``--report F --out DIR`` writes ``DIR/report.md``
@@ -89,6 +91,8 @@ def _measure(args: argparse.Namespace) -> int:
     if args.quick:
         cases = matrix.quick_cases()
         methods = args.methods or list(matrix.QUICK_METHODS)
+    elif not (args.sizes or args.seeds or args.kinds or args.starts):
+        cases, methods = matrix.full_cases(), args.methods  # the full matrix (104 cases), as the README states
     else:
         cases = matrix_cases(args.sizes or matrix.SIZES, args.seeds or matrix.SEEDS, args.kinds or KINDS,
                              args.starts or STARTS)
