@@ -25,7 +25,8 @@ elsewhere, and wherever torch autograd traces the arrays (the autograd peers dif
 :func:`solvers.rowblocks.forward`), they are ``xp.exp`` and fresh products.
 
 The blocks are held transposed (n×b: the logits as A2 Lᵀ, products with an n×k matrix M as
-(Mᵀ Eᵀ)ᵀ), the orientation in which OpenBLAS runs these shapes fastest here. :func:`map_rows`
+(Mᵀ Eᵀ)ᵀ), the orientation in which OpenBLAS runs these shapes fastest here (torch's ``product_into``
+stores them column-major: MKL's GEMM is at par only in that order). :func:`map_rows`
 hands groups of blocks to the backend (``map_blocks``: every core on NumPy).
 """
 

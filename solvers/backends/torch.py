@@ -177,7 +177,7 @@ class TorchBackend:
         After a parallel region GNU OpenMP's idle team threads spin before they sleep, on the cores the
         block workers need. Measured at (4096, 64) on 2 cores, the forward pass: the two workers' blocks
         took 62.5 and 67 ms after A1·X on two threads, 62.5 and 62.5 with ``OMP_WAIT_POLICY=passive``
-        (NumPy: 62 and 62); the whole call 71.5 ms against NumPy's 64, then 64.5.
+        (NumPy: 62 and 62); the whole call 71.5 ms against NumPy's 64, and 64.5 with the passive policy.
         """
         workers = self._block_workers(count)
         if workers < 2 or getattr(_call, "workers", None):  # the blocks run in turn, or an enclosing call holds it
@@ -230,7 +230,8 @@ class TorchBackend:
         slower here (AMD Zen 4, one thread, 256-row blocks) than OpenBLAS in NumPy; as ``left[rows] @
         rightᵀ`` into a row-major b×n array it is at par, and every elementwise pass that follows sees one
         memory order (all wide products of a block come from here). Measured with ``python
-        scripts/backend_ratios.py`` at (4096, 64): torch / NumPy 1.08–1.19 before, 0.97–1.10 after.
+        scripts/backend_ratios.py`` at (4096, 64): torch / NumPy 1.08–1.19 before, 0.97–1.10 after, 0.99–1.07
+        with :meth:`blocked_call` too.
         """
         if self.traced(a) or self.traced(b):
             return a @ b
