@@ -57,7 +57,7 @@ from ..loop import IterativeSolver, State, StepFailed, machine_eps
 from ..oracle import Oracle
 from ..problem import Problem
 from ..rowterms import LeastSquaresY
-from .damping import Damping, damped_newton_step
+from .damping import Damping, cholesky_flops, damped_newton_step
 from .newton import JointNewton, JointState
 from .newton_cg import NewtonCG, NewtonCGState, TrustRegion, trust_region_step
 
@@ -96,7 +96,8 @@ class VarproState(State):
     #: While P is rank deficient: the joint state (damped Newton or Newton–CG) the step continues from.
     joint: JointState | NewtonCGState | None = field(default=None, kw_only=True)
     joint_steps: int = field(default=0, kw_only=True)
-    #: The reduced iteration stalled or crawled: joint Newton–CG steps from here on.
+    #: Joint steps from here on: damped Newton from a degenerate start, or Newton–CG after the reduced
+    #: iteration stalled.
     joint_only: bool = field(default=False, kw_only=True)
     #: The exact Y step at X (its SVD: the exact reduced Hessian needs (PᵀP)⁻¹).
     ls: LeastSquaresY | None = field(default=None, kw_only=True)
@@ -164,8 +165,8 @@ class VarPro(IterativeSolver):
 
     def init_state(self, problem: Problem, X: Any, Y: Any) -> VarproState:
         point = reduced_point(problem, X, self.cutoff(problem))
-        if point["rank"] < problem.d:  # Y(X) is degenerate here: joint Newton–CG steps first
-            if (2 * problem.d ** 2) ** 3 / 3 <= DENSE_JOINT_FLOPS:  # damped joint Newton to the end
+        if point["rank"] < problem.d:  # Y(X) is degenerate here: joint steps (module docstring)
+            if cholesky_flops(2 * problem.d**2) <= DENSE_JOINT_FLOPS:  # damped joint Newton to the end
                 joint = JointNewton().init_state(problem, X, Y)
                 return VarproState(X, Y, loss=joint.loss, grad_norm=joint.grad_norm, joint=joint, joint_only=True)
             joint = NewtonCG(radius0=self.radius0).init_state(problem, X, Y)

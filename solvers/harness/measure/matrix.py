@@ -42,6 +42,7 @@ from ..records.cases import Case, matrix_cases
 from .cases import case_inputs
 from .environment import collect, measured_under, thread_limit
 from ...methods import DEFAULT_METHOD
+from ...methods.damping import cholesky_flops
 from .race import available, run_case
 
 #: The project's methods in the matrix, and the peers. ``adam`` and ``gd`` are left out: with
@@ -116,7 +117,7 @@ def dense_refusal(method: str, d: int) -> str | None:
     side = DENSE_SIDE.get(method)
     if side is None:
         return None
-    flops = (side * d * d) ** 3 / 3.0
+    flops = cholesky_flops(side * d * d)
     if flops <= DENSE_FLOPS:
         return None
     return (f"not run at d = {d}: one iteration factorises a {side * d * d}×{side * d * d} matrix "
