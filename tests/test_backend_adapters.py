@@ -226,7 +226,9 @@ def test_a_multi_block_call_keeps_its_own_thread_on_one_thread(monkeypatch, back
 
     if backend == "torch":
         torch = pytest.importorskip("torch")
-        limit, threads, prefix = (lambda count: torch_threads(torch, count)), torch.get_num_threads, "attnreg-torch-blocks"
+        from solvers.backends.torch import intra_op_threads
+
+        limit, threads, prefix = intra_op_threads, torch.get_num_threads, "attnreg-torch-blocks"
     else:
         limit, prefix = (lambda count: threadpool_limits(count, user_api="blas")), "attnreg-blocks"
 
@@ -258,13 +260,3 @@ def test_a_multi_block_call_keeps_its_own_thread_on_one_thread(monkeypatch, back
         problem.oracle(X, X).value_and_grad()
         assert seen["caller"] == 2
 
-
-@contextlib.contextmanager
-def torch_threads(torch: Any, count: int) -> Iterator[None]:
-    """torch's intra-op threads of this thread set to ``count`` for the ``with`` block."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(count)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)

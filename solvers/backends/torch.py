@@ -79,6 +79,19 @@ os.register_at_fork(after_in_child=_workers.cache_clear)  # a forked child has n
 
 
 @contextmanager
+def intra_op_threads(count: int) -> Iterator[None]:
+    """torch's intra-op threads of the calling thread set to ``count`` for the ``with`` block, then restored."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextmanager
 def process_group(cuda: bool = False) -> Iterator[tuple[int, int]]:
     """Join the process group a launcher such as ``torchrun`` describes (``RANK``, ``WORLD_SIZE``,
     ``MASTER_ADDR``… in the environment) for the ``with`` block; yield ``(rank, world_size)``.
@@ -183,15 +196,12 @@ class TorchBackend:
         if workers < 2 or getattr(_call, "workers", None):  # the blocks run in turn, or an enclosing call holds it
             yield
             return
-        torch = self._torch
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        _call.workers = workers
-        try:
-            yield
-        finally:
-            _call.workers = None
-            torch.set_num_threads(threads)
+        with intra_op_threads(1):
+            _call.workers = workers
+            try:
+                yield
+            finally:
+                _call.workers = None
 
     def map_blocks(self, work: Callable[[Any], Any], blocks: list[Any]) -> list[Any]:
         """As the protocol's; concurrently on :meth:`_block_workers` threads."""
