@@ -85,6 +85,11 @@ class Oracle:
         """The variable-projection Gauss–Newton matrix with range basis ``Q`` (all n rows)."""
         raise NotImplementedError
 
+    def varpro_hessian(self, gram_inverse: Array) -> Array:
+        """The exact d²×d² Hessian of f(X) = min_Y L(X, Y), at an iterate with Y = Y(X) (docs/maths.md §6):
+        the Schur complement of the joint Hessian, ``gram_inverse`` = (PᵀP)⁺ (d×d)."""
+        raise NotImplementedError
+
     def varpro_gn_product(self, Q: Array, D: Array) -> Array:
         """``varpro_gauss_newton(Q) vec(D)`` without forming it."""
         raise NotImplementedError
@@ -213,6 +218,9 @@ class DenseOracle(Oracle):
     def varpro_gauss_newton(self, Q: Array) -> Array:
         return kernels.varpro_gauss_newton(self.problem, self.forward, Q)
 
+    def varpro_hessian(self, gram_inverse: Array) -> Array:
+        return kernels.varpro_hessian(self.problem, self.forward, gram_inverse)
+
     def varpro_gn_product(self, Q: Array, D: Array) -> Array:
         return kernels.varpro_gn_product(self.problem, self.forward, Q, D)
 
@@ -264,6 +272,9 @@ class BlockedOracle(Oracle):
 
     def varpro_gauss_newton(self, Q: Array) -> Array:
         return rowblocks.varpro_gauss_newton(self.problem, self.X, self.Y, Q[self.problem.rows, :])
+
+    def varpro_hessian(self, gram_inverse: Array) -> Array:
+        return rowblocks.varpro_hessian(self.problem, self.X, self.Y, gram_inverse)
 
     def varpro_gn_product(self, Q: Array, D: Array) -> Array:
         return rowblocks.varpro_gn_product(self.problem, self.forward, Q[self.problem.rows, :], D)

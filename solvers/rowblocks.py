@@ -29,7 +29,7 @@ from .backends import device_of
 from .fusedblocks import (blocked_call, grad_terms, map_rows, operands, per_row, row_block, row_slices, rowdot,
                           softmax_times, wide_product, with_column)
 from .rowterms import (Forward, JointTerms, ProblemData, assemble_joint, hessian_x_terms, joint_hessian_terms,
-                       varpro_terms)
+                       reduced_from_joint, varpro_terms)
 
 Array = Any
 
@@ -232,8 +232,8 @@ def hessian_x(problem: ProblemData, X: Array, Y: Array, *, gauss_newton: bool = 
     return problem.backend.all_reduce(_zeros(problem, d * d, d * d) if H is None else H)
 
 
-def hessian_joint(problem: ProblemData, X: Array, Y: Array, *, gauss_newton: bool = False) -> Array:
-    """The joint 2d²×2d² Hessian from its row terms summed block by block (one all-reduce of them)."""
+def joint_terms(problem: ProblemData, X: Array, Y: Array, *, gauss_newton: bool = False) -> JointTerms:
+    """The joint Hessian's row terms summed block by block (one all-reduce of them)."""
     xp = problem.xp
     d = problem.d
     V = problem.A3 @ Y
@@ -243,9 +243,19 @@ def hessian_joint(problem: ProblemData, X: Array, Y: Array, *, gauss_newton: boo
         total = JointTerms(*(a + b for a, b in zip(total, terms)))
     flat = problem.backend.all_reduce(xp.concat([xp.reshape(part, (-1,)) for part in total]))  # one collective
     size = d ** 4
-    return assemble_joint(problem, JointTerms(xp.reshape(flat[:size], (d * d, d * d)),
-                                              xp.reshape(flat[size:2 * size], (d * d, d * d)),
-                                              xp.reshape(flat[2 * size:], (d, d))))
+    return JointTerms(xp.reshape(flat[:size], (d * d, d * d)), xp.reshape(flat[size:2 * size], (d * d, d * d)),
+                      xp.reshape(flat[2 * size:], (d, d)))
+
+
+def hessian_joint(problem: ProblemData, X: Array, Y: Array, *, gauss_newton: bool = False) -> Array:
+    """The joint 2d²×2d² Hessian from its row terms summed block by block."""
+    return assemble_joint(problem, joint_terms(problem, X, Y, gauss_newton=gauss_newton))
+
+
+def varpro_hessian(problem: ProblemData, X: Array, Y: Array, gram_inverse: Array) -> Array:
+    """The exact d²×d² Hessian of the reduced objective (:func:`solvers.kernels.varpro_hessian`) from the
+    joint terms summed block by block."""
+    return reduced_from_joint(problem, joint_terms(problem, X, Y), gram_inverse)
 
 
 def varpro_gauss_newton(problem: ProblemData, X: Array, Y: Array, Q: Array) -> Array:

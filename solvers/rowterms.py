@@ -79,6 +79,10 @@ class LeastSquaresY(NamedTuple):
     Vt: Array = None
     inverse: Array = None
 
+    def gram_inverse(self) -> Array:
+        """(PᵀP)⁺ = V diag(inverse²) Vᵀ (d×d), from the SVD the step used (dropped singular values left out)."""
+        return self.Vt.T @ ((self.inverse * self.inverse)[:, None] * self.Vt)
+
 
 def softmax_rows(xp: Any, Z: Array) -> Array:
     """Row-wise softmax with the row maximum subtracted first (no overflow for large logits)."""
@@ -274,6 +278,20 @@ def assemble_joint(problem: ProblemData, terms: JointTerms) -> Array:
     top = xp.concat([terms.H_xx, terms.H_yx.T], axis=1)
     bottom = xp.concat([terms.H_yx, H_yy], axis=1)
     return xp.concat([top, bottom], axis=0)
+
+
+def reduced_from_joint(problem: ProblemData, terms: JointTerms, gram_inverse: Array) -> Array:
+    """The d²×d² Schur complement H_xx − H_yxᵀ H_yy⁺ H_yx of the joint Hessian's (summed) terms.
+
+    H_yy = 2 (PᵀP) ⊗ I_d (:func:`assemble_joint`), so H_yy⁺ = ½ (PᵀP)⁺ ⊗ I_d: one d×d×d³ product
+    with ``gram_inverse`` = (PᵀP)⁺ and one d²×d²×d² product, never the 2d²×2d² matrix. At Y = Y(X)
+    this is the exact Hessian of the variable-projection objective f(X) = min_Y L(X, Y) (docs/maths.md §6).
+    """
+    xp = problem.xp
+    d = problem.d
+    W = 0.5 * xp.reshape(gram_inverse @ xp.reshape(terms.H_yx, (d, d ** 3)), (d * d, d * d))
+    H = terms.H_xx - terms.H_yx.T @ W
+    return 0.5 * (H + H.T)
 
 
 def varpro_terms(problem: ProblemData, S: Array, V: Array, SV: Array, A1: Array, Q: Array) -> tuple[Array, Array]:

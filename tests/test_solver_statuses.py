@@ -197,6 +197,47 @@ def test_varpro_gauss_newton_is_the_schur_complement_of_the_joint_one(rng):
     assert (f(X + step) - f(X - step)) / 2 == pytest.approx(np.sum(gX * step), rel=1e-6)
 
 
+@pytest.mark.parametrize("blocked", [False, True])
+def test_varpro_hessian_is_the_exact_hessian_of_the_reduced_objective(rng, blocked):
+    """On a noisy problem (the residual's curvature matters), both layouts: the d²×d² Schur complement equals
+    central differences of the reduced gradient ∇_X L(X, Y(X)), and the matrix-free product agrees with it."""
+    from solvers.methods.varpro import reduced_hessian_product, reduced_point
+
+    options = {"blocked": True, "memory_budget": 40 * 16 * 8 * 4} if blocked else {"blocked": False}
+    problem = Problem.planted(40, 3, seed=1, noise=0.1, **options)
+    X = problem.X_star + 0.3 * rng.standard_normal((3, 3))
+    point = reduced_point(problem, X)
+    assert point["oracle"].layout == ("blocked" if blocked else "dense")
+    H = point["oracle"].varpro_hessian(point["ls"].gram_inverse())
+    assert np.array_equal(H, H.T)
+    D, h = rng.standard_normal((3, 3)), 1e-5
+    reduced_grad = lambda X: reduced_point(problem, X)["oracle"].grad[0]
+    central = (reduced_grad(X + h * D) - reduced_grad(X - h * D)) / (2 * h)
+    np.testing.assert_allclose(H @ D.ravel(), central.ravel(), rtol=1e-6, atol=1e-8 * np.abs(H).max())
+    np.testing.assert_allclose(reduced_hessian_product(point["oracle"], point["ls"], D).ravel(), H @ D.ravel(),
+                               atol=1e-12 * np.abs(H).max())
+
+
+@pytest.mark.parametrize("dense", [True, False])
+def test_varpro_forms_the_exact_reduced_hessian_where_dense_steps_are_affordable(monkeypatch, dense):
+    """After a slow Gauss–Newton step the exact step forms the d²×d² reduced Hessian and takes a damped step on
+    it where dense steps are affordable, else products in the trust region; both reach stationarity on a noisy
+    problem (where Gauss–Newton alone converges linearly)."""
+    from solvers.methods.varpro import VarPro
+    from solvers.oracle import Oracle
+
+    monkeypatch.setattr(VarPro, "dense_affordable", staticmethod(lambda problem: dense))
+    formed = []
+    for oracle in Oracle.__subclasses__():
+        original = oracle.varpro_hessian
+        monkeypatch.setattr(oracle, "varpro_hessian", lambda self, G, original=original: formed.append(1) or original(self, G))
+    problem = Problem.planted(64, 4, seed=2, noise=0.1)
+    result = get_solver("varpro", gtol=1e-8).solve(problem, problem.start_near_solution(1.5), eps=0.0, max_iter=300)
+    assert result.status == "converged" and result.history[-1].grad_norm <= 1e-8 * result.history[0].grad_norm
+    assert result.info["newton_steps"] > 0
+    assert len(formed) == (result.info["newton_steps"] if dense else 0)
+
+
 @pytest.mark.parametrize("matrix_free", [False, True])
 def test_varpro_reaches_the_planted_minimum(matrix_free):
     problem = Problem.planted(128, 16, seed=1)
