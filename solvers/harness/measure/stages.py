@@ -214,8 +214,10 @@ def run_synchronized(body: Body, backend: Backend) -> Any:
 
 
 def time_body(body: Body, backend: Backend, *, repeat: int = 5, min_time: float = 0.0,
-              max_time: float = math.inf, cpu: list[float] | None = None) -> list[float]:
-    """Wall-clock seconds of ``repeat`` synchronised calls (more while under ``min_time``).
+              max_time: float = math.inf, cpu: list[float] | None = None,
+              setup: Callable[[], Any] | None = None) -> list[float]:
+    """Wall-clock seconds of ``repeat`` synchronised calls (more while under ``min_time``); ``setup``, when
+    given, runs before each call, off the clock.
 
     Stops early, after at least one call, once ``max_time`` seconds have been spent. When
     ``cpu`` is given, the process's CPU seconds of each call (every thread's: the row blocks run
@@ -225,6 +227,8 @@ def time_body(body: Body, backend: Backend, *, repeat: int = 5, min_time: float 
     samples: list[float] = []
     spent = 0.0
     while len(samples) < repeat or spent < min_time:
+        if setup is not None:
+            setup()
         backend.synchronize()
         used = time.process_time()
         start = time.perf_counter()
@@ -243,8 +247,9 @@ def exp_rate(backend: Backend, size: int, *, repeat: int = 5) -> float:
     """The backend's ``exp`` rate in entries/s over a size×size array (median of ``repeat``), taken in
     row blocks of :data:`solvers.problem.BLOCK_BYTES` through ``map_blocks``, as the row-blocked
     oracles take it (every core on NumPy): with the backend's in-place kernel where it has one
-    (``exp_inplace``: NumPy, torch on the CPU), each call on its own copy of the blocks made off the
-    clock, else ``xp.exp`` into fresh arrays. Inputs are random logits of order one.
+    (``exp_inplace``: NumPy, torch on the CPU), on one copy of the blocks refilled off the clock before
+    each call (one size×size array besides the logits: 512 MiB at size 8192), else ``xp.exp`` into fresh
+    arrays. Inputs are random logits of order one.
 
     (torch's ``exp`` into a fresh 8 MiB array per block read 12–16 ns per entry here, page faults
     included, against 0.8–1 ns in place, the way the oracles take it.)
@@ -259,13 +264,17 @@ def exp_rate(backend: Backend, size: int, *, repeat: int = 5) -> float:
     if exp_inplace is None:
         def body() -> Any:
             return backend.map_blocks(lambda block: xp.exp(Z[block, :]), blocks)
+        refill = None
     else:
-        copies = [[Z[block, :] * 1.0 for block in blocks] for _ in range(repeat + 1)]
+        work = [Z[block, :] * 1.0 for block in blocks]
 
         def body() -> Any:
-            fresh = copies.pop()
-            return backend.map_blocks(exp_inplace, fresh)
-    samples = time_body(body, backend, repeat=repeat + 1)[1:]
+            return backend.map_blocks(exp_inplace, work)
+
+        def refill() -> None:
+            for block, part in zip(blocks, work):
+                part[...] = Z[block, :]
+    samples = time_body(body, backend, repeat=repeat + 1, setup=refill)[1:]
     return size * size / float(np.median(samples))
 
 
