@@ -230,7 +230,8 @@ def test_varpro_forms_the_exact_reduced_hessian_where_dense_steps_are_affordable
     formed = []
     for oracle in Oracle.__subclasses__():
         original = oracle.varpro_hessian
-        monkeypatch.setattr(oracle, "varpro_hessian", lambda self, G, original=original: formed.append(1) or original(self, G))
+        counted = lambda self, G, original=original: formed.append(1) or original(self, G)
+        monkeypatch.setattr(oracle, "varpro_hessian", counted)
     problem = Problem.planted(64, 4, seed=2, noise=0.1)
     result = get_solver("varpro", gtol=1e-8).solve(problem, problem.start_near_solution(1.5), eps=0.0, max_iter=300)
     assert result.status == "converged" and result.history[-1].grad_norm <= 1e-8 * result.history[0].grad_norm

@@ -55,10 +55,10 @@ class _Spectrum:
         return self.U @ (self.projected / (self.eigenvalues + shift)), True
 
 
-
 def cholesky_flops(size: int) -> float:
     """Flops of one Cholesky factorisation of a dense size×size matrix (size³/3)."""
     return size**3 / 3.0
+
 
 @dataclass(frozen=True)
 class Damping:
