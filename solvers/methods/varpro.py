@@ -52,7 +52,7 @@ it joint Newton–CG steps (:class:`solvers.methods.newton_cg.NewtonCG`) until P
 (singular values above ``rcond``·σ_max, eps^(1/4) by default), then the reduced iteration. That
 test only guards the entry: within the reduced iteration Y(X) keeps P's singular values down to
 ``lstsq``'s cut-off (eps·max(n, d)). The minimum of a noisy problem can lie where κ(P) passes
-eps^(-1/4) (1%-noise (128, 16) seed 2 from X* + 3·G: κ(P) ≈ 8000 there); cut at eps^(1/4), f jumped
+eps^(-1/4) = 8192 (1%-noise (128, 16) seed 2 from X* + 3·G: κ(P) ≈ 8300 there); cut at eps^(1/4), f jumped
 by 0.12 between neighbouring trial points, the damping grew until the steps stalled at
 ‖∇L‖/‖∇L₀‖ ≈ 4e-5, and the case was not solved; with lstsq's cut-off it reaches 3e-10 in
 169 iterations, and no case of the benchmark matrix at (128, 16), (512, 32) or (1024, 64) was lost
