@@ -19,8 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .backends import device_of
-from .rowterms import (Forward, JointTerms, ProblemData, assemble_joint, fused, hessian_x_terms, joint_hessian_terms,
-                       reduced_from_joint, varpro_terms)
+from .rowterms import Forward, JointTerms, ProblemData, fused, hessian_x_terms, joint_hessian_terms, varpro_terms
 
 Array = Any
 
@@ -120,16 +119,6 @@ def hessian_x(problem: ProblemData, fw: Forward, *, gauss_newton: bool = False,
 def joint_terms(problem: ProblemData, fw: Forward, *, gauss_newton: bool = False) -> JointTerms:
     """The joint Hessian's terms over all n rows (:func:`solvers.rowterms.joint_hessian_terms`)."""
     return joint_hessian_terms(problem, fw.S, fw.V, fw.R, fw.R + problem.B, problem.A1, gauss_newton=gauss_newton)
-
-
-def hessian_joint(problem: ProblemData, fw: Forward, *, gauss_newton: bool = False) -> Array:
-    """The 2d²×2d² Hessian of L in (vec X, vec Y), cross blocks included."""
-    return assemble_joint(problem, joint_terms(problem, fw, gauss_newton=gauss_newton))
-
-
-def varpro_hessian(problem: ProblemData, fw: Forward, gram_inverse: Array) -> Array:
-    """The exact d²×d² Hessian of f(X) = min_Y L(X, Y) at Y = Y(X) (:func:`solvers.rowterms.reduced_from_joint`)."""
-    return reduced_from_joint(problem, joint_terms(problem, fw), gram_inverse)
 
 
 def varpro_gauss_newton(problem: ProblemData, fw: Forward, Q: Array) -> Array:

@@ -22,7 +22,8 @@ from typing import Any, ClassVar
 
 from . import kernels, rowblocks
 from .backends import host_floats
-from .rowterms import Forward, LeastSquaresY, ProblemData, join, least_squares
+from .rowterms import (Forward, JointTerms, LeastSquaresY, ProblemData, assemble_joint, join, least_squares,
+                       reduced_from_joint)
 
 Array = Any
 
@@ -77,9 +78,15 @@ class Oracle:
         """The d²×d² X-Hessian (docs/maths.md §4); ``rows``/``weights`` (host, indices into all n rows) sample it."""
         raise NotImplementedError
 
+    def joint_terms(self, *, gauss_newton: bool = False) -> JointTerms:
+        """The joint Hessian's blocks H_xx, H_yx and PᵀP summed over all n rows (H_yy = 2 (PᵀP) ⊗ I,
+        docs/maths.md §4), from which :meth:`hessian_joint`, :meth:`varpro_hessian` and the
+        joint Newton step's block elimination (:class:`solvers.methods.newton.JointSystem`) are built."""
+        raise NotImplementedError
+
     def hessian_joint(self, *, gauss_newton: bool = False) -> Array:
         """The 2d²×2d² joint Hessian (or Gauss–Newton matrix) in (vec X, vec Y)."""
-        raise NotImplementedError
+        return assemble_joint(self.problem, self.joint_terms(gauss_newton=gauss_newton))
 
     def varpro_gauss_newton(self, Q: Array) -> Array:
         """The variable-projection Gauss–Newton matrix with range basis ``Q`` (all n rows)."""
@@ -88,7 +95,7 @@ class Oracle:
     def varpro_hessian(self, gram_inverse: Array) -> Array:
         """The exact d²×d² Hessian of f(X) = min_Y L(X, Y), at an iterate with Y = Y(X) (docs/maths.md §6):
         the Schur complement of the joint Hessian, ``gram_inverse`` = (PᵀP)⁺ (d×d)."""
-        raise NotImplementedError
+        return reduced_from_joint(self.problem, self.joint_terms(), gram_inverse)
 
     def varpro_gn_product(self, Q: Array, D: Array) -> Array:
         """``varpro_gauss_newton(Q) vec(D)`` without forming it."""
@@ -212,14 +219,11 @@ class DenseOracle(Oracle):
             raise ValueError("hessian_x: weights need rows")
         return kernels.hessian_x(self.problem, self.forward, gauss_newton=gauss_newton, rows=rows, weights=weights)
 
-    def hessian_joint(self, *, gauss_newton: bool = False) -> Array:
-        return kernels.hessian_joint(self.problem, self.forward, gauss_newton=gauss_newton)
+    def joint_terms(self, *, gauss_newton: bool = False) -> JointTerms:
+        return kernels.joint_terms(self.problem, self.forward, gauss_newton=gauss_newton)
 
     def varpro_gauss_newton(self, Q: Array) -> Array:
         return kernels.varpro_gauss_newton(self.problem, self.forward, Q)
-
-    def varpro_hessian(self, gram_inverse: Array) -> Array:
-        return kernels.varpro_hessian(self.problem, self.forward, gram_inverse)
 
     def varpro_gn_product(self, Q: Array, D: Array) -> Array:
         return kernels.varpro_gn_product(self.problem, self.forward, Q, D)
@@ -267,14 +271,11 @@ class BlockedOracle(Oracle):
             raise ValueError("hessian_x: weights need rows")
         return rowblocks.hessian_x(self.problem, self.X, self.Y, gauss_newton=gauss_newton, rows=rows, weights=weights)
 
-    def hessian_joint(self, *, gauss_newton: bool = False) -> Array:
-        return rowblocks.hessian_joint(self.problem, self.X, self.Y, gauss_newton=gauss_newton)
+    def joint_terms(self, *, gauss_newton: bool = False) -> JointTerms:
+        return rowblocks.joint_terms(self.problem, self.X, self.Y, gauss_newton=gauss_newton)
 
     def varpro_gauss_newton(self, Q: Array) -> Array:
         return rowblocks.varpro_gauss_newton(self.problem, self.X, self.Y, Q[self.problem.rows, :])
-
-    def varpro_hessian(self, gram_inverse: Array) -> Array:
-        return rowblocks.varpro_hessian(self.problem, self.X, self.Y, gram_inverse)
 
     def varpro_gn_product(self, Q: Array, D: Array) -> Array:
         return rowblocks.varpro_gn_product(self.problem, self.forward, Q[self.problem.rows, :], D)

@@ -28,8 +28,7 @@ import numpy as np
 from .backends import device_of
 from .fusedblocks import (blocked_call, grad_terms, map_rows, operands, per_row, row_block, row_slices, rowdot,
                           softmax_times, wide_product, with_column)
-from .rowterms import (Forward, JointTerms, ProblemData, assemble_joint, hessian_x_terms, joint_hessian_terms,
-                       reduced_from_joint, varpro_terms)
+from .rowterms import Forward, JointTerms, ProblemData, hessian_x_terms, joint_hessian_terms, varpro_terms
 
 Array = Any
 
@@ -245,17 +244,6 @@ def joint_terms(problem: ProblemData, X: Array, Y: Array, *, gauss_newton: bool 
     size = d ** 4
     return JointTerms(xp.reshape(flat[:size], (d * d, d * d)), xp.reshape(flat[size:2 * size], (d * d, d * d)),
                       xp.reshape(flat[2 * size:], (d, d)))
-
-
-def hessian_joint(problem: ProblemData, X: Array, Y: Array, *, gauss_newton: bool = False) -> Array:
-    """The joint 2d²×2d² Hessian from its row terms summed block by block."""
-    return assemble_joint(problem, joint_terms(problem, X, Y, gauss_newton=gauss_newton))
-
-
-def varpro_hessian(problem: ProblemData, X: Array, Y: Array, gram_inverse: Array) -> Array:
-    """The exact d²×d² Hessian of the reduced objective (:func:`solvers.kernels.varpro_hessian`) from the
-    joint terms summed block by block."""
-    return reduced_from_joint(problem, joint_terms(problem, X, Y), gram_inverse)
 
 
 def varpro_gauss_newton(problem: ProblemData, X: Array, Y: Array, Q: Array) -> Array:
