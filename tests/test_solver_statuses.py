@@ -9,7 +9,7 @@ import pytest
 
 from solvers import Problem, get_backend, get_solver, oracles
 from solvers.loop import StepFailed, default_gtol
-from solvers.methods.damping import Damping, damped_newton_step
+from solvers.methods.damping import FLOOR_TRIALS, Damping, damped_newton_step
 from solvers.rowterms import softmax_rows
 
 PROJECT_METHODS = ("varpro", "joint-newton", "gauss-newton", "newton-cg", "alternating", "sketched")
@@ -174,6 +174,45 @@ def test_a_rejected_trial_raises_the_damping():
     outcome = damped_newton_step(backend, H, g, trial, 1.0, Damping(1.0))
     assert len(calls) == 2 and np.linalg.norm(calls[1]) < np.linalg.norm(calls[0])
     assert outcome.loss == 0.9 and outcome.trials == 2
+
+
+def test_a_damped_step_at_the_rounding_floor_is_taken_when_it_cuts_the_gradient():
+    # L = 1 + ½ xᵀAx at ‖x‖ = 1e-9: the model promises ≈ 1e-18, below the loss's rounding level 8·eps·L,
+    # while the Newton step still sends the gradient to zero
+    backend = get_backend("numpy")
+    A = np.diag([1.0, 2.0, 3.0])
+    f = lambda x: 1.0 + 0.5 * x @ A @ x
+    x = np.array([1e-9, -1e-9, 2e-9])
+    H, g = A, A @ x
+    with pytest.raises(StepFailed, match="below the rounding level"):  # without the gradient: stalled
+        damped_newton_step(backend, H, g, lambda p: f(x - p), f(x), Damping(1e-3))
+    trial = {}
+
+    def trial_loss(p):
+        trial["grad_norm"] = np.linalg.norm(A @ (x - p))
+        return f(x - p)
+
+    outcome = damped_newton_step(backend, H, g, trial_loss, f(x), Damping(1e-3), grad_norm=np.linalg.norm(g),
+                                 trial_grad_norm=lambda: trial["grad_norm"])
+    assert trial["grad_norm"] <= 1e-3 * np.linalg.norm(g) and outcome.trials == 1
+    np.testing.assert_allclose(outcome.p, x, rtol=1e-2)
+
+
+def test_a_damped_step_at_the_rounding_floor_that_does_not_cut_the_gradient_stalls_after_its_trials():
+    backend = get_backend("numpy")
+    A = np.diag([1.0, 2.0, 3.0])
+    x = np.array([1e-9, -1e-9, 2e-9])
+    calls = []
+
+    def trial_loss(p):
+        calls.append(p)
+        return 1.0
+
+    with pytest.raises(StepFailed, match="cuts the gradient"):
+        damped_newton_step(backend, A, A @ x, trial_loss, 1.0, Damping(1e-3), grad_norm=np.linalg.norm(A @ x),
+                           trial_grad_norm=lambda: np.linalg.norm(A @ x))  # the gradient never falls
+    assert len(calls) == FLOOR_TRIALS + 1
+    assert all(np.linalg.norm(b) < np.linalg.norm(a) for a, b in zip(calls, calls[1:]))  # ever more damped
 
 
 # --- variable projection -------------------------------------------------------------------

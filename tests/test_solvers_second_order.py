@@ -9,6 +9,7 @@ import pytest
 
 from solvers import STATUSES, Problem, get_solver, oracles
 from solvers.methods.alternating import XRegulariser
+from solvers.methods.newton import JointSystem
 from solvers.methods.newton_cg import steihaug_cg
 from solvers.methods.sketched import row_probabilities, sample_rows, spectral_factor
 
@@ -139,6 +140,32 @@ def test_sketched_records_eps0_and_full_sampling_is_accurate():
         assert result.info["m"] == m and len(result.info["eps0"]) == result.iterations == 4
         assert all(np.isfinite(result.info["eps0"]))
     assert np.mean(results[256].info["eps0"]) < np.mean(results[4].info["eps0"])
+
+
+@pytest.mark.parametrize("gauss_newton", [False, True])
+@pytest.mark.parametrize("layout", ["dense", "blocked"])
+def test_joint_block_elimination_solves_the_shifted_joint_hessian(backend_name, layout, gauss_newton, rng):
+    # eliminating Y through PᵀP's eigenvectors gives the formed matrix's solution at every shift, and fails
+    # exactly where the shifted matrix is not positive definite
+    d = 3
+    problem = Problem.planted(13, d, seed=4, backend=backend_name, blocked=layout == "blocked")
+    if layout == "blocked":
+        problem.block_rows = problem.hessian_block_rows = 5  # three blocks, summed
+    assert problem.layout == layout
+    X, Y = rng.normal(0, 0.7, (d, d)), rng.standard_normal((d, d))
+    oracle = problem.oracle(problem.backend.asarray(X), problem.backend.asarray(Y))
+    system = JointSystem(problem, oracle.joint_terms(gauss_newton=gauss_newton))
+    H = problem.backend.to_numpy(oracle.hessian_joint(gauss_newton=gauss_newton))
+    np.testing.assert_allclose(problem.backend.to_numpy(system.matrix), H, rtol=1e-13, atol=1e-13)
+    assert system.scale == pytest.approx(np.mean(np.abs(np.diag(H))), rel=1e-12)
+    g = rng.standard_normal(2 * d * d)
+    smallest = np.linalg.eigvalsh(H)[0]
+    for shift in (1e-6, 1e-2, 1.0, 10.0, -smallest + 1e-3, -smallest - 1e-3):
+        p, ok = system.solve(problem.backend.asarray(g), shift)
+        assert ok == (smallest + shift > 0)
+        if ok:
+            np.testing.assert_allclose(problem.backend.to_numpy(p), np.linalg.solve(H + shift * np.eye(2 * d * d), g),
+                                       rtol=1e-8)
 
 
 # --- Newton–CG ----------------------------------------------------------------------------

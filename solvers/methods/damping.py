@@ -6,7 +6,10 @@ predicted decrease of the loss:
 
 * the step p solves (H + μ·s·I) p = g (s = mean |diag H|, so μ is relative) and the new
   point is x − p; the quadratic model predicts the decrease gᵀp − ½ pᵀHp, which equals
-  ½ (gᵀp + μ s ‖p‖²) because Hp = g − μ s p: no product with H is needed;
+  ½ (gᵀp + μ s ‖p‖²) because Hp = g − μ s p: no product with H is needed. The shifted
+  systems are solved by a :class:`ShiftedSystem`: a fresh Cholesky factorisation of the formed
+  matrix per shift (:class:`DenseSystem`), or one that uses H's structure (the joint Hessian's
+  block elimination, :class:`solvers.methods.newton.JointSystem`);
 * a step is accepted only when the loss decreases (ρ > 0); then μ ← μ·max(1/3, 1 − (2ρ − 1)³)
   and ν ← 2;
 * otherwise (or when the Cholesky factorisation of the shifted matrix fails, as for an
@@ -17,7 +20,12 @@ predicted decrease of the loss:
 
 When the predicted decrease is below the rounding level of the loss, or μ passes
 ``mu_max``, no step can decrease the loss in this precision and :class:`StepFailed` is
-raised (the loop reports ``converged``, "no further decrease possible").
+raised (the loop reports ``stalled``, "no further decrease possible", with the relative
+gradient reached) — unless the caller can tell the gradient at the trial point: then, as
+in the trust region (:func:`solvers.methods.newton_cg.trust_region_step`), a step at that
+floor is still taken when the loss does not rise beyond its rounding level and ‖∇L‖ falls
+by :data:`FLOOR_GRADIENT_CUT`, and the step stalls only after
+:data:`FLOOR_TRIALS` trials there that do not.
 """
 
 from __future__ import annotations
@@ -29,6 +37,14 @@ from typing import Any
 
 from ..backends import Backend
 from ..loop import IterativeSolver, State, StepFailed, machine_eps
+
+#: At the rounding floor of the loss (a step's model promises less than 8·eps·L, so the loss cannot tell a
+#: better point from the current one) a step is still taken when it cuts ‖∇L‖ at least by this factor and the
+#: loss does not rise beyond its rounding level: near a minimum with L > 0 Newton steps keep cutting the
+#: gradient quadratically after the loss has stopped showing it (docs/maths.md §6) …
+FLOOR_GRADIENT_CUT = 0.5
+#: … and after this many trials at the floor in a row that do not, the method stalls (:class:`StepFailed`).
+FLOOR_TRIALS = 3
 
 #: Smallest relative damping ever used (keeps the shifted matrix factorisable near a minimum).
 MU_FLOOR = 1e-14
@@ -53,6 +69,43 @@ class _Spectrum:
         if not self.smallest + shift > 1e-12 * (self.largest + shift):
             return None, False
         return self.U @ (self.projected / (self.eigenvalues + shift)), True
+
+
+class ShiftedSystem:
+    """(H + σI) p = g for one symmetric H and the shifts σ a damped step tries.
+
+    Attributes
+    ----------
+    scale : float
+        Mean |diag H| (the damping's unit; 1 where it is 0).
+    """
+
+    scale: float
+
+    def solve(self, g: Any, shift: float) -> tuple[Any, bool]:
+        """``(p, True)``, or ``(None, False)`` where H + shift·I is not (numerically) positive definite."""
+        raise NotImplementedError
+
+    @property
+    def matrix(self) -> Any:
+        """H itself, formed (for the eigendecomposition of a step that needs many trials)."""
+        raise NotImplementedError
+
+
+class DenseSystem(ShiftedSystem):
+    """A formed H: one Cholesky factorisation of H + σI per shift (the backend's ``cho_solve``)."""
+
+    def __init__(self, backend: Backend, H: Any) -> None:
+        self.backend = backend
+        self.H = H
+        self.scale = float(backend.xp.mean(backend.xp.abs(backend.xp.linalg.diagonal(H)))) or 1.0
+
+    def solve(self, g: Any, shift: float) -> tuple[Any, bool]:
+        return self.backend.cho_solve(self.H, g, shift)
+
+    @property
+    def matrix(self) -> Any:
+        return self.H
 
 
 def cholesky_flops(size: int) -> float:
@@ -87,16 +140,18 @@ class StepOutcome:
     trials: int
 
 
-def damped_newton_step(backend: Backend, H: Any, g: Any, trial_loss: Callable[[Any], float],
-                       current_loss: float, damping: Damping, *, mu_max: float = 1e16) -> StepOutcome:
+def damped_newton_step(backend: Backend, H: Any | ShiftedSystem, g: Any, trial_loss: Callable[[Any], float],
+                       current_loss: float, damping: Damping, *, mu_max: float = 1e16, grad_norm: float | None = None,
+                       trial_grad_norm: Callable[[], float] | None = None) -> StepOutcome:
     """One Levenberg–Marquardt step with Nielsen's gain-ratio damping (module docstring).
 
     Parameters
     ----------
     backend : Backend
         Supplies the Cholesky solve (``(solution, ok)``, never raising).
-    H : (N, N) backend array
-        Symmetric (possibly indefinite) Hessian or Gauss–Newton matrix.
+    H : (N, N) backend array, or ShiftedSystem
+        Symmetric (possibly indefinite) Hessian or Gauss–Newton matrix, formed (solved as a
+        :class:`DenseSystem`) or as a system that solves its shifts by its structure.
     g : (N,) backend array
         Gradient; the step taken is ``x − p``.
     trial_loss : callable
@@ -107,6 +162,9 @@ def damped_newton_step(backend: Backend, H: Any, g: Any, trial_loss: Callable[[A
         The damping to try first.
     mu_max : float
         Largest relative damping tried.
+    grad_norm, trial_grad_norm : float and callable, optional
+        ‖∇L‖ here and a function that returns it at the last trial point: with both, steps at the
+        rounding floor of the loss are judged by the gradient (module docstring).
 
     Raises
     ------
@@ -114,24 +172,35 @@ def damped_newton_step(backend: Backend, H: Any, g: Any, trial_loss: Callable[[A
         When no step decreases the loss in this precision (see the module docstring).
     """
     xp = backend.xp
-    scale = float(xp.mean(xp.abs(xp.linalg.diagonal(H)))) or 1.0
+    system = H if isinstance(H, ShiftedSystem) else DenseSystem(backend, H)
+    scale = system.scale
     rounding = 8.0 * machine_eps(backend.dtype) * abs(current_loss)
     damping = Damping(max(damping.mu, MU_FLOOR), damping.nu)
     spectrum = None
-    trials = 0
+    trials = floor_trials = 0
     while damping.mu <= mu_max:
         trials += 1
         shift = damping.mu * scale
         if spectrum is None and trials > CHOLESKY_TRIALS:
-            spectrum = _Spectrum(xp, H, g)
-        p, ok = spectrum.solve(shift) if spectrum is not None else backend.cho_solve(H, g, shift)
+            spectrum = _Spectrum(xp, system.matrix, g)
+        p, ok = spectrum.solve(shift) if spectrum is not None else system.solve(g, shift)
         if not ok:
             damping = damping.after_failure()
             continue
         predicted = 0.5 * float(xp.sum(g * p) + shift * xp.sum(p * p))
         if not predicted > rounding:
-            raise StepFailed(f"predicted decrease {predicted:.2e} is below the rounding level of the loss "
-                             f"{current_loss:.3e}")
+            why = f"predicted decrease {predicted:.2e} is below the rounding level of the loss {current_loss:.3e}"
+            if trial_grad_norm is None or grad_norm is None or not predicted > 0:
+                raise StepFailed(why)
+            new_loss = trial_loss(p)
+            if (math.isfinite(new_loss) and new_loss <= current_loss + rounding
+                    and trial_grad_norm() <= FLOOR_GRADIENT_CUT * grad_norm):
+                return StepOutcome(p, new_loss, 1.0, damping.after_success(1.0), trials)
+            floor_trials += 1
+            if floor_trials > FLOOR_TRIALS:
+                raise StepFailed(f"{why}, and no step with relative damping up to {damping.mu:.1e} cuts the gradient")
+            damping = damping.after_failure()
+            continue
         new_loss = trial_loss(p)
         actual = current_loss - new_loss
         if math.isfinite(new_loss) and actual > 0:

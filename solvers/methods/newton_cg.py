@@ -35,6 +35,7 @@ from ..loop import IterativeSolver, State, StepFailed, machine_eps
 from ..oracle import Oracle
 from ..problem import Problem
 from ..rowterms import join, split
+from .damping import FLOOR_GRADIENT_CUT, FLOOR_TRIALS
 
 
 class CGResult(NamedTuple):
@@ -186,12 +187,9 @@ class NewtonCGState(State):
     oracle: Oracle = field(kw_only=True)
 
 
-#: At the rounding floor of the loss, a step is taken when it cuts ‖∇L‖ at least by this factor.
-FLOOR_GRADIENT_CUT = 0.5
-#: … and its model is solved to this relative residual (the forcing term there).
+#: At the rounding floor of the loss (:data:`solvers.methods.damping.FLOOR_GRADIENT_CUT`) the model is solved to this
+#: relative residual (the forcing term there); each trial there that does not cut the gradient quarters the radius.
 FLOOR_FORCING = 1e-3
-#: … and after this many trials at the floor in a row that do not, each with a quarter of the radius, the method stalls.
-FLOOR_TRIALS = 3
 
 
 def trust_region_step(problem: Problem, matvec: Callable[[Any], Any], g: Any, gnorm: float, loss: float,

@@ -210,7 +210,8 @@ class VarPro(IterativeSolver):
         except StepFailed:  # degenerate Y(X): let the joint iteration decide whether this is a minimum
             joint = NewtonCG(radius0=self.radius0).init_state(problem, state.X, state.Y)
             return self.joint_step(problem, VarproState(state.X, state.Y, loss=joint.loss, grad_norm=joint.grad_norm,
-                                                        joint=joint, joint_steps=state.joint_steps, joint_only=True))
+                                                        joint=joint, joint_steps=state.joint_steps, joint_only=True,
+                                                        newton_steps=state.newton_steps))
 
     def reduced_step(self, problem: Problem, state: VarproState) -> VarproState:
         """One step on the reduced objective: Gauss–Newton, or the exact reduced Hessian after a slow step;
@@ -232,8 +233,9 @@ class VarPro(IterativeSolver):
         if state.region is None or (exact and self.dense_affordable(problem)):
             H = (state.oracle.varpro_hessian(state.ls.gram_inverse()) if exact
                  else state.oracle.varpro_gauss_newton(state.Q))
-            damping = damped_newton_step(problem.backend, H, g, lambda p: trial_loss(-p), state.loss,
-                                         state.damping).damping
+            damping = damped_newton_step(problem.backend, H, g, lambda p: trial_loss(-p), state.loss, state.damping,
+                                         grad_norm=state.grad_norm,
+                                         trial_grad_norm=lambda: trials["point"]["grad_norm"]).damping
         else:
             def matvec(v: Any) -> Any:
                 D = xp.reshape(v, (d, d))
@@ -262,7 +264,7 @@ class VarPro(IterativeSolver):
             if point["rank"] == problem.d and point["loss"] <= joint.loss:
                 return self.reduced_state(problem, point, steps)
         return VarproState(joint.X, joint.Y, loss=joint.loss, grad_norm=joint.grad_norm, joint=joint,
-                           joint_steps=steps, joint_only=state.joint_only)
+                           joint_steps=steps, joint_only=state.joint_only, newton_steps=state.newton_steps)
 
     def info(self, state: State) -> dict[str, Any]:
         region = getattr(state, "region", None)
