@@ -236,10 +236,12 @@ def joint_terms(problem: ProblemData, X: Array, Y: Array, *, gauss_newton: bool 
     xp = problem.xp
     d = problem.d
     V = problem.A3 @ Y
-    total = JointTerms(_zeros(problem, d * d, d * d), _zeros(problem, d * d, d * d), _zeros(problem, d, d))
+    total = None
     for block, S, R, SV in _hessian_blocks(problem, X, Y, problem.A1, problem.B):
         terms = joint_hessian_terms(problem, S, V, R, SV, problem.A1[block, :], gauss_newton=gauss_newton)
-        total = JointTerms(*(a + b for a, b in zip(total, terms)))
+        total = terms if total is None else JointTerms(*(a + b for a, b in zip(total, terms)))  # one block: no sum
+    if total is None:  # a shard with no rows
+        total = JointTerms(_zeros(problem, d * d, d * d), _zeros(problem, d * d, d * d), _zeros(problem, d, d))
     flat = problem.backend.all_reduce(xp.concat([xp.reshape(part, (-1,)) for part in total]))  # one collective
     size = d ** 4
     return JointTerms(xp.reshape(flat[:size], (d * d, d * d)), xp.reshape(flat[size:2 * size], (d * d, d * d)),

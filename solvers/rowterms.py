@@ -169,30 +169,31 @@ def e_blocks(problem: ProblemData, S: Array, V: Array, SV: Array, SA2: Array) ->
 
 
 def curvature_blocks(problem: ProblemData, S: Array, V: Array, R: Array | None, SV: Array, *,
-                     gauss_newton: bool = False, E: Array | None = None) -> Array:
+                     gauss_newton: bool = False, E: Array | None = None, SA2: Array | None = None) -> Array:
     """C_j = A2ᵀ M_j A2 (docs/maths.md §4) for the rows j of ``S``, ``R``, ``SV``, shape (rows, d, d).
 
     With ``gauss_newton`` only the positive-semidefinite part 2 E_j E_jᵀ (``R`` is then not
-    used and may be ``None``). ``E`` (from
-    :func:`e_blocks`) is reused when the caller has it.
+    used and may be ``None``). ``E`` (from :func:`e_blocks`) and ``SA2`` = S A2 are reused
+    when the caller has them.
     """
     xp = problem.xp
     rows, d = S.shape[0], problem.d
     A2 = problem.A2
-    SA2 = S @ A2
+    if SA2 is None and (E is None or not gauss_newton):
+        SA2 = S @ A2
     if E is None:
         E = e_blocks(problem, S, V, SV, SA2)
-    C = 2.0 * (E @ xp.permute_dims(E, (0, 2, 1)))
+    C = E @ xp.permute_dims(E, (0, 2, 1))
     if not gauss_newton:
+        # T_j = A2ᵀ T A2 = (W K2)_j − SA2_j c_jᵀ − c_j SA2_jᵀ with c = SU A2 − su ⊙ SA2; the two outer products
+        # are one term's transposes, which the symmetrisation below supplies
         SU = S * (R @ V.T)
         su = xp.sum(SU, axis=1)
         W = SU - S * su[:, None]
         K2 = xp.reshape(A2[:, :, None] * A2[:, None, :], (problem.n, d * d))
-        b = SU @ A2
-        T = (xp.reshape(W @ K2, (rows, d, d)) - SA2[:, :, None] * b[:, None, :] - b[:, :, None] * SA2[:, None, :]
-             + 2.0 * su[:, None, None] * SA2[:, :, None] * SA2[:, None, :])
-        C = C + 2.0 * T
-    return 0.5 * (C + xp.permute_dims(C, (0, 2, 1)))  # exact symmetry, on rows·d² entries instead of d⁴
+        c = SU @ A2 - su[:, None] * SA2
+        C = C + xp.reshape(W @ K2, (rows, d, d)) - 2.0 * (SA2[:, :, None] * c[:, None, :])
+    return C + xp.permute_dims(C, (0, 2, 1))  # 2 E Eᵀ + 2 T, exactly symmetric, on rows·d² entries instead of d⁴
 
 
 def kron_sum_symmetric(problem: ProblemData, C: Array, A1: Array) -> Array:
@@ -260,7 +261,8 @@ def joint_hessian_terms(problem: ProblemData, S: Array, V: Array, R: Array, SV: 
     SA2 = S @ A2
     P = S @ A3
     E = e_blocks(problem, S, V, SV, SA2)
-    H_xx = kron_sum_symmetric(problem, curvature_blocks(problem, S, V, R, SV, gauss_newton=gauss_newton, E=E), A1)
+    H_xx = kron_sum_symmetric(problem, curvature_blocks(problem, S, V, R, SV, gauss_newton=gauss_newton, E=E, SA2=SA2),
+                              A1)
     H_yx = 2.0 * kron_sum(problem, P[:, :, None] * A1[:, None, :], E, (0, 3, 1, 2))
     if not gauss_newton:
         K3 = xp.reshape(A3[:, :, None] * A2[:, None, :], (problem.n, d * d))
