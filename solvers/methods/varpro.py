@@ -81,7 +81,8 @@ from .newton_cg import NewtonCG, NewtonCGState, TrustRegion, trust_region_step
 #: the next step takes the exact reduced Hessian.
 SLOW_DECREASE = 0.2
 #: From a rank-deficient P, joint damped Newton steps to the end where one Cholesky of the 2d²×2d² joint
-#: Hessian costs at most this many flops ((2d²)³/3: d ≤ 39), else joint Newton–CG (module docstring).
+#: Hessian would cost at most this many flops ((2d²)³/3: d ≤ 39; the steps eliminate Y instead, at about
+#: half that, :class:`solvers.methods.newton.JointSystem`), else joint Newton–CG (module docstring).
 DENSE_JOINT_FLOPS = 1e10
 
 

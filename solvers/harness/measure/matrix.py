@@ -53,7 +53,8 @@ PEER_METHODS = ("jax-lbfgs", "lbfgs", "torch-lbfgs", "scipy-trust-ncg", "scipy-t
 #: Side of the dense matrix each dense method factorises per iteration, as a multiple of d².
 DENSE_SIDE = {"joint-newton": 2, "gauss-newton": 2, "scipy-trust-exact": 2, "autograd-newton": 2, "jax-newton": 2,
               "alternating": 1, "sketched": 1}
-#: Cholesky flops per iteration above which a dense method is not run (side³/3: 2.3e10 at d²×d², d = 64).
+#: Cholesky flops per iteration above which a dense method is not run (side³/3: 2.3e10 at d²×d², d = 64; the
+#: joint methods' block elimination costs about half their side's, which moves no size of the matrix across it).
 DENSE_FLOPS = 1e10
 #: The full matrix (:func:`full_cases`): every kind and start at the small size over five seeds, a
 #: start per kind where it is hardest at the middle size, and the planted and low-noise cases at the
