@@ -92,10 +92,11 @@ class Oracle:
         """The variable-projection Gauss–Newton matrix with range basis ``Q`` (all n rows)."""
         raise NotImplementedError
 
-    def varpro_hessian(self, gram_inverse: Array) -> Array:
+    def varpro_hessian(self, gram_factor: Array) -> Array:
         """The exact d²×d² Hessian of f(X) = min_Y L(X, Y), at an iterate with Y = Y(X) (docs/maths.md §6):
-        the Schur complement of the joint Hessian, ``gram_inverse`` = (PᵀP)⁺ (d×d)."""
-        return reduced_from_joint(self.problem, self.joint_terms(), gram_inverse)
+        the Schur complement of the joint Hessian, ``gram_factor`` F with FᵀF = (PᵀP)⁺ (d×d,
+        :meth:`solvers.rowterms.LeastSquaresY.gram_factor`)."""
+        return reduced_from_joint(self.problem, self.joint_terms(), gram_factor)
 
     def varpro_gn_product(self, Q: Array, D: Array) -> Array:
         """``varpro_gauss_newton(Q) vec(D)`` without forming it."""

@@ -232,7 +232,7 @@ class VarPro(IterativeSolver):
         exact = state.newton and self.newton
         region, damping = state.region, state.damping
         if state.region is None or (exact and self.dense_affordable(problem)):
-            H = (state.oracle.varpro_hessian(state.ls.gram_inverse()) if exact
+            H = (state.oracle.varpro_hessian(state.ls.gram_factor()) if exact
                  else state.oracle.varpro_gauss_newton(state.Q))
             damping = damped_newton_step(problem.backend, H, g, lambda p: trial_loss(-p), state.loss, state.damping,
                                          grad_norm=state.grad_norm,
