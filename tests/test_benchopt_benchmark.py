@@ -67,8 +67,10 @@ def test_tiny_run_holds_both_curves_and_the_readme_solver(tmp_path):
     (copy / Path(path).relative_to("benchopt_benchmark")).write_text(text)
     added = _solver_name(text)
     results = tmp_path / "results.parquet"
+    # seed 1: from this start varpro's full Gauss–Newton steps reach a spurious local minimum of seed 0's instance
+    # (L = 2e-3); which basin a start ends in is not what this test is about
     command = [sys.executable, "-m", "benchopt", "run", str(copy), "-s", "varpro", "-s", added,
-               "-d", "planted[n=32,d=8]", "-o", "attention-regression[start=near]", "-r", "2",
+               "-d", "planted[n=32,d=8,seed=1]", "-o", "attention-regression[start=near]", "-r", "2",
                "--no-plot", "--no-cache", "--output", str(results)]
     run = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -282,14 +283,15 @@ def test_varpro_reaches_a_noisy_minimum_where_p_is_worse_conditioned_than_its_en
     """The matrix's 1%-noise (128, 16) seed 2 from X* + 3·G: at its minimum κ(P) ≈ 8300 passes eps^(-1/4) = 8192.
     With the entry cut-off on its trial points the reduced objective jumped by 0.12 between neighbours there
     and varpro stalled at ‖∇L‖/‖∇L₀‖ ≈ 4e-5; with lstsq's cut-off it reaches the target (the point it reaches
-    has κ(P) within 10 % of the cut-off's or beyond)."""
+    has κ(P) within 10 % of the cut-off's or beyond). Matrix-free Gauss–Newton steps: the trajectory that reaches
+    that minimum (the formed steps end in one with κ(P) ≈ 6400)."""
     from solvers.harness.measure.cases import case_inputs
     from solvers.harness.records.cases import Case
     from solvers.methods.varpro import reduced_point
 
     case = Case("noisy-1%", "near-3", 128, 16, 2)
     problem, X0, Y0 = case_inputs(case)
-    solver = get_solver("varpro", gtol=case.target[1])
+    solver = get_solver("varpro", gtol=case.target[1], matrix_free=True)
     result = solver.solve(problem, X0, Y0, eps=0.0, max_iter=250)
     assert result.status == "converged" and result.history[-1].grad_norm <= 1e-8 * result.history[0].grad_norm
     assert result.info["joint_steps"] == 0
@@ -297,7 +299,7 @@ def test_varpro_reaches_a_noisy_minimum_where_p_is_worse_conditioned_than_its_en
     assert inverse.max() / inverse.min() > 0.9 / solver.cutoff(problem)
 
 
-@pytest.mark.parametrize("matrix_free", [False, True])
+@pytest.mark.parametrize("matrix_free", [False, True, None])
 def test_varpro_reaches_the_planted_minimum(matrix_free):
     problem = Problem.planted(128, 16, seed=1)
     result = get_solver("varpro", matrix_free=matrix_free).solve(problem, problem.start_near_solution(), eps=1e-20,
@@ -305,7 +307,24 @@ def test_varpro_reaches_the_planted_minimum(matrix_free):
     assert result.status == "converged" and result.loss <= 1e-20, result.message
     losses = [row.loss for row in result.history]
     assert all(b <= a for a, b in zip(losses, losses[1:]))
-    assert result.info["matrix_free"] is matrix_free
+    assert result.info["matrix_free"] is (False if matrix_free is None else matrix_free)  # (128, 16): formed
+
+
+@pytest.mark.parametrize(("n", "d", "formed"), [(128, 8, True), (128, 16, True), (512, 16, True), (1024, 32, True),
+                                                (64, 16, False), (256, 24, False), (512, 32, False),
+                                                (1024, 64, False), (1 << 20, 48, False)])
+def test_varpro_forms_its_gauss_newton_matrix_where_that_costs_few_products(n, d, formed):
+    """The sizes the rule was measured at (module docstring of solvers.methods.varpro), and d > 39, where no
+    d²×d² matrix is factorised however large n is (the model alone would form it at n = 2²⁰, d = 48)."""
+    from solvers.methods.varpro import FORMED_GN_PRODUCTS, VarPro, formed_gn_products
+
+    problem = SimpleNamespace(n=n, d=d)
+    assert VarPro().formed_gauss_newton(problem) is formed
+    if d <= 39:
+        assert (formed_gn_products(n, d) <= FORMED_GN_PRODUCTS) is formed
+    assert formed_gn_products(1 << 20, 48) <= FORMED_GN_PRODUCTS   # the case the d guard decides
+    assert VarPro(matrix_free=True).formed_gauss_newton(problem) is False
+    assert VarPro(matrix_free=False).formed_gauss_newton(problem) is True
 
 
 def test_varpro_from_a_cold_start_takes_dense_joint_newton_steps_where_they_are_cheap():

@@ -9,15 +9,29 @@ Gauss–Newton matrix that eliminates Y: the step is the joint Gauss–Newton st
 after which Y is solved exactly instead of updated. On d² unknowns instead of 2d², with Y
 always optimal, it needs fewer and cheaper iterations than Gauss–Newton on (X, Y).
 
-Two ways to take the Gauss–Newton step:
+Two ways to take the Gauss–Newton step, chosen by size (:meth:`VarPro.formed_gauss_newton`):
 
-* matrix-free (the default): a Steihaug–CG trust region on the products
-  :meth:`solvers.oracle.Oracle.varpro_gn_product` (four n×n×d products each), sharing the
-  iterate's oracle and the basis Q of the iterate (:func:`solvers.methods.newton_cg.trust_region_step`);
-* dense (``matrix_free=False``): form the d²×d² matrix
-  (:meth:`solvers.oracle.Oracle.varpro_gauss_newton`) and take Levenberg–Marquardt steps with
-  Nielsen's gain-ratio damping (:mod:`solvers.methods.damping`). Fewer iterations, but
-  measured 2–9× slower than matrix-free already at (n, d) = (128, 16) on a 2-core CPU.
+* formed: the d²×d² matrix (:meth:`solvers.oracle.Oracle.varpro_gauss_newton`) and
+  Levenberg–Marquardt steps with Nielsen's gain-ratio damping (:mod:`solvers.methods.damping`),
+  where forming and factorising it costs at most :data:`FORMED_GN_PRODUCTS` of its matrix-free
+  products (flop model: :func:`formed_gn_products`) and dense steps are affordable (d ≤ 39);
+* matrix-free elsewhere: a Steihaug–CG trust region on the products
+  :meth:`solvers.oracle.Oracle.varpro_gn_product` (six n×n×d products each), sharing the
+  iterate's oracle and the basis Q of the iterate (:func:`solvers.methods.newton_cg.trust_region_step`).
+
+The formed steps take fewer iterations (6 against 9–11 from X* + 0.5·G at (128, 16): full
+Gauss–Newton steps from the first, where the trust region starts at radius 1 and its late CG solves
+need 20–35 products), and each costs the formation once. Measured with the benchmark matrix's
+runner, varpro alone, one thread per case, two cases side by side: on the matrix's 50 solvable
+(128, 16) cases the formed steps solved 47 against 46, in 0.78× the time (geometric mean over the 46
+both solved; planted X* + 0.5·G: 0.019–0.022 s against 0.028–0.047 s); on 48 cases at (256, 16) and
+(512, 16) (planted and 10 %-noise, X* + σ·G with σ = 0.5, 1.5, 3, seeds 0–3) 34 against 35, in 0.61×
+the time; on 64 at (128, 8) and (256, 8) (σ = 1.5, 3, seeds 0–7) 36 against 35, in 0.73×; at
+(1024, 32) (σ = 0.5, 1.5, seeds 0–1, one case at a time) 8 of 8 both, in 0.55×. Where the model puts
+the formation above 24 products they were slower: (256, 24) planted X* + 0.5·G 0.22–0.25 against
+0.09–0.14 s, (512, 32) planted X* + 1.5·G 2.5–7.1 against 1.5–4.1 s, (1024, 64) 3.3–4.3×. Which basin
+a far start ends in changes with the step either way (the counts above move both ways case by case).
+``matrix_free`` forces either.
 
 Gauss–Newton drops the curvature that the residual carries, so where the residual stays large
 (noisy or random B: stationarity, not L = 0, is the target) it converges linearly, and near a
@@ -84,6 +98,21 @@ SLOW_DECREASE = 0.2
 #: Hessian would cost at most this many flops ((2d²)³/3: d ≤ 39; the steps eliminate Y instead, at about
 #: half that, :class:`solvers.methods.newton.JointSystem`), else joint Newton–CG (module docstring).
 DENSE_JOINT_FLOPS = 1e10
+#: Gauss–Newton steps on the formed matrix where forming and factorising it costs at most this many of its
+#: matrix-free products by :func:`formed_gn_products` (module docstring: the formed steps were measured faster
+#: where the model gives 2.6–17.8, slower at 31 and 36).
+FORMED_GN_PRODUCTS = 24
+
+
+def formed_gn_products(n: int, d: int) -> float:
+    """Flops of forming and factorising the d²×d² variable-projection Gauss–Newton matrix, in units of one
+    matrix-free product with it.
+
+    Forming: the n×n×d² product of the E_j blocks (2n²d²), the Kronecker sums of H_GN and M (3nd⁴) and the
+    symmetric MᵀM (d⁶); factorising: (d²)³/3. A product (:meth:`solvers.oracle.Oracle.varpro_gn_product`):
+    six n×n×d products (12n²d).
+    """
+    return (2.0 * n * n * d * d + 3.0 * n * d**4 + d**6 + d**6 / 3.0) / (12.0 * n * n * d)
 
 
 def reduced_hessian_product(oracle: Oracle, ls: LeastSquaresY, D: Any) -> Any:
@@ -120,6 +149,8 @@ class VarproState(State):
     #: step uses the exact reduced Hessian (:func:`reduced_hessian_product`) instead of Gauss–Newton.
     newton: bool = field(default=False, kw_only=True)
     newton_steps: int = field(default=0, kw_only=True)
+    #: The reduced iteration's Gauss–Newton steps form their matrix (:meth:`VarPro.formed_gauss_newton`).
+    formed: bool = field(default=False, kw_only=True)
 
 
 def reduced_point(problem: Problem, X: Any, rcond: float | None = None) -> dict[str, Any]:
@@ -136,9 +167,9 @@ class VarPro(IterativeSolver):
 
     Parameters
     ----------
-    matrix_free : bool
-        Matrix-free trust-region CG steps (default) or the dense d²×d² matrix with
-        Levenberg–Marquardt damping.
+    matrix_free : bool, optional
+        Gauss–Newton steps by matrix-free trust-region CG (``True``) or on the formed d²×d² matrix with
+        Levenberg–Marquardt damping (``False``); default: by size (:meth:`formed_gauss_newton`).
     mu0 : float
         Initial relative Levenberg–Marquardt damping (dense steps).
     radius0 : float
@@ -162,7 +193,7 @@ class VarPro(IterativeSolver):
 
     name = "varpro"
 
-    def __init__(self, backend: str | Backend | None = None, *, matrix_free: bool = True, mu0: float = 1e-3,
+    def __init__(self, backend: str | Backend | None = None, *, matrix_free: bool | None = None, mu0: float = 1e-3,
                  radius0: float = 1.0, max_cg: int | None = None, rcond: float | None = None,
                  newton: bool = True, **common: Any) -> None:
         super().__init__(backend, **common)
@@ -180,6 +211,14 @@ class VarPro(IterativeSolver):
     def cutoff(self, problem: Problem) -> float:
         """The relative singular-value cut-off of the Y step (``rcond``, default eps^(1/4) of the dtype)."""
         return machine_eps(problem.dtype) ** 0.25 if self.rcond is None else self.rcond
+
+    def formed_gauss_newton(self, problem: Problem) -> bool:
+        """Whether the Gauss–Newton steps form their matrix: ``not matrix_free`` where given, else where dense
+        steps are affordable (:meth:`dense_affordable`) and the formation costs at most :data:`FORMED_GN_PRODUCTS`
+        matrix-free products (:func:`formed_gn_products`; module docstring)."""
+        if self.matrix_free is not None:
+            return not self.matrix_free
+        return self.dense_affordable(problem) and formed_gn_products(problem.n, problem.d) <= FORMED_GN_PRODUCTS
 
     @staticmethod
     def dense_affordable(problem: Problem) -> bool:
@@ -200,8 +239,9 @@ class VarPro(IterativeSolver):
 
     def reduced_state(self, problem: Problem, point: dict[str, Any], joint_steps: int = 0) -> VarproState:
         """The first state of the reduced iteration at ``point`` (a :func:`reduced_point`)."""
-        region = TrustRegion(self.radius0) if self.matrix_free else None
-        return VarproState(**point, region=region, damping=Damping(self.mu0), joint_steps=joint_steps)
+        formed = self.formed_gauss_newton(problem)
+        region = None if formed else TrustRegion(self.radius0)
+        return VarproState(**point, region=region, damping=Damping(self.mu0), joint_steps=joint_steps, formed=formed)
 
     def step(self, problem: Problem, state: VarproState) -> VarproState:
         if state.joint is not None:
@@ -212,11 +252,11 @@ class VarPro(IterativeSolver):
             joint = NewtonCG(radius0=self.radius0).init_state(problem, state.X, state.Y)
             return self.joint_step(problem, VarproState(state.X, state.Y, loss=joint.loss, grad_norm=joint.grad_norm,
                                                         joint=joint, joint_steps=state.joint_steps, joint_only=True,
-                                                        newton_steps=state.newton_steps))
+                                                        newton_steps=state.newton_steps, formed=state.formed))
 
     def reduced_step(self, problem: Problem, state: VarproState) -> VarproState:
         """One step on the reduced objective: Gauss–Newton, or the exact reduced Hessian after a slow step;
-        damped on the dense matrix (``matrix_free=False``, and the exact steps where
+        damped on the formed matrix (:meth:`formed_gauss_newton`, and the exact steps where
         :meth:`dense_affordable`), else a trust region on its products."""
         xp = problem.xp
         d = problem.d
@@ -251,7 +291,7 @@ class VarPro(IterativeSolver):
                 return replace(state, region=region)
         slow = state.loss - trials["point"]["loss"] < SLOW_DECREASE * state.loss
         return VarproState(**trials["point"], region=region, damping=damping, joint_steps=state.joint_steps,
-                           newton=slow, newton_steps=state.newton_steps + exact)
+                           newton=slow, newton_steps=state.newton_steps + exact, formed=state.formed)
 
     def joint_step(self, problem: Problem, state: VarproState) -> VarproState:
         """One joint step (damped Newton from a degenerate start where it is cheap, else Newton–CG) while
@@ -265,12 +305,14 @@ class VarPro(IterativeSolver):
             if point["rank"] == problem.d and point["loss"] <= joint.loss:
                 return self.reduced_state(problem, point, steps)
         return VarproState(joint.X, joint.Y, loss=joint.loss, grad_norm=joint.grad_norm, joint=joint,
-                           joint_steps=steps, joint_only=state.joint_only, newton_steps=state.newton_steps)
+                           joint_steps=steps, joint_only=state.joint_only, newton_steps=state.newton_steps,
+                           formed=state.formed)
 
     def info(self, state: State) -> dict[str, Any]:
         region = getattr(state, "region", None)
         damping = getattr(state, "damping", None)
-        record: dict[str, Any] = {"matrix_free": self.matrix_free, "joint_steps": getattr(state, "joint_steps", 0),
+        record: dict[str, Any] = {"matrix_free": not getattr(state, "formed", False),
+                                  "joint_steps": getattr(state, "joint_steps", 0),
                                   "newton_steps": getattr(state, "newton_steps", 0)}
         if damping is not None:
             record["final_damping"] = damping.mu
