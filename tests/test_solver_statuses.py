@@ -344,6 +344,7 @@ def test_varpro_from_a_cold_start_takes_dense_joint_newton_steps_where_they_are_
     assert isinstance(state.joint, JointState) and state.joint_only
     result = solver.solve(problem, X0, Y0, eps=0.0, max_iter=2000)
     assert result.status == "converged" and result.history[-1].grad_norm <= 1e-8 * result.history[0].grad_norm
+    assert result.info["matrix_free"] is False   # the Gauss–Newton mode of this size, though none was taken
     big = Problem.random(64, 40, seed=0)   # (2·40²)³/3 = 1.4e10 flops per factorisation
     zero = np.zeros((40, 40))
     state = solver.init_state(big, big.as_variable(zero, "X0"), oracles.y_solve(big, zero))

@@ -149,7 +149,8 @@ class VarproState(State):
     #: step uses the exact reduced Hessian (:func:`reduced_hessian_product`) instead of Gauss–Newton.
     newton: bool = field(default=False, kw_only=True)
     newton_steps: int = field(default=0, kw_only=True)
-    #: The reduced iteration's Gauss–Newton steps form their matrix (:meth:`VarPro.formed_gauss_newton`).
+    #: The reduced iteration's Gauss–Newton steps form their matrix (:meth:`VarPro.formed_gauss_newton`), as
+    #: ``info["matrix_free"]`` reports (also where joint steps run to the end and none is taken).
     formed: bool = field(default=False, kw_only=True)
 
 
@@ -232,9 +233,11 @@ class VarPro(IterativeSolver):
         if point["rank"] < problem.d:  # Y(X) is degenerate here: joint steps (module docstring)
             if self.dense_affordable(problem):  # damped joint Newton to the end
                 joint = JointNewton().init_state(problem, X, Y)
-                return VarproState(X, Y, loss=joint.loss, grad_norm=joint.grad_norm, joint=joint, joint_only=True)
+                return VarproState(X, Y, loss=joint.loss, grad_norm=joint.grad_norm, joint=joint, joint_only=True,
+                                   formed=self.formed_gauss_newton(problem))
             joint = NewtonCG(radius0=self.radius0).init_state(problem, X, Y)
-            return VarproState(X, Y, loss=joint.loss, grad_norm=joint.grad_norm, joint=joint)
+            return VarproState(X, Y, loss=joint.loss, grad_norm=joint.grad_norm, joint=joint,
+                               formed=self.formed_gauss_newton(problem))
         return self.reduced_state(problem, point)
 
     def reduced_state(self, problem: Problem, point: dict[str, Any], joint_steps: int = 0) -> VarproState:
