@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 import time
 import traceback
 from collections.abc import Callable
@@ -12,6 +11,7 @@ from typing import Any, ClassVar, Protocol
 
 import numpy as np
 
+from . import check
 from .backends import Backend
 from .problem import Problem
 from .result import HistoryRow, SolveResult
@@ -117,11 +117,9 @@ class IterativeSolver:
         if name is not None and self.backends is not None and name not in self.backends:
             raise ValueError(f"{self.name} runs on {', '.join(self.backends)} only, not on {name!r}; "
                              f"leave backend unset to run it on its natural backend")
-        if gtol is not None and not (isinstance(gtol, numbers.Real) and math.isfinite(gtol) and gtol >= 0):
-            raise ValueError(f"gtol must be a finite number ≥ 0 (or None for the dtype's default), got {gtol!r}")
         self.backend = backend
-        self.gtol = gtol
-        self.divergence_factor = divergence_factor
+        self.gtol = None if gtol is None else check.number("gtol", gtol, at_least=0.0)
+        self.divergence_factor = check.number("divergence_factor", divergence_factor, above=1.0, infinite=True)
 
     @classmethod
     def skip(cls, problem: Problem) -> str | None:
@@ -178,6 +176,8 @@ class IterativeSolver:
             Called with each :class:`HistoryRow` (iteration 0 included).
         """
         check_limits(eps=eps, max_iter=max_iter, max_time=max_time)
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable (called with each HistoryRow), got {type(callback).__name__}")
         reason = self.skip(problem)
         if reason:
             return SolveResult(status="skipped", X=np.full((problem.d, problem.d), np.nan),
@@ -204,6 +204,8 @@ class IterativeSolver:
                 status, message = "converged", f"loss {first.loss:.3e} ≤ eps at the start"
             elif not math.isfinite(first.loss):
                 status, message = "error", f"the loss at the starting point is not finite ({first.loss})"
+            elif first.grad_norm == 0.0:  # no relative rule can judge a point where ∇L vanishes exactly
+                status, message = "converged", f"stationary at the start: ∇L = 0 (loss {first.loss:.3e})"
             else:
                 state, iteration, status, message = self.drive(problem, state, run)
         info = self.info(state)
@@ -301,14 +303,12 @@ def describe_exception(exc: BaseException, *, brief: bool = False) -> str:
 
 
 def check_limits(*, eps: float, max_iter: int, max_time: float | None) -> None:
-    """Raise ``ValueError`` (naming the argument, its value and what is allowed) for invalid stopping limits."""
-    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not math.isfinite(eps) or eps < 0:
-        raise ValueError(f"eps must be a finite number ≥ 0, got {eps!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, numbers.Integral) or max_iter < 0:
-        raise ValueError(f"max_iter must be an integer ≥ 0, got {max_iter!r}")
-    if max_time is not None and (isinstance(max_time, bool) or not isinstance(max_time, numbers.Real)
-                                 or not max_time > 0):
-        raise ValueError(f"max_time must be a number of seconds > 0 (or None for no limit), got {max_time!r}")
+    """Raise ``ValueError`` (naming the argument, its value and what is allowed) for invalid stopping limits
+    (``max_time``: seconds, ``inf`` or ``None`` for no limit)."""
+    check.number("eps", eps, at_least=0.0)
+    check.integer("max_iter", max_iter, at_least=0)
+    if max_time is not None:
+        check.number("max_time", max_time, above=0.0, infinite=True)
 
 
 class Run:

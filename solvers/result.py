@@ -40,9 +40,10 @@ class SolveResult:
     status : str
         One of :data:`STATUSES`. Failed and diverged runs keep their partial history.
     X, Y : numpy.ndarray
-        Last accepted iterate, on the host.
+        The last iterate the method took, on the host (for ``diverged``, the one whose loss diverged; NaN for
+        ``skipped``); never the caller's start arrays themselves.
     loss : float
-        L(X, Y) at that iterate.
+        L(X, Y) at that iterate (the last row of ``history``).
     iterations : int
         Iterations performed.
     history : list of HistoryRow

@@ -24,10 +24,10 @@ compared on.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .. import check
 from ..backends import Backend
 from ..oracle import Oracle
 from .damping import DampedMethod, DampedState, Damping, damped_newton_step
@@ -119,12 +119,9 @@ class Alternating(DampedMethod):
     def __init__(self, backend: str | Backend | None = None, *, reg_attention: float = 0.0, reg_x: float = 0.0,
                  reg_y: float = 0.0, **common: Any) -> None:
         super().__init__(backend, **common)
-        for key, value in (("reg_attention", reg_attention), ("reg_x", reg_x), ("reg_y", reg_y)):
-            if not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"{key} must be a finite number ≥ 0, got {value!r}")
-        self.reg_attention = reg_attention
-        self.reg_x = reg_x
-        self.reg_y = reg_y
+        self.reg_attention = check.number("reg_attention", reg_attention, at_least=0.0)
+        self.reg_x = check.number("reg_x", reg_x, at_least=0.0)
+        self.reg_y = check.number("reg_y", reg_y, at_least=0.0)
 
     def init_state(self, problem: Problem, X: Any, Y: Any) -> AlternatingState:
         state = AlternatingState(X, Y, damping=Damping(self.mu0),

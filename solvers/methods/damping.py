@@ -35,6 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .. import check
 from ..backends import Backend
 from ..loop import IterativeSolver, State, StepFailed, machine_eps
 
@@ -229,9 +230,7 @@ class DampedMethod(IterativeSolver):
 
     def __init__(self, backend: str | Backend | None = None, *, mu0: float = 1e-3, **common: Any) -> None:
         super().__init__(backend, **common)
-        if not (math.isfinite(mu0) and mu0 >= 0):
-            raise ValueError(f"mu0 must be a finite number ≥ 0, got {mu0!r}")
-        self.mu0 = mu0
+        self.mu0 = check.number("mu0", mu0, at_least=0.0)
 
     def info(self, state: State) -> dict[str, Any]:
         damping = getattr(state, "damping", None)

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import check
 from ..backends import Backend
 from ..loop import IterativeSolver, Run, State
 from ..problem import Problem
@@ -101,10 +102,9 @@ class _JaxPeer:
     #: The :class:`JaxFunctions` methods this peer calls.
     compiled: tuple[str, ...] = ()
 
-    def _require_jax(self) -> None:
-        reason = jax_unavailable_reason()
-        if reason is not None:
-            raise ValueError(f"{self.name} needs JAX: {reason}")
+    @classmethod
+    def missing_library(cls) -> str | None:
+        return jax_unavailable_reason()
 
     def warm_up(self, problem: Problem, z0: np.ndarray | None = None) -> JaxFunctions:
         """The compiled functions for ``problem`` (compiled now, on first use)."""
@@ -142,10 +142,6 @@ class JaxOracles(CachedOracles):
 
 class _JaxScipy(_JaxPeer):
     """Mixin for a SciPy minimiser on ``jax.jit`` oracles: needs JAX, compiles once off the clock."""
-
-    def __init__(self, backend: str | Backend | None = None, **options: Any) -> None:
-        self._require_jax()
-        super().__init__(backend, **options)
 
     def make_oracles(self, problem: Problem, z0: np.ndarray) -> CachedOracles:
         return JaxOracles(problem, self.warm_up(problem, z0))
@@ -212,9 +208,8 @@ class JaxNewton(_JaxPeer, IterativeSolver):
         return 4.0 * 8.0 * (2 * d * d) * n * n
 
     def __init__(self, backend: str | Backend | None = None, *, mu0: float = 1e-3, **common: Any) -> None:
-        self._require_jax()
         super().__init__(backend, **common)
-        self.mu0 = mu0
+        self.mu0 = check.number("mu0", mu0, at_least=0.0)
 
     def drive(self, problem: Problem, state: State, run: Run) -> tuple[State, int, str, str]:
         z0 = np.concatenate([np.asarray(state.X).ravel(), np.asarray(state.Y).ravel()]).astype(np.float64)

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any, NamedTuple
 
+from .. import check
 from ..backends import Backend, host_floats
 from ..loop import IterativeSolver, State, StepFailed, machine_eps
 from ..oracle import Oracle
@@ -264,12 +265,10 @@ class NewtonCG(IterativeSolver):
     def __init__(self, backend: str | Backend | None = None, *, radius0: float = 1.0, max_cg: int | None = None,
                  accept: float = 1e-4, min_radius: float = 1e-15, **common: Any) -> None:
         super().__init__(backend, **common)
-        if radius0 <= 0:
-            raise ValueError(f"radius0 must be positive, got {radius0}")
-        self.radius0 = radius0
-        self.max_cg = max_cg
-        self.accept = accept
-        self.min_radius = min_radius
+        self.radius0 = check.number("radius0", radius0, above=0.0)
+        self.max_cg = check.integer("max_cg", max_cg, optional=True)
+        self.accept = check.number("accept", accept, at_least=0.0, below=1.0)
+        self.min_radius = check.number("min_radius", min_radius, at_least=0.0)
 
     def init_state(self, problem: Problem, X: Any, Y: Any) -> NewtonCGState:
         return self.state_at(problem.oracle(X, Y), TrustRegion(self.radius0))

@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .. import check
 from ..backends import Backend, backend_unavailable_reason
 from ..loop import IterativeSolver, Run, State
 from .damping import DampedMethod, DampedState, Damping, damped_newton_step
@@ -79,9 +80,7 @@ class _TorchOptimiser(_TorchPeer):
 
     def __init__(self, backend: str | Backend | None = None, *, lr: float, **common: Any) -> None:
         super().__init__(backend, **common)
-        if lr <= 0:
-            raise ValueError(f"lr must be positive, got {lr}")
-        self.lr = lr
+        self.lr = check.number("lr", lr, above=0.0)
 
     def make_optimiser(self, params: list[Any]) -> Any:
         """The ``torch.optim`` optimiser over ``params``."""
@@ -127,7 +126,9 @@ class Adam(_TorchOptimiser):
     def __init__(self, backend: str | Backend | None = None, *, lr: float = 1e-2, betas: tuple[float, float] = (0.9, 0.999),
                  **common: Any) -> None:
         super().__init__(backend, lr=lr, **common)
-        self.betas = tuple(betas)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
+        self.betas = tuple(check.number(f"betas[{k}]", beta, at_least=0.0, below=1.0) for k, beta in enumerate(betas))
 
     def make_optimiser(self, params: list[Any]) -> Any:
         import torch
@@ -151,7 +152,7 @@ class GradientDescent(_TorchOptimiser):
 
     def __init__(self, backend: str | Backend | None = None, *, lr: float = 0.1, momentum: float = 0.0, **common: Any) -> None:
         super().__init__(backend, lr=lr, **common)
-        self.momentum = momentum
+        self.momentum = check.number("momentum", momentum, at_least=0.0)
 
     def make_optimiser(self, params: list[Any]) -> Any:
         import torch
@@ -176,7 +177,7 @@ class TorchLBFGS(_TorchOptimiser):
     def __init__(self, backend: str | Backend | None = None, *, lr: float = 1.0, memory: int = 10,
                  **common: Any) -> None:
         super().__init__(backend, lr=lr, **common)
-        self.memory = memory
+        self.memory = check.integer("memory", memory)
 
     def make_optimiser(self, params: list[Any]) -> Any:
         import torch

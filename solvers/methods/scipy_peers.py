@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .. import check
 from ..backends import Backend
 from ..backends.numpy import single_threaded_scipy_blas
 from ..loop import IterativeSolver, Run, State, describe_exception
@@ -182,7 +183,7 @@ class LBFGS(ScipyPeer):
 
     def __init__(self, backend: str | Backend | None = None, *, memory: int = 10, **common: Any) -> None:
         super().__init__(backend, **common)
-        self.memory = memory
+        self.memory = check.integer("memory", memory)
 
     def scipy_options(self, run: Run) -> dict[str, Any]:
         return {"maxcor": self.memory, "maxiter": run.max_iter + 1, "maxfun": 50 * (run.max_iter + 1),

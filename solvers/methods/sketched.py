@@ -17,13 +17,13 @@ needs H positive definite; where it is not, the relative spectral-norm error
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
 import scipy.linalg
 
+from .. import check
 from ..backends import Backend
 from ..loop import State
 from .alternating import Alternating, AlternatingState
@@ -120,14 +120,12 @@ class Sketched(Alternating):
     def __init__(self, backend: str | Backend | None = None, *, m: int | None = None, sampling: str = "leverage",
                  seed: int = 0, measure_eps0: bool = False, **options: Any) -> None:
         super().__init__(backend, **options)
-        if m is not None and (isinstance(m, bool) or not isinstance(m, numbers.Integral) or m < 1):
-            raise ValueError(f"m must be a positive integer (row-terms drawn per step), got {m!r}")
         if sampling not in ("leverage", "uniform"):
             raise ValueError(f"sampling must be 'leverage' or 'uniform', got {sampling!r}")
-        self.m = m
+        self.m = check.integer("m (row-terms drawn per step)", m, optional=True)
         self.sampling = sampling
-        self.seed = seed
-        self.measure_eps0 = measure_eps0
+        self.seed = check.integer("seed", seed, at_least=0)
+        self.measure_eps0 = check.flag("measure_eps0", measure_eps0)
 
     def init_state(self, problem: Problem, X: Any, Y: Any) -> SketchedState:
         base = super().init_state(problem, X, Y)

@@ -77,10 +77,10 @@ Newton–CG steps continue from that point to the end, so the ending is the join
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .. import check
 from ..backends import Backend
 from ..loop import IterativeSolver, State, StepFailed, machine_eps
 from ..oracle import Oracle
@@ -198,16 +198,12 @@ class VarPro(IterativeSolver):
                  radius0: float = 1.0, max_cg: int | None = None, rcond: float | None = None,
                  newton: bool = True, **common: Any) -> None:
         super().__init__(backend, **common)
-        if not (math.isfinite(mu0) and mu0 >= 0):
-            raise ValueError(f"mu0 must be a finite number ≥ 0, got {mu0!r}")
-        if not (math.isfinite(radius0) and radius0 > 0):
-            raise ValueError(f"radius0 must be a finite number > 0, got {radius0!r}")
-        self.matrix_free = matrix_free
-        self.mu0 = mu0
-        self.radius0 = radius0
-        self.max_cg = max_cg
-        self.rcond = rcond
-        self.newton = newton
+        self.matrix_free = check.flag("matrix_free", matrix_free, optional=True)
+        self.mu0 = check.number("mu0", mu0, at_least=0.0)
+        self.radius0 = check.number("radius0", radius0, above=0.0)
+        self.max_cg = check.integer("max_cg", max_cg, optional=True)
+        self.rcond = None if rcond is None else check.number("rcond", rcond, above=0.0, below=1.0)
+        self.newton = check.flag("newton", newton)
 
     def cutoff(self, problem: Problem) -> float:
         """The relative singular-value cut-off of the Y step (``rcond``, default eps^(1/4) of the dtype)."""
