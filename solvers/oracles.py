@@ -1,7 +1,7 @@
 """Exact oracles of L(X, Y) = ‖softmax_rows(A1 X A2ᵀ) A3 Y − B‖²_F: the public, checked entry points.
 
 Each function validates its d×d arguments once (:meth:`Problem.as_variable`: host NumPy
-arrays or arrays of the problem's backend; shape, dtype and finiteness of host input) and
+arrays or arrays of the problem's backend; their shape, dtype and finiteness) and
 then asks the problem's per-iterate oracle (:meth:`Problem.oracle`, :mod:`solvers.oracle`),
 in the problem's layout (dense, row-blocked or sharded). Vectorisation is row-major:
 ``vec(X) = X.reshape(-1)``. Results are backend arrays (``loss`` returns a Python float).
@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+from . import check
 from .oracle import Oracle
 from .problem import Problem
 from .rowterms import Forward, join, softmax_rows, split
@@ -45,14 +48,37 @@ def grad(problem: Problem, X: Array, Y: Array) -> tuple[Array, Array]:
 
 def y_solve(problem: Problem, X: Array, reg: float = 0.0) -> Array:
     """Exact minimiser of L(X, ·) (+ reg‖Y‖²_F) for fixed X (docs/maths.md §3), by thin SVD of P = S A3."""
-    return at(problem, X).least_squares(reg)[1].Y
+    return at(problem, X).least_squares(check.number("reg", reg, at_least=0.0))[1].Y
 
 
 def hessian_x(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = False,
               rows: Any = None, weights: Any = None) -> Array:
     """The d²×d² Hessian of L in vec(X) (docs/maths.md §4); ``gauss_newton`` keeps its PSD part,
-    ``rows``/``weights`` keep (and weight) a sample of its n row terms."""
+    ``rows``/``weights`` keep (and weight) a sample of its n row terms: integer row indices in [0, n), and as
+    many finite weights."""
+    if rows is not None or weights is not None:
+        _check_sample(problem, rows, weights)
     return at(problem, X, Y).hessian_x(gauss_newton=gauss_newton, rows=rows, weights=weights)
+
+
+def _check_sample(problem: Problem, rows: Any, weights: Any) -> None:
+    """Raise ``ValueError`` unless ``rows`` are row indices of the problem and ``weights`` (if given) one finite
+    number per row (checked on the host, where the layouts' ``hessian_x`` take them from)."""
+    if rows is None:
+        raise ValueError("weights without rows: give the sampled rows' indices too")
+    host = {"rows": rows, "weights": weights}
+    for key, value in host.items():
+        host[key] = problem.backend.to_numpy(value) if problem.backend.owns(value) else np.asarray(value)
+    index = host["rows"]
+    if index.ndim != 1 or index.size == 0 or index.dtype.kind not in "iu":
+        raise ValueError(f"rows must be a non-empty 1-D array of integer row indices, got {index.dtype} "
+                         f"of shape {index.shape}")
+    if index.min() < 0 or index.max() >= problem.n:
+        raise ValueError(f"rows must lie in [0, n) = [0, {problem.n}), got {index.min()} … {index.max()}")
+    if weights is not None:
+        scale = host["weights"]
+        if scale.shape != index.shape or not np.all(np.isfinite(scale)):
+            raise ValueError(f"weights must be {index.size} finite numbers, one per row, got shape {scale.shape}")
 
 
 def hessian_joint(problem: Problem, X: Array, Y: Array, *, gauss_newton: bool = False) -> Array:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 from array_api_compat import is_array_api_obj, is_numpy_array
 
+from . import check
 from .backends import Backend, get_backend
 from .oracle import ORACLES, Oracle
 from .rowterms import softmax_rows
@@ -54,7 +55,10 @@ def available_memory() -> int:
 
 
 def check_host_memory(n: int, d: int, what: str) -> None:
-    """Raise ``ValueError`` before drawing an n×d instance whose four host arrays cannot fit in memory."""
+    """Raise ``ValueError`` before drawing an n×d instance whose sizes are not positive integers or whose four
+    host arrays cannot fit in memory."""
+    check.integer("n", n)
+    check.integer("d", d)
     needed = 4 * n * d * 8
     available = available_memory()
     if needed > available:
@@ -70,8 +74,23 @@ def shard_rows(n: int, shard: tuple[int, int]) -> slice:
     return slice(rank * n // size, (rank + 1) * n // size)
 
 
-def _validate_host(name: str, array: Any) -> np.ndarray:
-    """Check that ``array`` is a finite, real floating 2-D host array; return it as NumPy."""
+def _check_world(backend: Backend, shard: tuple[int, int]) -> None:
+    """Raise unless ``backend`` is process ``rank`` of a distributed run of ``size`` processes (``shard``):
+    elsewhere its ``all_reduce`` sums nothing, and the process would minimise the loss of its own rows only."""
+    rank, size = shard
+    world = getattr(backend, "world", lambda: None)()
+    if size > 1 and world != (rank, size):
+        where = "one process" if world is None else f"process {world[0]} of {world[1]}"
+        raise ValueError(f"shard={tuple(shard)} splits the rows over {size} processes, but backend "
+                         f"{backend.name!r} runs {where}: its all_reduce would not sum the other processes' "
+                         "rows, and every loss, gradient and step would be those of this shard alone. Shard on "
+                         "a torch backend made with distributed=True inside torch.distributed's process group "
+                         "(solvers.backends.torch.process_group)")
+
+
+def _validate_host(name: str, array: Any, dtype: str = "float64") -> np.ndarray:
+    """Check that ``array`` is a finite, real floating 2-D host array whose entries ``dtype`` can hold;
+    return it as NumPy."""
     if not isinstance(array, np.ndarray):
         module = type(array).__module__.split(".")[0]
         if module in ("torch", "cupy"):
@@ -86,6 +105,19 @@ def _validate_host(name: str, array: Any) -> np.ndarray:
     if not np.all(np.isfinite(array)):
         bad = int(np.size(array) - np.count_nonzero(np.isfinite(array)))
         raise ValueError(f"{name} has {bad} non-finite entries (NaN or inf)")
+    largest, limit = float(np.max(np.abs(array))) if array.size else 0.0, float(np.finfo(dtype).max)
+    if largest > limit:
+        raise ValueError(f"{name} has entries up to {largest:.3g}, beyond what {dtype} holds ({limit:.3g}): "
+                         "they would be inf on the backend")
+    return array
+
+
+def _held(array: np.ndarray) -> np.ndarray:
+    """``array`` as a read-only host array no one else can change: a copy, unless it already is one
+    (an array whose owner gave up writing to it, as :meth:`Problem.planted` does for what it draws)."""
+    if array.flags.writeable or array.base is not None:
+        array = array.copy()
+    array.flags.writeable = False
     return array
 
 
@@ -146,7 +178,7 @@ class Problem:
                  dtype: str = "float64", X_star: np.ndarray | None = None,
                  Y_star: np.ndarray | None = None, name: str = "custom", memory_budget: int | None = None,
                  blocked: bool | None = None, shard: tuple[int, int] | None = None) -> None:
-        arrays = {key: _validate_host(key, value) for key, value in zip(_INPUTS, (A1, A2, A3, B))}
+        arrays = {key: _held(_validate_host(key, value, dtype)) for key, value in zip(_INPUTS, (A1, A2, A3, B))}
         shape = arrays["A1"].shape
         for key, value in arrays.items():
             if value.shape != shape:
@@ -161,6 +193,8 @@ class Problem:
         self.host = arrays
         self.shard = shard
         self.rows = slice(0, self.n) if shard is None else shard_rows(self.n, shard)
+        if shard is not None:
+            _check_world(self.backend, shard)
         self.A1, self.B = (self.backend.asarray(arrays[key][self.rows]) for key in ("A1", "B"))
         self.A2, self.A3 = (self.backend.asarray(arrays[key]) for key in ("A2", "A3"))
         ones = np.ones((self.n, 1))
@@ -171,14 +205,15 @@ class Problem:
         for key, value in (("X_star", X_star), ("Y_star", Y_star)):
             if value is not None and np.shape(value) != (self.d, self.d):
                 raise ValueError(f"{key} must be d×d = {(self.d, self.d)}, got {np.shape(value)}")
-        self.X_star = X_star
-        self.Y_star = Y_star
+        self.X_star, self.Y_star = (None if value is None else _held(np.asarray(value, dtype=np.float64))
+                                    for value in (X_star, Y_star))
         self.name = name
 
     def _choose_blocks(self, memory_budget: int | None, blocked: bool | None) -> None:
         """Set ``memory_budget``, ``blocked``, ``block_rows`` and ``hessian_block_rows``."""
-        if memory_budget is not None and memory_budget <= 0:
-            raise ValueError(f"memory_budget must be a positive number of bytes, got {memory_budget}")
+        if memory_budget is not None:
+            check.number("memory_budget (bytes)", memory_budget, above=0.0)
+        check.flag("blocked", blocked, optional=True)
         if blocked is False and self.shard is not None:
             raise ValueError("a sharded problem needs the row-blocked oracles (blocked=False given)")
         self.memory_budget = int(memory_budget or BUDGET_FRACTION * available_memory())
@@ -229,7 +264,8 @@ class Problem:
             N = rng.standard_normal((n, d))
             B += (noise * np.linalg.norm(B) / np.linalg.norm(N)) * N
             name = f"planted(n={n}, d={d}, seed={seed}, noise={noise:g})"
-        return cls(A1, A2, A3, B, backend=backend, dtype=dtype, X_star=X_star, Y_star=Y_star, name=name, **options)
+        return cls(*_given_up(A1, A2, A3, B), backend=backend, dtype=dtype, X_star=_given_up(X_star)[0],
+                   Y_star=_given_up(Y_star)[0], name=name, **options)
 
     @classmethod
     def random(cls, n: int, d: int, seed: int = 0, *, backend: str | Backend = "numpy",
@@ -239,7 +275,7 @@ class Problem:
         rng = np.random.default_rng(seed)
         A1, A2, A3 = _draw_inputs(rng, n, d)
         B = rng.normal(0.0, 1.0, size=(n, d))
-        return cls(A1, A2, A3, B, backend=backend, dtype=dtype, name=f"random(n={n}, d={d}, seed={seed})",
+        return cls(*_given_up(A1, A2, A3, B), backend=backend, dtype=dtype, name=f"random(n={n}, d={d}, seed={seed})",
                    **options)
 
     def start_near_solution(self, noise: float = START_NOISE, seed: int = START_SEED) -> np.ndarray:
@@ -273,24 +309,36 @@ class Problem:
         """Return ``value`` (a host or a backend array) as a d×d backend array, or raise.
 
         Host arrays (NumPy, nested lists) are validated and copied to the device; arrays of
-        this backend (``backend.owns``) are used in place; arrays of another library or
-        device raise ``TypeError`` rather than being silently moved.
+        this backend (``backend.owns``) are checked (real floating, finite) and used in place;
+        arrays of another library or device raise ``TypeError`` rather than being silently moved.
         """
         library = type(value).__module__.split(".")[0]
         if is_numpy_array(value) or not is_array_api_obj(value):
-            host = _validate_host(name, np.asarray(value))
-            value = host.astype(self.dtype, copy=False) if self.backend.name == "numpy" else self.backend.asarray(host)
+            host = _validate_host(name, np.asarray(value), self.dtype)
+            value = self.backend.asarray(host)  # a copy: the caller's array and the solver's iterate never alias
         elif not self.backend.owns(value):
             raise TypeError(f"{name} is a {library} array on {getattr(value, 'device', '?')}, but the problem "
                             f"lives on backend {self.backend.name!r} ({self.backend.device})")
-        elif str(value.dtype).rsplit(".", 1)[-1] != self.dtype:
-            value = self.xp.astype(value, getattr(self.xp, self.dtype))
+        else:
+            if not self.xp.isdtype(value.dtype, "real floating"):
+                raise ValueError(f"{name} must have a real floating dtype, got {value.dtype}")
+            if not bool(self.xp.all(self.xp.isfinite(value))):
+                raise ValueError(f"{name} has non-finite entries (NaN or inf)")
+            if str(value.dtype).rsplit(".", 1)[-1] != self.dtype:
+                value = self.xp.astype(value, getattr(self.xp, self.dtype))
         if tuple(value.shape) != (self.d, self.d):
             raise ValueError(f"{name} must be d×d = {(self.d, self.d)}, got shape {tuple(value.shape)}")
         return value
 
     def __repr__(self) -> str:
         return f"Problem({self.name}, backend={self.backend.name!r}, dtype={self.dtype!r})"
+
+
+def _given_up(*arrays: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Freshly drawn arrays, made read-only so that :class:`Problem` holds them without a copy (:func:`_held`)."""
+    for array in arrays:
+        array.flags.writeable = False
+    return arrays
 
 
 def _draw_inputs(rng: np.random.Generator, n: int, d: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -40,6 +40,8 @@ ALLOWED: dict[tuple[str, str], tuple[tuple[str, ...], str]] = {
         "index arrays are built on the host, then moved with xp.asarray"),
     ("rowblocks.py", "hessian_x"): (("numpy.asarray", "numpy.int64"),
                                     "rows and weights arrive as host sequences and are moved with xp.asarray"),
+    ("oracles.py", "_check_sample"): (("numpy.asarray", "numpy.all", "numpy.isfinite"),
+                                      "sampled rows and weights are checked on the host, where hessian_x takes them"),
     ("loop.py", "IterativeSolver.solve"): (("numpy.zeros", "numpy.full", "numpy.nan"),
                                            "the default start X0 = 0 and a NaN iterate for a start that failed, on the host"),
     ("sketched.py", "<module>"): (("scipy.linalg",), "the import, for spectral_factor"),

@@ -15,6 +15,7 @@ import pytest
 
 from solvers import Problem, fusedblocks, get_solver, oracles, rowblocks
 from solvers.backends import backend_unavailable_reason
+from solvers.backends.numpy import NumpyBackend
 from solvers.problem import shard_rows
 
 from .conftest import backend_param
@@ -142,9 +143,17 @@ def test_problem_chooses_blocks_from_the_memory_budget():
         Problem.planted(8, 2, memory_budget=-1)
 
 
+def process_of(rank: int, size: int) -> NumpyBackend:
+    """A NumPy backend that says it is process ``rank`` of ``size`` (its all_reduce still sums nothing:
+    for tests of what a shard holds, never of what it computes)."""
+    backend = NumpyBackend("float64")
+    backend.world = lambda: (rank, size)  # type: ignore[attr-defined]
+    return backend
+
+
 def test_a_shard_holds_only_its_rows():
     whole = Problem.planted(10, 3, seed=4)
-    parts = [Problem.planted(10, 3, seed=4, shard=(rank, 3)) for rank in range(3)]
+    parts = [Problem.planted(10, 3, seed=4, shard=(rank, 3), backend=process_of(rank, 3)) for rank in range(3)]
     assert [p.rows for p in parts] == [slice(0, 3), slice(3, 6), slice(6, 10)]
     assert all(p.blocked for p in parts)
     np.testing.assert_array_equal(np.concatenate([p.A1 for p in parts]), whole.A1)
@@ -153,6 +162,15 @@ def test_a_shard_holds_only_its_rows():
     assert shard_rows(5, (4, 5)) == slice(4, 5)
     with pytest.raises(ValueError, match="shard"):
         shard_rows(2, (0, 3))
+
+
+@pytest.mark.parametrize("backend", [None, (1, 3), (0, 2)])
+def test_a_shard_needs_the_process_it_names(backend):
+    """Outside a distributed run of that many processes (or as another rank) all_reduce sums nothing, and a
+    shard would minimise the loss of its own rows: refused. One process of one is the whole problem."""
+    with pytest.raises(ValueError, match=r"shard=\(0, 3\) splits the rows over 3 processes.*this shard alone"):
+        Problem.planted(10, 3, seed=4, shard=(0, 3), backend="numpy" if backend is None else process_of(*backend))
+    assert Problem.planted(10, 3, seed=4, shard=(0, 1)).rows == slice(0, 10)
 
 
 def test_planted_problems_are_generated_in_row_blocks_without_changing_them(monkeypatch):
@@ -193,7 +211,8 @@ def test_a_method_that_builds_its_own_n_by_n_arrays_is_skipped_where_they_exceed
     tight = Problem.planted(N, D, seed=2, memory_budget=N * N * 8)  # below the full-S path's arrays
     reason = solver_class(method).skip(tight)
     assert tight.layout == "blocked" and reason and "memory budget" in reason
-    assert solver_class(method).skip(Problem.planted(N, D, seed=2, shard=(0, 2))) is not None
+    shard = Problem.planted(N, D, seed=2, shard=(0, 2), backend=process_of(0, 2))
+    assert solver_class(method).skip(shard) is not None
     for blocked in (True, False):  # within the budget the oracles' layout does not matter to JAX
         assert solver_class(method).skip(Problem.planted(N, D, seed=2, blocked=blocked)) is None
 

@@ -49,7 +49,9 @@ class Backend(Protocol):
     optional hooks serve the row blocks: ``traced(array)``, whether autograd records operations on
     ``array`` (then no kernel may overwrite it or read it on the host; torch), and
     ``blocked_call(count)``, the context of one row-blocked oracle call handing ``count`` blocks to
-    ``map_blocks`` (NumPy keeps BLAS on one thread for it, :mod:`solvers.backends.numpy`).
+    ``map_blocks`` (NumPy keeps BLAS on one thread for it, :mod:`solvers.backends.numpy`). And
+    ``world()``, ``(rank, size)`` of the distributed run the backend sums over (torch), without which
+    a :class:`solvers.problem.Problem` refuses a shard of more than one process.
     """
 
     name: str

@@ -149,7 +149,7 @@ class TorchBackend:
         _LIVE.add(self)
 
     def asarray(self, host: Any) -> Any:
-        return self._torch.as_tensor(np.ascontiguousarray(host), dtype=self._dtype, device=self.device).clone()
+        return self._torch.tensor(np.ascontiguousarray(host), dtype=self._dtype, device=self.device)  # a copy
 
     def to_numpy(self, array: Any) -> np.ndarray:
         return array.detach().cpu().numpy()
@@ -258,6 +258,12 @@ class TorchBackend:
 
     def softmax_backward(self, S: Any, G: Any) -> Any:
         return self._torch._softmax_backward_data(G, S, 1, S.dtype)
+
+    def world(self) -> tuple[int, int] | None:
+        """``(rank, world size)`` of the process group when distributed, else ``None``."""
+        if not self.distributed:
+            return None
+        return self._torch.distributed.get_rank(), self._torch.distributed.get_world_size()
 
     def all_reduce(self, partial: Any) -> Any:
         if not self.distributed:
