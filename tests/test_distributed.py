@@ -104,10 +104,13 @@ def test_torchrun_runs_the_command_line_and_only_rank_0_prints():
 
 @pytest.mark.parametrize("options", [["--backend", "numpy", "--method", "newton-cg"],
                                      ["--backend", "torch", "--method", "lbfgs"],
-                                     ["--backend", "torch", "--method", "newton-cg", "--max-time", "5"]])
-def test_distributed_options_are_checked_before_joining_a_group(options, capsys):
+                                     ["--backend", "torch", "--method", "newton-cg", "--max-time", "5"],
+                                     ["--backend", "torch", "--method", "newton-cg"]])  # outside torchrun
+def test_distributed_options_are_checked_before_joining_a_group(options, capsys, monkeypatch):
     from solvers.cli import main
 
+    for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
     assert main(["solve", "--distributed", *options]) == 2
     assert "--distributed" in capsys.readouterr().err
     assert not dist.is_initialized()

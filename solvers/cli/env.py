@@ -7,6 +7,7 @@ import json
 
 from ..backends import BACKEND_NAMES, DTYPES, get_backend
 from ..harness.measure.environment import collect, format_lines
+from .arguments import UsageError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -18,6 +19,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.tf32 and args.backend != "torch-cuda":
+        raise UsageError(f"--tf32 applies to --backend torch-cuda only (TF32 is a CUDA mode), not {args.backend}")
     record = collect(get_backend(args.backend, args.dtype, tf32=args.tf32))
     print(json.dumps(record, indent=2) if args.json else "\n".join(format_lines(record)))
     return 0

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 from typing import Any
 
 import numpy as np
 
-from ..backends import BACKEND_NAMES, DTYPES, get_backend
+from ..backends import BACKEND_NAMES, DTYPES, backend_unavailable_reason, get_backend
 from ..problem import START_NOISE, START_SEED, Problem
 from ..registry import list_solvers, solver_class
 from ..result import FINISHED
@@ -79,6 +81,8 @@ def sharded_methods() -> list[str]:
 def run(args: argparse.Namespace) -> int:
     options: dict[str, Any] = {}
     if args.memory_budget is not None:
+        if not math.isfinite(args.memory_budget * 2**30):
+            raise UsageError(f"--memory-budget {args.memory_budget:g} GiB is more bytes than a number can hold")
         options["memory_budget"] = int(args.memory_budget * 2**30)
     if not args.distributed:
         return _solve(args, options)
@@ -120,3 +124,11 @@ def _check_distributed(args: argparse.Namespace) -> None:
     if args.max_time is not None:
         raise UsageError("--distributed stops on --max-iter or --eps only: a per-process clock would stop "
                          "processes at different iterations")
+    missing = [name for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if name not in os.environ]
+    if missing:
+        raise UsageError(f"--distributed is one process of a torchrun job, and {', '.join(missing)} "
+                         "(which torchrun sets) are not set: run it as torchrun --standalone --nproc-per-node N "
+                         "-m solvers.cli -- solve --distributed …")
+    unavailable = backend_unavailable_reason(args.backend)
+    if unavailable:
+        raise UsageError(f"--distributed --backend {args.backend}: {unavailable}")

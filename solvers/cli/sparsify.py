@@ -7,7 +7,7 @@ import sys
 
 from ..backends import BACKEND_NAMES, DTYPES
 from ..sparsify import METHODS, RANDOMIZED, default_m
-from .arguments import positive_float, positive_int
+from .arguments import UsageError, positive_float, positive_int
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -23,12 +23,33 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", choices=DTYPES, default="float64")
 
 
+#: n×d float64 arrays a seed of the study holds at once (the instance on the host and the backend, its
+#: selection's temporaries), for the memory check before it starts.
+STUDY_ARRAYS = 6
+
+
+def _check_sizes(args: argparse.Namespace) -> None:
+    """Refuse sizes the study cannot run with, before it draws anything."""
+    from ..problem import available_memory
+
+    if args.n < 2:
+        raise UsageError("--n must be at least 2: the randomized methods draw ⌈8 n ln n⌉ columns, none at n = 1")
+    too_many = [m for m in args.m or () if m > args.d]
+    if too_many:
+        raise UsageError(f"--m {too_many[0]} > --d {args.d}: a sparsification keeps at most d columns")
+    needed, available = STUDY_ARRAYS * args.n * args.d * 8, available_memory()
+    if needed > available:
+        raise UsageError(f"--n {args.n} --d {args.d} needs about {needed / 2**30:.3g} GiB of host memory "
+                         f"({STUDY_ARRAYS} n×d float64 arrays); {available / 2**30:.3g} GiB are available")
+
+
 def run(args: argparse.Namespace) -> int:
     from ..backends import get_backend
     from ..harness.analyse.sparsify import done_when, summarize_errors
     from ..harness.measure.sparsify import error_study
     from .progress import work_progress
 
+    _check_sizes(args)
     methods = METHODS if args.method == "all" else (args.method,)
     randomized = tuple(args.m) if args.m else (min(default_m("norm", args.n), args.d),)
     bss = tuple(m for m in (args.m or (min(default_m("bss", args.n), args.d),)) if m > args.n)
