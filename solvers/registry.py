@@ -19,10 +19,25 @@ T = TypeVar("T", bound=type[IterativeSolver])
 
 
 def register(cls: T) -> T:
-    """Class decorator adding a solver (an :class:`IterativeSolver` subclass) under ``cls.name``."""
+    """Class decorator adding a solver (an :class:`IterativeSolver` subclass) under ``cls.name``.
+
+    Raises
+    ------
+    TypeError
+        ``cls`` is not an :class:`IterativeSolver` subclass.
+    ValueError
+        It has no name, or another class is registered under it (a built-in method is never replaced
+        silently; the same class defined again, as a module reload does, is).
+    """
+    if not (isinstance(cls, type) and issubclass(cls, IterativeSolver)):
+        raise TypeError(f"register takes an IterativeSolver subclass, got {cls!r}")
     if not cls.name:
         raise ValueError(f"{cls.__name__} has no name")
     _load()
+    held = _REGISTRY.get(cls.name)
+    if held is not None and (held.__module__, held.__qualname__) != (cls.__module__, cls.__qualname__):
+        raise ValueError(f"a solver named {cls.name!r} is already registered ({held.__module__}.{held.__qualname__}); "
+                         f"give {cls.__qualname__} another name")
     _REGISTRY[cls.name] = cls
     return cls
 

@@ -119,3 +119,17 @@ def test_bad_problem_arguments_are_named(make, says):
 def test_a_callback_must_be_callable():
     with pytest.raises(TypeError, match="callback must be callable"):
         get_solver("varpro").solve(Problem.planted(8, 2), callback=3)
+
+
+def test_a_registered_method_is_never_replaced_silently():
+    from solvers.methods.varpro import VarPro
+    from solvers.registry import register, solver_class
+
+    class Impostor(VarPro):
+        name = "varpro"
+
+    with pytest.raises(ValueError, match="a solver named 'varpro' is already registered"):
+        register(Impostor)
+    with pytest.raises(TypeError, match="register takes an IterativeSolver subclass"):
+        register(object)
+    assert solver_class("varpro") is VarPro
