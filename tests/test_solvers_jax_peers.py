@@ -46,3 +46,14 @@ def test_jax_peers_reach_the_target(method):
     solver.warm_up(problem)
     result = solver.solve(problem, problem.start_near_solution(), eps=1e-10, max_iter=3000)
     assert result.status == "converged" and result.loss <= 1e-10, result.message
+
+
+def test_jax_computes_in_the_problem_dtype(rng):
+    """On a float32 problem the JAX functions round as the project's float32 oracles do (float64 before)."""
+    _require_jax()
+    problem = Problem.planted(24, 3, seed=2, dtype="float32")
+    X, Y = rng.standard_normal((3, 3)), rng.standard_normal((3, 3))
+    z = np.concatenate([X.ravel(), Y.ravel()])
+    value = jax_peers.JaxFunctions(problem, z).value(z)
+    assert value.dtype == np.float32  # (the gradient in z comes back in z's float64, computed in float32)
+    assert float(value) == pytest.approx(oracles.loss(problem, X, Y), rel=1e-5)

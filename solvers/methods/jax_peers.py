@@ -9,9 +9,10 @@
 * ``jax-lbfgs``: SciPy L-BFGS-B with ``jax.jit`` of ``value_and_grad``.
 
 L is written with ``jax.numpy`` exactly as docs/maths.md §1 states it (``jax.nn.softmax`` over rows),
-in float64 (``jax_enable_x64``). Every function is compiled once, off the clock, before
-the solve starts. JAX is imported only when one of these methods is constructed; without
-it, construction raises ``ValueError`` with the reason, and the race and the tests skip them.
+in the problem's dtype (``jax_enable_x64`` on, so that float64 stays float64; SciPy's iterate is float64
+and is rounded to that dtype inside each function, as the project's oracles round it). Every function is
+compiled once, off the clock, before the solve starts. JAX is imported only when one of these methods
+runs; without it, they end ``skipped`` with the reason (:meth:`IterativeSolver.skip`).
 """
 
 from __future__ import annotations
@@ -55,10 +56,12 @@ class JaxFunctions:
         jax = _jax()
         self.z0 = z0
         jnp = jax.numpy
-        A1, A2, A3, B = (jnp.asarray(problem.host[key], dtype=jnp.float64) for key in ("A1", "A2", "A3", "B"))
+        dtype = jnp.dtype(problem.dtype)
+        A1, A2, A3, B = (jnp.asarray(problem.host[key], dtype=dtype) for key in ("A1", "A2", "A3", "B"))
         d = problem.d
 
         def loss(z: Any) -> Any:
+            z = z.astype(dtype)
             X, Y = z[: d * d].reshape(d, d), z[d * d:].reshape(d, d)
             R = jax.nn.softmax((A1 @ X) @ A2.T, axis=1) @ (A3 @ Y) - B
             return jnp.sum(R * R)
