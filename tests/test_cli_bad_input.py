@@ -39,6 +39,7 @@ BAD = [  # (argv, a fragment the message must contain)
     (["sparsify", "--n", "0"], "--n"),
     (["sparsify", "--m", "0"], "--m"),
     (["sparsify", "--n", "1"], "--n must be at least 2"),
+    (["sparsify", "--r", "1e-300"], "--r 1e-300 is below 1e-12"),
     (["sparsify", "--d", "512", "--m", "100000"], "--m 100000 > --d 512"),
     (["sparsify", "--n", "64", "--d", "100000000000"], "GiB of host memory"),
     (["env", "--tf32"], "--tf32 applies to --backend torch-cuda only"),

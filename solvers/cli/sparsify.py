@@ -26,12 +26,17 @@ def configure(parser: argparse.ArgumentParser) -> None:
 #: n×d float64 arrays a seed of the study holds at once (the instance on the host and the backend, its
 #: selection's temporaries), for the memory check before it starts.
 STUDY_ARRAYS = 6
+#: Smallest --r: exp(XXᵀ) differs from 1 by about r, which float64 resolves (to 1e-4 relative) down to here.
+SMALLEST_R = 1e-12
 
 
 def _check_sizes(args: argparse.Namespace) -> None:
     """Refuse sizes the study cannot run with, before it draws anything."""
     from ..problem import available_memory
 
+    if args.r < SMALLEST_R:
+        raise UsageError(f"--r {args.r:g} is below {SMALLEST_R:g}: the attention matrix is uniform to within float64's "
+                         "rounding there, and every relative error (against its distance from uniform) is undefined")
     if args.n < 2:
         raise UsageError("--n must be at least 2: the randomized methods draw ⌈8 n ln n⌉ columns, none at n = 1")
     too_many = [m for m in args.m or () if m > args.d]
