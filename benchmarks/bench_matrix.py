@@ -39,30 +39,31 @@ class Matrix:
         analysis = analyse_matrix(race["race"], matrix.DEFAULT_METHOD)
         peers = [m for m in analysis.methods if not analysis.project.get(m)]
         shares = {what: analysis.share(matrix.DEFAULT_METHOD, what) for what in ("solved", "fastest", "within2")}
-        shares["best_peer_solved"] = max((analysis.share(m, "solved") for m in peers), default=0.0)
+        peer_shares = [share for share in (analysis.share(m, "solved") for m in peers) if share is not None]
+        shares["best_peer_solved"] = max(peer_shares, default=None)  # None (asv: n/a) where no case was solved
         return shares
 
     setup_cache.timeout = 7200.0
 
-    def track_default_solved(self, shares: dict[str, Any]) -> float:
+    def track_default_solved(self, shares: dict[str, Any]) -> float | None:
         """Share of the cases some method solved that the default method solved."""
         return shares["solved"]
 
     track_default_solved.unit = "fraction"
 
-    def track_default_fastest(self, shares: dict[str, Any]) -> float:
+    def track_default_fastest(self, shares: dict[str, Any]) -> float | None:
         """Share of those cases where the default method was the fastest."""
         return shares["fastest"]
 
     track_default_fastest.unit = "fraction"
 
-    def track_default_within_2x(self, shares: dict[str, Any]) -> float:
+    def track_default_within_2x(self, shares: dict[str, Any]) -> float | None:
         """Share of those cases where the default method was within 2× of the fastest."""
         return shares["within2"]
 
     track_default_within_2x.unit = "fraction"
 
-    def track_best_peer_solved(self, shares: dict[str, Any]) -> float:
+    def track_best_peer_solved(self, shares: dict[str, Any]) -> float | None:
         """The largest share of those cases any peer solved."""
         return shares["best_peer_solved"]
 

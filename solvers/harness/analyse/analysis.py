@@ -200,19 +200,23 @@ def _coverage(models: list[CostModel], scaling: list[ScalingResult], records: li
 
 
 def _per_iteration(records: list[dict[str, Any]], models: list[CostModel]) -> Callable[[int, int], tuple[float | None, str]]:
-    """Seconds of one iteration of the paper's method at (n, d): its stage timing where measured,
-    else its cost model's prediction inside the measured ranges."""
+    """Seconds of one iteration of the paper's method at (n, d): its stage timing where measured and not
+    disturbed, else its cost model's prediction inside the measured ranges (a disturbed timing is never
+    used, and the source says it was left out)."""
     stage = f"iteration:{REFERENCE_SOLVER}"
-    timed = {(r["n"], r["d"]): r["median"] for r in records if r["stage"] == stage and r["status"] == "ok"}
+    mine = [r for r in records if r["stage"] == stage and r["status"] == "ok"]
+    timed = {(r["n"], r["d"]): r["median"] for r in mine if not disturbed(r)}
+    left_out = {(r["n"], r["d"]) for r in mine if disturbed(r)} - timed.keys()
     model = next((m for m in models if m.stage == stage and m.usable), None)
 
     def per_iteration(n: int, d: int) -> tuple[float | None, str]:
         if (n, d) in timed:
             return timed[(n, d)], "stage timing"
+        why = " (its stage timing was disturbed)" if (n, d) in left_out else ""
         if model is not None and (min(s[0] for s in model.sizes) <= n <= max(s[0] for s in model.sizes)
                                   and min(s[1] for s in model.sizes) <= d <= max(s[1] for s in model.sizes)):
-            return model.predict(n, d), "cost model"
-        return None, "not timed"
+            return model.predict(n, d), "cost model" + why
+        return None, "stage timing disturbed" if why else "not timed"
 
     return per_iteration
 

@@ -98,10 +98,11 @@ class MatrixAnalysis:
     project: dict[str, bool] = field(default_factory=dict)
     cases: int = 0
 
-    def share(self, method: str, what: str) -> float:
-        """``what`` ∈ {solved, fastest, within2} over the cases some method solved, for ``method``."""
+    def share(self, method: str, what: str) -> float | None:
+        """``what`` ∈ {solved, fastest, within2} over the cases some method solved, for ``method``
+        (``None`` where no method solved any case: the share is undefined)."""
         row = self.rows[method][-1]
-        return getattr(row, what) / row.solvable if row.solvable else 0.0
+        return getattr(row, what) / row.solvable if row.solvable else None
 
 
 def analyse_matrix(entries: Sequence[RaceEntry], default: str, taus: Sequence[float] | None = None) -> MatrixAnalysis:

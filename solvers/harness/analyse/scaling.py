@@ -67,8 +67,8 @@ class ScalingResult:
     points : list of dict
         The stage points of the sweep (what the figures draw; not in :meth:`to_dict`).
     fractions : list of (int, float)
-        (size, achieved fraction of the backend's matrix-product rate) of the measured points
-        that have a flop count (not in :meth:`to_dict`).
+        (size, achieved fraction of the backend's matrix-product rate) of the measured, undisturbed
+        points that have a flop count (not in :meth:`to_dict`).
     """
 
     stage: str
@@ -100,8 +100,9 @@ class ScalingResult:
 
 
 def fraction_of_peak(record: dict[str, Any], gemm: float | None) -> float | None:
-    """Achieved FLOP/s of a measured point as a fraction of the backend's matrix-product rate."""
-    if record["status"] != "ok" or not record.get("flops") or not gemm:
+    """Achieved FLOP/s of a measured point as a fraction of the backend's matrix-product rate (``None``
+    where it was not measured, has no flop count or rate, or was disturbed: its time is not the stage's)."""
+    if record["status"] != "ok" or not record.get("flops") or not gemm or disturbed(record):
         return None
     return record["flops"] / record["median"] / gemm
 
@@ -113,11 +114,11 @@ def sweep_records(records: Iterable[dict[str, Any]], stage: str, backend: str, s
     Records tagged with ``"sweeps"`` are selected by tag (and by the other size ``fixed``
     when given: a sweep may run at several). Untagged records (asv results) are grouped by
     the other size: the group at ``fixed`` when given, else the one with the most distinct
-    varied sizes.
+    varied sizes. The ``wide_d`` sweep holds only sizes with d > n.
     """
     axis = SWEEP_AXES[sweep][0]
     other = "d" if axis == "n" else "n"
-    mine = [r for r in records if r["stage"] == stage and r["backend"] == backend]
+    mine = _mine(records, stage, backend, sweep)
     if any("sweeps" in r for r in mine):
         chosen = [r for r in mine if sweep in r.get("sweeps", ()) and fixed in (None, r[other])]
     else:
@@ -127,6 +128,13 @@ def sweep_records(records: Iterable[dict[str, Any]], stage: str, backend: str, s
         chosen = (groups.get(fixed, []) if fixed is not None else
                   max(groups.values(), key=lambda g: (len({r[axis] for r in g}), -min(r[other] for r in g))))
     return sorted(chosen, key=lambda r: r[axis])
+
+
+def _mine(records: Iterable[dict[str, Any]], stage: str, backend: str, sweep: str) -> list[dict[str, Any]]:
+    """The records of ``stage``/``backend`` whose size can lie on ``sweep``: every one, except that ``wide_d``
+    (T_mat(n,d,d), :data:`~solvers.harness.claims.SWEEP_AXES`) holds only sizes with d > n, tagged or not."""
+    return [r for r in records if r["stage"] == stage and r["backend"] == backend
+            and (sweep != "wide_d" or r["d"] > r["n"])]
 
 
 def _untagged_groups(mine: list[dict[str, Any]], stage: str, sweep: str) -> dict[int, list[dict[str, Any]]]:
@@ -329,7 +337,7 @@ def fixed_sizes(records: list[dict[str, Any]], stage: str, backend: str, sweep: 
     else ``[None]`` (the largest group)."""
     axis = SWEEP_AXES[sweep][0]
     other = "d" if axis == "n" else "n"
-    mine = [r for r in records if r["stage"] == stage and r["backend"] == backend]
+    mine = _mine(records, stage, backend, sweep)
     tagged = sorted({r[other] for r in mine if sweep in r.get("sweeps", ())})
     if tagged or sweep != "cross_n":
         return tagged or [None]

@@ -1,4 +1,5 @@
-"""Markdown building blocks of the reports: number formats that print "–" for what is missing, and tables."""
+"""Markdown building blocks of the reports: number formats that print "–" for what is missing (and "n/a" for
+a share that is undefined), and tables."""
 
 from __future__ import annotations
 
@@ -27,6 +28,11 @@ def fmt_time(seconds: float | None) -> str:
     if seconds is None:
         return "–"
     return f"{seconds * 1e3:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
+
+
+def fmt_share(share: float | None) -> str:
+    """A share as a percentage; "n/a" where it is undefined (a share of no cases)."""
+    return "n/a" if share is None else f"{share:.0%}"
 
 
 def table(header: list[str], rows: Iterable[list[Any]]) -> str:

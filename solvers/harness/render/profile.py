@@ -2,7 +2,8 @@
 
 Everything here reads a matrix file alone (:func:`write_matrix_report`), so measuring
 (``attnreg compare --matrix --json F``) and reporting (``attnreg compare --report F --out DIR``)
-are separate steps.
+are separate steps. A race file (``attnreg compare --race``: its entries name no case) is refused,
+a share of no cases is "n/a", and a setting the file does not record is said to be not recorded.
 """
 
 from __future__ import annotations
@@ -10,15 +11,70 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ..analyse.profile import TAU_MAX, MatrixAnalysis, analyse_matrix, rho
 from ..records import RaceEntry, RaceFile, load_race, write_atomic
 from .figures import _figure, _save, _styles
-from .markdown import brief, table
+from .markdown import brief, fmt_share, table
 from .provenance import commit_label
 
 #: τ at which the profile table reads the curves.
 TABLE_TAUS = (1.0, 2.0, 5.0, 10.0, 100.0)
+#: The fields that name an entry's case (:mod:`solvers.harness.records.cases`): every matrix entry has them,
+#: no race entry does.
+CASE_FIELDS = ("case", "kind", "start", "target")
+
+
+def require_matrix(race: RaceFile) -> None:
+    """Refuse what is not a measured benchmark matrix: no entries, or entries that name no case.
+
+    Raises
+    ------
+    ValueError
+        ``race`` holds no entry, or an entry lacks one of :data:`CASE_FIELDS` (a race file).
+    """
+    entries = race["race"]
+    if not entries:
+        raise ValueError("the matrix file holds no measured case yet")
+    caseless = sum(any(name not in entry for name in CASE_FIELDS) for entry in entries)
+    if caseless:
+        raise ValueError(f"not a benchmark-matrix file: {caseless} of {len(entries)} entries name no case "
+                         f"({', '.join(CASE_FIELDS)}), as the entries of a race (`attnreg compare --race`) do; "
+                         "the matrix report reads a file written by `attnreg compare --matrix --json FILE`")
+
+
+def recorded_settings(race: RaceFile) -> dict[str, Any]:
+    """The matrix's settings as the file records them: its ``settings``, else the options every entry's
+    provenance records alike (the run's own); ``{}`` where it records neither."""
+    if race.get("settings"):
+        return race["settings"]
+    options = [(entry.get("provenance") or {}).get("options") for entry in race["race"]]
+    return options[0] if options and options[0] and all(o == options[0] for o in options) else {}
+
+
+def matrix_analysis(race: RaceFile) -> MatrixAnalysis:
+    """The profile of ``race``'s entries, with the default method its settings record (else the method the
+    matrix ran first)."""
+    return analyse_matrix(race["race"], recorded_settings(race).get("default") or race["race"][0]["method"])
+
+
+def caps_sentence(settings: dict[str, Any]) -> str:
+    """The solver-time caps the matrix ran under, as far as ``settings`` records them (never a default)."""
+    max_time, factor = settings.get("max_time"), settings.get("budget_factor")
+    absolute = ("an absolute cap (not recorded in this file)" if max_time is None
+                else f"{max_time:g} s × √(n²d / (128²·16))")
+    relative = ("a multiple of the best time so far there (not recorded in this file)" if factor is None
+                else f"{factor:g}× the best time so far there")
+    exact = ("so up to which τ the profile is exact is not recorded" if factor is None
+             else f"so the profile is exact up to τ = {factor:g} where the absolute cap does not bind")
+    return f"A method's solver-time cap on a case is min({absolute}, {relative}), {exact}."
+
+
+def _rank(analysis: MatrixAnalysis, method: str) -> tuple[float, float]:
+    """Sort key of a method: its share solved, then within 2× (where no case was solved every share is
+    undefined, and the methods rank alike)."""
+    return (analysis.share(method, "solved") or 0.0, analysis.share(method, "within2") or 0.0)
 
 
 def plot_profile(analysis: MatrixAnalysis, path: Path) -> None:
@@ -26,7 +82,7 @@ def plot_profile(analysis: MatrixAnalysis, path: Path) -> None:
     the peers dashed), written atomically as a PNG."""
     fig, (ax,) = _figure(1, width=8.0, height=5.6)
     colours = _styles(analysis.methods)
-    order = sorted(analysis.methods, key=lambda m: -analysis.share(m, "solved"))
+    order = sorted(analysis.methods, key=lambda m: -_rank(analysis, m)[0])
     for method in order:
         ratios = sorted(r[method] for r in analysis.ratios.values())
         taus = [1.0] + [r for r in ratios if r <= TAU_MAX] + [TAU_MAX]
@@ -49,13 +105,14 @@ def plot_profile(analysis: MatrixAnalysis, path: Path) -> None:
 
 
 def profile_table(analysis: MatrixAnalysis) -> str:
-    """Per method: ρ(τ) at :data:`TABLE_TAUS` (ρ(1) = share fastest, ρ(100) ≈ share solved), the default first."""
+    """Per method: ρ(τ) at :data:`TABLE_TAUS` (ρ(1) = share fastest, ρ(100) ≈ share solved), the default first;
+    "n/a" where no case was solved by any method."""
     rows = []
     for method in _ordered(analysis):
         ratios = [r[method] for r in analysis.ratios.values()]
         name = f"**{method}** (default)" if method == analysis.default else (
             method if analysis.project.get(method) else f"{method} (peer)")
-        rows.append([name, *(f"{rho(ratios, tau):.2f}" for tau in TABLE_TAUS)])
+        rows.append([name, *(f"{rho(ratios, tau):.2f}" if ratios else "n/a" for tau in TABLE_TAUS)])
     return table(["method", *(f"ρ({tau:g})" for tau in TABLE_TAUS)], rows)
 
 
@@ -74,21 +131,24 @@ def kinds_table(analysis: MatrixAnalysis) -> str:
 
 
 def verdict_lines(analysis: MatrixAnalysis) -> list[str]:
-    """The default method against the issue's bar: share solved (of what any method solves), fastest, within 2×,
-    and the cases where it fails while a peer succeeds."""
+    """The default method against the issue's bar: share solved (of what any method solves), fastest, within 2×
+    ("n/a" where no method solved any case), the strongest peer, and the cases where the default fails while a
+    peer succeeds."""
     default = analysis.default
     if default not in analysis.rows:
         return [f"The default method `{default}` is not in this file."]
-    solved, fastest, within2 = (analysis.share(default, what) for what in ("solved", "fastest", "within2"))
-    lines = [f"Over {analysis.cases} cases ({len(analysis.ratios)} solved by some method, {len(analysis.unsolved)} "
-             f"by none), the default `{default}` solves {solved:.0%} of the cases any method solves (bar: 95 %), is "
-             f"the fastest on {fastest:.0%} (bar: 60 %) and within 2× of the fastest on {within2:.0%} (bar: 90 %)."]
-    best_peer = max((m for m in analysis.methods if not analysis.project.get(m)),
-                    key=lambda m: (analysis.share(m, "solved"), analysis.share(m, "within2")), default=None)
-    if best_peer is not None:
-        lines.append(f"The strongest peer is `{best_peer}`: it solves {analysis.share(best_peer, 'solved'):.0%}, is "
-                     f"the fastest on {analysis.share(best_peer, 'fastest'):.0%} and within 2× on "
-                     f"{analysis.share(best_peer, 'within2'):.0%}.")
+    solved, fastest, within2 = (fmt_share(analysis.share(default, what)) for what in ("solved", "fastest", "within2"))
+    cases = (f"Over {analysis.cases} cases ({len(analysis.ratios)} solved by some method, {len(analysis.unsolved)} "
+             "by none)" if analysis.ratios else
+             f"Over {analysis.cases} cases, none solved by any method (so every share of them is undefined)")
+    lines = [f"{cases}, the default `{default}` solves {solved} of the cases any method solves (bar: 95 %), is "
+             f"the fastest on {fastest} (bar: 60 %) and within 2× of the fastest on {within2} (bar: 90 %)."]
+    best_peer = max((m for m in analysis.methods if not analysis.project.get(m)), key=lambda m: _rank(analysis, m),
+                    default=None)
+    if best_peer is not None and analysis.ratios:
+        lines.append(f"The strongest peer is `{best_peer}`: it solves {fmt_share(analysis.share(best_peer, 'solved'))}, "
+                     f"is the fastest on {fmt_share(analysis.share(best_peer, 'fastest'))} and within 2× on "
+                     f"{fmt_share(analysis.share(best_peer, 'within2'))}.")
     fails = analysis.default_fails_peer_solves
     lines.append("No case where the default fails and a peer reaches the target." if not fails else
                  f"Cases where the default fails and a peer reaches the target ({len(fails)}): "
@@ -114,38 +174,41 @@ def failures_table(entries: Sequence[RaceEntry], default: str) -> str:
 def matrix_markdown(race: RaceFile, figure: str | None = "profile.png") -> list[str]:
     """The matrix section: verdict, figure, profile table, success per kind, endings (Markdown lines)."""
     entries = race["race"]
-    settings = race.get("settings") or {}
-    default = settings.get("default") or entries[0]["method"]
-    analysis = analyse_matrix(entries, default)
+    analysis = matrix_analysis(race)
     commits = ", ".join(dict.fromkeys(commit_label(e.get("provenance") or {}) for e in entries)) or "no commit"
     lines = ["## The benchmark matrix: performance profile", "",
              f"Every method on every case (problem kind × start × size × seed), wall time to the case's target: "
              f"L ≤ 1e-10 where min L = 0 (planted), else ‖∇L‖/‖∇L(start)‖ ≤ 1e-8; measured at {commits} by "
-             f"`attnreg compare --matrix`. A method's solver-time cap on a case is min({settings.get('max_time', 2):g} s "
-             f"× √(n²d / (128²·16)), {settings.get('budget_factor', 100):g}× the best time so far there), so the "
-             f"profile is exact up to τ = {settings.get('budget_factor', 100):g} where the absolute cap does not bind.",
-             ""]
+             f"`attnreg compare --matrix`. {caps_sentence(recorded_settings(race))}", ""]
     lines += verdict_lines(analysis) + [""]
     if figure:
         lines += [f"![performance profile]({figure})", ""]
     lines += ["ρ(τ): the fraction of the cases some method solved that the method solved within τ × the fastest "
               "time (ρ(1): fastest):", "", profile_table(analysis), "",
               "Cases solved per problem kind, and over the cases some method solved: fastest, within 2×:", "",
-              kinds_table(analysis), "", "Where the target was not reached:", "", failures_table(entries, default), ""]
+              kinds_table(analysis), "", "Where the target was not reached:", "", failures_table(entries, analysis.default),
+              ""]
     return lines
 
 
 def write_matrix_report(source: Path | RaceFile, out_dir: Path) -> Path:
-    """``out_dir/report.md`` and ``out_dir/profile.png`` from a matrix file alone; returns the report's path."""
+    """``out_dir/report.md`` and ``out_dir/profile.png`` from a matrix file alone; returns the report's path.
+
+    No figure where no method solved any case (there is no profile to draw).
+
+    Raises
+    ------
+    ValueError
+        ``source`` is not a race file, or not a measured matrix (:func:`require_matrix`).
+    """
     race = load_race(source) if isinstance(source, (str, Path)) else source
+    require_matrix(race)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if not race["race"]:
-        raise ValueError("the matrix file holds no measured case yet")
-    settings = race.get("settings") or {}
-    default = settings.get("default") or race["race"][0]["method"]
-    plot_profile(analyse_matrix(race["race"], default), out_dir / "profile.png")
-    lines = ["# The benchmark matrix", "", *matrix_markdown(race)]
+    analysis = matrix_analysis(race)
+    if analysis.ratios:
+        plot_profile(analysis, out_dir / "profile.png")
+    lines = ["# The benchmark matrix", "", *matrix_markdown(race, "profile.png" if analysis.ratios else None)]
     path = out_dir / "report.md"
     write_atomic(path, "\n".join(lines))
     return path
@@ -153,6 +216,6 @@ def write_matrix_report(source: Path | RaceFile, out_dir: Path) -> Path:
 
 def _ordered(analysis: MatrixAnalysis) -> list[str]:
     """The default first, then by share solved and share within 2×."""
-    rest = sorted((m for m in analysis.methods if m != analysis.default),
-                  key=lambda m: (-analysis.share(m, "solved"), -analysis.share(m, "within2")))
+    rest = sorted((m for m in analysis.methods if m != analysis.default), key=lambda m: _rank(analysis, m),
+                  reverse=True)
     return ([analysis.default] if analysis.default in analysis.methods else []) + rest

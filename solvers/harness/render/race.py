@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..analyse.race import summarise
 from ..records import RaceEntry, load_race
-from .profile import matrix_markdown
+from .profile import matrix_markdown, require_matrix
 from .provenance import commit_label
 
 
@@ -67,6 +67,11 @@ def race_section(out_dir: Path) -> list[str]:
             continue
         if any("case" in e for e in entries):  # a benchmark matrix: its profile and tables
             race = load_race(path)
+            try:
+                require_matrix(race)
+            except ValueError as exc:
+                lines += [f"`race/{path.name}`: not readable ({exc}).", ""]
+                continue
             figure = path.parent / path.stem / "profile.png"   # attnreg compare --report F --out race/<stem>
             lines += [f"From the matrix file `race/{path.name}`:", ""]
             lines += matrix_markdown(race, f"race/{path.stem}/profile.png" if figure.exists() else None)[2:]
