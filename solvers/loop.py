@@ -84,7 +84,8 @@ class IterativeSolver:
       ``max_time``; ``diverged`` when the loss is NaN/inf or exceeds ``divergence_factor`` ×
       the starting loss; ``error`` only when something raises (the message keeps the
       reason); ``skipped`` when the method cannot run on the problem's layout (:meth:`skip`)
-      — in every case the partial history is returned.
+      — in every case the partial history is returned. ``KeyboardInterrupt`` is no ending of the
+      method but the user stopping the whole run: it propagates (the callback has seen every row).
 
     Parameters
     ----------
@@ -159,7 +160,7 @@ class IterativeSolver:
     def solve(self, problem: Problem, X0: Any = None, Y0: Any = None, *, eps: float = 1e-10,
               max_iter: int = 100, max_time: float | None = None,
               callback: Callable[[HistoryRow], None] | None = None) -> SolveResult:
-        """Minimise L from (X0, Y0); see the class docstring for the stopping rules.
+        """Minimise L from (X0, Y0); see the class docstring for the stopping rules (and Ctrl-C).
 
         Parameters
         ----------
@@ -268,8 +269,6 @@ class IterativeSolver:
                 return state, iteration, *run.no_further_decrease(str(exc))
             except Exception as exc:  # noqa: BLE001 - a failing step is a result, not a crash
                 return state, iteration, "error", describe_exception(exc)
-            except KeyboardInterrupt:
-                return state, iteration, "error", "interrupted by the user"
             iteration += 1
             state = new_state
             try:

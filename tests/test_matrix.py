@@ -66,7 +66,8 @@ def fake(case, kind, method, wall, project=True):
     n, seed = 8, int(case[1:])
     return RaceEntry(method=method, project=project, n=n, d=2, seed=seed, wall=wall, solver_time=wall or 1.0,
                      iterations=1, loss=0.0, status="converged" if wall else "timeout", message="",
-                     case=f"{kind}/zero/8x2/{seed}", kind=kind, start="zero")
+                     case=f"{kind}/zero/8x2/{seed}", kind=kind, start="zero",
+                     target="loss" if kind == "planted" else "stationary")
 
 
 SYNTHETIC = [  # case: (a, b, peer); None = not reached

@@ -1,7 +1,9 @@
 """``attnreg``: the command line.
 
 Each subcommand lives in its own module with ``configure(parser)`` and ``run(args) -> int``,
-imported only when it is used.
+imported only when it is used. Ctrl-C stops any of them with exit status :data:`INTERRUPTED`
+and one line on standard error: a command that saves results raises the ``KeyboardInterrupt``
+again with what it kept and how to go on as its message, any other says it stopped.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ SUBCOMMANDS = {
     "compare": ("solvers.cli.compare", "run several methods on one problem and tabulate times to each accuracy"),
     "sparsify": ("solvers.cli.sparsify", "attention sparsification: error table of each method over seeds"),
 }
+
+
+#: The exit status after Ctrl-C (128 + SIGINT, as a shell reports it).
+INTERRUPTED = 130
 
 
 #: What ``attnreg --help`` says the program is.
@@ -61,4 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     except (BackendUnavailable, UsageError) as exc:  # e.g. --backend cupy on a machine without CuPy or a GPU
         print(f"attnreg {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:  # a command that saves results says what it kept in the message
+        print(f"interrupted: {str(exc) or f'attnreg {args.command} stopped'}", file=sys.stderr)
+        return INTERRUPTED
 

@@ -4,18 +4,23 @@ Every method starts from the same (X0, Y0) and runs under the same stopping rule
 method failing (even at construction) does not stop the others: it is reported with
 status "error" and the reason. The exit status is 0 whenever the comparison ran; each
 method's status is data, shown in the table (final loss, gradient norm, solver and wall
-time) and saved with ``--json``.
+time) and saved with ``--json`` (rewritten atomically as each method finishes, before any
+plot). Ctrl-C stops the comparison at once with exit status 130, saying which methods'
+results ``--json`` kept.
 
 ``--race`` runs :mod:`solvers.harness.measure.race` instead: the project's methods against every
 peer on planted problems of several sizes and seeds, wall time to ``--eps``; ``--matrix`` the
 benchmark matrix (:mod:`solvers.harness.measure.matrix`, :mod:`solvers.cli.matrix`), and
-``--report FILE --out DIR`` its report from the saved file alone.
+``--report FILE --out DIR`` its report from the saved file alone. The race's ``--json`` is
+rewritten after each problem, so that Ctrl-C keeps the problems finished.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -90,8 +95,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def compare(problem: Problem, methods: list[str], X0: Any = None, *, console: Console | None = None,
-            **solve_options: Any) -> list[SolveResult]:
+            finished: Callable[[list[SolveResult]], None] | None = None, **solve_options: Any) -> list[SolveResult]:
     """Run each method on ``problem`` from the same start; never raises for a failing method.
+
+    A ``KeyboardInterrupt`` propagates at once: the method under way is lost, those before
+    it have been handed to ``finished``.
 
     Parameters
     ----------
@@ -102,6 +110,8 @@ def compare(problem: Problem, methods: list[str], X0: Any = None, *, console: Co
         Common starting X (Y0 is the exact least-squares step for it, as in ``solve``).
     console : rich.console.Console, optional
         Where progress goes (default: standard error).
+    finished : callable, optional
+        Called with the results so far after each method (to save them as they come).
     **solve_options
         ``eps``, ``max_iter``, ``max_time``.
     """
@@ -115,6 +125,8 @@ def compare(problem: Problem, methods: list[str], X0: Any = None, *, console: Co
                                  history=[], message=describe_exception(exc), solver=method,
                                  backend=problem.backend.name, dtype=problem.dtype)
         results.append(result)
+        if finished is not None:
+            finished(results)
     return results
 
 
@@ -130,20 +142,20 @@ def _seconds(value: float | None) -> str:
 def results_table(results: list[SolveResult], title: str = "") -> Table:
     """A rich table narrow enough for a 100-column terminal: one row per method, its full name,
     status, iterations, final loss and |g|, solver time to each of :data:`TARGETS` ("·": never
-    reached), solver and wall time. A method that ran on another backend than the first row's
-    (a peer that moved the problem off the clock) is marked with ``*`` and named in the caption."""
+    reached), solver and wall time. A method that ran on another backend than the problem's
+    (a peer that moved the problem off the clock: ``info["moved_from"]``) is marked with ``*``
+    and its backend named in the caption."""
     table = Table(title=title or None, box=None, padding=(0, 0, 0, 1), pad_edge=False, header_style="bold underline")
     table.add_column("method", no_wrap=True)
     table.add_column("status", no_wrap=True)
     for column in ("iters", "loss", "|g|", *(f"L≤{target:.0e}".replace("e-0", "e-") for target in TARGETS),
                    "solver", "wall"):
         table.add_column(column, justify="right", no_wrap=True)
-    home = results[0].backend if results else ""
-    moved = sorted({result.backend for result in results} - {home})
+    moved = sorted({result.backend for result in results if "moved_from" in result.info})
     if moved:
         table.caption = f"* ran on {', '.join(moved)} (the problem moved there off the clock)"
     for result in results:
-        name = result.solver if result.backend == home else f"{result.solver}*"
+        name = f"{result.solver}*" if "moved_from" in result.info else result.solver
         table.add_row(name, result.status, str(result.iterations), f"{result.loss:.2e}", f"{result.grad_norm:.1e}",
                       *(_seconds(result.time_to_reach(target)) for target in TARGETS), _seconds(result.time),
                       _seconds(result.wall_time))
@@ -162,27 +174,45 @@ def run(args: argparse.Namespace) -> int:
         return run_race(args)
     problem, X0 = build_problem(args)
     methods = args.methods or [DEFAULT_METHOD, *(name for name in list_solvers() if name != DEFAULT_METHOD)]
-    console = Console(stderr=True)
-    results = compare(problem, methods, X0, console=console, eps=args.eps, max_iter=args.max_iter,
-                      max_time=args.max_time)
+    settings = {key: value for key, value in vars(args).items() if not key.startswith("_")}
+    environment = collect(problem.backend) if args.json is not None else {}
+    done: list[SolveResult] = []
+
+    def finished(results: list[SolveResult]) -> None:
+        done[:] = results
+        if args.json is not None:
+            write_json(args.json, {"problem": repr(problem), "settings": settings, "environment": environment,
+                                   "results": [result.to_dict() for result in results]})
+
+    try:
+        results = compare(problem, methods, X0, console=Console(stderr=True), finished=finished, eps=args.eps,
+                          max_iter=args.max_iter, max_time=args.max_time)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(_kept(args.json, [result.solver for result in done], methods[len(done):])) from None
     out = Console() if Console().is_terminal else Console(width=100)  # piped output: the table's own width
     out.print(results_table(results, title=f"{problem} eps={args.eps:g} max_iter={args.max_iter}"))
     for result in results:
         if result.status != "converged":
             out.print(f"{result.solver}: {result.status}: {result.message}", highlight=False, markup=False,
                       soft_wrap=True)
+    if args.json is not None:
+        out.print(f"json: {args.json}")
     if args.plot is not None:
         from ..harness.render.figures import plot_convergence
 
         plot_convergence(results, args.plot, title=str(problem))
         out.print(f"plot: {args.plot}")
-    if args.json is not None:
-        settings = {key: value for key, value in vars(args).items() if not key.startswith("_")}
-        write_json(args.json, {"problem": repr(problem), "settings": settings,
-                                      "environment": collect(problem.backend),
-                                      "results": [result.to_dict() for result in results]})
-        out.print(f"json: {args.json}")
     return 0
+
+
+def _kept(path: Path | None, done: list[str], rest: list[str]) -> str:
+    """What an interrupted comparison kept (the ``done`` methods, in ``path``) and how to run the ``rest``."""
+    again = f"--methods {','.join(rest)} runs the rest"
+    if path is None:
+        return f"nothing was saved (no --json); {again}"
+    if not done:
+        return f"no method finished, {path} was not written"
+    return f"the results of {', '.join(done)} are kept in {path}; {again} (into another --json)"
 
 
 def _race_line(entry: RaceEntry) -> str:
@@ -192,19 +222,42 @@ def _race_line(entry: RaceEntry) -> str:
 
 
 def run_race(args: argparse.Namespace) -> int:
-    """``--race``: the race table (Markdown) on standard output, every entry with ``--json``."""
+    """``--race``: the race table (Markdown) on standard output, every entry with ``--json`` (saved after each
+    problem, so that Ctrl-C keeps the finished ones)."""
     from ..harness.measure import race
     from ..harness.measure.environment import collect
     from ..harness.records import write_race
     from ..harness.render.race import markdown
 
     console = Console(stderr=True)
-    entries = race.run_race(args.sizes or race.SIZES, args.seeds or race.SEEDS,
-                            project=args.methods or race.PROJECT_METHODS, target=args.eps,
-                            max_time=args.max_time or 300.0, budget_factor=args.budget_factor or 3.0,
-                            progress=lambda entry: console.print(_race_line(entry), highlight=False))
+    environment = collect() if args.json is not None else {}
+    problems = 0  # finished so far
+
+    def finished(entries: list[RaceEntry]) -> None:
+        nonlocal problems
+        problems += 1
+        if args.json is not None:
+            write_race(args.json, entries, environment)
+
+    try:
+        entries = race.run_race(args.sizes or race.SIZES, args.seeds or race.SEEDS,
+                                project=args.methods or race.PROJECT_METHODS, target=args.eps,
+                                max_time=args.max_time or 300.0, budget_factor=args.budget_factor or 3.0,
+                                progress=lambda entry: console.print(_race_line(entry), highlight=False),
+                                on_case=finished)
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(_race_kept(args.json, problems)) from None
     print(markdown(entries, args.eps), end="")
     if args.json is not None:
-        write_race(args.json, entries, collect())
         print(f"json: {args.json}")
     return 0
+
+
+def _race_kept(path: Path | None, problems: int) -> str:
+    """What an interrupted race kept: the entries of its ``problems`` finished problems, in ``path``."""
+    if path is None:
+        return "nothing was saved (no --json)"
+    if not problems:
+        return f"no problem finished, {path} was not written"
+    return (f"the entries of the finished problems ({problems}) are kept in {path} (the race has no --resume: "
+            "run it again, into another --json to keep these)")

@@ -5,13 +5,18 @@ without ``--sizes``, ``--seeds``, ``--kinds`` or ``--starts`` the full matrix
 (:func:`~solvers.harness.measure.matrix.full_cases`, 104 cases), with any of them every combination;
 ``--quick`` a few small cases in seconds; ``--resume`` continues F; ``--time-budget S`` starts no
 case after S seconds; ``--workers N`` measures N cases side by side), prints each entry as it is
-measured and, at the end, the profile's tables. ``--report F --out DIR`` writes ``DIR/report.md``
-and ``DIR/profile.png`` from F alone (:mod:`solvers.harness.render.profile`).
+measured and, at the end, the profile's tables. An F that already holds cases is refused unless
+``--resume`` continues it or ``--overwrite`` starts it afresh, and an F that ``--resume`` cannot
+read is refused; both in one line, before any case runs. Ctrl-C stops at once: the finished
+cases stay in F (exit status 130). ``--report F --out DIR`` writes ``DIR/report.md`` and
+``DIR/profile.png`` from F alone (:mod:`solvers.harness.render.profile`).
 """
 
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .arguments import UsageError, non_negative_int, positive_float, positive_int
@@ -44,6 +49,9 @@ def add_matrix_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--starts", type=_choices(STARTS, "starts"), default=None, metavar="S,...",
                        help=f"--matrix: starts (default all: {', '.join(STARTS)})")
     group.add_argument("--resume", action="store_true", help="--matrix: keep the cases --json already holds")
+    group.add_argument("--overwrite", action="store_true",
+                       help="--matrix: measure afresh into a --json FILE that holds cases (they are lost; without "
+                            "--resume or --overwrite such a FILE is refused)")
     group.add_argument("--time-budget", type=positive_float, default=None, metavar="S",
                        help="--matrix: start no case after S seconds (resume later with --resume)")
     group.add_argument("--workers", type=positive_int, default=1, metavar="N",
@@ -69,12 +77,39 @@ def _report(args: argparse.Namespace) -> int:
         raise UsageError("--report FILE needs --out DIR (where report.md and profile.png go)")
     if not args.report.is_file():
         raise UsageError(f"--report: {args.report} is not a file")
-    try:
+    with _read_as("--report", args.report):
         path = write_matrix_report(args.report, args.out)
-    except (ValueError, KeyError, TypeError) as exc:
-        raise UsageError(f"--report: {args.report}: {exc}") from None
     print(f"report: {path}")
     return 0
+
+
+@contextmanager
+def _read_as(option: str, path: Path, hint: str = "") -> Iterator[None]:
+    """Turn what reading a matrix file raises when it is not one (not JSON, not UTF-8, not a race file, a newer
+    schema, unreadable) into a one-line UsageError naming ``option`` and ``path``, with ``hint`` appended."""
+    try:
+        yield
+    except (ValueError, KeyError, TypeError, OSError) as exc:  # JSONDecodeError, UnicodeDecodeError are ValueErrors
+        raise UsageError(f"{option}: {path}: {exc}{hint}") from None
+
+
+def _check_existing(args: argparse.Namespace) -> None:
+    """Refuse, before any case runs, to resume a --json file that cannot be read or to start over one that holds
+    cases (or that is something else) without --overwrite."""
+    from ..harness.records import load_race
+
+    path = args.json
+    if args.resume and args.overwrite:
+        raise UsageError("--resume continues --json FILE and --overwrite starts it afresh: give one of them")
+    if args.overwrite or not path.exists() or (not args.resume and path.stat().st_size == 0):
+        return
+    option, hint = (("--resume", "; move it away or measure into a new --json") if args.resume else
+                    ("--json", " (it exists and cannot be read as a matrix file: --overwrite replaces it)"))
+    with _read_as(option, path, hint):
+        held = load_race(path)["race"]
+    if held and not args.resume:
+        raise UsageError(f"--json {path} already holds measurements ({len(held)} entries): --resume continues it, "
+                         "--overwrite measures it afresh (they are lost)")
 
 
 def _measure(args: argparse.Namespace) -> int:
@@ -88,6 +123,7 @@ def _measure(args: argparse.Namespace) -> int:
 
     if args.json is None:
         raise UsageError("--matrix needs --json FILE (the matrix is saved there after every case; --resume continues it)")
+    _check_existing(args)
     if args.quick:
         cases = matrix.quick_cases()
         methods = args.methods or list(matrix.QUICK_METHODS)
@@ -112,6 +148,9 @@ def _measure(args: argparse.Namespace) -> int:
                                        budget_factor=args.budget_factor or 100.0, progress=line)
     except ResumeConflict as exc:
         raise UsageError(str(exc)) from None
+    except KeyboardInterrupt:
+        raise KeyboardInterrupt(f"the finished cases are kept in {args.json}; run the same command with --resume"
+                                f"{' instead of --overwrite' if args.overwrite else ''} to continue") from None
     if race["race"]:
         analysis = analyse_matrix(race["race"], race.get("settings", {}).get("default", ""))
         print("\n".join(verdict_lines(analysis)) + "\n\n" + profile_table(analysis) + "\n\n" + kinds_table(analysis))

@@ -105,9 +105,8 @@ def run(args: argparse.Namespace) -> int:
                          machine=args.machine, progress=None if args.no_progress else work_progress,
                          threads=args.threads, rule=rule_of(args))
     except KeyboardInterrupt:
-        print("interrupted: the finished points are kept in measurements.json; "
-              "run the same command with --resume to continue", file=sys.stderr)
-        return 130
+        raise KeyboardInterrupt(f"the finished points are kept in {out / 'measurements.json'}; "
+                                "run the same command with --resume to continue") from None
     except ResumeConflict as exc:  # never two commits or two settings under one label
         print(f"attnreg reproduce: error: {exc}; measure into a new --out", file=sys.stderr)
         return 2

@@ -158,8 +158,6 @@ class ScipyPeer(IterativeSolver):
                                                  callback=callback, options=self.scipy_options(run), **extra)
         except Exception as exc:  # noqa: BLE001 - a failing run is a result, not a crash
             return progress["state"], progress["iteration"], "error", describe_exception(exc)
-        except KeyboardInterrupt:
-            return progress["state"], progress["iteration"], "error", "interrupted by the user"
         status, message = progress["status"]
         if not status:  # SciPy's tolerances are zero: it stopped because no step decreased the loss
             status, message = run.no_further_decrease(f"SciPy {self.method}: {result.message}")

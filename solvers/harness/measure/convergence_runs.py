@@ -66,7 +66,10 @@ def _done(store: Store, runs: RunSet, backend: str) -> set[tuple[str, int, int, 
 
 
 def run_convergence(store: Store, runs: RunSet, backend: str, tick: Tick) -> None:
-    """Every solve of ``runs`` on ``backend`` not yet in ``store``; a failing solve is recorded with status "error"."""
+    """Every solve of ``runs`` on ``backend`` not yet in ``store``; a failing solve is recorded with status "error".
+
+    Ctrl-C (``KeyboardInterrupt``) propagates and the solve under way is not recorded, so a resume measures it.
+    """
     from ...problem import Problem
     from ...registry import get_solver
 

@@ -17,7 +17,10 @@ factorise a dense matrix whose Cholesky costs more than :data:`DENSE_FLOPS` per 
 
 **Resumable, with a time budget.** The file is rewritten atomically after every case; with
 ``resume`` the cases it already holds are kept and only the others run (a file measured at
-another commit or with other settings is refused, :class:`~solvers.harness.records.ResumeConflict`).
+another commit or with other settings is refused, :class:`~solvers.harness.records.ResumeConflict`);
+without, it is started afresh. Ctrl-C (``KeyboardInterrupt``) stops the run at once: the file
+keeps the finished cases, the cases under way are lost (their worker processes are terminated)
+and a resume measures them.
 With ``time_budget`` no case starts after that many seconds (the first always does, so every
 resume makes progress); the rest wait for a resume.
 
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import math
 import os
+import signal
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -202,7 +206,7 @@ def run_matrix(cases: Sequence[Case], path: Path, *, methods: Sequence[str] | No
         while left and may_start():
             finished(measure_case(left.pop(0), options))
     else:
-        with _single_threaded_children(threads), ProcessPoolExecutor(workers, mp_context=_spawn()) as pool:
+        with _single_threaded_children(threads), _pool(workers) as pool:
             running: set[Future] = set()
             while left or running:
                 while left and len(running) < workers and may_start():
@@ -233,10 +237,22 @@ def _resumed(path: Path, provenance: Provenance) -> list[RaceEntry]:
     return list(entries)
 
 
-def _spawn() -> Any:
+@contextmanager
+def _pool(workers: int) -> Iterator[ProcessPoolExecutor]:
+    """``workers`` spawned processes that ignore Ctrl-C; whatever ends the block early (Ctrl-C here included)
+    terminates them at once instead of waiting for their cases, and is raised again."""
     import multiprocessing
 
-    return multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN))
+    try:
+        yield pool
+    except BaseException:
+        for process in list((pool._processes or {}).values()):  # Python 3.14's pool.terminate_workers()
+            process.terminate()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 #: Environment variables that fix the native thread pools of a process at its start.

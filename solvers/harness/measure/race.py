@@ -152,7 +152,8 @@ def run_race(sizes: Sequence[tuple[int, int]] = SIZES, seeds: Sequence[int] = SE
              project: Sequence[str] = PROJECT_METHODS, peers: Sequence[str] = PEER_METHODS,
              target: float = 1e-10, max_time: float = 300.0, budget_factor: float = 3.0, max_iter: int = 10_000,
              pause: float = 0.2, noise: float = 0.5, memory_limit: float = 4e9,
-             progress: Callable[[RaceEntry], None] | None = None) -> list[RaceEntry]:
+             progress: Callable[[RaceEntry], None] | None = None,
+             on_case: Callable[[list[RaceEntry]], None] | None = None) -> list[RaceEntry]:
     """Run every method on every planted problem; see the module docstring.
 
     Every entry's provenance names the commit and the race's settings (sizes, seeds, target,
@@ -176,6 +177,9 @@ def run_race(sizes: Sequence[tuple[int, int]] = SIZES, seeds: Sequence[int] = SE
         is recorded with status "skipped" (jax.hessian needs 2d² n×n tangents at once).
     progress : callable, optional
         Called with each entry as it is measured.
+    on_case : callable, optional
+        Called with every entry so far once all methods have run on a problem (to save them:
+        a ``KeyboardInterrupt`` propagates at once, and the problem under way is lost).
     """
     settings = {"sizes": [list(size) for size in sizes], "seeds": list(seeds), "target": target, "max_time": max_time,
                 "budget_factor": budget_factor, "max_iter": max_iter, "pause": pause, "noise": noise,
@@ -191,6 +195,8 @@ def run_race(sizes: Sequence[tuple[int, int]] = SIZES, seeds: Sequence[int] = SE
             entries += run_case(problem, X0, Y0, methods, fields={"seed": seed}, provenance=provenance,
                                 target=target, max_time=max_time, budget_factor=budget_factor, max_iter=max_iter,
                                 pause=pause, memory_limit=memory_limit, progress=progress)
+            if on_case is not None:
+                on_case(entries)
     return entries
 
 

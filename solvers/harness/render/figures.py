@@ -228,13 +228,16 @@ def plot_convergence(runs: Iterable[SolveResult | Mapping[str, Any]], path: str 
     -------
     Path
         The file written. Losses of exactly 0 are drawn at 1e-32; the start (t = 0) is
-        left out of the time panel, whose axis is logarithmic.
+        left out of the time panel, whose axis is logarithmic. A panel with nothing to draw
+        (no method took a step, or no loss is finite) says so instead.
     """
     records = [run.to_dict() if isinstance(run, SolveResult) else run for run in runs]
     rows = math.ceil(len(records) / 3)
     fig, axes = _figure(3 if results is not None else 2, height=4.2 + 0.22 * rows)
     colors = _styles(f"{r.get('solver', '?')} [{r.get('backend', '?')}]" for r in records)
     legend: dict[str, tuple[Any, str]] = {}  # one entry per run, below the panels: they share the colours
+    drawn = [False, False]  # whether the iteration and the time panel got a finite point
+    last = 0  # the last iteration drawn: at 0 (no step), the iteration axis still spans 0 … 1
     for index, run in enumerate(records):
         history = run.get("history") or []
         key = f"{run.get('solver', '?')} [{run.get('backend', '?')}]"
@@ -244,7 +247,10 @@ def plot_convergence(runs: Iterable[SolveResult | Mapping[str, Any]], path: str 
         losses = np.maximum([h["loss"] if h["loss"] is not None else math.nan for h in history], 1e-32)
         times = np.array([h["time"] for h in history])
         (line,) = axes[0].plot([h["iteration"] for h in history], losses, color=colors[key], lw=1.2, marker=".", ms=3)
-        axes[1].plot(times[times > 0], losses[times > 0], color=colors[key], lw=1.2, marker=".", ms=3)
+        stepped = (times > 0) & np.isfinite(losses)
+        axes[1].plot(times[stepped], losses[stepped], color=colors[key], lw=1.2, marker=".", ms=3)
+        drawn = [drawn[0] or bool(np.isfinite(losses).any()), drawn[1] or bool(stepped.any())]
+        last = max(last, history[-1]["iteration"])
         label = f"{key} ({run.get('status', '?')}{size})"
         res = results[index] if results is not None else None
         if res is not None:
@@ -256,9 +262,11 @@ def plot_convergence(runs: Iterable[SolveResult | Mapping[str, Any]], path: str 
                 axes[2].plot(xs, res.fit.intercept + res.fit.slope * xs, color=colors[key])
                 label += f": {res.fit.slope:.2g} it/decade"
         legend[f"{index}"] = (line, label)
-    axes[0].set(yscale="log", xscale="symlog", xlabel="iteration", ylabel="loss L(X, Y)", title="loss against iteration",
-                xlim=(0, None))
-    axes[1].set(yscale="log", xscale="log", xlabel="solver time (s)", ylabel="loss", title="loss against time")
+    _log_panel(axes[0], drawn[0], "no finite loss to draw",
+               {"yscale": "log", "xscale": "symlog", "xlim": (0, None if last else 1)},
+               xlabel="iteration", ylabel="loss L(X, Y)", title="loss against iteration")
+    _log_panel(axes[1], drawn[1], "no method took a step:\nnothing to draw against time",
+               {"yscale": "log", "xscale": "log"}, xlabel="solver time (s)", ylabel="loss", title="loss against time")
     if results is not None:
         axes[2].set(xlabel="log10(1/ε)", ylabel="iterations to reach ε", title="iterations against log(1/ε)",
                     ylim=(0, None))
@@ -272,3 +280,14 @@ def plot_convergence(runs: Iterable[SolveResult | Mapping[str, Any]], path: str 
     path = Path(path)
     _save(fig, path)
     return path
+
+
+def _log_panel(ax: Any, drawn: bool, note: str, scales: dict[str, Any], **labels: Any) -> None:
+    """Label a panel; give it the logarithmic ``scales`` where it has points (``drawn``), else (a log axis cannot
+    scale nothing) write ``note`` in it."""
+    ax.set(**labels)
+    if drawn:
+        ax.set(**scales)
+    else:
+        ax.text(0.5, 0.5, note, transform=ax.transAxes, ha="center", va="center", color="0.4")
+        ax.set(xticks=[], yticks=[])
