@@ -82,3 +82,23 @@ def test_bad_input_exits_2_with_a_clear_message(argv, fragment, capsys, monkeypa
 
 def test_at_least_25_bad_inputs_are_covered():
     assert len(BAD) >= 25
+
+
+def test_a_measurements_file_that_is_a_folder_or_hand_edited_gets_one_line(tmp_path, capsys):
+    import json
+    from pathlib import Path
+
+    folder = tmp_path / "folder"
+    (folder / "measurements.json").mkdir(parents=True)
+    assert main(["report", "--out", str(folder)]) == 2
+    assert "Is a directory" in capsys.readouterr().err
+    assert main(["reproduce", "--out", str(folder)]) == 2
+    assert "exists and is not a file" in capsys.readouterr().err
+    edited = tmp_path / "edited"
+    edited.mkdir()
+    source = Path(__file__).resolve().parents[1] / "reports" / "vm" / "measurements.json"
+    data = json.loads(source.read_text())
+    data["points"][3]["median"] = "fast"
+    (edited / "measurements.json").write_text(json.dumps(data))
+    assert main(["report", "--out", str(edited)]) == 2
+    assert "point 3 (" in (err := capsys.readouterr().err) and "'median' must be a number, got 'fast'" in err

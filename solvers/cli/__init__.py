@@ -16,7 +16,7 @@ import sys
 SUBCOMMANDS = {
     "env": ("solvers.cli.env", "print the environment every result records"),
     "solve": ("solvers.cli.solve", "solve one problem with one method, with live progress"),
-    "reproduce": ("solvers.cli.reproduce", "reproduction run: stage timings, convergence, report under reports/"),
+    "reproduce": ("solvers.cli.reproduce", "reproduction run: stage timings, convergence, report under out/reports/<machine>/"),
     "report": ("solvers.cli.reproduce", "rebuild the report from measurements.json or stored asv results"),
     "compare": ("solvers.cli.compare", "run several methods on one problem and tabulate times to each accuracy"),
     "sparsify": ("solvers.cli.sparsify", "attention sparsification: error table of each method over seeds"),

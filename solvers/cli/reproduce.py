@@ -128,6 +128,8 @@ def _output_problem(out: Path, resume: bool) -> str | None:
     if not os.access(out, os.W_OK):
         return f"cannot write into {out}: permission denied"
     path = out / "measurements.json"
+    if path.exists() and not path.is_file():
+        return f"{path} exists and is not a file: move it away or measure into a new --out"
     if not resume:
         return None
     if not path.is_file():
@@ -182,7 +184,7 @@ def _run_report(args: argparse.Namespace) -> int:
             return 2
         try:
             data = load_measurements(path)
-        except ValueError as exc:
+        except (ValueError, OSError) as exc:  # not JSON, not a record, a folder, unreadable
             print(f"cannot read {path}: {exc}", file=sys.stderr)
             return 2
     print(f"report written to {build_report(data, out, args.min_fit_ms / 1e3, rule_of(args, Rule.from_record(data)))}")

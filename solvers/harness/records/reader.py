@@ -52,9 +52,37 @@ def load_measurements(source: Path | str | dict[str, Any]) -> Measurements:
         for record in measured_records(data):  # type: ignore[arg-type]
             record["provenance"] = {**recorded, **(record.get("provenance") or {})}
     data["schema"] = SCHEMA
-    for point in data["points"]:
+    for index, point in enumerate(data["points"]):
+        _check_point(index, point)
         point.setdefault("reason", "")
     return data  # type: ignore[return-value]
+
+
+#: The fields of a stage point the analysis reads, and the types it reads them as (numbers may be missing).
+POINT_FIELDS: dict[str, tuple[type, ...]] = {"stage": (str,), "backend": (str,), "n": (int,), "d": (int,),
+                                             "status": (str,)}
+POINT_NUMBERS = ("median", "q25", "q75", "min", "iqr", "flops", "flops_per_s")
+
+
+def _check_point(index: int, point: Any) -> None:
+    """Raise ``ValueError`` naming the point and field where a (hand-edited) stage point does not hold what the
+    analysis reads: its size, stage, backend and status, and numbers (or nothing) for its timings."""
+    if not isinstance(point, dict):
+        raise ValueError(f"point {index} is a {type(point).__name__}, not a record")
+    for name, kinds in POINT_FIELDS.items():
+        value = point.get(name)
+        if not isinstance(value, kinds) or isinstance(value, bool):
+            raise ValueError(f"point {index} ({point.get('stage', '?')}): {name!r} must be "
+                             f"{' or '.join(kind.__name__ for kind in kinds)}, got {value!r}")
+    for name in POINT_NUMBERS:
+        value = point.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ValueError(f"point {index} ({point['stage']} n={point['n']} d={point['d']}): {name!r} must be a "
+                             f"number, got {value!r}")
+    times = point.get("times") or []
+    if not isinstance(times, list) or any(isinstance(t, bool) or not isinstance(t, (int, float)) for t in times):
+        raise ValueError(f"point {index} ({point['stage']} n={point['n']} d={point['d']}): 'times' must be a list of "
+                         "seconds")
 
 
 def measured_records(data: Measurements) -> list[dict[str, Any]]:
