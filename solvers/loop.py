@@ -382,8 +382,9 @@ class Run:
         row = self.history[-1] if row is None else row
         return row.grad_norm / self.history[0].grad_norm if self.history[0].grad_norm else 0.0
 
-    def no_further_decrease(self, why: str) -> tuple[str, str]:
-        """Status and message for a method that found no decreasing step (:class:`StepFailed`).
+    def no_further_decrease(self, why: str, ending: str | None = None) -> tuple[str, str]:
+        """Status and message for a method that found no decreasing step (:class:`StepFailed`), or for
+        a minimiser that stopped by a rule of its own (``ending`` says which, instead of the precision).
 
         ``stalled``: no step the method can take changes the loss in this precision, yet the
         point is not stationary by ``gtol`` (the loop would have said ``converged`` at the
@@ -391,6 +392,6 @@ class Run:
         stall at 1e-9 (rounding-limited, near a minimum) reads differently from one at 0.8
         (an iterate too badly scaled for the precision, as a sampled Hessian can make it).
         """
-        row = self.history[-1]
-        return "stalled", (f"no further decrease possible in {self.problem.dtype} at |g|/|g0| = "
-                           f"{self.relative_gradient(row):.2e} > gtol = {self.gtol:.2g}, loss {row.loss:.3e} ({why})")
+        row, ending = self.history[-1], ending or f"no further decrease possible in {self.problem.dtype}"
+        return "stalled", (f"{ending} at |g|/|g0| = {self.relative_gradient(row):.2e} > gtol = {self.gtol:.2g}, "
+                           f"loss {row.loss:.3e} ({why})")

@@ -159,8 +159,8 @@ class ScipyPeer(IterativeSolver):
         except Exception as exc:  # noqa: BLE001 - a failing run is a result, not a crash
             return progress["state"], progress["iteration"], "error", describe_exception(exc)
         status, message = progress["status"]
-        if not status:  # SciPy's tolerances are zero: it stopped because no step decreased the loss
-            status, message = run.no_further_decrease(f"SciPy {self.method}: {result.message}")
+        if not status:  # SciPy's tolerances are zero: a rule of its own stopped it (a failed line search or model)
+            status, message = run.no_further_decrease(result.message, f"SciPy {self.method} stopped by its own rule")
         return progress["state"], progress["iteration"], status, message
 
 
