@@ -12,7 +12,8 @@ results ``--json`` kept.
 peer on planted problems of several sizes and seeds, wall time to ``--eps``; ``--matrix`` the
 benchmark matrix (:mod:`solvers.harness.measure.matrix`, :mod:`solvers.cli.matrix`), and
 ``--report FILE --out DIR`` its report from the saved file alone. The race's ``--json`` is
-rewritten after each problem, so that Ctrl-C keeps the problems finished.
+rewritten after each problem, so that Ctrl-C keeps the problems finished. An option the chosen
+mode does not read (``--race --backend torch``, ``--matrix --eps``) is refused, never ignored.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from rich.table import Table
 
 from ..loop import describe_exception
 from ..methods import DEFAULT_METHOD
-from .arguments import positive_float, writable_file
+from .arguments import UsageError, positive_float, writable_file
 from .matrix import add_matrix_arguments
 from .solve import add_problem_arguments, build_problem
 from ..problem import Problem
@@ -92,6 +93,39 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "reached --eps, relative to the best project time (default 3); --matrix: relative "
                              "to the best time so far on the case (default 100)")
     add_matrix_arguments(parser)
+
+
+#: The options each mode of ``compare`` reads; one given (not at its default) in a mode that does not read it
+#: is refused rather than ignored (:func:`check_mode_options`).
+MODE_OPTIONS = {
+    "compare": {"n", "d", "seed", "kind", "backend", "dtype", "start_noise", "start_seed", "eps", "max_iter",
+                "max_time", "methods", "plot", "json"},
+    "race": {"race", "sizes", "seeds", "budget_factor", "methods", "eps", "max_time", "json"},
+    "matrix": {"matrix", "sizes", "seeds", "kinds", "starts", "quick", "resume", "overwrite", "time_budget",
+               "workers", "threads", "budget_factor", "methods", "max_time", "json"},
+    "report": {"report", "out"},
+}
+
+
+def check_mode_options(args: argparse.Namespace) -> str:
+    """The mode of ``compare`` the options ask for; raise :class:`UsageError` for two modes at once, or for an
+    option the mode would ignore (a user who typed ``--race --backend torch`` expects torch)."""
+    modes = [mode for mode, given in (("race", args.race), ("matrix", args.matrix),
+                                      ("report", args.report is not None)) if given]
+    if len(modes) > 1:
+        raise UsageError(f"--{' and --'.join(modes)} are different runs: give one of them")
+    mode = modes[0] if modes else "compare"
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    defaults = vars(parser.parse_args([]))
+    ignored = sorted(name for name, value in vars(args).items()
+                     if name in defaults and value != defaults[name] and name not in MODE_OPTIONS[mode])
+    if ignored:
+        what = "a plain comparison" if mode == "compare" else f"--{mode}"
+        raise UsageError(f"{what} does not use {', '.join('--' + name.replace('_', '-') for name in ignored)}")
+    if args.quick and (args.sizes or args.seeds or args.kinds or args.starts):
+        raise UsageError("--quick is a fixed set of cases: it takes no --sizes, --seeds, --kinds or --starts")
+    return mode
 
 
 def compare(problem: Problem, methods: list[str], X0: Any = None, *, console: Console | None = None,
@@ -166,11 +200,12 @@ def run(args: argparse.Namespace) -> int:
     from ..harness.measure.environment import collect
     from ..harness.records import write_json
 
-    if args.report is not None or args.matrix:
+    mode = check_mode_options(args)
+    if mode in ("report", "matrix"):
         from .matrix import run
 
         return run(args)
-    if args.race:
+    if mode == "race":
         return run_race(args)
     problem, X0 = build_problem(args)
     methods = args.methods or [DEFAULT_METHOD, *(name for name in list_solvers() if name != DEFAULT_METHOD)]
