@@ -106,4 +106,20 @@ def test_a_measurements_file_that_is_a_folder_or_hand_edited_gets_one_line(tmp_p
     data["points"][3]["median"] = "fast"
     (edited / "measurements.json").write_text(json.dumps(data))
     assert main(["report", "--out", str(edited)]) == 2
-    assert "point 3 (" in (err := capsys.readouterr().err) and "'median' must be a number, got 'fast'" in err
+    assert "point 3 (" in (err := capsys.readouterr().err) and "'median' must be a number ≥ 0, got 'fast'" in err
+
+
+def test_a_hand_edited_matrix_file_gets_one_line(tmp_path, capsys):
+    """A negative wall time would count as the fastest solve, a missing method as a KeyError: both refused."""
+    import json
+    from pathlib import Path
+
+    source = Path(__file__).resolve().parents[1] / "reports" / "vm" / "race" / "matrix.json"
+    for edit, says in ((lambda e: e.update(wall=-1.0), "entry 0 (planted/near-0.5/128x16/0 varpro): 'wall' must be "
+                        "a number ≥ 0, got -1.0"), (lambda e: e.pop("method"), "'method' must be str, got None")):
+        data = json.loads(source.read_text())
+        edit(data["race"][0])
+        path = tmp_path / "edited.json"
+        path.write_text(json.dumps(data))
+        assert main(["compare", "--report", str(path), "--out", str(tmp_path / "out")]) == 2
+        assert says in capsys.readouterr().err

@@ -53,36 +53,38 @@ def load_measurements(source: Path | str | dict[str, Any]) -> Measurements:
             record["provenance"] = {**recorded, **(record.get("provenance") or {})}
     data["schema"] = SCHEMA
     for index, point in enumerate(data["points"]):
-        _check_point(index, point)
+        where = f" ({point.get('stage', '?')} n={point.get('n')} d={point.get('d')})" if isinstance(point, dict) else ""
+        _check_record(f"point {index}{where}", point, POINT_FIELDS, POINT_NUMBERS)
         point.setdefault("reason", "")
     return data  # type: ignore[return-value]
 
 
-#: The fields of a stage point the analysis reads, and the types it reads them as (numbers may be missing).
+#: The fields of a stage point the analysis reads, and the types it reads them as …
 POINT_FIELDS: dict[str, tuple[type, ...]] = {"stage": (str,), "backend": (str,), "n": (int,), "d": (int,),
                                              "status": (str,)}
+#: … and its timings: numbers ≥ 0, or missing.
 POINT_NUMBERS = ("median", "q25", "q75", "min", "iqr", "flops", "flops_per_s")
+#: The same for a race or matrix entry.
+ENTRY_FIELDS: dict[str, tuple[type, ...]] = {"method": (str,), "status": (str,), "n": (int,), "d": (int,)}
+ENTRY_NUMBERS = ("wall", "solver_time", "iterations")
 
 
-def _check_point(index: int, point: Any) -> None:
-    """Raise ``ValueError`` naming the point and field where a (hand-edited) stage point does not hold what the
-    analysis reads: its size, stage, backend and status, and numbers (or nothing) for its timings."""
-    if not isinstance(point, dict):
-        raise ValueError(f"point {index} is a {type(point).__name__}, not a record")
-    for name, kinds in POINT_FIELDS.items():
-        value = point.get(name)
+def _check_record(what: str, record: Any, fields: dict[str, tuple[type, ...]], numbers: tuple[str, ...]) -> None:
+    """Raise ``ValueError`` naming ``what`` and the field where a (hand-edited) record does not hold what the
+    analysis reads: ``fields`` of their types, and ``numbers`` ≥ 0 (or nothing); a point's ``times`` too."""
+    if not isinstance(record, dict):
+        raise ValueError(f"{what} is a {type(record).__name__}, not a record")
+    for name, kinds in fields.items():
+        value = record.get(name)
         if not isinstance(value, kinds) or isinstance(value, bool):
-            raise ValueError(f"point {index} ({point.get('stage', '?')}): {name!r} must be "
-                             f"{' or '.join(kind.__name__ for kind in kinds)}, got {value!r}")
-    for name in POINT_NUMBERS:
-        value = point.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise ValueError(f"point {index} ({point['stage']} n={point['n']} d={point['d']}): {name!r} must be a "
-                             f"number, got {value!r}")
-    times = point.get("times") or []
+            raise ValueError(f"{what}: {name!r} must be {' or '.join(kind.__name__ for kind in kinds)}, got {value!r}")
+    for name in numbers:
+        value = record.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0):
+            raise ValueError(f"{what}: {name!r} must be a number ≥ 0, got {value!r}")
+    times = record.get("times") or []
     if not isinstance(times, list) or any(isinstance(t, bool) or not isinstance(t, (int, float)) for t in times):
-        raise ValueError(f"point {index} ({point['stage']} n={point['n']} d={point['d']}): 'times' must be a list of "
-                         "seconds")
+        raise ValueError(f"{what}: 'times' must be a list of seconds")
 
 
 def measured_records(data: Measurements) -> list[dict[str, Any]]:
@@ -120,7 +122,9 @@ def load_race(source: Path | str | dict[str, Any]) -> RaceFile:
         raise ValueError(f"race file has schema {schema}; this attnreg reads up to {SCHEMA}: upgrade attnreg")
     legacy = _file_commit(data)
     entries: list[RaceEntry] = []
-    for record in data["race"]:
+    for index, record in enumerate(data["race"]):
+        where = f" ({record.get('case', '')} {record.get('method', '?')})" if isinstance(record, dict) else ""
+        _check_record(f"entry {index}{where}", record, ENTRY_FIELDS, ENTRY_NUMBERS)
         entry = RaceEntry(**record)  # type: ignore[typeddict-item]
         entry["provenance"] = {**legacy, **(record.get("provenance") or {})}
         entries.append(entry)
