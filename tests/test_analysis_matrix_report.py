@@ -72,16 +72,16 @@ def test_a_cap_the_file_does_not_record_is_not_invented(tmp_path):
            "recorded in this file)), so up to which τ the profile is exact is not recorded." in text
     assert "2 s ×" not in text and "τ = 100" not in text
     text = "\n".join(matrix_markdown({"race": SOLVED, "settings": {"default": "a", "max_time": 5.0}}, None))
-    assert "min(5 s × √(n²d / (128²·16)), a multiple of the best time so far there (not recorded" in text
+    assert "min(5 s × max(1, √(n²d / (128²·16))), a multiple of the best time so far there (not recorded" in text
     options = {"default": "a", "max_time": 0.5, "budget_factor": 20.0}
     recorded = [{**entry, "provenance": {"grid": "matrix", "options": options}} for entry in SOLVED]
     text = "\n".join(matrix_markdown({"race": recorded}, None))
-    assert "min(0.5 s × √(n²d / (128²·16)), 20× the best time so far there), so the profile is exact up to τ = 20" in text
+    assert "min(0.5 s × max(1, √(n²d / (128²·16))), 20× the best time so far there), so the profile is exact up to τ = 20" in text
 
 
 def test_the_committed_matrix_reads_as_before():
     text = "\n".join(matrix_markdown(load_race(RACE_DIR / "matrix.json"), None))
     assert "measured at `edba356bdccb` by `attnreg compare --matrix`. A method's solver-time cap on a case is min(2 s × " \
-           "√(n²d / (128²·16)), 100× the best time so far there), so the profile is exact up to τ = 100 where the " \
+           "max(1, √(n²d / (128²·16))), 100× the best time so far there), so the profile is exact up to τ = 100 where the " \
            "absolute cap does not bind." in text
     assert "the default `varpro` solves 94% of the cases any method solves (bar: 95 %)" in text

@@ -91,7 +91,7 @@ def sparsify_then_solve(problem: Problem, solve: Callable[[Problem], Any], m: in
     matrices: the reduced problem is (A1Π, A2Π, A3Π, BΠ) with m×m unknowns X̃, Ỹ. The
     lifted X = Π X̃ Πᵀ gives the full problem exactly the reduced logits
     A1Π X̃ ΠᵀA2ᵀ; Y is then the exact least-squares minimiser of the FULL problem for that
-    X (docs/maths.md §3, cost T_mat(n,d,d) + d³, no d^{2ω} term), which is at least as good as
+    X (docs/maths.md §3; its cost T_mat(n,n,d) + T_mat(n,d,d), §7, with no d^{2ω} term), which is at least as good as
     lifting Ỹ. Requires d > 2n (and m > 2n for ``bss``).
 
     Parameters

@@ -154,7 +154,8 @@ def _iteration_stage(solver_name: str) -> Stage:
 
 
 def _forward_flops(n: int, d: int) -> float:
-    return 2.0 * n * d * d + 4.0 * n * n * d
+    """A1·X and A3·Y (n×d×d each), (A1·X)·A2ᵀ and S·V (n×d×n, n×n×d): docs/maths.md §7."""
+    return 4.0 * n * d * d + 4.0 * n * n * d
 
 
 STAGES: dict[str, Stage] = {stage.name: stage for stage in (
@@ -170,7 +171,7 @@ STAGES: dict[str, Stage] = {stage.name: stage for stage in (
     Stage("hessian_assembly", "structured d²×d² X-Hessian (docs/maths.md §4)", _prepare_hessian,
           flops=lambda n, d: 4.0 * n * n * d * d + n * d**3 * (d + 1) + 2.0 * n * d**3 + _forward_flops(n, d) + 6.0 * n * n * d,
           memory=lambda n, d: 8 * n * d * d + 4 * n * n + 1.5 * d**4),
-    Stage("hessian_solve", "Cholesky solve with a d²×d² Hessian (docs/maths.md §4)", _prepare_hessian_solve,
+    Stage("hessian_solve", "Cholesky solve with a d²×d² Hessian (docs/maths.md §7)", _prepare_hessian_solve,
           flops=lambda n, d: d**6 / 3.0 + 4.0 * d**4, memory=lambda n, d: 8 * n * d * d + 4 * n * n + 3 * d**4),
     *(_iteration_stage(name) for name in ITERATION_SOLVERS),
 )}

@@ -63,7 +63,7 @@ def caps_sentence(settings: dict[str, Any]) -> str:
     """The solver-time caps the matrix ran under, as far as ``settings`` records them (never a default)."""
     max_time, factor = settings.get("max_time"), settings.get("budget_factor")
     absolute = ("an absolute cap (not recorded in this file)" if max_time is None
-                else f"{max_time:g} s × √(n²d / (128²·16))")
+                else f"{max_time:g} s × max(1, √(n²d / (128²·16)))")
     relative = ("a multiple of the best time so far there (not recorded in this file)" if factor is None
                 else f"{factor:g}× the best time so far there")
     exact = ("so up to which τ the profile is exact is not recorded" if factor is None
