@@ -12,6 +12,7 @@ method's shares of the cases some method solved: solved, fastest, within 2× of 
 
 from __future__ import annotations
 
+import math
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -40,30 +41,31 @@ class Matrix:
         peers = [m for m in analysis.methods if not analysis.project.get(m)]
         shares = {what: analysis.share(matrix.DEFAULT_METHOD, what) for what in ("solved", "fastest", "within2")}
         peer_shares = [share for share in (analysis.share(m, "solved") for m in peers) if share is not None]
-        shares["best_peer_solved"] = max(peer_shares, default=None)  # None (asv: n/a) where no case was solved
-        return shares
+        shares["best_peer_solved"] = max(peer_shares, default=None)
+        # NaN, which asv shows as n/a, where no case was solved (asv records a None as a failure)
+        return {key: math.nan if value is None else value for key, value in shares.items()}
 
     setup_cache.timeout = 7200.0
 
-    def track_default_solved(self, shares: dict[str, Any]) -> float | None:
+    def track_default_solved(self, shares: dict[str, Any]) -> float:
         """Share of the cases some method solved that the default method solved."""
         return shares["solved"]
 
     track_default_solved.unit = "fraction"
 
-    def track_default_fastest(self, shares: dict[str, Any]) -> float | None:
+    def track_default_fastest(self, shares: dict[str, Any]) -> float:
         """Share of those cases where the default method was the fastest."""
         return shares["fastest"]
 
     track_default_fastest.unit = "fraction"
 
-    def track_default_within_2x(self, shares: dict[str, Any]) -> float | None:
+    def track_default_within_2x(self, shares: dict[str, Any]) -> float:
         """Share of those cases where the default method was within 2× of the fastest."""
         return shares["within2"]
 
     track_default_within_2x.unit = "fraction"
 
-    def track_best_peer_solved(self, shares: dict[str, Any]) -> float | None:
+    def track_best_peer_solved(self, shares: dict[str, Any]) -> float:
         """The largest share of those cases any peer solved."""
         return shares["best_peer_solved"]
 

@@ -55,8 +55,13 @@ class Race:
         return row
 
     def track_peer_over_project(self, rows: dict[str, Any], size: str, seed: int) -> float:
-        """Best peer wall time / best project wall time (a lower bound when no peer reached it)."""
-        return self._row(rows, size, seed).ratio
+        """Best peer wall time / best project wall time; n/a (saying why) where no peer reached the target, for
+        the ratio is then only bounded below by the peers' budget (``budget_factor``), whatever the project did."""
+        row = self._row(rows, size, seed)
+        if row.lower:
+            raise SkipNotImplemented(f"{size} seed {seed}: no peer reached the target; the ratio is ≥ {row.ratio:.3g}, "
+                                     "the peers' budget, not a measurement")
+        return row.ratio
 
     track_peer_over_project.unit = "ratio"
 

@@ -1,4 +1,4 @@
-"""The exact least-squares Y step: PᵀP (d×n×d), PᵀB and a d×d Cholesky solve."""
+"""The exact least-squares Y step: the logits and P = S A3, a thin SVD of P and V Σ⁺ Uᵀ B (docs/maths.md §3)."""
 
 from ._common import StageSuite
 

@@ -49,6 +49,8 @@ def main() -> None:
                         help="BLAS threads for the layout table (default: the machine's; 1 on a busy machine)")
     args = parser.parse_args()
     only = set(args.only.split(","))
+    if not only <= {"jax", "layout", "lbfgs"}:
+        parser.error(f"--only takes jax, layout and lbfgs, comma-separated; got {args.only!r}")
     if "jax" in only:
         print("## jax.jit time / project time (one core each; ≥ 1: the project is faster)\n")
         print("| n | d | oracle | project ms | jax ms | ratio |\n| --- | --- | --- | --- | --- | --- |")

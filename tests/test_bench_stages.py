@@ -8,8 +8,12 @@ each body once, as a plain test. Stages are defined once, in :mod:`solvers.harne
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from typing import Any
 
+import numpy as np
 import pytest
+from array_api_compat import is_array_api_obj
 
 from solvers.harness.measure.allocator import retain_freed_memory
 from solvers.harness.measure.stages import STAGES, prepare_stage, run_synchronized
@@ -28,6 +32,17 @@ def allocator_policy() -> dict:
     return retain_freed_memory()
 
 
+def arrays_in(out: Any) -> Iterator[Any]:
+    """The arrays a stage body returned: inside tuples (named ones too), and a Y step's Y."""
+    if isinstance(out, tuple):
+        for item in out:
+            yield from arrays_in(item)
+    elif is_array_api_obj(out):
+        yield out
+    elif hasattr(out, "Y") and is_array_api_obj(out.Y):
+        yield out.Y
+
+
 @pytest.mark.parametrize("stage", list(SIZES))
 @pytest.mark.parametrize("backend", ALL_BACKENDS)
 def test_stage(benchmark, stage: str, backend: str) -> None:
@@ -37,7 +52,8 @@ def test_stage(benchmark, stage: str, backend: str) -> None:
     benchmark.group = stage
     benchmark.extra_info.update(stage=stage, backend=backend, n=n, d=d, flops=flops)
     out = benchmark.pedantic(run_synchronized, args=(body, device), rounds=ROUNDS, iterations=1)
-    assert out is not None
+    found = list(arrays_in(out))  # what the timed body computed is there and finite: it did the work
+    assert found and all(np.all(np.isfinite(device.to_numpy(array))) for array in found), stage
     stats = benchmark.stats
     if stats is not None:  # None under --benchmark-disable
         benchmark.extra_info["gflops_median"] = flops / stats.stats.median / 1e9
