@@ -66,17 +66,15 @@ def _check_sample(problem: Problem, rows: Any, weights: Any) -> None:
     number per row (checked on the host, where the layouts' ``hessian_x`` take them from)."""
     if rows is None:
         raise ValueError("weights without rows: give the sampled rows' indices too")
-    host = {"rows": rows, "weights": weights}
-    for key, value in host.items():
-        host[key] = problem.backend.to_numpy(value) if problem.backend.owns(value) else np.asarray(value)
-    index = host["rows"]
+    index, scale = (None if value is None else
+                    problem.backend.to_numpy(value) if problem.backend.owns(value) else np.asarray(value)
+                    for value in (rows, weights))
     if index.ndim != 1 or index.size == 0 or index.dtype.kind not in "iu":
         raise ValueError(f"rows must be a non-empty 1-D array of integer row indices, got {index.dtype} "
                          f"of shape {index.shape}")
     if index.min() < 0 or index.max() >= problem.n:
         raise ValueError(f"rows must lie in [0, n) = [0, {problem.n}), got {index.min()} … {index.max()}")
-    if weights is not None:
-        scale = host["weights"]
+    if scale is not None:
         if scale.shape != index.shape or not np.all(np.isfinite(scale)):
             raise ValueError(f"weights must be {index.size} finite numbers, one per row, got shape {scale.shape}")
 

@@ -54,16 +54,17 @@ def available_memory() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def check_host_memory(n: int, d: int, what: str) -> None:
-    """Raise ``ValueError`` before drawing an n×d instance whose sizes are not positive integers or whose four
-    host arrays cannot fit in memory."""
+def check_host_memory(n: int, d: int, what: str, arrays: int = 4, holding: str = "A1, A2, A3 and B") -> None:
+    """Raise ``ValueError`` before drawing an n×d instance whose sizes are not positive integers or whose
+    ``arrays`` n×d float64 host arrays (``holding`` says which: by default the instance's four) cannot fit in
+    memory."""
     check.integer("n", n)
     check.integer("d", d)
-    needed = 4 * n * d * 8
+    needed = arrays * n * d * 8
     available = available_memory()
     if needed > available:
-        raise ValueError(f"{what} needs {needed / 2**30:.3g} GiB of host memory for A1, A2, A3 and B "
-                         f"(4·n·d float64 numbers); {available / 2**30:.3g} GiB are available")
+        raise ValueError(f"{what} needs {needed / 2**30:.3g} GiB of host memory for {holding} "
+                         f"({arrays}·n·d float64 numbers); {available / 2**30:.3g} GiB are available")
 
 
 def shard_rows(n: int, shard: tuple[int, int]) -> slice:

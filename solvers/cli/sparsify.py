@@ -32,7 +32,7 @@ SMALLEST_R = 1e-12
 
 def _check_sizes(args: argparse.Namespace) -> None:
     """Refuse sizes the study cannot run with, before it draws anything."""
-    from ..problem import available_memory
+    from ..problem import check_host_memory
 
     if args.r < SMALLEST_R:
         raise UsageError(f"--r {args.r:g} is below {SMALLEST_R:g}: the attention matrix is uniform to within float64's "
@@ -42,10 +42,11 @@ def _check_sizes(args: argparse.Namespace) -> None:
     too_many = [m for m in args.m or () if m > args.d]
     if too_many:
         raise UsageError(f"--m {too_many[0]} > --d {args.d}: a sparsification keeps at most d columns")
-    needed, available = STUDY_ARRAYS * args.n * args.d * 8, available_memory()
-    if needed > available:
-        raise UsageError(f"--n {args.n} --d {args.d} needs about {needed / 2**30:.3g} GiB of host memory "
-                         f"({STUDY_ARRAYS} n×d float64 arrays); {available / 2**30:.3g} GiB are available")
+    try:
+        check_host_memory(args.n, args.d, f"--n {args.n} --d {args.d}", STUDY_ARRAYS,
+                          "the instance and its selection's temporaries")
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def run(args: argparse.Namespace) -> int:
