@@ -204,9 +204,9 @@ def blocked_call(function: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(function)
     def call(problem: ProblemData, *args: Any, **kwargs: Any) -> Any:
         scope = getattr(problem.backend, "blocked_call", None)
-        if scope is None:
-            return function(problem, *args, **kwargs)
         rows = problem.rows.stop - problem.rows.start
+        if scope is None or rows <= problem.block_rows:  # one block: nothing to share out
+            return function(problem, *args, **kwargs)
         with scope(-(-rows // problem.block_rows)):
             return function(problem, *args, **kwargs)
 
@@ -227,6 +227,8 @@ def map_rows(problem: ProblemData, work: Callable[[slice], tuple[Any, ...]], kin
     partials as it goes, so no more than a group's d×d partials are ever held.
     """
     xp = problem.xp
+    if rows <= b:  # one block, run here: the same results without the groups' bookkeeping
+        return [xp.concat([part], axis=0) if kind == "r" else part for kind, part in zip(kinds, work(slice(0, rows)))]
     slices = row_slices(rows, b)
     groups = min(GROUPS, len(slices))
     chunks = [slices[k * len(slices) // groups:(k + 1) * len(slices) // groups] for k in range(groups)]
