@@ -69,3 +69,23 @@ def test_a_disturbed_point_gives_no_fraction_of_the_matrix_product_rate():
     assert [size for size, _ in along_n.fractions] == [256, 512, 2048]
     assert analysis.fraction_of_peak(records[2], 2e10) is None
     assert analysis.fraction_of_peak({**records[2], "disturbed": False}, 2e10) == pytest.approx(2.0)
+
+
+def test_the_end_to_end_check_prices_iterations_on_the_backend_the_study_ran_on():
+    """A run with NumPy and torch stage timings: the study ran on NumPy, so its per-iteration time is NumPy's
+    (the torch timing at the same size, 5× slower here, came last and was the one used before), and a
+    study file holding runs on two backends keeps those of its first."""
+    numpy_points = _stage_points(STAGE, _iteration, STUDY, "solve_d")
+    torch_points = [{**r, "backend": "torch", "median": 5 * r["median"]} for r in numpy_points]
+    torch_runs = [{**run, "requested_backend": "torch"} for run in _study(per_decade=20.0)]
+    result = analysis.analyse({"points": numpy_points + torch_points,
+                               "convergence_study": [{**run, "requested_backend": "numpy"} for run in _study()]
+                               + torch_runs})
+    checks = {(e.n, e.d): e for e in result.study.end_to_end}
+    assert set(checks) == set(STUDY)
+    for (n, d), check in checks.items():
+        assert check.per_iteration == _iteration(n, d) and check.source == "stage timing"
+        assert check.time / check.predicted == pytest.approx(1.0, rel=1e-3)
+    torch_first = analysis.analyse({"points": numpy_points + torch_points, "convergence_study": torch_runs})
+    for (n, d), check in {(e.n, e.d): e for e in torch_first.study.end_to_end}.items():
+        assert check.per_iteration == 5 * _iteration(n, d)

@@ -182,8 +182,7 @@ def analyse(data: dict[str, Any], min_fit_time: float = MIN_FIT_TIME, rule: Rule
         solve_checks=[(r, *approaches(r, 6.0)) for r in scaling if r.stage == SOLVE_STAGE and r.sweep == "solve_d"],
         sizes=[summarise_size(convergence, size) for size in dict.fromkeys((r.n, r.d) for r in convergence)],
         noise=timing_noise(records),
-        study=analyse_study(data["convergence_study"], _per_iteration(records, models))
-        if data.get("convergence_study") else None,
+        study=_study(data.get("convergence_study") or [], records, models),
         sparsification=analyse_sparsification(sparsified["data"]) if sparsified.get("status") == "ok" else None)
 
 
@@ -199,15 +198,32 @@ def _coverage(models: list[CostModel], scaling: list[ScalingResult], records: li
     return out
 
 
-def _per_iteration(records: list[dict[str, Any]], models: list[CostModel]) -> Callable[[int, int], tuple[float | None, str]]:
-    """Seconds of one iteration of the paper's method at (n, d): its stage timing where measured and not
-    disturbed, else its cost model's prediction inside the measured ranges (a disturbed timing is never
-    used, and the source says it was left out)."""
+def _study(runs: list[dict[str, Any]], records: list[dict[str, Any]], models: list[CostModel]) -> Study | None:
+    """The convergence study (``None`` without runs), its end-to-end check priced on the backend its runs
+    used: those of the first backend the study ran on (a file resumed with another first backend holds
+    runs of two; their times must not share one median)."""
+    if not runs:
+        return None
+    backend = _requested_backend(runs[0])
+    return analyse_study([run for run in runs if _requested_backend(run) == backend],
+                         _per_iteration(records, models, backend))
+
+
+def _requested_backend(run: dict[str, Any]) -> str:
+    """The backend a convergence run was asked to run on (files before ``requested_backend``: its ``backend``, NumPy)."""
+    return run.get("requested_backend") or run.get("backend") or "numpy"
+
+
+def _per_iteration(records: list[dict[str, Any]], models: list[CostModel],
+                   backend: str) -> Callable[[int, int], tuple[float | None, str]]:
+    """Seconds of one iteration of the paper's method on ``backend`` at (n, d): its stage timing where
+    measured and not disturbed, else its cost model's prediction inside the measured ranges (a disturbed
+    timing is never used, and the source says it was left out)."""
     stage = f"iteration:{REFERENCE_SOLVER}"
-    mine = [r for r in records if r["stage"] == stage and r["status"] == "ok"]
+    mine = [r for r in records if r["stage"] == stage and r["backend"] == backend and r["status"] == "ok"]
     timed = {(r["n"], r["d"]): r["median"] for r in mine if not disturbed(r)}
     left_out = {(r["n"], r["d"]) for r in mine if disturbed(r)} - timed.keys()
-    model = next((m for m in models if m.stage == stage and m.usable), None)
+    model = next((m for m in models if (m.stage, m.backend) == (stage, backend) and m.usable), None)
 
     def per_iteration(n: int, d: int) -> tuple[float | None, str]:
         if (n, d) in timed:
