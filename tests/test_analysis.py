@@ -155,10 +155,17 @@ def test_backends_side_by_side_ratios_spreads_and_sentence():
     assert forward.ratio == forward.median_ratio == pytest.approx(0.25) and forward.low == pytest.approx(0.4 / 2.5)
     assert forward.high == pytest.approx(0.6 / 1.8) and not forward.disturbed
     assert hvp.ratio == pytest.approx(1.5) and hvp.disturbed
-    (sentence,) = comparison.sentences()
+    (sentence,) = comparison.sentences()  # the disturbed hvp neither widens the range nor is named as slow
+    assert sentence == ("torch took 0.25–0.25× numpy's time (median 0.25×) over the 1 sizes of 2 stage(s) "
+                        "both measured undisturbed (1 disturbed left out), within 1.1× everywhere.")
+    hvp_calm = [{**r, "disturbed": False} for r in records]
+    (sentence,) = compare_backends(hvp_calm).sentences()
     assert sentence.startswith("torch took 0.25–1.50× numpy's time (median 0.88×) over the 2 sizes of 2 stage(s) "
-                               "both measured (1 of them disturbed)")
+                               "both measured;")
     assert "more than 1.1× at 1: hvp at n = 8, d = 2 (1.50×)." in sentence
+    forward_disturbed = [{**r, "disturbed": r["stage"] == "forward"} for r in records]
+    (sentence,) = compare_backends(forward_disturbed[:2]).sentences()
+    assert sentence == "torch: all 1 sizes of 1 stage(s) both measured were disturbed; no ratio is given."
     assert compare_backends(records[:1]) is None
     gpu = [{**r, "backend": {"numpy": "torch-cuda", "torch": "cupy"}[r["backend"]]} for r in records]
     assert compare_backends(gpu).reference == "torch-cuda" and compare_backends(gpu).backends == ["cupy"]

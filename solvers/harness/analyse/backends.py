@@ -66,17 +66,23 @@ class BackendComparison:
         return list(dict.fromkeys(r.backend for r in self.ratios))
 
     def sentences(self) -> list[str]:
-        """One sentence per backend: the range and median of its ratios, and where it fell behind."""
+        """One sentence per backend: the range and median of its ratios, and where it fell behind (over the
+        points neither of whose timings was disturbed: a disturbed call is slow for reasons of its own)."""
         out = []
         for backend in self.backends:
-            mine = [r for r in self.ratios if r.backend == backend]
+            every = [r for r in self.ratios if r.backend == backend]
+            mine = [r for r in every if not r.disturbed]
+            left_out = len(every) - len(mine)
+            stages = len({r.stage for r in every})
+            if not mine:
+                out.append(f"{backend}: all {left_out} sizes of {stages} stage(s) both measured were disturbed; "
+                           "no ratio is given.")
+                continue
             ratios = [r.ratio for r in mine]
             slow = sorted((r for r in mine if r.ratio > PAR), key=lambda r: -r.ratio)
-            stages = len({r.stage for r in mine})
-            disturbed = sum(r.disturbed for r in mine)
             text = (f"{backend} took {min(ratios):.2f}–{max(ratios):.2f}× {self.reference}'s time (median "
                     f"{float(np.median(ratios)):.2f}×) over the {len(mine)} sizes of {stages} stage(s) both measured"
-                    + (f" ({disturbed} of them disturbed)" if disturbed else ""))
+                    + (f" undisturbed ({left_out} disturbed left out)" if left_out else ""))
             if not slow:
                 text += f", within {PAR:g}× everywhere."
             else:
