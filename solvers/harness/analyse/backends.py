@@ -80,7 +80,8 @@ class BackendComparison:
                 continue
             ratios = [r.ratio for r in mine]
             slow = sorted((r for r in mine if r.ratio > PAR), key=lambda r: -r.ratio)
-            text = (f"{backend} took {min(ratios):.2f}–{max(ratios):.2f}× {self.reference}'s time (median "
+            spread = f"{min(ratios):.2f}–{max(ratios):.2f}×" if len(ratios) > 1 else f"{ratios[0]:.2f}×"
+            text = (f"{backend} took {spread} {self.reference}'s time (median "
                     f"{float(np.median(ratios)):.2f}×) over the {len(mine)} sizes of {stages} stage(s) both measured"
                     + (f" undisturbed ({left_out} disturbed left out)" if left_out else ""))
             if not slow:
