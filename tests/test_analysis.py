@@ -156,7 +156,7 @@ def test_backends_side_by_side_ratios_spreads_and_sentence():
     assert forward.high == pytest.approx(0.6 / 1.8) and not forward.disturbed
     assert hvp.ratio == pytest.approx(1.5) and hvp.disturbed
     (sentence,) = comparison.sentences()  # the disturbed hvp neither widens the range nor is named as slow
-    assert sentence == ("torch took 0.25× numpy's time (median 0.25×) over the 1 sizes of 2 stage(s) "
+    assert sentence == ("torch took 0.25× numpy's time (median 0.25×) over the 1 sizes of 1 stage(s) "
                         "both measured undisturbed (1 disturbed left out), within 1.1× everywhere.")
     hvp_calm = [{**r, "disturbed": False} for r in records]
     (sentence,) = compare_backends(hvp_calm).sentences()

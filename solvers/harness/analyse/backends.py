@@ -73,11 +73,11 @@ class BackendComparison:
             every = [r for r in self.ratios if r.backend == backend]
             mine = [r for r in every if not r.disturbed]
             left_out = len(every) - len(mine)
-            stages = len({r.stage for r in every})
             if not mine:
-                out.append(f"{backend}: all {left_out} sizes of {stages} stage(s) both measured were disturbed; "
-                           "no ratio is given.")
+                out.append(f"{backend}: all {left_out} sizes of {len({r.stage for r in every})} stage(s) both "
+                           "measured were disturbed; no ratio is given.")
                 continue
+            stages = len({r.stage for r in mine})
             ratios = [r.ratio for r in mine]
             slow = sorted((r for r in mine if r.ratio > PAR), key=lambda r: -r.ratio)
             spread = f"{min(ratios):.2f}–{max(ratios):.2f}×" if len(ratios) > 1 else f"{ratios[0]:.2f}×"
