@@ -73,6 +73,15 @@ by 0.12 between neighbouring trial points, the damping grew until the steps stal
 (measured one case at a time, 2 s caps at (128, 16)). Should the reduced iteration
 find no decreasing step (its model degenerates where Y(X) is ill-conditioned), joint
 Newton–CG steps continue from that point to the end, so the ending is the joint method's.
+
+Where a loss target eps > 0 is asked for (min L = 0: a planted problem) and the iteration stops at a
+stationary point above it, that point is a spurious minimum which no local step leaves; with ``restart``
+(the default) Newton–CG runs from the start within the same ``max_iter`` and ``max_time``
+(:mod:`solvers.methods.restart`) and the lower of the two endings is returned. On the 12 planted (128, 16)
+cases of the benchmark matrix where this iteration stopped at L ≈ 0.05–0.76 above 1e-10 (measured at
+edba356, one case at a time, one thread, 2 s caps), Newton–CG from the start reached the target in two
+(1.2 s each; with the restart varpro solves them in 1.4 and 1.7 s), joint damped Newton in one,
+L-BFGS-B in one; ``eps = 0`` (stationarity asked for) never restarts.
 """
 
 from __future__ import annotations
@@ -82,13 +91,14 @@ from typing import Any
 
 from .. import check
 from ..backends import Backend
-from ..loop import IterativeSolver, State, StepFailed, machine_eps
+from ..loop import IterativeSolver, Run, State, StepFailed, machine_eps
 from ..oracle import Oracle
 from ..problem import Problem
 from ..rowterms import LeastSquaresY
 from .damping import Damping, cholesky_flops, damped_newton_step
 from .newton import JointNewton, JointState
 from .newton_cg import NewtonCG, NewtonCGState, TrustRegion, trust_region_step
+from .restart import restart_from_start, stopped_above_target
 
 #: A reduced step that lowers the loss by less than this fraction is slow (Fletcher and Xu's switching
 #: rule, 1987): Gauss–Newton's model misses the curvature of the residual (or of a saddle) there, and
@@ -152,6 +162,8 @@ class VarproState(State):
     #: The reduced iteration's Gauss–Newton steps form their matrix (:meth:`VarPro.formed_gauss_newton`), as
     #: ``info["matrix_free"]`` reports (also where joint steps run to the end and none is taken).
     formed: bool = field(default=False, kw_only=True)
+    #: How the restart from the start went, where one ran (:func:`solvers.methods.restart.restart_from_start`).
+    restart: dict[str, Any] | None = field(default=None, kw_only=True)
 
 
 def reduced_point(problem: Problem, X: Any, rcond: float | None = None) -> dict[str, Any]:
@@ -190,13 +202,18 @@ class VarPro(IterativeSolver):
         (module docstring). Once the reduced iteration runs, its trial points keep P's singular
         values down to ``lstsq``'s cut-off (eps·max(n, d)), so that f stays continuous: minima of
         noisy problems can lie beyond eps^(1/4) (module docstring).
+    restart : bool
+        Where the iteration stops at a stationary point whose loss is above ``eps`` > 0 (a spurious
+        minimum of a problem whose minimum is asked to be ≤ eps), run Newton–CG
+        (:class:`solvers.methods.newton_cg.NewtonCG`) from the start within the same limits and keep
+        the lower ending (module docstring; ``info["restart"]``). ``eps = 0`` never restarts.
     """
 
     name = "varpro"
 
     def __init__(self, backend: str | Backend | None = None, *, matrix_free: bool | None = None, mu0: float = 1e-3,
                  radius0: float = 1.0, max_cg: int | None = None, rcond: float | None = None,
-                 newton: bool = True, **common: Any) -> None:
+                 newton: bool = True, restart: bool = True, **common: Any) -> None:
         super().__init__(backend, **common)
         self.matrix_free = check.flag("matrix_free", matrix_free, optional=True)
         self.mu0 = check.number("mu0", mu0, at_least=0.0)
@@ -204,6 +221,7 @@ class VarPro(IterativeSolver):
         self.max_cg = check.integer("max_cg", max_cg, optional=True)
         self.rcond = None if rcond is None else check.number("rcond", rcond, above=0.0, below=1.0)
         self.newton = check.flag("newton", newton)
+        self.restart = check.flag("restart", restart)
 
     def cutoff(self, problem: Problem) -> float:
         """The relative singular-value cut-off of the Y step (``rcond``, default eps^(1/4) of the dtype)."""
@@ -223,6 +241,21 @@ class VarPro(IterativeSolver):
         at most :data:`DENSE_JOINT_FLOPS` (d ≤ 39). Then a degenerate start takes damped joint Newton steps
         and the exact reduced steps form the d²×d² reduced Hessian (module docstring)."""
         return cholesky_flops(2 * problem.d**2) <= DENSE_JOINT_FLOPS
+
+    def drive(self, problem: Problem, state: State, run: Run) -> tuple[State, int, str, str]:
+        """The reduced iteration (:meth:`IterativeSolver.drive`); then, where it stopped at a stationary point
+        above ``eps`` and ``restart`` is set, Newton–CG from the start (:mod:`solvers.methods.restart`)."""
+        first = super().drive(problem, state, run)
+        if not (self.restart and stopped_above_target(run, first[2])):
+            return first
+        ending, iterations, status, message, record = restart_from_start(problem, state, run, first,
+                                                                         NewtonCG(radius0=self.radius0))
+        if isinstance(ending, VarproState):
+            return replace(ending, restart=record), iterations, status, message
+        return (VarproState(ending.X, ending.Y, loss=ending.loss, grad_norm=ending.grad_norm, joint=ending,
+                            joint_only=True, joint_steps=iterations - record["after_iterations"],
+                            formed=first[0].formed, restart=record),
+                iterations, status, message)
 
     def init_state(self, problem: Problem, X: Any, Y: Any) -> VarproState:
         point = reduced_point(problem, X, self.cutoff(problem))
@@ -315,6 +348,8 @@ class VarPro(IterativeSolver):
                                   "newton_steps": getattr(state, "newton_steps", 0)}
         if damping is not None:
             record["final_damping"] = damping.mu
+        if getattr(state, "restart", None) is not None:
+            record["restart"] = state.restart
         if region is not None:
             record.update({key: getattr(region, key) for key in ("radius", "cg_iterations", "rejected", "stops")})
         return record

@@ -1,0 +1,81 @@
+"""varpro's restart: Newton–CG from the start after a stationary point above eps, within the same limits."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from solvers import Problem, get_solver, oracles
+from solvers.loop import default_gtol
+
+
+def _solve(restart, seed, sigma, **limits):
+    problem = Problem.planted(24, 3, seed=seed)
+    X0 = problem.start_near_solution(sigma)
+    return problem, get_solver("varpro", restart=restart).solve(problem, X0, **{"eps": 1e-10, "max_iter": 500,
+                                                                               **limits})
+
+
+def _assert_one_history(result):
+    """Iterations count on through both attempts, solver time never runs backwards, and the returned point
+    is the one the last row describes."""
+    iterations = [row.iteration for row in result.history]
+    assert iterations == sorted(iterations) and iterations[-1] == result.iterations
+    times = [row.time for row in result.history]
+    assert all(b >= a for a, b in zip(times, times[1:]))
+
+
+def test_a_spurious_stationary_point_is_left_for_newton_cg_from_the_start():
+    """Planted (24, 3) seed 2 from X* + 3·G: the reduced iteration stops at a stationary point with L ≈ 0.09;
+    Newton–CG from the same start reaches L ≤ eps, and that ending is the result's."""
+    _, alone = _solve(False, 2, 3.0)
+    assert alone.status == "converged" and alone.loss > 1e-2 and "restart" not in alone.info
+    problem, result = _solve(True, 2, 3.0)
+    assert result.status == "converged" and result.loss <= 1e-10, result.message
+    restart = result.info["restart"]
+    assert restart["method"] == "newton-cg" and restart["kept"] == "second"
+    assert restart["after_iterations"] == alone.iterations and restart["first_loss"] == pytest.approx(alone.loss)
+    assert "by newton-cg from the start, after varpro stopped at a stationary point" in result.message
+    # the first attempt's rows are the history's first rows, then the second attempt climbs back up from the start
+    assert [row.loss for row in result.history[:alone.iterations + 1]] == pytest.approx(
+        [row.loss for row in alone.history])
+    assert result.history[alone.iterations + 1].loss > alone.loss
+    _assert_one_history(result)
+    assert oracles.loss(problem, result.X, result.Y) == pytest.approx(result.loss, rel=1e-9)
+
+
+def test_the_lower_ending_is_kept_when_the_restart_does_worse():
+    """With the second attempt cut short by max_iter, the first stationary point is returned, recorded as the
+    last row; the status is the first one's and still honest."""
+    _, alone = _solve(False, 2, 3.0)
+    problem, result = _solve(True, 2, 3.0, max_iter=alone.iterations + 2)
+    assert result.info["restart"]["kept"] == "first" and result.info["restart"]["second_status"] == "max_iter"
+    assert result.status == "converged" and result.message.startswith("stationary")
+    assert "newton-cg from the start ended max_iter" in result.message
+    assert result.loss == pytest.approx(alone.loss) and result.history[-2].loss > alone.loss
+    relative = result.history[-1].grad_norm / result.history[0].grad_norm
+    assert relative <= default_gtol("float64")
+    _assert_one_history(result)
+    np.testing.assert_allclose(result.X, alone.X)
+    assert oracles.loss(problem, result.X, result.Y) == pytest.approx(result.loss, rel=1e-9)
+
+
+def test_the_restart_shares_the_iteration_and_time_limits():
+    """The second attempt's iterations and solver time count on from the first's: max_iter and max_time bound
+    both together."""
+    from solvers.loop import Run
+    from solvers.methods.restart import ContinuedRun
+
+    problem = Problem.planted(24, 3, seed=2)
+    run = Run(get_solver("varpro"), problem, eps=1e-10, max_iter=50, max_time=1.0, callback=None)
+    continued = ContinuedRun(run, 40, 0.9)
+    assert continued.limits(5, 0.05) == ("", "")
+    assert continued.limits(5, 0.2)[0] == "timeout" and continued.limits(10, 0.0)[0] == "max_iter"
+    assert continued.gtol == run.gtol and continued.eps == run.eps
+
+
+@pytest.mark.parametrize("eps", [0.0, 1.0])
+def test_no_restart_without_a_loss_target_or_once_the_target_is_met(eps):
+    """eps = 0 asks for stationarity only (noisy and random problems); a loss at or below eps is the target met."""
+    _, result = _solve(True, 2, 3.0, eps=eps)
+    assert "restart" not in result.info and result.status == "converged"
