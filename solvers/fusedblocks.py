@@ -85,7 +85,7 @@ def operands(problem: ProblemData, X: Array, Y: Array | None, *, lse: Array | No
     V1 = None if V is None else with_column(problem, V)
     A31 = problem.A3_1 if want_P or R is None else None
     if lse is None:
-        return Call(L, problem.A2, False, logits_bounded(problem, L), Y, V, V1, A31, R)
+        return Call(L, problem.A2, False, logits_bounded(problem, X, L), Y, V, V1, A31, R)
     return Call(with_column(problem, L, -lse), problem.A2_1, True, False, Y, V, V1, A31, R)
 
 
@@ -94,21 +94,27 @@ def operands(problem: ProblemData, X: Array, Y: Array | None, *, lse: Array | No
 UNSHIFTED_LIMIT = {"float64": 354.0, "float32": 44.0}
 
 
-def logits_bounded(problem: ProblemData, L: Array) -> bool:
-    """Whether |Z_ji| ≤ ‖L_j‖ · max_i ‖A2_i‖ ≤ :data:`UNSHIFTED_LIMIT` for every logit of Z = L A2ᵀ.
+def logits_bounded(problem: ProblemData, X: Array, L: Array) -> bool:
+    """Whether |Z_ji| ≤ ‖L_j‖ · max_i ‖A2_i‖ ≤ :data:`UNSHIFTED_LIMIT` for every logit of Z = L A2ᵀ (L = A1 X,
+    the rows of A1 among the problem's).
 
     Then the softmax needs no row maxima (softmax_rows is shift-invariant, and nothing
     overflows or underflows): a block saves two passes. Asked only where the backend
     overwrites blocks in place (``exp_inplace``: NumPy, torch on the CPU), whose arrays are on the
     host, and not where autograd traces ``L`` (torch's functional transforms, as the autograd
     peers use them, cannot branch on data); elsewhere the answer would cost a device
-    synchronisation, so the row maxima are taken.
+    synchronisation, so the row maxima are taken. ‖L_j‖ ≤ max_j ‖A1_j‖ · ‖X‖_F answers first from
+    the d×d X alone; only where that bound is above the limit are the n row norms of L read (the
+    same answer either way where the first test passes, since it bounds the second).
     """
     if not has_kernel(problem, "exp_inplace") or traced(problem, L):
         return False
     xp = problem.xp
-    squared = float(xp.max(xp.vecdot(L, L))) * problem.A2_max_row_norm2
-    return squared <= UNSHIFTED_LIMIT[problem.dtype] ** 2
+    limit, outer = UNSHIFTED_LIMIT[problem.dtype] ** 2, problem.A2_max_row_norm2
+    flat = xp.reshape(X, (-1,))
+    if float(xp.vecdot(flat, flat)) * problem.A1_max_row_norm2 * outer <= limit:
+        return True
+    return float(xp.max(xp.vecdot(L, L))) * outer <= limit
 
 
 def wide_product(problem: ProblemData, slot: int, a: Array, b: Array) -> Array:
@@ -224,11 +230,13 @@ def map_rows(problem: ProblemData, work: Callable[[slice], tuple[Any, ...]], kin
     ``kinds`` has one letter per output of ``work``: ``"r"`` for a block of rows (concatenated
     in order) and ``"s"`` for a partial sum (added; ``None`` counts as zero). Blocks go to the
     backend in :data:`GROUPS` groups (which it may run concurrently), each of which adds its
-    partials as it goes, so no more than a group's d×d partials are ever held.
+    partials as it goes, so no more than a group's d×d partials are ever held. A ``"r"`` output must
+    be an array of its own (not a view of a scratch buffer, :func:`wide_product`): where all rows are
+    one block it is returned as it is.
     """
     xp = problem.xp
-    if rows <= b:  # one block, run here: the same results without the groups' bookkeeping
-        return [xp.concat([part], axis=0) if kind == "r" else part for kind, part in zip(kinds, work(slice(0, rows)))]
+    if rows <= b:  # one block, run here: its outputs as they are, without the groups' bookkeeping or a copy
+        return list(work(slice(0, rows)))
     slices = row_slices(rows, b)
     groups = min(GROUPS, len(slices))
     chunks = [slices[k * len(slices) // groups:(k + 1) * len(slices) // groups] for k in range(groups)]

@@ -141,7 +141,8 @@ class Oracle:
         """L(X, Y) as a Python float (synchronises)."""
         if self._loss is None:
             R = self.forward.R
-            self._loss = float(self._total(self.problem.xp.sum(R * R)))
+            flat = self.problem.xp.reshape(R, (-1,))
+            self._loss = float(self._total(self.problem.xp.vecdot(flat, flat)))
         return self._loss
 
     def summary(self, *extra: Array) -> tuple[float, ...]:

@@ -154,8 +154,9 @@ class Problem:
     A1, A2, A3, B : backend arrays
     A2_1, A3_1 : backend arrays, n×(d+1)
         [A2 | 1] and [A3 | 1], which every row-blocked oracle call reads (:mod:`solvers.fusedblocks`).
-    A2_max_row_norm2 : float
-        max_i ‖A2_i‖², which bounds the logits (:func:`solvers.fusedblocks.logits_bounded`).
+    A1_max_row_norm2, A2_max_row_norm2 : float
+        max_j ‖A1_j‖² and max_i ‖A2_i‖² over all n rows, which bound the logits
+        (:func:`solvers.fusedblocks.logits_bounded`).
     host : dict of str to numpy.ndarray
         The inputs as given (all n rows), so that every backend can be fed identical numbers.
     rows : slice
@@ -201,7 +202,8 @@ class Problem:
         ones = np.ones((self.n, 1))
         self.A2_1, self.A3_1 = (self.backend.asarray(np.concatenate([arrays[key], ones], axis=1))
                                 for key in ("A2", "A3"))
-        self.A2_max_row_norm2 = float(np.max(np.einsum("ij,ij->i", arrays["A2"], arrays["A2"])))
+        self.A1_max_row_norm2, self.A2_max_row_norm2 = (float(np.max(np.einsum("ij,ij->i", arrays[key], arrays[key])))
+                                                        for key in ("A1", "A2"))
         self._choose_blocks(memory_budget, blocked)
         for key, value in (("X_star", X_star), ("Y_star", Y_star)):
             if value is not None and np.shape(value) != (self.d, self.d):

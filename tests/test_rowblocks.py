@@ -250,6 +250,28 @@ def test_host_blocks_take_row_maxima_only_past_the_unshifted_limit(backend, scal
             assert _rel(full, g, w) < 1e-10
 
 
+def test_the_logit_bound_reads_the_rows_of_l_only_where_the_bound_from_x_fails(rng):
+    """‖A1_j X‖ ≤ max ‖A1_j‖ ‖X‖_F answers from X alone; where it fails, the row norms of L = A1 X decide, so
+    an X large only along directions A1 never reaches keeps the unshifted exp, and zero A2 divides nothing."""
+    n, d = 64, 4
+    A1 = np.zeros((n, d))
+    A1[:, 0] = 1.0                                     # every row of A1 is e1: L = A1 X reads X's first row only
+    A2, A3, B = (rng.standard_normal((n, d)) for _ in range(3))
+    problem = Problem(A1, A2, A3, B, blocked=True)
+    assert problem.A1_max_row_norm2 == 1.0
+    X = np.zeros((d, d))
+    X[0] = 0.1
+    X[1:] = 1e4                                        # ‖X‖_F far past the limit, L still small
+    Xb = problem.as_variable(X, "X")
+    L = problem.A1 @ Xb
+    assert fusedblocks.logits_bounded(problem, Xb, L)
+    X[0] = 1e4                                         # now L itself is large: row maxima
+    Xb = problem.as_variable(X, "X")
+    assert not fusedblocks.logits_bounded(problem, Xb, problem.A1 @ Xb)
+    flat = Problem(A1, np.zeros((n, d)), A3, B, blocked=True)
+    assert fusedblocks.logits_bounded(flat, Xb, flat.A1 @ Xb)
+
+
 @pytest.mark.parametrize("transform", ["autograd", "torch.func"])
 def test_torch_autograd_differentiates_the_blocked_forward_pass(transform, rng):
     """Where autograd traces the arrays the torch blocks get fresh arrays (no in-place exp, no scratch memory,
