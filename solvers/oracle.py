@@ -140,10 +140,14 @@ class Oracle:
     def loss(self) -> float:
         """L(X, Y) as a Python float (synchronises)."""
         if self._loss is None:
-            R = self.forward.R
-            flat = self.problem.xp.reshape(R, (-1,))
-            self._loss = float(self._total(self.problem.xp.vecdot(flat, flat)))
+            self._loss = float(self._squared_residual())
         return self._loss
+
+    def _squared_residual(self) -> Array:
+        """‖R‖²_F over all rows as a 0-d array, without an n×d temporary (the loss of :attr:`loss` and of
+        :meth:`summary` alike)."""
+        flat = self.problem.xp.reshape(self.forward.R, (-1,))
+        return self._total(self.problem.xp.vecdot(flat, flat))
 
     def summary(self, *extra: Array) -> tuple[float, ...]:
         """``(L, ‖∇L‖, *extra)`` as Python floats in one transfer (``extra``: 0-d device arrays)."""
@@ -151,8 +155,7 @@ class Oracle:
         if self._forward is None and self._grad is None:  # both wanted: one pass over the data
             self._forward, self._grad = self._forward_and_grad()
         gX, gY = self.grad
-        R = self.forward.R
-        self._loss, squared, *rest = host_floats(self.problem.backend, self._total(xp.sum(R * R)),
+        self._loss, squared, *rest = host_floats(self.problem.backend, self._squared_residual(),
                                                  xp.sum(gX * gX) + xp.sum(gY * gY), *extra)
         self._grad_norm = squared ** 0.5
         return (self._loss, self._grad_norm, *rest)
