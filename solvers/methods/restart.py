@@ -65,17 +65,17 @@ def restart_from_start(problem: Problem, start: State, run: Run, first: tuple[St
     continued = ContinuedRun(run, iterations, stop.time)
     recorded = len(run.history)
     other, more, other_status, other_message = second.drive(problem, start, continued)
-    last = run.history[-1]
+    last, stepped = run.history[-1], len(run.history) > recorded
     record = {"method": second.name, "after_iterations": iterations, "first_loss": stop.loss,
-              "second_status": other_status, "second_loss": last.loss if len(run.history) > recorded else None}
+              "second_status": other_status, "second_loss": last.loss if stepped else None}
     total = iterations + more
-    if len(run.history) > recorded and last.loss < stop.loss:
+    if stepped and last.loss < stop.loss:
         record["kept"] = "second"
         return other, total, other_status, (f"{other_message} (by {second.name} from the start, after "
                                             f"{run.solver.name} stopped at a stationary point, loss "
                                             f"{stop.loss:.3e} > eps)"), record
     record["kept"] = "first"
-    if len(run.history) == recorded:  # the second attempt took no step
+    if not stepped:  # the second attempt took no step
         return state, total, status, f"{message}; {second.name} from the start: {other_status} ({other_message})", record
     continued.record(more, last.time - stop.time, state)
     return state, total, status, (f"{message}; {second.name} from the start ended {other_status} "
