@@ -11,6 +11,10 @@ import math
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..harness.records.cases import Case
 
 
 class UsageError(ValueError):
@@ -45,6 +49,24 @@ positive_int = bounded(int, minimum=1)
 non_negative_int = bounded(int, minimum=0)
 positive_float = bounded(float, minimum=0.0, strict=True)
 non_negative_float = bounded(float, minimum=0.0)
+
+
+def given_options(args: argparse.Namespace, configure: Callable[[argparse.ArgumentParser], None]) -> set[str]:
+    """The options of ``args`` that ``configure`` declares and that differ from its defaults (those a user gave)."""
+    parser = argparse.ArgumentParser()
+    configure(parser)
+    defaults = vars(parser.parse_args([]))
+    return {name for name, value in vars(args).items() if name in defaults and value != defaults[name]}
+
+
+def matrix_case(text: str) -> "Case":
+    """A case of the benchmark matrix by its label ``kind/start/NxD/seed``."""
+    from ..harness.records.cases import case_from_key
+
+    try:
+        return case_from_key(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def writable_file(text: str) -> Path:

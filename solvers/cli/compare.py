@@ -30,9 +30,9 @@ from rich.table import Table
 
 from ..loop import describe_exception
 from ..methods import DEFAULT_METHOD
-from .arguments import UsageError, positive_float, writable_file
+from .arguments import UsageError, given_options, positive_float, writable_file
 from .matrix import add_matrix_arguments
-from .solve import add_problem_arguments, build_problem
+from .solve import add_problem_arguments, build_problem, solve_limits
 from ..problem import Problem
 from .progress import solve_with_progress
 from ..registry import get_solver, list_solvers
@@ -98,7 +98,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 #: The options each mode of ``compare`` reads; one given (not at its default) in a mode that does not read it
 #: is refused rather than ignored (:func:`check_mode_options`).
 MODE_OPTIONS = {
-    "compare": {"n", "d", "seed", "kind", "backend", "dtype", "start_noise", "start_seed", "eps", "max_iter",
+    "compare": {"n", "d", "seed", "kind", "case", "backend", "dtype", "start_noise", "start_seed", "eps", "max_iter",
                 "max_time", "methods", "plot", "json"},
     "race": {"race", "sizes", "seeds", "budget_factor", "methods", "eps", "max_time", "json"},
     "matrix": {"matrix", "sizes", "seeds", "kinds", "starts", "quick", "resume", "overwrite", "time_budget",
@@ -115,11 +115,7 @@ def check_mode_options(args: argparse.Namespace) -> str:
     if len(modes) > 1:
         raise UsageError(f"--{' and --'.join(modes)} are different runs: give one of them")
     mode = modes[0] if modes else "compare"
-    parser = argparse.ArgumentParser()
-    configure(parser)
-    defaults = vars(parser.parse_args([]))
-    ignored = sorted(name for name, value in vars(args).items()
-                     if name in defaults and value != defaults[name] and name not in MODE_OPTIONS[mode])
+    ignored = sorted(given_options(args, configure) - MODE_OPTIONS[mode])
     if ignored:
         what = "a plain comparison" if mode == "compare" else f"--{mode}"
         raise UsageError(f"{what} does not use {', '.join('--' + name.replace('_', '-') for name in ignored)}")
@@ -129,7 +125,8 @@ def check_mode_options(args: argparse.Namespace) -> str:
 
 
 def compare(problem: Problem, methods: list[str], X0: Any = None, *, console: Console | None = None,
-            finished: Callable[[list[SolveResult]], None] | None = None, **solve_options: Any) -> list[SolveResult]:
+            finished: Callable[[list[SolveResult]], None] | None = None, solver_options: dict[str, Any] | None = None,
+            **solve_options: Any) -> list[SolveResult]:
     """Run each method on ``problem`` from the same start; never raises for a failing method.
 
     A ``KeyboardInterrupt`` propagates at once: the method under way is lost, those before
@@ -146,13 +143,16 @@ def compare(problem: Problem, methods: list[str], X0: Any = None, *, console: Co
         Where progress goes (default: standard error).
     finished : callable, optional
         Called with the results so far after each method (to save them as they come).
+    solver_options : dict, optional
+        Options every method is built with (``gtol`` for a stationarity target).
     **solve_options
         ``eps``, ``max_iter``, ``max_time``.
     """
     results = []
     for method in methods:
         try:
-            result = solve_with_progress(get_solver(method), problem, X0, console=console, **solve_options)
+            result = solve_with_progress(get_solver(method, **(solver_options or {})), problem, X0, console=console,
+                                         **solve_options)
         except Exception as exc:  # noqa: BLE001 - one failing method must not stop the others
             result = SolveResult(status="error", X=np.full((problem.d, problem.d), np.nan),
                                  Y=np.full((problem.d, problem.d), np.nan), loss=math.nan, iterations=0,
@@ -208,8 +208,11 @@ def run(args: argparse.Namespace) -> int:
     if mode == "race":
         return run_race(args)
     problem, X0 = build_problem(args)
+    solver_options, limits = solve_limits(args)
     methods = args.methods or [DEFAULT_METHOD, *(name for name in list_solvers() if name != DEFAULT_METHOD)]
-    settings = {key: value for key, value in vars(args).items() if not key.startswith("_")}
+    settings = {key: (value.key if key == "case" and value is not None else value)
+                for key, value in vars(args).items() if not key.startswith("_")}
+    settings.update(limits=limits, solver_options=solver_options)
     environment = collect(problem.backend) if args.json is not None else {}
     done: list[SolveResult] = []
 
@@ -220,12 +223,14 @@ def run(args: argparse.Namespace) -> int:
                                    "results": [result.to_dict() for result in results]})
 
     try:
-        results = compare(problem, methods, X0, console=Console(stderr=True), finished=finished, eps=args.eps,
-                          max_iter=args.max_iter, max_time=args.max_time)
+        results = compare(problem, methods, X0, console=Console(stderr=True), finished=finished,
+                          solver_options=solver_options, **limits)
     except KeyboardInterrupt:
         raise KeyboardInterrupt(_kept(args.json, [result.solver for result in done], methods[len(done):])) from None
     out = Console() if Console().is_terminal else Console(width=100)  # piped output: the table's own width
-    out.print(results_table(results, title=f"{problem} eps={args.eps:g} max_iter={args.max_iter}"))
+    target = (f"gtol={solver_options['gtol']:g}" if "gtol" in solver_options else f"eps={limits['eps']:g}")
+    case = f"case {args.case.key}: " if args.case is not None else ""
+    out.print(results_table(results, title=f"{case}{problem} {target} max_iter={limits['max_iter']}"))
     for result in results:
         if result.status != "converged":
             out.print(f"{result.solver}: {result.status}: {result.message}", highlight=False, markup=False,

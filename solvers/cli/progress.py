@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..loop import IterativeSolver
 from ..problem import Problem
@@ -18,16 +18,21 @@ from ..result import HistoryRow, SolveResult
 
 def solve_with_progress(solver: IterativeSolver, problem: Problem, X0: Any = None, Y0: Any = None,
                         *, console: Console | None = None, **solve_options: Any) -> SolveResult:
-    """Run ``solver.solve`` showing iteration, loss and solver time as it goes."""
+    """Run ``solver.solve`` showing iteration, loss and solver time as it goes.
+
+    The bar fills towards whichever limit is nearer: ``max_iter`` iterations or ``max_time`` seconds.
+    """
     console = console or Console(stderr=True)
-    total = solve_options.get("max_iter", 100)
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+    max_iter, max_time = solve_options.get("max_iter", 100), solve_options.get("max_time")
+    columns = (TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[iteration]} it"),
                TextColumn("loss {task.fields[loss]:.3e}  t={task.fields[t]:.3f}s"), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task(f"{solver.name} [{problem.backend.name}]", total=total, loss=float("nan"), t=0.0)
+        task = progress.add_task(f"{solver.name} [{problem.backend.name}]", total=1.0, iteration=0,
+                                 loss=float("nan"), t=0.0)
 
         def show(row: HistoryRow) -> None:
-            progress.update(task, completed=row.iteration, loss=row.loss, t=row.time)
+            done = max(row.iteration / max_iter if max_iter else 1.0, row.time / max_time if max_time else 0.0)
+            progress.update(task, completed=min(done, 1.0), iteration=row.iteration, loss=row.loss, t=row.time)
 
         return solver.solve(problem, X0, Y0, callback=show, **solve_options)
 

@@ -13,7 +13,8 @@ from ..backends import BACKEND_NAMES, DTYPES, backend_unavailable_reason, get_ba
 from ..problem import START_NOISE, START_SEED, Problem
 from ..registry import list_solvers, solver_class
 from ..result import FINISHED
-from .arguments import UsageError, non_negative_float, non_negative_int, positive_float, positive_int
+from .arguments import (UsageError, given_options, matrix_case, non_negative_float, non_negative_int, positive_float,
+                        positive_int)
 from .progress import solve_with_progress
 
 from ..methods import DEFAULT_METHOD
@@ -37,6 +38,15 @@ def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eps", type=non_negative_float, default=1e-10, help="target loss (default 1e-10)")
     parser.add_argument("--max-iter", type=non_negative_int, default=100, help="iteration limit (default 100)")
     parser.add_argument("--max-time", type=positive_float, default=None, help="solver-time limit in seconds")
+    parser.add_argument("--case", type=matrix_case, default=None, metavar="KIND/START/NxD/SEED",
+                        help="one case of the benchmark matrix as its report names it (e.g. planted/zero/128x16/3): "
+                             "its problem, start, target (L ≤ 1e-10 where min L = 0, else |∇L|/|∇L(start)| ≤ 1e-8) "
+                             "and time cap, with no iteration limit unless --max-iter is given; instead of --n, --d, "
+                             "--seed, --kind, --start-noise, --start-seed and --eps")
+
+
+#: The options a matrix case (``--case``) replaces.
+CASE_REPLACES = ("n", "d", "seed", "kind", "start_noise", "start_seed", "eps")
 
 
 def build_problem(args: argparse.Namespace, **options: Any) -> tuple[Problem, np.ndarray | None]:
@@ -44,6 +54,8 @@ def build_problem(args: argparse.Namespace, **options: Any) -> tuple[Problem, np
 
     ``options`` go to :class:`Problem` (``memory_budget``, ``shard``, or a ``backend`` instance).
     """
+    if args.case is not None:
+        return _case_problem(args, options)
     if args.start_noise is not None and args.kind != "planted":
         raise UsageError("--start-noise needs a planted problem (--kind planted): random ones start from X = 0")
     make = Problem.planted if args.kind == "planted" else Problem.random
@@ -56,6 +68,43 @@ def build_problem(args: argparse.Namespace, **options: Any) -> tuple[Problem, np
         return problem, None
     noise = START_NOISE if args.start_noise is None else args.start_noise
     return problem, problem.start_near_solution(noise, args.start_seed)
+
+
+def _case_problem(args: argparse.Namespace, options: dict[str, Any]) -> tuple[Problem, np.ndarray]:
+    """The problem and starting X of the matrix case ``args.case`` on ``--backend`` and ``--dtype``."""
+    from ..harness.measure.cases import case_problem, case_start
+
+    replaced = sorted(given_options(args, add_problem_arguments) & set(CASE_REPLACES))
+    if replaced:
+        raise UsageError(f"--case {args.case.key} fixes the problem, start and target: it takes no "
+                         f"{', '.join('--' + name.replace('_', '-') for name in replaced)}")
+    try:
+        problem = case_problem(args.case, **{"backend": args.backend, "dtype": args.dtype, **options})
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return problem, case_start(args.case, problem)
+
+
+def solve_limits(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The solver options and the ``solve`` limits the shared options ask for.
+
+    With ``--case``, the matrix's: ``eps`` = 1e-10 where min L = 0, else ``eps`` = 0 and ``gtol`` =
+    1e-8 (stationarity); the matrix's time cap at that size unless ``--max-time`` is given, and its
+    iteration limit unless ``--max-iter`` is.
+    """
+    limits = {"eps": args.eps, "max_iter": args.max_iter, "max_time": args.max_time}
+    if args.case is None:
+        return {}, limits
+    from ..harness.measure.matrix import MAX_ITER, size_cap
+
+    kind, target = args.case.target
+    if "max_iter" not in given_options(args, add_problem_arguments):
+        limits["max_iter"] = MAX_ITER
+    if args.max_time is None:
+        limits["max_time"] = size_cap(args.case.n, args.case.d)
+    if kind == "loss":
+        return {}, {**limits, "eps": target}
+    return {"gtol": target}, {**limits, "eps": 0.0}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -99,8 +148,8 @@ def _solve(args: argparse.Namespace, options: dict[str, Any], rank: int = 0) -> 
     from ..registry import get_solver
 
     problem, X0 = build_problem(args, **options)
-    solver = get_solver(args.method)
-    limits = {"eps": args.eps, "max_iter": args.max_iter, "max_time": args.max_time}
+    solver_options, limits = solve_limits(args)
+    solver = get_solver(args.method, **solver_options)
     if rank:
         result = solver.solve(problem, X0, **limits)
         return 0 if result.status in FINISHED else 1
@@ -109,7 +158,8 @@ def _solve(args: argparse.Namespace, options: dict[str, Any], rank: int = 0) -> 
         print(f"{problem.shard[1]} processes ({problem.backend.describe()['process_group_backend']}), "
               f"rows of A1 and B per process ≤ {-(-problem.n // problem.shard[1])}; "
               f"all-reduced {problem.backend.reduced_bytes} bytes per process")
-    print(f"{result.solver} on {problem} -> {result.status}: loss {result.loss:.3e} after "
+    where = f"case {args.case.key}: {problem}" if args.case is not None else str(problem)
+    print(f"{result.solver} on {where} -> {result.status}: loss {result.loss:.3e} after "
           f"{result.iterations} iterations, {result.time:.3f} s solver time ({result.message})")
     return 0 if result.status in FINISHED else 1
 

@@ -14,11 +14,11 @@ from ...problem import START_SEED, Problem
 from ..records.cases import SMALL, Case
 
 
-def case_problem(case: Case) -> Problem:
-    """The case's problem on NumPy, float64."""
+def case_problem(case: Case, **options: Any) -> Problem:
+    """The case's problem; ``options`` go to :class:`Problem` (default NumPy, float64, as the matrix measures)."""
     if case.kind == "random":
-        return Problem.random(case.n, case.d, seed=case.seed)
-    return Problem.planted(case.n, case.d, seed=case.seed, noise=case.noise)
+        return Problem.random(case.n, case.d, seed=case.seed, **options)
+    return Problem.planted(case.n, case.d, seed=case.seed, noise=case.noise, **options)
 
 
 def case_start(case: Case, problem: Problem) -> np.ndarray:

@@ -74,6 +74,8 @@ LARGE_CASES = (("planted", "near-1.5"), ("noisy-1%", "near-0.5"))
 REPORTED_CASES = (Case("planted", "near-1.5", 256, 24, 4),)
 #: Absolute solver-time cap per method and case at (128, 16), seconds (:func:`size_cap` scales it).
 MAX_TIME = 2.0
+#: Iteration limit per method and case: high enough that the time caps decide.
+MAX_ITER = 100_000
 #: The quick matrix: a few small cases that run in seconds (tests, asv on the quick grid).
 QUICK_SIZES, QUICK_SEEDS = ((48, 6),), (0,)
 QUICK_KINDS, QUICK_STARTS = ("planted", "noisy-10%", "random"), ("near-1.5", "zero")
@@ -145,7 +147,7 @@ def measure_case(case: Case, options: dict[str, Any]) -> list[RaceEntry]:
 def run_matrix(cases: Sequence[Case], path: Path, *, methods: Sequence[str] | None = None,
                default: str = DEFAULT_METHOD, resume: bool = False, time_budget: float | None = None,
                workers: int = 1, threads: int | None = 1, max_time: float = MAX_TIME, budget_factor: float = 100.0,
-               max_iter: int = 100_000, pause: float = 0.2, memory_limit: float = 4e9,
+               max_iter: int = MAX_ITER, pause: float = 0.2, memory_limit: float = 4e9,
                progress: Callable[[RaceEntry], None] | None = None) -> tuple[RaceFile, int]:
     """Measure ``cases`` into ``path`` (module docstring); returns the file's record and the cases left to run.
 

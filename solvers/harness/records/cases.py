@@ -104,6 +104,21 @@ def matrix_cases(sizes: Sequence[tuple[int, int]], seeds: Sequence[int], kinds: 
             for start in starts_for(kind, starts)]
 
 
+def case_from_key(key: str) -> Case:
+    """The :class:`Case` a label ``kind/start/NxD/seed`` names (:attr:`Case.key`, as the matrix report prints it).
+
+    Raises
+    ------
+    ValueError
+        ``key`` is not such a label, or names an unknown kind or start.
+    """
+    parts = key.split("/")
+    size = parts[2].lower().split("x") if len(parts) == 4 else []
+    if len(size) != 2 or not all(part.isdigit() for part in (*size, parts[3])) or min(map(int, size)) < 1:
+        raise ValueError(f"{key!r} is not a case of the matrix: write kind/start/NxD/seed, e.g. planted/zero/128x16/3")
+    return Case(parts[0], parts[1], int(size[0]), int(size[1]), int(parts[3]))
+
+
 def case_from_fields(record: dict[str, Any]) -> Case:
     """The :class:`Case` a record names; an old race entry (no ``kind``) is planted from ``near-0.5``."""
     return Case(record.get("kind", "planted"), record.get("start", "near-0.5"), int(record["n"]), int(record["d"]),
