@@ -79,3 +79,30 @@ def test_no_restart_without_a_loss_target_or_once_the_target_is_met(eps):
     """eps = 0 asks for stationarity only (noisy and random problems); a loss at or below eps is the target met."""
     _, result = _solve(True, 2, 3.0, eps=eps)
     assert "restart" not in result.info and result.status == "converged"
+
+
+def test_a_stall_above_eps_restarts_too():
+    """Planted (32, 4) seed 2 from X* + 1.5·G: the reduced iteration stalls at L ≈ 3e-3 (no step lowers the loss
+    in float64 at |g|/|g0| ≈ 1e-9, above gtol); Newton–CG from the start reaches L ≤ eps."""
+    problem = Problem.planted(32, 4, seed=2)
+    X0 = problem.start_near_solution(1.5)
+    alone = get_solver("varpro", restart=False).solve(problem, X0, eps=1e-10, max_iter=500)
+    assert alone.status in ("stalled", "converged") and alone.loss > 1e-4, alone.message
+    result = get_solver("varpro").solve(problem, X0, eps=1e-10, max_iter=1000)
+    assert result.status == "converged" and result.loss <= 1e-10, result.message
+    assert result.info["restart"]["kept"] == "second" and result.info["restart"]["after_iterations"] == alone.iterations
+    _assert_one_history(result)
+
+
+@pytest.mark.parametrize("status, loss, restarts", [("converged", 0.1, True), ("stalled", 0.1, True),
+                                                    ("stalled", 1e-12, False), ("timeout", 0.1, False),
+                                                    ("max_iter", 0.1, False), ("error", 0.1, False)])
+def test_which_endings_restart(status, loss, restarts):
+    """Only an ending the method chose itself (stationary, or no decreasing step) above eps restarts: at a limit
+    there is nothing left to restart with, and an error is reported as it is."""
+    from types import SimpleNamespace
+
+    from solvers.methods.restart import stopped_above_target
+
+    run = SimpleNamespace(history=[SimpleNamespace(loss=loss)], eps=1e-10)
+    assert stopped_above_target(run, status) is restarts

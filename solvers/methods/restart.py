@@ -2,7 +2,8 @@
 
 Where min L = 0 (a planted problem, ``eps`` > 0 asked for), a stationary point with L > eps is a
 spurious minimum of the nonconvex L: no local step leaves it, and the iterate that reached it is
-no better place to go on from than the start. :func:`restart_from_start` runs another method from
+no better place to go on from than the start. The same holds where the method stalls above eps (no
+step lowers the loss in the precision: at such a minimum, float64 can leave |g|/|g0| just above gtol). :func:`restart_from_start` runs another method from
 the start, in the same solve: its iterations and solver time continue the first attempt's
 history under the same ``max_iter`` and ``max_time`` (:class:`ContinuedRun`), and the lower of the
 two endings is returned.
@@ -46,8 +47,11 @@ class ContinuedRun:
 
 
 def stopped_above_target(run: Run, status: str) -> bool:
-    """Whether a drive ended ``converged`` at a stationary point whose loss is above ``eps`` > 0."""
-    return status == "converged" and run.history[-1].loss > run.eps > 0.0
+    """Whether a drive stopped by itself with its loss above ``eps`` > 0: ``converged`` at a stationary point,
+    or ``stalled`` where no step of the method lowers the loss in the precision (at a stationary point whose
+    |g|/|g0| float64 leaves just above gtol, or where the method cannot go on); the limits are not reached
+    then, and no further step of the first method would help."""
+    return status in ("converged", "stalled") and run.history[-1].loss > run.eps > 0.0
 
 
 def restart_from_start(problem: Problem, start: State, run: Run, first: tuple[State, int, str, str],
