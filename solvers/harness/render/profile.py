@@ -152,7 +152,9 @@ def verdict_lines(analysis: MatrixAnalysis) -> list[str]:
     fails = analysis.default_fails_peer_solves
     lines.append("No case where the default fails and a peer reaches the target." if not fails else
                  f"Cases where the default fails and a peer reaches the target ({len(fails)}): "
-                 + ", ".join(f"`{case}`" for case in fails[:20]) + (" …" if len(fails) > 20 else "") + ".")
+                 + ", ".join(f"`{case}`" for case in fails[:20]) + (" …" if len(fails) > 20 else "") + ". "
+                 f"Rerun one with `attnreg compare --case {fails[0]} --plot case.png` (every method, its curves) or "
+                 f"`attnreg solve --case {fails[0]} --method {default}`.")
     return lines
 
 
