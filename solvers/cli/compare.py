@@ -229,8 +229,8 @@ def run(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt(_kept(args.json, [result.solver for result in done], methods[len(done):])) from None
     out = Console() if Console().is_terminal else Console(width=100)  # piped output: the table's own width
     target = (f"gtol={solver_options['gtol']:g}" if "gtol" in solver_options else f"eps={limits['eps']:g}")
-    case = f"case {args.case.key}: " if args.case is not None else ""
-    out.print(results_table(results, title=f"{case}{problem} {target} max_iter={limits['max_iter']}"))
+    where = f"case {args.case.key}: {problem}" if args.case is not None else str(problem)
+    out.print(results_table(results, title=f"{where} {target} max_iter={limits['max_iter']}"))
     for result in results:
         if result.status != "converged":
             out.print(f"{result.solver}: {result.status}: {result.message}", highlight=False, markup=False,
@@ -240,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plot is not None:
         from ..harness.render.figures import plot_convergence
 
-        plot_convergence(results, args.plot, title=str(problem))
+        plot_convergence(results, args.plot, title=where)
         out.print(f"plot: {args.plot}")
     return 0
 
