@@ -38,9 +38,13 @@ def test_a_case_builds_the_matrix_problem_start_and_target(case):
         assert solver_options == {"gtol": 1e-8} and limits["eps"] == 0.0
 
 
-def test_given_limits_replace_the_matrix_caps():
-    _, limits = solve_limits(parse("--case", "planted/zero/24x3/1", "--max-iter", "7", "--max-time", "0.5"))
-    assert limits == {"eps": 1e-10, "max_iter": 7, "max_time": 0.5}
+@pytest.mark.parametrize("max_iter", ["7", "100"])
+def test_given_limits_replace_the_matrix_caps(max_iter):
+    """Also a --max-iter equal to the plain default: given is given."""
+    _, limits = solve_limits(parse("--case", "planted/zero/24x3/1", "--max-iter", max_iter, "--max-time", "0.5"))
+    assert limits == {"eps": 1e-10, "max_iter": int(max_iter), "max_time": 0.5}
+    assert solve_limits(parse("--max-iter", max_iter))[1]["max_iter"] == int(max_iter)
+    assert solve_limits(parse())[1]["max_iter"] == 100
 
 
 def test_solve_a_case_reaches_its_target_and_names_it(capsys):

@@ -19,6 +19,9 @@ from .progress import solve_with_progress
 
 from ..methods import DEFAULT_METHOD
 
+#: Iteration limit of ``solve`` and ``compare`` unless ``--max-iter`` or ``--case`` says otherwise.
+MAX_ITER = 100
+
 
 def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
     """Options shared by every command that builds one problem."""
@@ -36,7 +39,8 @@ def add_problem_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start-seed", type=non_negative_int, default=START_SEED,
                         help=f"seed of G in --start-noise (default {START_SEED})")
     parser.add_argument("--eps", type=non_negative_float, default=1e-10, help="target loss (default 1e-10)")
-    parser.add_argument("--max-iter", type=non_negative_int, default=100, help="iteration limit (default 100)")
+    parser.add_argument("--max-iter", type=non_negative_int, default=None,
+                        help=f"iteration limit (default {MAX_ITER}; with --case the matrix's)")
     parser.add_argument("--max-time", type=positive_float, default=None, help="solver-time limit in seconds")
     parser.add_argument("--case", type=matrix_case, default=None, metavar="KIND/START/NxD/SEED",
                         help="one case of the benchmark matrix as its report names it (e.g. planted/zero/128x16/3): "
@@ -92,14 +96,15 @@ def solve_limits(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, An
     1e-8 (stationarity); the matrix's time cap at that size unless ``--max-time`` is given, and its
     iteration limit unless ``--max-iter`` is.
     """
-    limits = {"eps": args.eps, "max_iter": args.max_iter, "max_time": args.max_time}
+    limits = {"eps": args.eps, "max_iter": MAX_ITER if args.max_iter is None else args.max_iter,
+              "max_time": args.max_time}
     if args.case is None:
         return {}, limits
-    from ..harness.measure.matrix import MAX_ITER, size_cap
+    from ..harness.measure.matrix import MAX_ITER as MATRIX_MAX_ITER, size_cap
 
     kind, target = args.case.target
-    if "max_iter" not in given_options(args, add_problem_arguments):
-        limits["max_iter"] = MAX_ITER
+    if args.max_iter is None:
+        limits["max_iter"] = MATRIX_MAX_ITER
     if args.max_time is None:
         limits["max_time"] = size_cap(args.case.n, args.case.d)
     if kind == "loss":

@@ -3,8 +3,8 @@
 Where min L = 0 (a planted problem, ``eps`` > 0 asked for), a stationary point with L > eps is a
 spurious minimum of the nonconvex L: no local step leaves it, and the iterate that reached it is
 no better place to go on from than the start. The same holds where the method stalls above eps (no
-step lowers the loss in the precision: at such a minimum, float64 can leave |g|/|g0| just above gtol). :func:`restart_from_start` runs another method from
-the start, in the same solve: its iterations and solver time continue the first attempt's
+step lowers the loss in the precision: at such a minimum, float64 can leave |g|/|g0| just above
+gtol). :func:`restart_from_start` runs another method from the start, in the same solve: its iterations and solver time continue the first attempt's
 history under the same ``max_iter`` and ``max_time`` (:class:`ContinuedRun`), and the lower of the
 two endings is returned.
 """
@@ -65,6 +65,7 @@ def restart_from_start(problem: Problem, start: State, run: Run, first: tuple[St
     the result's loss and iterate agree.
     """
     state, iterations, status, message = first
+    stopped = "stopped at a stationary point" if status == "converged" else f"ended {status}"
     stop = run.history[-1]
     continued = ContinuedRun(run, iterations, stop.time)
     recorded = len(run.history)
@@ -76,7 +77,7 @@ def restart_from_start(problem: Problem, start: State, run: Run, first: tuple[St
     if stepped and last.loss < stop.loss:
         record["kept"] = "second"
         return other, total, other_status, (f"{other_message} (by {second.name} from the start, after "
-                                            f"{run.solver.name} stopped at a stationary point, loss "
+                                            f"{run.solver.name} {stopped}, loss "
                                             f"{stop.loss:.3e} > eps)"), record
     record["kept"] = "first"
     if not stepped:  # the second attempt took no step
