@@ -173,6 +173,8 @@ def test_the_matrix_with_workers_stops_at_once_on_ctrl_c(tmp_path):
             _, err = process.communicate(timeout=30)
         finally:
             watchdog.cancel()
+            if process.poll() is None:  # still running: fail here rather than wait on it when the block closes
+                process.kill()
     assert process.returncode == INTERRUPTED, err
     assert _one_line("".join(lines) + err).startswith("interrupted: the finished cases are kept in")
     entries = load_race(path)["race"]

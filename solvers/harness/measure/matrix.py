@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -208,14 +209,16 @@ def run_matrix(cases: Sequence[Case], path: Path, *, methods: Sequence[str] | No
         while left and may_start():
             finished(measure_case(left.pop(0), options))
     else:
-        with _single_threaded_children(threads), _pool(workers) as pool:
+        with _single_threaded_children(threads), _pool(workers) as pool, _ctrl_c_between_waits() as pressed:
             running: set[Future] = set()
             while left or running:
                 while left and len(running) < workers and may_start():
                     running.add(pool.submit(measure_case, left.pop(0), options))
                 if not running:
                     break
-                complete, running = wait(running, return_when=FIRST_COMPLETED)
+                complete, running = wait(running, timeout=INTERRUPT_POLL, return_when=FIRST_COMPLETED)
+                if pressed.is_set():
+                    raise KeyboardInterrupt
                 for future in complete:
                     finished(future.result())
     return load_race(path), len(left)
@@ -237,6 +240,32 @@ def _resumed(path: Path, provenance: Provenance) -> list[RaceEntry]:
                 raise ResumeConflict(f"cannot resume {path}: its cases were measured with {key} = "
                                      f"{str(then)[:60]}, this run has {str(now)[:60]}; measure into a new file instead")
     return list(entries)
+
+
+#: Seconds between two looks for a Ctrl-C while the workers measure (:func:`_ctrl_c_between_waits`).
+INTERRUPT_POLL = 0.2
+
+
+@contextmanager
+def _ctrl_c_between_waits() -> Iterator[threading.Event]:
+    """While inside, Ctrl-C (SIGINT) sets the event yielded instead of raising ``KeyboardInterrupt`` wherever
+    the main thread is; the loop raises it between two waits.
+
+    Raised inside ``concurrent.futures.wait``, which takes every future's lock in turn, the interrupt
+    can leave one of them held, and the pool's shutdown then waits on it for ever (a test run hung so).
+    Where SIGINT is not Python's default handler (ignored in a background job, or the caller's own), or
+    off the main thread, nothing changes and the event is never set.
+    """
+    pressed = threading.Event()
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield pressed
+        return
+    signal.signal(signal.SIGINT, lambda signum, frame: pressed.set())
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @contextmanager
