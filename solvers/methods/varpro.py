@@ -245,8 +245,8 @@ class VarPro(IterativeSolver):
         return cholesky_flops(2 * problem.d**2) <= DENSE_JOINT_FLOPS
 
     def drive(self, problem: Problem, state: State, run: Run) -> tuple[State, int, str, str]:
-        """The reduced iteration (:meth:`IterativeSolver.drive`); then, where it stopped at a stationary point
-        above ``eps`` and ``restart`` is set, Newton–CG from the start (:mod:`solvers.methods.restart`)."""
+        """The reduced iteration (:meth:`IterativeSolver.drive`); then, where it stopped by itself (stationary or
+        stalled) above ``eps`` and ``restart`` is set, Newton–CG from the start (:mod:`solvers.methods.restart`)."""
         first = super().drive(problem, state, run)
         if not (self.restart and stopped_above_target(run, first[2])):
             return first
