@@ -15,6 +15,7 @@ BAD_OPTIONS = [
     ("varpro", {"matrix_free": "yes"}, r"matrix_free must be True or False \(or None\)"),
     ("varpro", {"rcond": 2.0}, "rcond must be a finite number > 0 and < 1"),
     ("varpro", {"max_cg": 2.5}, "max_cg must be an integer ≥ 1"),
+    ("varpro", {"handover": 0}, r"handover must be an integer ≥ 1 \(or None\)"),
     ("varpro", {"divergence_factor": -1}, "divergence_factor must be a number > 1"),
     ("varpro", {"gtol": float("nan")}, "gtol must be a finite number ≥ 0"),
     ("newton-cg", {"radius0": float("inf")}, "radius0 must be a finite number > 0"),

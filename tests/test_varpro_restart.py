@@ -1,4 +1,5 @@
-"""varpro's restart: Newton–CG from the start after a stationary point above eps, within the same limits."""
+"""varpro's restart: Newton–CG from the start after a stationary point above eps, or after ``handover`` iterations
+above it, within the same limits."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from solvers import Problem, get_solver, oracles
 from solvers.loop import default_gtol
 
 
-def _solve(restart, seed, sigma, **limits):
+def _solve(restart, seed, sigma, handover=50, **limits):
     problem = Problem.planted(24, 3, seed=seed)
     X0 = problem.start_near_solution(sigma)
-    return problem, get_solver("varpro", restart=restart).solve(problem, X0, **{"eps": 1e-10, "max_iter": 500,
-                                                                               **limits})
+    solver = get_solver("varpro", restart=restart, handover=handover)
+    return problem, solver.solve(problem, X0, **{"eps": 1e-10, "max_iter": 500, **limits})
 
 
 def _assert_one_history(result):
@@ -83,12 +84,13 @@ def test_no_restart_without_a_loss_target_or_once_the_target_is_met(eps):
 
 def test_a_stall_above_eps_restarts_too():
     """Planted (32, 4) seed 2 from X* + 1.5·G: the reduced iteration stalls at L ≈ 3e-3 (no step lowers the loss
-    in float64 at |g|/|g0| ≈ 1e-9, above gtol); Newton–CG from the start reaches L ≤ eps."""
+    in float64 at |g|/|g0| ≈ 1e-9, above gtol) after 78 iterations, past the default handover, so none here;
+    Newton–CG from the start reaches L ≤ eps."""
     problem = Problem.planted(32, 4, seed=2)
     X0 = problem.start_near_solution(1.5)
     alone = get_solver("varpro", restart=False).solve(problem, X0, eps=1e-10, max_iter=500)
     assert alone.status in ("stalled", "converged") and alone.loss > 1e-4, alone.message
-    result = get_solver("varpro").solve(problem, X0, eps=1e-10, max_iter=1000)
+    result = get_solver("varpro", handover=None).solve(problem, X0, eps=1e-10, max_iter=1000)
     assert result.status == "converged" and result.loss <= 1e-10, result.message
     assert result.info["restart"]["kept"] == "second" and result.info["restart"]["after_iterations"] == alone.iterations
     _assert_one_history(result)
@@ -106,3 +108,72 @@ def test_which_endings_restart(status, loss, restarts):
 
     run = SimpleNamespace(history=[SimpleNamespace(loss=loss)], eps=1e-10)
     assert stopped_above_target(run, status) is restarts
+
+
+def test_a_long_first_attempt_is_handed_over_to_newton_cg_from_the_start():
+    """Planted (24, 3) seed 2 from X* + 3·G with ``handover=5``: after 5 iterations above eps, Newton–CG from the
+    start reaches L ≤ eps, and the history holds both attempts."""
+    problem, result = _solve(True, 2, 3.0, handover=5)
+    assert result.status == "converged" and result.loss <= 1e-10, result.message
+    restart = result.info["restart"]
+    assert restart["first_status"] == "handed over" and restart["after_iterations"] == 5 and restart["kept"] == "second"
+    assert "after varpro took 5 iterations" in result.message
+    assert result.history[6].loss > result.history[5].loss  # the second attempt starts from the start again
+    _assert_one_history(result)
+    assert oracles.loss(problem, result.X, result.Y) == pytest.approx(result.loss, rel=1e-9)
+
+
+def test_a_handed_over_point_kept_at_a_limit_takes_the_limits_status():
+    """Newton–CG cut short by max_iter two iterations after the handover ends above the handed-over point:
+    that point is returned with status ``max_iter``, never the internal "handed over"."""
+    problem, result = _solve(True, 2, 3.0, handover=5, max_iter=7)
+    assert result.status == "max_iter" and result.iterations == 7, result.message
+    assert result.info["restart"]["kept"] == "first" and result.info["restart"]["second_status"] == "max_iter"
+    assert "varpro took 5 iterations" in result.message
+    assert result.loss == pytest.approx(result.history[5].loss)
+    _assert_one_history(result)
+    assert oracles.loss(problem, result.X, result.Y) == pytest.approx(result.loss, rel=1e-9)
+
+
+def test_the_reduced_iteration_goes_on_where_newton_cg_stops_above_the_handed_over_point(monkeypatch):
+    """A second attempt that stops by itself without a step (a stub) leaves the handed-over point the lower one:
+    the reduced iteration goes on from it, within the same limits, to L ≤ eps."""
+    from solvers.methods import varpro
+
+    class Stops:
+        name = "stub"
+
+        def __init__(self, **options):
+            pass
+
+        def drive(self, problem, state, run):
+            return state, 0, "stalled", "no step"
+
+    monkeypatch.setattr(varpro, "NewtonCG", Stops)
+    problem, result = _solve(True, 2, 0.5, handover=2)
+    assert result.status == "converged" and result.loss <= 1e-10, result.message
+    restart = result.info["restart"]
+    assert restart["first_status"] == "handed over" and restart["kept"] == "first" and restart["resumed"]
+    assert result.history[2].loss == pytest.approx(restart["first_loss"])  # the stub took no step
+    assert result.iterations > 2 and result.history[3].loss < result.history[2].loss
+    _assert_one_history(result)
+    assert oracles.loss(problem, result.X, result.Y) == pytest.approx(result.loss, rel=1e-9)
+
+
+@pytest.mark.parametrize("options", [{"eps": 0.0}, {"restart": False}])
+def test_no_handover_without_a_loss_target_or_a_restart(options):
+    """Stationarity targets (eps = 0) and ``restart=False`` leave the reduced iteration alone, ``handover`` or not."""
+    restart = options.pop("restart", True)
+    _, result = _solve(restart, 2, 3.0, handover=2, **options)
+    assert "restart" not in result.info and result.iterations > 2
+
+
+def test_the_handover_waits_for_the_solves_own_limits():
+    from solvers.loop import Run
+    from solvers.methods.restart import HANDED_OVER, ContinuedRun
+
+    problem = Problem.planted(24, 3, seed=2)
+    run = Run(get_solver("varpro"), problem, eps=1e-10, max_iter=5, max_time=None, callback=None)
+    assert ContinuedRun(run, until=3).limits(2, 0.0) == ("", "")
+    assert ContinuedRun(run, until=3).limits(3, 0.0)[0] == HANDED_OVER
+    assert ContinuedRun(run, until=8).limits(5, 0.0)[0] == "max_iter"

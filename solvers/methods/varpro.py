@@ -83,7 +83,14 @@ below it on two), that point is a spurious minimum which no local step leaves; w
 cases of the benchmark matrix where this iteration stopped at L ≈ 0.05–0.76 above 1e-10 (measured at
 edba356, one case at a time, one thread, 2 s caps), Newton–CG from the start reached the target in two
 (1.2 s each; with the restart varpro solves them in 1.4 and 1.7 s), joint damped Newton in one,
-L-BFGS-B in one; ``eps = 0`` (stationarity asked for) never restarts.
+L-BFGS-B in one; ``eps = 0`` (stationarity asked for) never restarts. Reaching such a point can take most
+of the time there is, and then the restart comes too late: from X* + 1.5·G at (128, 16) over seeds 0–9 the
+reduced iteration reached eps on one seed, Newton–CG from the start on six (0.3–1.4 s), while the
+reduced iteration's first attempts took 139 iterations or more (1–2 s) to stop at a spurious minimum. Its
+first attempts that reached eps on the planted cases of the benchmark matrix ((128, 16) to (1024, 64),
+seeds 0–9) took 5–36 iterations, so after :data:`HANDOVER` iterations above eps Newton–CG takes over from
+the start (``handover``); should it stop by itself above the point handed over, the reduced iteration goes
+on from that point, and at a limit the lower of the two is returned.
 """
 
 from __future__ import annotations
@@ -100,7 +107,7 @@ from ..rowterms import LeastSquaresY
 from .damping import Damping, cholesky_flops, damped_newton_step
 from .newton import JointNewton, JointState
 from .newton_cg import NewtonCG, NewtonCGState, TrustRegion, trust_region_step
-from .restart import restart_from_start, stopped_above_target
+from .restart import HANDED_OVER, ContinuedRun, restart_from_start, stopped_above_target
 
 #: A reduced step that lowers the loss by less than this fraction is slow (Fletcher and Xu's switching
 #: rule, 1987): Gauss–Newton's model misses the curvature of the residual (or of a saddle) there, and
@@ -110,6 +117,10 @@ SLOW_DECREASE = 0.2
 #: Hessian would cost at most this many flops ((2d²)³/3: d ≤ 39; the steps eliminate Y instead, at about
 #: half that, :class:`solvers.methods.newton.JointSystem`), else joint Newton–CG (module docstring).
 DENSE_JOINT_FLOPS = 1e10
+#: Iterations above a loss target eps > 0 after which the reduced iteration hands over to Newton–CG from the
+#: start (module docstring): its first attempts that reached 1e-10 on the benchmark matrix's planted cases
+#: took 5–36 iterations, those that ended at a spurious point 139 and more.
+HANDOVER = 50
 #: Gauss–Newton steps on the formed matrix where forming and factorising it costs at most this many of its
 #: matrix-free products by :func:`formed_gn_products` (module docstring: the formed steps were measured faster
 #: where the model gives 2.6–17.8, slower at 31 and 36).
@@ -209,13 +220,16 @@ class VarPro(IterativeSolver):
         (a spurious minimum of a problem whose minimum is asked to be ≤ eps), run Newton–CG
         (:class:`solvers.methods.newton_cg.NewtonCG`) from the start within the same limits and keep
         the lower ending (module docstring; ``info["restart"]``). ``eps = 0`` never restarts.
+    handover : int, optional
+        With ``restart`` and ``eps`` > 0, hand over to Newton–CG from the start after this many iterations
+        above eps (default :data:`HANDOVER`; module docstring); ``None``: only after a stop above eps.
     """
 
     name = "varpro"
 
     def __init__(self, backend: str | Backend | None = None, *, matrix_free: bool | None = None, mu0: float = 1e-3,
                  radius0: float = 1.0, max_cg: int | None = None, rcond: float | None = None,
-                 newton: bool = True, restart: bool = True, **common: Any) -> None:
+                 newton: bool = True, restart: bool = True, handover: int | None = HANDOVER, **common: Any) -> None:
         super().__init__(backend, **common)
         self.matrix_free = check.flag("matrix_free", matrix_free, optional=True)
         self.mu0 = check.number("mu0", mu0, at_least=0.0)
@@ -224,6 +238,7 @@ class VarPro(IterativeSolver):
         self.rcond = None if rcond is None else check.number("rcond", rcond, above=0.0, below=1.0)
         self.newton = check.flag("newton", newton)
         self.restart = check.flag("restart", restart)
+        self.handover = check.integer("handover", handover, at_least=1, optional=True)
 
     def cutoff(self, problem: Problem) -> float:
         """The relative singular-value cut-off of the Y step (``rcond``, default eps^(1/4) of the dtype)."""
@@ -246,18 +261,32 @@ class VarPro(IterativeSolver):
 
     def drive(self, problem: Problem, state: State, run: Run) -> tuple[State, int, str, str]:
         """The reduced iteration (:meth:`IterativeSolver.drive`); then, where it stopped by itself (stationary or
-        stalled) above ``eps`` and ``restart`` is set, Newton–CG from the start (:mod:`solvers.methods.restart`)."""
-        first = super().drive(problem, state, run)
-        if not (self.restart and stopped_above_target(run, first[2])):
+        stalled) above ``eps`` or took ``handover`` iterations without reaching it (not from a :meth:`joint_start`),
+        and ``restart`` is set, Newton–CG from the start (:mod:`solvers.methods.restart`); should that stop by
+        itself above the handed-over point, the reduced iteration goes on from there."""
+        handing_over = self.restart and run.eps > 0.0 and self.handover is not None
+        until = self.handover if handing_over and not self.joint_start(problem, state.X) else None
+        first = super().drive(problem, state, ContinuedRun(run, until=until))
+        if not (first[2] == HANDED_OVER or self.restart and stopped_above_target(run, first[2])):
             return first
         ending, iterations, status, message, record = restart_from_start(problem, state, run, first,
                                                                          NewtonCG(radius0=self.radius0))
+        if status == HANDED_OVER:
+            ending, more, status, message = super().drive(problem, ending,
+                                                          ContinuedRun(run, iterations, run.history[-1].time))
+            iterations += more
+            record["resumed"] = True
         if isinstance(ending, VarproState):
             return replace(ending, restart=record), iterations, status, message
         return (VarproState(ending.X, ending.Y, loss=ending.loss, grad_norm=ending.grad_norm, joint=ending,
                             joint_only=True, joint_steps=iterations - record["after_iterations"],
                             formed=first[0].formed, restart=record),
                 iterations, status, message)
+
+    def joint_start(self, problem: Problem, X: Any) -> bool:
+        """Whether the iteration from ``X`` begins with joint steps, P = S A3 being rank deficient there (X = 0):
+        no handover then, Newton–CG from such a start being no better than those steps (module docstring)."""
+        return reduced_point(problem, X, self.cutoff(problem))["rank"] < problem.d
 
     def init_state(self, problem: Problem, X: Any, Y: Any) -> VarproState:
         point = reduced_point(problem, X, self.cutoff(problem))
