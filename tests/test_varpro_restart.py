@@ -177,3 +177,16 @@ def test_the_handover_waits_for_the_solves_own_limits():
     assert ContinuedRun(run, until=3).limits(2, 0.0) == ("", "")
     assert ContinuedRun(run, until=3).limits(3, 0.0)[0] == HANDED_OVER
     assert ContinuedRun(run, until=8).limits(5, 0.0)[0] == "max_iter"
+
+
+def test_a_rank_deficient_start_is_not_handed_over():
+    """From X = 0 (P = S A3 of rank one) the iteration takes joint damped Newton steps, which solve cold starts that
+    Newton–CG from there does not: ``handover`` leaves them alone, however small."""
+    problem = Problem.planted(24, 3, seed=2)
+    X0 = np.zeros((3, 3))
+    assert get_solver("varpro").joint_start(problem, X0)
+    assert not get_solver("varpro").joint_start(problem, problem.start_near_solution(0.5))
+    alone = get_solver("varpro", handover=None).solve(problem, X0, eps=1e-10, max_iter=500)
+    result = get_solver("varpro", handover=2).solve(problem, X0, eps=1e-10, max_iter=500)
+    assert alone.iterations > 2 and result.iterations == alone.iterations and result.loss == alone.loss
+    assert result.info.get("restart", {}).get("first_status") != "handed over"
