@@ -32,7 +32,7 @@ from ..loop import describe_exception
 from ..methods import DEFAULT_METHOD
 from .arguments import UsageError, given_options, positive_float, writable_file
 from .matrix import add_matrix_arguments
-from .solve import add_problem_arguments, build_problem, solve_limits
+from .solve import add_problem_arguments, build_problem, problem_label, solve_limits
 from ..problem import Problem
 from .progress import solve_with_progress
 from ..registry import get_solver, list_solvers
@@ -229,7 +229,7 @@ def run(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt(_kept(args.json, [result.solver for result in done], methods[len(done):])) from None
     out = Console() if Console().is_terminal else Console(width=100)  # piped output: the table's own width
     target = (f"gtol={solver_options['gtol']:g}" if "gtol" in solver_options else f"eps={limits['eps']:g}")
-    where = f"case {args.case.key}: {problem}" if args.case is not None else str(problem)
+    where = problem_label(args, problem)
     out.print(results_table(results, title=f"{where} {target} max_iter={limits['max_iter']}"))
     for result in results:
         if result.status != "converged":

@@ -89,6 +89,11 @@ def _case_problem(args: argparse.Namespace, options: dict[str, Any]) -> tuple[Pr
     return problem, case_start(args.case, problem)
 
 
+def problem_label(args: argparse.Namespace, problem: Problem) -> str:
+    """How the output names the problem: with the matrix case it comes from, where ``--case`` gave one."""
+    return f"case {args.case.key}: {problem}" if args.case is not None else str(problem)
+
+
 def solve_limits(args: argparse.Namespace) -> tuple[dict[str, Any], dict[str, Any]]:
     """The solver options and the ``solve`` limits the shared options ask for.
 
@@ -163,7 +168,7 @@ def _solve(args: argparse.Namespace, options: dict[str, Any], rank: int = 0) -> 
         print(f"{problem.shard[1]} processes ({problem.backend.describe()['process_group_backend']}), "
               f"rows of A1 and B per process ≤ {-(-problem.n // problem.shard[1])}; "
               f"all-reduced {problem.backend.reduced_bytes} bytes per process")
-    where = f"case {args.case.key}: {problem}" if args.case is not None else str(problem)
+    where = problem_label(args, problem)
     print(f"{result.solver} on {where} -> {result.status}: loss {result.loss:.3e} after "
           f"{result.iterations} iterations, {result.time:.3f} s solver time ({result.message})")
     return 0 if result.status in FINISHED else 1
