@@ -1,5 +1,5 @@
-"""varpro's restart: Newton–CG from the start after a stationary point above eps, or after ``handover`` iterations
-above it, within the same limits."""
+"""varpro's restart: its fallbacks (damped joint Newton for a while, then Newton–CG) from the start after a stationary
+point above eps, or after ``handover`` iterations above it, within the same limits."""
 
 from __future__ import annotations
 
@@ -26,17 +26,17 @@ def _assert_one_history(result):
     assert all(b >= a for a, b in zip(times, times[1:]))
 
 
-def test_a_spurious_stationary_point_is_left_for_newton_cg_from_the_start():
+def test_a_spurious_stationary_point_is_left_for_the_fallbacks_from_the_start():
     """Planted (24, 3) seed 2 from X* + 3·G: the reduced iteration stops at a stationary point with L ≈ 0.09;
-    Newton–CG from the same start reaches L ≤ eps, and that ending is the result's."""
+    damped joint Newton from the same start reaches L ≤ eps, and that ending is the result's."""
     _, alone = _solve(False, 2, 3.0)
     assert alone.status == "converged" and alone.loss > 1e-2 and "restart" not in alone.info
     problem, result = _solve(True, 2, 3.0)
     assert result.status == "converged" and result.loss <= 1e-10, result.message
-    restart = result.info["restart"]
-    assert restart["method"] == "newton-cg" and restart["kept"] == "second"
+    [restart] = result.info["restart"]
+    assert restart["method"] == "joint-newton" and restart["kept"] == "second"
     assert restart["after_iterations"] == alone.iterations and restart["first_loss"] == pytest.approx(alone.loss)
-    assert "by newton-cg from the start, after varpro stopped at a stationary point" in result.message
+    assert "by joint-newton from the start, after varpro stopped at a stationary point" in result.message
     # the first attempt's rows are the history's first rows, then the second attempt climbs back up from the start
     assert [row.loss for row in result.history[:alone.iterations + 1]] == pytest.approx(
         [row.loss for row in alone.history])
@@ -45,14 +45,34 @@ def test_a_spurious_stationary_point_is_left_for_newton_cg_from_the_start():
     assert oracles.loss(problem, result.X, result.Y) == pytest.approx(result.loss, rel=1e-9)
 
 
+def test_newton_cg_takes_over_from_joint_newton(monkeypatch):
+    """With joint Newton handed over after 3 iterations, Newton–CG runs from the start in turn and reaches L ≤ eps;
+    the record holds both attempts, the second starting where the first left the iteration count."""
+    from solvers.methods import varpro
+
+    monkeypatch.setattr(varpro, "JOINT_HANDOVER", 3)
+    _, alone = _solve(False, 2, 3.0)
+    problem, result = _solve(True, 2, 3.0)
+    assert result.status == "converged" and result.loss <= 1e-10, result.message
+    joint, newton_cg = result.info["restart"]
+    assert joint["method"] == "joint-newton" and joint["second_status"] == "handed over"
+    assert newton_cg["method"] == "newton-cg" and newton_cg["kept"] == "second"
+    assert newton_cg["after_iterations"] == alone.iterations + 3
+    assert newton_cg["first_loss"] == pytest.approx(min(alone.loss, joint["second_loss"]))
+    assert "by newton-cg from the start" in result.message
+    _assert_one_history(result)
+    assert oracles.loss(problem, result.X, result.Y) == pytest.approx(result.loss, rel=1e-9)
+
+
 def test_the_lower_ending_is_kept_when_the_restart_does_worse():
     """With the second attempt cut short by max_iter, the first stationary point is returned, recorded as the
-    last row; the status is the first one's and still honest."""
+    last row; the status is the first one's and still honest, and no further fallback runs."""
     _, alone = _solve(False, 2, 3.0)
     problem, result = _solve(True, 2, 3.0, max_iter=alone.iterations + 2)
-    assert result.info["restart"]["kept"] == "first" and result.info["restart"]["second_status"] == "max_iter"
+    [restart] = result.info["restart"]
+    assert restart["kept"] == "first" and restart["second_status"] == "max_iter"
     assert result.status == "converged" and result.message.startswith("stationary")
-    assert "newton-cg from the start ended max_iter" in result.message
+    assert "joint-newton from the start ended max_iter" in result.message
     assert result.loss == pytest.approx(alone.loss) and result.history[-2].loss > alone.loss
     relative = result.history[-1].grad_norm / result.history[0].grad_norm
     assert relative <= default_gtol("float64")
@@ -85,14 +105,15 @@ def test_no_restart_without_a_loss_target_or_once_the_target_is_met(eps):
 def test_a_stall_above_eps_restarts_too():
     """Planted (32, 4) seed 2 from X* + 1.5·G: the reduced iteration stalls at L ≈ 3e-3 (no step lowers the loss
     in float64 at |g|/|g0| ≈ 1e-9, above gtol) after 78 iterations, past the default handover, so none here;
-    Newton–CG from the start reaches L ≤ eps."""
+    joint Newton from the start reaches L ≤ eps."""
     problem = Problem.planted(32, 4, seed=2)
     X0 = problem.start_near_solution(1.5)
     alone = get_solver("varpro", restart=False).solve(problem, X0, eps=1e-10, max_iter=500)
     assert alone.status in ("stalled", "converged") and alone.loss > 1e-4, alone.message
     result = get_solver("varpro", handover=None).solve(problem, X0, eps=1e-10, max_iter=1000)
     assert result.status == "converged" and result.loss <= 1e-10, result.message
-    assert result.info["restart"]["kept"] == "second" and result.info["restart"]["after_iterations"] == alone.iterations
+    [restart] = result.info["restart"]
+    assert restart["kept"] == "second" and restart["after_iterations"] == alone.iterations
     _assert_one_history(result)
 
 
@@ -110,33 +131,34 @@ def test_which_endings_restart(status, loss, restarts):
     assert stopped_above_target(run, status) is restarts
 
 
-def test_a_long_first_attempt_is_handed_over_to_newton_cg_from_the_start():
-    """Planted (24, 3) seed 2 from X* + 3·G with ``handover=5``: after 5 iterations above eps, Newton–CG from the
+def test_a_long_first_attempt_is_handed_over_to_the_fallbacks():
+    """Planted (24, 3) seed 2 from X* + 3·G with ``handover=5``: after 5 iterations above eps, joint Newton from the
     start reaches L ≤ eps, and the history holds both attempts."""
     problem, result = _solve(True, 2, 3.0, handover=5)
     assert result.status == "converged" and result.loss <= 1e-10, result.message
-    restart = result.info["restart"]
+    [restart] = result.info["restart"]
     assert restart["first_status"] == "handed over" and restart["after_iterations"] == 5 and restart["kept"] == "second"
-    assert "after varpro took 5 iterations" in result.message
+    assert "after varpro was handed over" in result.message
     assert result.history[6].loss > result.history[5].loss  # the second attempt starts from the start again
     _assert_one_history(result)
     assert oracles.loss(problem, result.X, result.Y) == pytest.approx(result.loss, rel=1e-9)
 
 
 def test_a_handed_over_point_kept_at_a_limit_takes_the_limits_status():
-    """Newton–CG cut short by max_iter two iterations after the handover ends above the handed-over point:
+    """Joint Newton cut short by max_iter two iterations after the handover ends above the handed-over point:
     that point is returned with status ``max_iter``, never the internal "handed over"."""
     problem, result = _solve(True, 2, 3.0, handover=5, max_iter=7)
     assert result.status == "max_iter" and result.iterations == 7, result.message
-    assert result.info["restart"]["kept"] == "first" and result.info["restart"]["second_status"] == "max_iter"
-    assert "varpro took 5 iterations" in result.message
+    [restart] = result.info["restart"]
+    assert restart["kept"] == "first" and restart["second_status"] == "max_iter"
+    assert "varpro was handed over at loss" in result.message
     assert result.loss == pytest.approx(result.history[5].loss)
     _assert_one_history(result)
     assert oracles.loss(problem, result.X, result.Y) == pytest.approx(result.loss, rel=1e-9)
 
 
-def test_the_reduced_iteration_goes_on_where_newton_cg_stops_above_the_handed_over_point(monkeypatch):
-    """A second attempt that stops by itself without a step (a stub) leaves the handed-over point the lower one:
+def test_the_reduced_iteration_goes_on_where_the_fallbacks_stop_above_the_handed_over_point(monkeypatch):
+    """Fallbacks that stop by themselves without a step (stubs) leave the handed-over point the lower one:
     the reduced iteration goes on from it, within the same limits, to L ≤ eps."""
     from solvers.methods import varpro
 
@@ -150,11 +172,13 @@ def test_the_reduced_iteration_goes_on_where_newton_cg_stops_above_the_handed_ov
             return state, 0, "stalled", "no step"
 
     monkeypatch.setattr(varpro, "NewtonCG", Stops)
+    monkeypatch.setattr(varpro, "JointNewton", Stops)
     problem, result = _solve(True, 2, 0.5, handover=2)
     assert result.status == "converged" and result.loss <= 1e-10, result.message
-    restart = result.info["restart"]
-    assert restart["first_status"] == "handed over" and restart["kept"] == "first" and restart["resumed"]
-    assert result.history[2].loss == pytest.approx(restart["first_loss"])  # the stub took no step
+    first, last = result.info["restart"]
+    assert first["first_status"] == last["first_status"] == "handed over"
+    assert last["kept"] == "first" and last["resumed"]
+    assert result.history[2].loss == pytest.approx(last["first_loss"])  # the stubs took no step
     assert result.iterations > 2 and result.history[3].loss < result.history[2].loss
     _assert_one_history(result)
     assert oracles.loss(problem, result.X, result.Y) == pytest.approx(result.loss, rel=1e-9)
@@ -189,4 +213,4 @@ def test_a_rank_deficient_start_is_not_handed_over():
     alone = get_solver("varpro", handover=None).solve(problem, X0, eps=1e-10, max_iter=500)
     result = get_solver("varpro", handover=2).solve(problem, X0, eps=1e-10, max_iter=500)
     assert alone.iterations > 2 and result.iterations == alone.iterations and result.loss == alone.loss
-    assert result.info.get("restart", {}).get("first_status") != "handed over"
+    assert all(record["first_status"] != "handed over" for record in result.info.get("restart", []))

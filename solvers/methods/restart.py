@@ -9,7 +9,8 @@ gtol). A first attempt that is still above eps after many iterations is most lik
 point, and may be handed over early (:data:`HANDED_OVER`, ``until`` of :class:`ContinuedRun`).
 :func:`restart_from_start` runs another method from the start, in the same solve: its iterations and
 solver time continue the first attempt's history under the same ``max_iter`` and ``max_time``
-(:class:`ContinuedRun`), and the lower of the two endings is returned.
+(:class:`ContinuedRun`), and the lower of the two endings is returned. Given ``until``, the second attempt
+may itself be handed over, and the caller runs the next method after it in the same way.
 """
 
 from __future__ import annotations
@@ -69,9 +70,13 @@ def stopped_above_target(run: Run, status: str) -> bool:
 
 
 def restart_from_start(problem: Problem, start: State, run: Run, first: tuple[State, int, str, str],
-                       second: IterativeSolver) -> tuple[State, int, str, str, dict[str, Any]]:
+                       second: IterativeSolver, *, after: str | None = None,
+                       until: int | None = None) -> tuple[State, int, str, str, dict[str, Any]]:
     """Run ``second`` from ``start`` after the first drive's ending ``first`` (state, iterations, status,
     message) stopped above the target (:func:`stopped_above_target`) or was :data:`HANDED_OVER`.
+
+    ``after`` names the method that gave ``first`` (default: the solve's); ``until`` hands ``second`` over in turn
+    after that many of its iterations (:class:`ContinuedRun`).
 
     Returns the ending with the lower loss as (state, total iterations, status, message) and a record
     of the restart for the result's ``info``. Where the first ending is kept, its point is recorded once
@@ -81,10 +86,11 @@ def restart_from_start(problem: Problem, start: State, run: Run, first: tuple[St
     :data:`HANDED_OVER`, for the caller to go on from.
     """
     state, iterations, status, message = first
+    after = run.solver.name if after is None else after
     stopped = {"converged": "stopped at a stationary point",
-               HANDED_OVER: f"took {iterations} iterations"}.get(status, f"ended {status}")
+               HANDED_OVER: "was handed over"}.get(status, f"ended {status}")
     stop = run.history[-1]
-    continued = ContinuedRun(run, iterations, stop.time)
+    continued = ContinuedRun(run, iterations, stop.time, until=until)
     recorded = len(run.history)
     other, more, other_status, other_message = second.drive(problem, start, continued)
     last, stepped = run.history[-1], len(run.history) > recorded
@@ -94,11 +100,10 @@ def restart_from_start(problem: Problem, start: State, run: Run, first: tuple[St
     if stepped and last.loss < stop.loss:
         record["kept"] = "second"
         return other, total, other_status, (f"{other_message} (by {second.name} from the start, after "
-                                            f"{run.solver.name} {stopped}, loss "
-                                            f"{stop.loss:.3e} > eps)"), record
+                                            f"{after} {stopped}, loss {stop.loss:.3e} > eps)"), record
     record["kept"] = "first"
     if status == HANDED_OVER and other_status in ("max_iter", "timeout"):
-        status, message = other_status, f"{other_message}, {run.solver.name} {stopped} to loss {stop.loss:.3e}"
+        status, message = other_status, f"{other_message}, {after} {stopped} at loss {stop.loss:.3e}"
     if not stepped:  # the second attempt took no step
         return state, total, status, f"{message}; {second.name} from the start: {other_status} ({other_message})", record
     continued.record(more, last.time - stop.time, state)

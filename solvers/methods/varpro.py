@@ -19,9 +19,8 @@ Two ways to take the Gauss–Newton step, chosen by size (:meth:`VarPro.formed_g
   :meth:`solvers.oracle.Oracle.varpro_gn_product` (six n×n×d products each), sharing the
   iterate's oracle and the basis Q of the iterate (:func:`solvers.methods.newton_cg.trust_region_step`).
 
-The formed steps take fewer iterations (6 against 9–11 from X* + 0.5·G at (128, 16): full
-Gauss–Newton steps from the first, where the trust region starts at radius 1 and its late CG solves
-need 20–35 products), and each costs the formation once. Measured with the benchmark matrix's
+The formed steps take fewer iterations (6 against 9–11 from X* + 0.5·G at (128, 16)), each costing
+the formation once. Measured with the benchmark matrix's
 runner, varpro alone, one thread per case, two cases side by side: on the matrix's 50 solvable
 (128, 16) cases the formed steps solved 47 against 46, in 0.78× the time (geometric mean over the 46
 both solved; planted X* + 0.5·G: 0.019–0.022 s against 0.028–0.047 s); on 48 cases at (256, 16) and
@@ -49,11 +48,9 @@ caps, one case at a time): the dense exact steps solve 30, the trust region on p
 exact steps cost up to d² products of 0.4 ms each, a formed matrix 6 ms); at (512, 32) the six
 matrix cases from X* + 1.5·G: 6 against 4.
 
-Each trial point costs one forward pass and one thin SVD of the n×d matrix S A3; an
-accepted one is the next iterate, with its loss and gradient (monitoring costs nothing).
-Everything goes through the iterate's oracle, so the method runs in every layout: on a
-row-blocked or sharded problem P is built block by block and gathered (n×d), Q keeps all n
-rows, and the products and the matrix are summed block by block.
+Each trial point costs one forward pass and one thin SVD of the n×d matrix S A3; an accepted one is
+the next iterate, with its loss and gradient. Everything goes through the iterate's oracle, so the
+method runs in every layout (P gathered, n×d; products and matrices summed block by block).
 
 Where P = S A3 is rank deficient (X = 0 makes it rank one: near-uniform attention), Y(X)
 grows like 1/σ_min(P) and the reduced objective is too ill-conditioned to descend on; from
@@ -76,25 +73,21 @@ Newton–CG steps continue from that point to the end, so the ending is the join
 
 Where a loss target eps > 0 is asked for (min L = 0: a planted problem) and the iteration stops at a
 stationary point above it (``converged`` by gtol, or ``stalled`` where float64 leaves |g|/|g0| just above
-gtol: planted (128, 16) seed 6 from X* + 1.5·G ends at 3.77e-11 against 3.7e-11 on one BLAS thread and
-below it on two), that point is a spurious minimum which no local step leaves; with ``restart``
-(the default) Newton–CG runs from the start within the same ``max_iter`` and ``max_time``
-(:mod:`solvers.methods.restart`) and the lower of the two endings is returned. On the 12 planted (128, 16)
-cases of the benchmark matrix where this iteration stopped at L ≈ 0.05–0.76 above 1e-10 (measured at
-edba356, one case at a time, one thread, 2 s caps), Newton–CG from the start reached the target in two
-(1.2 s each; with the restart varpro solves them in 1.4 and 1.7 s), joint damped Newton in one,
-L-BFGS-B in one; ``eps = 0`` (stationarity asked for) never restarts. Reaching such a point can take most
-of the time there is, and then the restart comes too late: from X* + 1.5·G at (128, 16) over seeds 0–9 the
-reduced iteration reached eps on one seed, Newton–CG from the start on six (0.3–1.4 s), while the
-reduced iteration's first attempts took 139 iterations or more (1–2 s) to stop at a spurious minimum. Its
-first attempts that reached eps on the planted cases of the benchmark matrix ((128, 16) to (1024, 64),
-seeds 0–9) took 5–36 iterations, so after :data:`HANDOVER` iterations above eps Newton–CG takes over from
-the start (``handover``); should it stop by itself above the point handed over, the reduced iteration goes
-on from that point, and at a limit the lower of the two is returned. From X* + 1.5·G at (128, 16) over
-seeds 0–19 (one case at a time, 2 s caps) that solves 10 where the restart alone solved 5, and over seeds
-20–39, on which nothing was chosen, 8 where it solved 5 (SciPy's line-search Newton–CG as the second
-method: 7). A start where P is rank deficient is not handed over: its joint damped Newton steps solve
-cold starts Newton–CG does not (planted X = 0 seed 19 at (128, 16): 0.35 s; handed over, not solved).
+gtol: planted (128, 16) seed 6 from X* + 1.5·G ends at 3.77e-11 against 3.7e-11 on one BLAS thread), that
+point is a spurious minimum which no local step leaves. Its first attempts that reached eps on the planted
+cases of the benchmark matrix ((128, 16) to (1024, 64), seeds 0–9) took 5–36 iterations, those that ended
+at a spurious minimum 139 or more (1–2 s at (128, 16)), by when a restart comes too late. So with
+``restart`` (the default) the iteration is handed over after :data:`HANDOVER` iterations above eps (or
+stops there), and other methods run from the start in turn, within the same ``max_iter`` and ``max_time``
+(:mod:`solvers.methods.restart`, :meth:`VarPro.fallbacks`): damped joint Newton for up to
+:data:`JOINT_HANDOVER` iterations where dense steps are affordable, then Newton–CG; the lowest ending is
+returned, and should the last stop by itself above a handed-over point, the reduced iteration goes on from
+there. ``eps = 0`` (stationarity asked for) never restarts, nor is a start where P is rank deficient handed
+over (its joint damped Newton steps solve cold starts Newton–CG does not: planted X = 0 seed 19 at
+(128, 16), 0.35 s; handed over, not solved). Measured one case at a time (one thread, 2 s caps) from
+X* + 1.5·G at (128, 16): over seeds 0–39, 10 solved with a restart only after a stop, 18 with the handover
+to Newton–CG, 21 with joint Newton first (alone from the start: joint Newton 16, Newton–CG 15); over seeds
+40–79, on which nothing was chosen, 17 and 21 (none lost); at (256, 24) seeds 0–9 (4.9 s caps) 6 and 7.
 """
 
 from __future__ import annotations
@@ -121,10 +114,12 @@ SLOW_DECREASE = 0.2
 #: Hessian would cost at most this many flops ((2d²)³/3: d ≤ 39; the steps eliminate Y instead, at about
 #: half that, :class:`solvers.methods.newton.JointSystem`), else joint Newton–CG (module docstring).
 DENSE_JOINT_FLOPS = 1e10
-#: Iterations above a loss target eps > 0 after which the reduced iteration hands over to Newton–CG from the
-#: start (module docstring): its first attempts that reached 1e-10 on the benchmark matrix's planted cases
-#: took 5–36 iterations, those that ended at a spurious point 139 and more.
+#: Iterations above a loss target eps > 0 after which the reduced iteration hands over to its fallbacks (module
+#: docstring): its first attempts that reached 1e-10 on the matrix's planted cases took 5–36, spurious endings 139+.
 HANDOVER = 50
+#: Iterations of the fallback damped joint Newton before Newton–CG from the start: from X* + 1.5·G at (128, 16),
+#: seeds 0–39, its solves took 24–96 iterations (one 192), its other endings 169 and more.
+JOINT_HANDOVER = 100
 #: Gauss–Newton steps on the formed matrix where forming and factorising it costs at most this many of its
 #: matrix-free products by :func:`formed_gn_products` (module docstring: the formed steps were measured faster
 #: where the model gives 2.6–17.8, slower at 31 and 36).
@@ -179,8 +174,8 @@ class VarproState(State):
     #: The reduced iteration's Gauss–Newton steps form their matrix (:meth:`VarPro.formed_gauss_newton`), as
     #: ``info["matrix_free"]`` reports (also where joint steps run to the end and none is taken).
     formed: bool = field(default=False, kw_only=True)
-    #: How the restart from the start went, where one ran (:func:`solvers.methods.restart.restart_from_start`).
-    restart: dict[str, Any] | None = field(default=None, kw_only=True)
+    #: How each attempt from the start went, where any ran (:func:`solvers.methods.restart.restart_from_start`).
+    restart: list[dict[str, Any]] | None = field(default=None, kw_only=True)
 
 
 def reduced_point(problem: Problem, X: Any, rcond: float | None = None) -> dict[str, Any]:
@@ -221,12 +216,12 @@ class VarPro(IterativeSolver):
         noisy problems can lie beyond eps^(1/4) (module docstring).
     restart : bool
         Where the iteration stops (``converged`` or ``stalled``) at a point whose loss is above ``eps`` > 0
-        (a spurious minimum of a problem whose minimum is asked to be ≤ eps), run Newton–CG
-        (:class:`solvers.methods.newton_cg.NewtonCG`) from the start within the same limits and keep
-        the lower ending (module docstring; ``info["restart"]``). ``eps = 0`` never restarts.
+        (a spurious minimum of a problem whose minimum is asked to be ≤ eps), run the :meth:`fallbacks` from
+        the start within the same limits and keep the lowest ending (module docstring; ``info["restart"]``,
+        one record per attempt). ``eps = 0`` never restarts.
     handover : int, optional
-        With ``restart`` and ``eps`` > 0, hand over to Newton–CG from the start after this many iterations
-        above eps (default :data:`HANDOVER`; module docstring); ``None``: only after a stop above eps.
+        With ``restart`` and ``eps`` > 0, hand over to the fallbacks after this many iterations above eps
+        (default :data:`HANDOVER`); ``None``: only after a stop above eps.
     """
 
     name = "varpro"
@@ -264,28 +259,43 @@ class VarPro(IterativeSolver):
         return cholesky_flops(2 * problem.d**2) <= DENSE_JOINT_FLOPS
 
     def drive(self, problem: Problem, state: State, run: Run) -> tuple[State, int, str, str]:
-        """The reduced iteration (:meth:`IterativeSolver.drive`); then, where it stopped by itself (stationary or
-        stalled) above ``eps`` or took ``handover`` iterations without reaching it (not from a :meth:`joint_start`),
-        and ``restart`` is set, Newton–CG from the start (:mod:`solvers.methods.restart`); should that stop by
-        itself above the handed-over point, the reduced iteration goes on from there."""
-        handing_over = self.restart and run.eps > 0.0 and self.handover is not None
-        until = self.handover if handing_over and not self.joint_start(problem, state.X) else None
-        first = super().drive(problem, state, ContinuedRun(run, until=until))
-        if not (first[2] == HANDED_OVER or self.restart and stopped_above_target(run, first[2])):
+        """The reduced iteration (:meth:`IterativeSolver.drive`), then, with ``restart``, the :meth:`fallbacks` from
+        the start in turn while each stops by itself above ``eps`` or is handed over (module docstring)."""
+        restarting = self.restart and run.eps > 0.0
+        joint_start = restarting and self.joint_start(problem, state.X)
+        first = super().drive(problem, state, ContinuedRun(run, until=None if joint_start or not restarting
+                                                           else self.handover))
+        ending, iterations, status, message = first
+        if not (status == HANDED_OVER or restarting and stopped_above_target(run, status)):
             return first
-        ending, iterations, status, message, record = restart_from_start(problem, state, run, first,
-                                                                         NewtonCG(radius0=self.radius0))
+        records: list[dict[str, Any]] = []
+        after = self.name
+        for second, until in self.fallbacks(problem, joint_start):
+            ending, iterations, status, message, record = restart_from_start(
+                problem, state, run, (ending, iterations, status, message), second, after=after, until=until)
+            records.append(record)
+            after = second.name if record["kept"] == "second" else after
+            ended_itself = record["second_status"] in (HANDED_OVER, "converged", "stalled")  # not at a limit
+            if not (ended_itself and (status == HANDED_OVER or stopped_above_target(run, status))):
+                break
         if status == HANDED_OVER:
             ending, more, status, message = super().drive(problem, ending,
                                                           ContinuedRun(run, iterations, run.history[-1].time))
             iterations += more
-            record["resumed"] = True
+            records[-1]["resumed"] = True
         if isinstance(ending, VarproState):
-            return replace(ending, restart=record), iterations, status, message
+            return replace(ending, restart=records), iterations, status, message
         return (VarproState(ending.X, ending.Y, loss=ending.loss, grad_norm=ending.grad_norm, joint=ending,
-                            joint_only=True, joint_steps=iterations - record["after_iterations"],
-                            formed=first[0].formed, restart=record),
+                            joint_only=True, joint_steps=iterations - records[0]["after_iterations"],
+                            formed=first[0].formed, restart=records),
                 iterations, status, message)
+
+    def fallbacks(self, problem: Problem, joint_start: bool) -> list[tuple[IterativeSolver, int | None]]:
+        """The methods run from the start after the reduced iteration, in turn, each with the iterations after
+        which the next takes over (``None``: none): damped joint Newton, :data:`JOINT_HANDOVER`, where
+        :meth:`dense_affordable` and not from a :meth:`joint_start` (whose steps those were), then Newton–CG."""
+        joint = [] if joint_start or not self.dense_affordable(problem) else [(JointNewton(), JOINT_HANDOVER)]
+        return [*joint, (NewtonCG(radius0=self.radius0), None)]
 
     def joint_start(self, problem: Problem, X: Any) -> bool:
         """Whether the iteration from ``X`` begins with joint steps, P = S A3 being rank deficient there (X = 0):
