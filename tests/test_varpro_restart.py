@@ -118,6 +118,7 @@ def test_a_stall_above_eps_restarts_too():
 
 
 @pytest.mark.parametrize("status, loss, restarts", [("converged", 0.1, True), ("stalled", 0.1, True),
+                                                    ("handed over", 0.1, True),
                                                     ("stalled", 1e-12, False), ("timeout", 0.1, False),
                                                     ("max_iter", 0.1, False), ("error", 0.1, False)])
 def test_which_endings_restart(status, loss, restarts):

@@ -62,11 +62,11 @@ class ContinuedRun:
 
 
 def stopped_above_target(run: Run, status: str) -> bool:
-    """Whether a drive stopped by itself with its loss above ``eps`` > 0: ``converged`` at a stationary point,
-    or ``stalled`` where no step of the method lowers the loss in the precision (at a stationary point whose
-    |g|/|g0| float64 leaves just above gtol, or where the method cannot go on); the limits are not reached
-    then, and no further step of the first method would help."""
-    return status in ("converged", "stalled") and run.history[-1].loss > run.eps > 0.0
+    """Whether a drive stopped by itself with the loss last recorded above ``eps`` > 0: ``converged`` at a stationary
+    point, ``stalled`` where no step of the method lowers the loss in the precision (at a stationary point whose
+    |g|/|g0| float64 leaves just above gtol, or where the method cannot go on), or :data:`HANDED_OVER`; the limits
+    are not reached then, and the next method from the start may run."""
+    return status in ("converged", "stalled", HANDED_OVER) and run.history[-1].loss > run.eps > 0.0
 
 
 def restart_from_start(problem: Problem, start: State, run: Run, first: tuple[State, int, str, str],

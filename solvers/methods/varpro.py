@@ -266,7 +266,7 @@ class VarPro(IterativeSolver):
         first = super().drive(problem, state, ContinuedRun(run, until=None if joint_start or not restarting
                                                            else self.handover))
         ending, iterations, status, message = first
-        if not (status == HANDED_OVER or restarting and stopped_above_target(run, status)):
+        if not (restarting and stopped_above_target(run, status)):
             return first
         records: list[dict[str, Any]] = []
         after = self.name
@@ -275,8 +275,7 @@ class VarPro(IterativeSolver):
                 problem, state, run, (ending, iterations, status, message), second, after=after, until=until)
             records.append(record)
             after = second.name if record["kept"] == "second" else after
-            ended_itself = record["second_status"] in (HANDED_OVER, "converged", "stalled")  # not at a limit
-            if not (ended_itself and (status == HANDED_OVER or stopped_above_target(run, status))):
+            if not stopped_above_target(run, record["second_status"]):  # the lowest loss is the last recorded
                 break
         if status == HANDED_OVER:
             ending, more, status, message = super().drive(problem, ending,
