@@ -71,23 +71,9 @@ by 0.12 between neighbouring trial points, the damping grew until the steps stal
 find no decreasing step (its model degenerates where Y(X) is ill-conditioned), joint
 Newton–CG steps continue from that point to the end, so the ending is the joint method's.
 
-Where a loss target eps > 0 is asked for (min L = 0: a planted problem) and the iteration stops at a
-stationary point above it (``converged`` by gtol, or ``stalled`` where float64 leaves |g|/|g0| just above
-gtol: planted (128, 16) seed 6 from X* + 1.5·G ends at 3.77e-11 against 3.7e-11 on one BLAS thread), that
-point is a spurious minimum which no local step leaves. Its first attempts that reached eps on the planted
-cases of the benchmark matrix ((128, 16) to (1024, 64), seeds 0–9) took 5–36 iterations, those that ended
-at a spurious minimum 139 or more (1–2 s at (128, 16)), by when a restart comes too late. So with
-``restart`` (the default) the iteration is handed over after :data:`HANDOVER` iterations above eps (or
-stops there), and other methods run from the start in turn, within the same ``max_iter`` and ``max_time``
-(:mod:`solvers.methods.restart`, :meth:`VarPro.fallbacks`): damped joint Newton for up to
-:data:`JOINT_HANDOVER` iterations where dense steps are affordable, then Newton–CG; the lowest ending is
-returned, and should the last stop by itself above a handed-over point, the reduced iteration goes on from
-there. ``eps = 0`` (stationarity asked for) never restarts, nor is a start where P is rank deficient handed
-over (its joint damped Newton steps solve cold starts Newton–CG does not: planted X = 0 seed 19 at
-(128, 16), 0.35 s; handed over, not solved). Measured one case at a time (one thread, 2 s caps) from
-X* + 1.5·G at (128, 16): over seeds 0–39, 10 solved with a restart only after a stop, 18 with the handover
-to Newton–CG, 21 with joint Newton first (alone from the start: joint Newton 16, Newton–CG 15); over seeds
-40–79, on which nothing was chosen, 17 and 21 (none lost); at (256, 24) seeds 0–9 (4.9 s caps) 6 and 7.
+With a loss target eps > 0, a first attempt that stops at a stationary point above eps, or is still above it
+after :data:`solvers.methods.fallbacks.HANDOVER` iterations, is followed by other methods from the start
+(``restart``; :mod:`solvers.methods.fallbacks` says which, when, and what that was measured to gain).
 """
 
 from __future__ import annotations
@@ -102,9 +88,11 @@ from ..oracle import Oracle
 from ..problem import Problem
 from ..rowterms import LeastSquaresY
 from .damping import Damping, cholesky_flops, damped_newton_step
+from .fallbacks import HANDOVER, fallbacks, first_handover
 from .newton import JointNewton, JointState
 from .newton_cg import NewtonCG, NewtonCGState, TrustRegion, trust_region_step
 from .restart import HANDED_OVER, ContinuedRun, restart_from_start, stopped_above_target
+from .scipy_peers import ScipyNewtonCG
 
 #: A reduced step that lowers the loss by less than this fraction is slow (Fletcher and Xu's switching
 #: rule, 1987): Gauss–Newton's model misses the curvature of the residual (or of a saddle) there, and
@@ -114,12 +102,6 @@ SLOW_DECREASE = 0.2
 #: Hessian would cost at most this many flops ((2d²)³/3: d ≤ 39; the steps eliminate Y instead, at about
 #: half that, :class:`solvers.methods.newton.JointSystem`), else joint Newton–CG (module docstring).
 DENSE_JOINT_FLOPS = 1e10
-#: Iterations above a loss target eps > 0 after which the reduced iteration hands over to its fallbacks (module
-#: docstring): its first attempts that reached 1e-10 on the matrix's planted cases took 5–36, spurious endings 139+.
-HANDOVER = 50
-#: Iterations of the fallback damped joint Newton before Newton–CG from the start: from X* + 1.5·G at (128, 16),
-#: seeds 0–39, its solves took 24–96 iterations (one 192), its other endings 169 and more.
-JOINT_HANDOVER = 100
 #: Gauss–Newton steps on the formed matrix where forming and factorising it costs at most this many of its
 #: matrix-free products by :func:`formed_gn_products` (module docstring: the formed steps were measured faster
 #: where the model gives 2.6–17.8, slower at 31 and 36).
@@ -221,7 +203,8 @@ class VarPro(IterativeSolver):
         one record per attempt). ``eps = 0`` never restarts.
     handover : int, optional
         With ``restart`` and ``eps`` > 0, hand over to the fallbacks after this many iterations above eps
-        (default :data:`HANDOVER`); ``None``: only after a stop above eps.
+        (default :data:`HANDOVER`; from a cold start its own count, :func:`solvers.methods.fallbacks.first_handover`);
+        ``None``: only after a stop above eps.
     """
 
     name = "varpro"
@@ -263,8 +246,8 @@ class VarPro(IterativeSolver):
         the start in turn while each stops by itself above ``eps`` or is handed over (module docstring)."""
         restarting = self.restart and run.eps > 0.0
         joint_start = restarting and self.joint_start(problem, state.X)
-        first = super().drive(problem, state, ContinuedRun(run, until=None if joint_start or not restarting
-                                                           else self.handover))
+        until = first_handover(self.handover, joint_start, self.dense_affordable(problem)) if restarting else None
+        first = super().drive(problem, state, ContinuedRun(run, until=until))
         ending, iterations, status, message = first
         if not (restarting and stopped_above_target(run, status)):
             return first
@@ -290,15 +273,17 @@ class VarPro(IterativeSolver):
                 iterations, status, message)
 
     def fallbacks(self, problem: Problem, joint_start: bool) -> list[tuple[IterativeSolver, int | None]]:
-        """The methods run from the start after the reduced iteration, in turn, each with the iterations after
-        which the next takes over (``None``: none): damped joint Newton, :data:`JOINT_HANDOVER`, where
-        :meth:`dense_affordable` and not from a :meth:`joint_start` (whose steps those were), then Newton–CG."""
-        joint = [] if joint_start or not self.dense_affordable(problem) else [(JointNewton(), JOINT_HANDOVER)]
-        return [*joint, (NewtonCG(radius0=self.radius0), None)]
+        """The methods run from the start after the first attempt, in turn (:func:`solvers.methods.fallbacks.fallbacks`)."""
+        return fallbacks(problem, joint_start, self.dense_affordable(problem), radius0=self.radius0)
+
+    def warm_up(self, problem: Problem) -> None:
+        """Import what a fallback needs (``scipy.optimize``, 0.3 s) before a harness's clock starts."""
+        if self.restart:
+            ScipyNewtonCG().warm_up(problem)
 
     def joint_start(self, problem: Problem, X: Any) -> bool:
         """Whether the iteration from ``X`` begins with joint steps, P = S A3 being rank deficient there (X = 0):
-        no handover then, Newton–CG from such a start being no better than those steps (module docstring)."""
+        a cold start, with its own handover and fallbacks (:mod:`solvers.methods.fallbacks`)."""
         return reduced_point(problem, X, self.cutoff(problem))["rank"] < problem.d
 
     def init_state(self, problem: Problem, X: Any, Y: Any) -> VarproState:
