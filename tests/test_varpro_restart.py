@@ -1,6 +1,5 @@
-"""varpro's restart: its fallbacks (Gauss–Newton and damped joint Newton for a while each, then Newton–CG; from X = 0
-SciPy's Newton–CG) from the start after a stationary point above eps, or after ``handover`` iterations above it, within
-the same limits."""
+"""varpro's restart: its fallbacks (damped joint Newton for a while, then Newton–CG) from the start after a stationary
+point above eps, or after ``handover`` iterations above it, within the same limits."""
 
 from __future__ import annotations
 
@@ -29,15 +28,15 @@ def _assert_one_history(result):
 
 def test_a_spurious_stationary_point_is_left_for_the_fallbacks_from_the_start():
     """Planted (24, 3) seed 2 from X* + 3·G: the reduced iteration stops at a stationary point with L ≈ 0.09;
-    Gauss–Newton on (X, Y) from the same start reaches L ≤ eps, and that ending is the result's."""
+    damped joint Newton from the same start reaches L ≤ eps, and that ending is the result's."""
     _, alone = _solve(False, 2, 3.0)
     assert alone.status == "converged" and alone.loss > 1e-2 and "restart" not in alone.info
     problem, result = _solve(True, 2, 3.0)
     assert result.status == "converged" and result.loss <= 1e-10, result.message
     [restart] = result.info["restart"]
-    assert restart["method"] == "gauss-newton" and restart["kept"] == "second"
+    assert restart["method"] == "joint-newton" and restart["kept"] == "second"
     assert restart["after_iterations"] == alone.iterations and restart["first_loss"] == pytest.approx(alone.loss)
-    assert "by gauss-newton from the start, after varpro stopped at a stationary point" in result.message
+    assert "by joint-newton from the start, after varpro stopped at a stationary point" in result.message
     # the first attempt's rows are the history's first rows, then the second attempt climbs back up from the start
     assert [row.loss for row in result.history[:alone.iterations + 1]] == pytest.approx(
         [row.loss for row in alone.history])
@@ -46,23 +45,20 @@ def test_a_spurious_stationary_point_is_left_for_the_fallbacks_from_the_start():
     assert oracles.loss(problem, result.X, result.Y) == pytest.approx(result.loss, rel=1e-9)
 
 
-def test_each_fallback_takes_over_from_the_last_in_turn(monkeypatch):
-    """With Gauss–Newton and joint Newton each handed over after 3 iterations, Newton–CG runs from the start in turn
-    and reaches L ≤ eps; the record holds every attempt, each starting where the last left the iteration count."""
+def test_newton_cg_takes_over_from_joint_newton(monkeypatch):
+    """With joint Newton handed over after 3 iterations, Newton–CG runs from the start in turn and reaches L ≤ eps;
+    the record holds both attempts, the second starting where the first left the iteration count."""
     from solvers.methods import fallbacks
 
-    monkeypatch.setattr(fallbacks, "GAUSS_NEWTON_HANDOVER", 3)
     monkeypatch.setattr(fallbacks, "JOINT_HANDOVER", 3)
     _, alone = _solve(False, 2, 3.0)
     problem, result = _solve(True, 2, 3.0)
     assert result.status == "converged" and result.loss <= 1e-10, result.message
-    gauss_newton, joint, newton_cg = result.info["restart"]
-    assert [gauss_newton["method"], joint["method"]] == ["gauss-newton", "joint-newton"]
-    assert gauss_newton["second_status"] == joint["second_status"] == "handed over"
+    joint, newton_cg = result.info["restart"]
+    assert joint["method"] == "joint-newton" and joint["second_status"] == "handed over"
     assert newton_cg["method"] == "newton-cg" and newton_cg["kept"] == "second"
-    assert [record["after_iterations"] for record in result.info["restart"]] == [alone.iterations + 3 * k
-                                                                                 for k in range(3)]
-    assert newton_cg["first_loss"] == pytest.approx(min(alone.loss, gauss_newton["second_loss"], joint["second_loss"]))
+    assert newton_cg["after_iterations"] == alone.iterations + 3
+    assert newton_cg["first_loss"] == pytest.approx(min(alone.loss, joint["second_loss"]))
     assert "by newton-cg from the start" in result.message
     _assert_one_history(result)
     assert oracles.loss(problem, result.X, result.Y) == pytest.approx(result.loss, rel=1e-9)
@@ -76,7 +72,7 @@ def test_the_lower_ending_is_kept_when_the_restart_does_worse():
     [restart] = result.info["restart"]
     assert restart["kept"] == "first" and restart["second_status"] == "max_iter"
     assert result.status == "converged" and result.message.startswith("stationary")
-    assert "gauss-newton from the start ended max_iter" in result.message
+    assert "joint-newton from the start ended max_iter" in result.message
     assert result.loss == pytest.approx(alone.loss) and result.history[-2].loss > alone.loss
     relative = result.history[-1].grad_norm / result.history[0].grad_norm
     assert relative <= default_gtol("float64")
@@ -109,16 +105,15 @@ def test_no_restart_without_a_loss_target_or_once_the_target_is_met(eps):
 def test_a_stall_above_eps_restarts_too():
     """Planted (32, 4) seed 2 from X* + 1.5·G: the reduced iteration stalls at L ≈ 3e-3 (no step lowers the loss
     in float64 at |g|/|g0| ≈ 1e-9, above gtol) after 78 iterations, past the default handover, so none here;
-    after Gauss–Newton's 45 iterations from the start, joint Newton from the start reaches L ≤ eps."""
+    joint Newton from the start reaches L ≤ eps."""
     problem = Problem.planted(32, 4, seed=2)
     X0 = problem.start_near_solution(1.5)
     alone = get_solver("varpro", restart=False).solve(problem, X0, eps=1e-10, max_iter=500)
     assert alone.status in ("stalled", "converged") and alone.loss > 1e-4, alone.message
     result = get_solver("varpro", handover=None).solve(problem, X0, eps=1e-10, max_iter=1000)
     assert result.status == "converged" and result.loss <= 1e-10, result.message
-    gauss_newton, restart = result.info["restart"]
-    assert gauss_newton["after_iterations"] == alone.iterations and gauss_newton["second_status"] == "handed over"
-    assert restart["kept"] == "second" and restart["method"] == "joint-newton"
+    [restart] = result.info["restart"]
+    assert restart["kept"] == "second" and restart["after_iterations"] == alone.iterations
     _assert_one_history(result)
 
 
@@ -138,7 +133,7 @@ def test_which_endings_restart(status, loss, restarts):
 
 
 def test_a_long_first_attempt_is_handed_over_to_the_fallbacks():
-    """Planted (24, 3) seed 2 from X* + 3·G with ``handover=5``: after 5 iterations above eps, Gauss–Newton from the
+    """Planted (24, 3) seed 2 from X* + 3·G with ``handover=5``: after 5 iterations above eps, joint Newton from the
     start reaches L ≤ eps, and the history holds both attempts."""
     problem, result = _solve(True, 2, 3.0, handover=5)
     assert result.status == "converged" and result.loss <= 1e-10, result.message
@@ -151,7 +146,7 @@ def test_a_long_first_attempt_is_handed_over_to_the_fallbacks():
 
 
 def test_a_handed_over_point_kept_at_a_limit_takes_the_limits_status():
-    """Gauss–Newton cut short by max_iter two iterations after the handover ends above the handed-over point:
+    """Joint Newton cut short by max_iter two iterations after the handover ends above the handed-over point:
     that point is returned with status ``max_iter``, never the internal "handed over"."""
     problem, result = _solve(True, 2, 3.0, handover=5, max_iter=7)
     assert result.status == "max_iter" and result.iterations == 7, result.message
@@ -177,11 +172,11 @@ def test_the_reduced_iteration_goes_on_where_the_fallbacks_stop_above_the_handed
         def drive(self, problem, state, run):
             return state, 0, "stalled", "no step"
 
-    for name in ("NewtonCG", "JointNewton", "GaussNewton"):
-        monkeypatch.setattr(fallbacks, name, Stops)
+    monkeypatch.setattr(fallbacks, "NewtonCG", Stops)
+    monkeypatch.setattr(fallbacks, "JointNewton", Stops)
     problem, result = _solve(True, 2, 0.5, handover=2)
     assert result.status == "converged" and result.loss <= 1e-10, result.message
-    first, _, last = result.info["restart"]
+    first, last = result.info["restart"]
     assert first["first_status"] == last["first_status"] == "handed over"
     assert last["kept"] == "first" and last["resumed"]
     assert result.history[2].loss == pytest.approx(last["first_loss"])  # the stubs took no step
@@ -209,50 +204,30 @@ def test_the_handover_waits_for_the_solves_own_limits():
     assert ContinuedRun(run, until=8).limits(5, 0.0)[0] == "max_iter"
 
 
-def test_a_rank_deficient_start_is_handed_over_to_scipy_newton_cg(monkeypatch):
-    """From X = 0 (P = S A3 of rank one) the iteration takes damped joint Newton steps, handed over after
-    ``JOINT_START_HANDOVER`` of them (not ``handover``) to SciPy's line-search Newton–CG from the start; ``handover=None``
-    waits for a stop."""
-    from solvers.methods import fallbacks
-
+def test_a_rank_deficient_start_is_not_handed_over():
+    """From X = 0 (P = S A3 of rank one) the iteration takes joint damped Newton steps, which solve cold starts that
+    Newton–CG from there does not: ``handover`` leaves them alone, however small."""
     problem = Problem.planted(24, 3, seed=2)
     X0 = np.zeros((3, 3))
     assert get_solver("varpro").joint_start(problem, X0)
     assert not get_solver("varpro").joint_start(problem, problem.start_near_solution(0.5))
-    monkeypatch.setattr(fallbacks, "JOINT_START_HANDOVER", 3)
     alone = get_solver("varpro", handover=None).solve(problem, X0, eps=1e-10, max_iter=500)
-    assert alone.iterations > 3 and "restart" not in alone.info
-    result = get_solver("varpro", handover=50).solve(problem, X0, eps=1e-10, max_iter=500)
-    assert result.status == "converged" and result.loss <= 1e-10, result.message
-    [restart] = result.info["restart"]
-    assert restart["method"] == "scipy-newton-cg" and restart["after_iterations"] == 3
-    assert restart["first_status"] == "handed over" and restart["kept"] == "second"
-    _assert_one_history(result)
-    assert oracles.loss(problem, result.X, result.Y) == pytest.approx(result.loss, rel=1e-9)
-
-
-def _names(solver, problem, X):
-    return [(method.name, until) for method, until in solver.fallbacks(problem, solver.joint_start(problem, X))]
+    result = get_solver("varpro", handover=2).solve(problem, X0, eps=1e-10, max_iter=500)
+    assert alone.iterations > 2 and result.iterations == alone.iterations and result.loss == alone.loss
+    assert all(record["first_status"] != "handed over" for record in result.info.get("restart", []))
 
 
 def test_which_fallbacks_run_where():
-    """Dense steps where d ≤ 39: Gauss–Newton and joint Newton, each for a while, then Newton–CG; beyond, Newton–CG
-    alone; from X = 0 on NumPy SciPy's Newton–CG, then the project's."""
-    from solvers.methods import fallbacks as chosen
+    """Where d ≤ 39 damped joint Newton for a while, then Newton–CG; beyond, and after a cold start, Newton–CG alone."""
+    from solvers.methods import fallbacks
 
     solver = get_solver("varpro")
     small, large = Problem.planted(24, 3, seed=0), Problem.planted(48, 40, seed=0)
-    assert _names(solver, small, small.start_near_solution(1.5)) == [
-        ("gauss-newton", chosen.GAUSS_NEWTON_HANDOVER), ("joint-newton", chosen.JOINT_HANDOVER), ("newton-cg", None)]
-    assert _names(solver, large, large.start_near_solution(1.5)) == [("newton-cg", None)]
-    assert _names(solver, small, np.zeros((3, 3))) == [("scipy-newton-cg", None), ("newton-cg", None)]
-    assert chosen.first_handover(50, True, True) == chosen.JOINT_START_HANDOVER
-    assert chosen.first_handover(50, True, False) is None and chosen.first_handover(50, False, True) == 50
-    assert chosen.first_handover(None, True, True) is None
 
+    def chain(problem, X):
+        return [(method.name, until) for method, until in solver.fallbacks(problem, solver.joint_start(problem, X))]
 
-def test_from_x_zero_off_numpy_the_project_newton_cg_follows():
-    """SciPy iterates on NumPy only: a torch problem's cold start falls back on the project's Newton–CG."""
-    pytest.importorskip("torch")
-    problem = Problem.planted(24, 3, seed=0, backend="torch")
-    assert _names(get_solver("varpro"), problem, problem.as_variable(np.zeros((3, 3)), "X0")) == [("newton-cg", None)]
+    assert chain(small, small.start_near_solution(1.5)) == [("joint-newton", fallbacks.JOINT_HANDOVER), ("newton-cg", None)]
+    assert chain(large, large.start_near_solution(1.5)) == [("newton-cg", None)]
+    assert chain(small, np.zeros((3, 3))) == [("newton-cg", None)]
+    assert fallbacks.first_handover(50, False) == 50 and fallbacks.first_handover(50, True) is None

@@ -92,7 +92,6 @@ from .fallbacks import HANDOVER, fallbacks, first_handover
 from .newton import JointNewton, JointState
 from .newton_cg import NewtonCG, NewtonCGState, TrustRegion, trust_region_step
 from .restart import HANDED_OVER, ContinuedRun, restart_from_start, stopped_above_target
-from .scipy_peers import ScipyNewtonCG
 
 #: A reduced step that lowers the loss by less than this fraction is slow (Fletcher and Xu's switching
 #: rule, 1987): Gauss–Newton's model misses the curvature of the residual (or of a saddle) there, and
@@ -203,7 +202,7 @@ class VarPro(IterativeSolver):
         one record per attempt). ``eps = 0`` never restarts.
     handover : int, optional
         With ``restart`` and ``eps`` > 0, hand over to the fallbacks after this many iterations above eps
-        (default :data:`HANDOVER`; from a cold start its own count, :func:`solvers.methods.fallbacks.first_handover`);
+        (default :data:`HANDOVER`; never from a cold start, :func:`solvers.methods.fallbacks.first_handover`);
         ``None``: only after a stop above eps.
     """
 
@@ -246,7 +245,7 @@ class VarPro(IterativeSolver):
         the start in turn while each stops by itself above ``eps`` or is handed over (module docstring)."""
         restarting = self.restart and run.eps > 0.0
         joint_start = restarting and self.joint_start(problem, state.X)
-        until = first_handover(self.handover, joint_start, self.dense_affordable(problem)) if restarting else None
+        until = first_handover(self.handover, joint_start) if restarting else None
         first = super().drive(problem, state, ContinuedRun(run, until=until))
         ending, iterations, status, message = first
         if not (restarting and stopped_above_target(run, status)):
@@ -274,16 +273,11 @@ class VarPro(IterativeSolver):
 
     def fallbacks(self, problem: Problem, joint_start: bool) -> list[tuple[IterativeSolver, int | None]]:
         """The methods run from the start after the first attempt, in turn (:func:`solvers.methods.fallbacks.fallbacks`)."""
-        return fallbacks(problem, joint_start, self.dense_affordable(problem), radius0=self.radius0)
-
-    def warm_up(self, problem: Problem) -> None:
-        """Import what a fallback needs (``scipy.optimize``, 0.3 s) before a harness's clock starts."""
-        if self.restart:
-            ScipyNewtonCG().warm_up(problem)
+        return fallbacks(joint_start, self.dense_affordable(problem), radius0=self.radius0)
 
     def joint_start(self, problem: Problem, X: Any) -> bool:
         """Whether the iteration from ``X`` begins with joint steps, P = S A3 being rank deficient there (X = 0):
-        a cold start, with its own handover and fallbacks (:mod:`solvers.methods.fallbacks`)."""
+        a cold start, never handed over (:mod:`solvers.methods.fallbacks`)."""
         return reduced_point(problem, X, self.cutoff(problem))["rank"] < problem.d
 
     def init_state(self, problem: Problem, X: Any, Y: Any) -> VarproState:
