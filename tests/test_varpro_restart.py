@@ -218,7 +218,8 @@ def test_a_rank_deficient_start_is_not_handed_over():
 
 
 def test_which_fallbacks_run_where():
-    """Where d ≤ 39 damped joint Newton for a while, then Newton–CG; beyond, and after a cold start, Newton–CG alone."""
+    """Where d ≤ 39 damped joint Newton for a while, then Newton–CG; beyond, and after a cold start, Newton–CG
+    alone."""
     from solvers.methods import fallbacks
 
     solver = get_solver("varpro")
@@ -227,7 +228,8 @@ def test_which_fallbacks_run_where():
     def chain(problem, X):
         return [(method.name, until) for method, until in solver.fallbacks(problem, solver.joint_start(problem, X))]
 
-    assert chain(small, small.start_near_solution(1.5)) == [("joint-newton", fallbacks.JOINT_HANDOVER), ("newton-cg", None)]
+    assert chain(small, small.start_near_solution(1.5)) == [("joint-newton", fallbacks.JOINT_HANDOVER),
+                                                            ("newton-cg", None)]
     assert chain(large, large.start_near_solution(1.5)) == [("newton-cg", None)]
     assert chain(small, np.zeros((3, 3))) == [("newton-cg", None)]
     assert fallbacks.first_handover(50, False) == 50 and fallbacks.first_handover(50, True) is None

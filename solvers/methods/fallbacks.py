@@ -57,5 +57,5 @@ def fallbacks(joint_start: bool, dense: bool, **newton_cg: Any) -> list[tuple[It
     """The methods run from the start in turn, each with the iterations after which the next takes over (``None``:
     none): damped joint Newton for :data:`JOINT_HANDOVER` where dense steps are affordable (``dense``) and not after
     a cold start (whose steps those were), then Newton–CG (options ``newton_cg``)."""
-    joint: list[tuple[IterativeSolver, int | None]] = [] if joint_start or not dense else [(JointNewton(), JOINT_HANDOVER)]
-    return [*joint, (NewtonCG(**newton_cg), None)]
+    chain: list[tuple[IterativeSolver, int | None]] = [(NewtonCG(**newton_cg), None)]
+    return chain if joint_start or not dense else [(JointNewton(), JOINT_HANDOVER), *chain]

@@ -272,7 +272,8 @@ class VarPro(IterativeSolver):
                 iterations, status, message)
 
     def fallbacks(self, problem: Problem, joint_start: bool) -> list[tuple[IterativeSolver, int | None]]:
-        """The methods run from the start after the first attempt, in turn (:func:`solvers.methods.fallbacks.fallbacks`)."""
+        """The methods run from the start after the first attempt, in turn
+        (:func:`solvers.methods.fallbacks.fallbacks`)."""
         return fallbacks(joint_start, self.dense_affordable(problem), radius0=self.radius0)
 
     def joint_start(self, problem: Problem, X: Any) -> bool:
