@@ -8,6 +8,7 @@ import pytest
 
 from solvers import Problem, get_solver, oracles
 from solvers.loop import default_gtol
+from solvers.methods.varpro import reduced_point
 
 
 def _solve(restart, seed, sigma, handover=50, **limits):
@@ -215,6 +216,20 @@ def test_a_rank_deficient_start_is_not_handed_over():
     result = get_solver("varpro", handover=2).solve(problem, X0, eps=1e-10, max_iter=500)
     assert alone.iterations > 2 and result.iterations == alone.iterations and result.loss == alone.loss
     assert all(record["first_status"] != "handed over" for record in result.info.get("restart", []))
+
+
+def test_an_ill_conditioned_start_is_not_a_cold_one():
+    """A small random start (X = 1e-4·G here: P = S A3 has rank one at eps^(1/4), full rank at √eps) begins with the
+    reduced iteration, and is handed over like any other; with ``rcond`` given, that one cut-off decides."""
+    problem = Problem.planted(24, 3, seed=2)
+    X0 = 1e-4 * np.random.default_rng(0).standard_normal((3, 3))
+    assert reduced_point(problem, X0, 1e-4)["rank"] == 1 and reduced_point(problem, X0, 1.5e-8)["rank"] == 3
+    assert not get_solver("varpro").joint_start(problem, X0)
+    assert get_solver("varpro", rcond=1e-4).joint_start(problem, X0)
+    result = get_solver("varpro", restart=False).solve(problem, X0, eps=1e-10, max_iter=5)
+    assert result.iterations == 5 and result.info["joint_steps"] == 0
+    cold = get_solver("varpro", restart=False, rcond=1e-4).solve(problem, X0, eps=1e-10, max_iter=5)
+    assert cold.info["joint_steps"] == 5
 
 
 def test_which_fallbacks_run_where():

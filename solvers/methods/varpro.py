@@ -52,9 +52,10 @@ Each trial point costs one forward pass and one thin SVD of the n×d matrix S A3
 the next iterate, with its loss and gradient. Everything goes through the iterate's oracle, so the
 method runs in every layout (P gathered, n×d; products and matrices summed block by block).
 
-Where P = S A3 is rank deficient (X = 0 makes it rank one: near-uniform attention), Y(X)
-grows like 1/σ_min(P) and the reduced objective is too ill-conditioned to descend on; from
-such a start the method takes joint steps (``info["joint_steps"]`` counts them): where the
+Where P = S A3 is singular to working precision (X = 0 makes it rank one: near-uniform attention, its
+other singular values below 1e-180·σ_max), Y(X) grows like 1/σ_min(P) and the reduced objective is too
+ill-conditioned to descend on; from such a start (singular values below √eps·σ_max,
+:meth:`VarPro.entry_cutoff`) the method takes joint steps (``info["joint_steps"]`` counts them): where the
 2d²×2d² joint Hessian's Cholesky costs at most :data:`DENSE_JOINT_FLOPS` (d ≤ 39), damped Newton
 steps (:class:`solvers.methods.newton.JointNewton`) to the end — on the benchmark matrix's 13
 solvable cold starts (X = 0, d = 16) Newton–CG followed by the reduced iteration solved none, joint
@@ -67,7 +68,14 @@ eps^(-1/4) = 8192 (1%-noise (128, 16) seed 2 from X* + 3·G: κ(P) ≈ 8300 ther
 by 0.12 between neighbouring trial points, the damping grew until the steps stalled at
 ‖∇L‖/‖∇L₀‖ ≈ 4e-5, and the case was not solved; with lstsq's cut-off it reaches 3e-10 in
 169 iterations, and no case of the benchmark matrix at (128, 16), (512, 32) or (1024, 64) was lost
-(measured one case at a time, 2 s caps at (128, 16)). Should the reduced iteration
+(measured one case at a time, 2 s caps at (128, 16)). A small random start (X = 0.01·G: σ_min/σ_max of
+1e-5 to 4e-5 at (128, 16), 9e-6 at (1024, 64)) is ill-conditioned, not degenerate, and begins with the
+reduced iteration: on the matrix's 40 such (128, 16) cases (seeds 0–9, stationarity targets where
+min L > 0) it solved 5 (1.1–1.95 s, two cases side by side), where the joint Newton steps that a cut at eps^(1/4) sent
+them to solved none (`gauss-newton` solves 3, one of them among the 5); at d = 40, where the joint steps would
+be Newton–CG's, it ended 10 s caps 2–44 % lower on all four cases tried. Hence two thresholds: joint steps begin below √eps,
+and give way to the reduced iteration only above ``rcond`` (from X = 0 at d = 40, a hand-over at √eps
+ended four 10 s runs at 1.3–2.2 times the loss). Should the reduced iteration
 find no decreasing step (its model degenerates where Y(X) is ill-conditioned), joint
 Newton–CG steps continue from that point to the end, so the ending is the joint method's.
 
@@ -188,11 +196,12 @@ class VarPro(IterativeSolver):
         dense mode and where :meth:`dense_affordable`, else its products (:func:`reduced_hessian_product`)
         in the trust region. ``False``: Gauss–Newton throughout.
     rcond : float, optional
-        P = S A3 counts as well conditioned where its singular values exceed ``rcond·σ_max``
-        (default eps^(1/4) of the dtype). Near a rank-deficient P (X = 0 makes it rank one) the
-        exact Y(X) grows like 1/σ_min and the reduced objective becomes too ill-conditioned to
-        descend on; from such a point the method takes joint steps until P is well conditioned
-        (module docstring). Once the reduced iteration runs, its trial points keep P's singular
+        P = S A3 counts as well conditioned where its singular values exceed ``rcond·σ_max``. Near a
+        rank-deficient P (X = 0 makes it rank one) the exact Y(X) grows like 1/σ_min and the reduced
+        objective becomes too ill-conditioned to descend on; from a start where P is not well conditioned
+        the method takes joint steps until it is (module docstring). Default: a start takes them where P is
+        singular to working precision (√eps of the dtype, :meth:`entry_cutoff`), and they give way to the
+        reduced iteration above eps^(1/4) (:meth:`cutoff`). Once the reduced iteration runs, its trial points keep P's singular
         values down to ``lstsq``'s cut-off (eps·max(n, d)), so that f stays continuous: minima of
         noisy problems can lie beyond eps^(1/4) (module docstring).
     restart : bool
@@ -222,8 +231,14 @@ class VarPro(IterativeSolver):
         self.handover = check.integer("handover", handover, at_least=1, optional=True)
 
     def cutoff(self, problem: Problem) -> float:
-        """The relative singular-value cut-off of the Y step (``rcond``, default eps^(1/4) of the dtype)."""
+        """The relative singular-value cut-off above which joint steps give way to the reduced iteration (``rcond``,
+        default eps^(1/4) of the dtype)."""
         return machine_eps(problem.dtype) ** 0.25 if self.rcond is None else self.rcond
+
+    def entry_cutoff(self, problem: Problem) -> float:
+        """The relative cut-off below which P's singular values make a start degenerate, to take joint steps: ``rcond``
+        where given, else √eps of the dtype (P singular to working precision, as at X = 0; module docstring)."""
+        return machine_eps(problem.dtype) ** 0.5 if self.rcond is None else self.rcond
 
     def formed_gauss_newton(self, problem: Problem) -> bool:
         """Whether the Gauss–Newton steps form their matrix: ``not matrix_free`` where given, else where dense
@@ -277,12 +292,12 @@ class VarPro(IterativeSolver):
         return fallbacks(joint_start, self.dense_affordable(problem), radius0=self.radius0)
 
     def joint_start(self, problem: Problem, X: Any) -> bool:
-        """Whether the iteration from ``X`` begins with joint steps, P = S A3 being rank deficient there (X = 0):
-        a cold start, never handed over (:mod:`solvers.methods.fallbacks`)."""
-        return reduced_point(problem, X, self.cutoff(problem))["rank"] < problem.d
+        """Whether the iteration from ``X`` begins with joint steps, P = S A3 being singular to working precision
+        there (X = 0, :meth:`entry_cutoff`): a cold start, never handed over (:mod:`solvers.methods.fallbacks`)."""
+        return reduced_point(problem, X, self.entry_cutoff(problem))["rank"] < problem.d
 
     def init_state(self, problem: Problem, X: Any, Y: Any) -> VarproState:
-        point = reduced_point(problem, X, self.cutoff(problem))
+        point = reduced_point(problem, X, self.entry_cutoff(problem))
         if point["rank"] < problem.d:  # Y(X) is degenerate here: joint steps (module docstring)
             if self.dense_affordable(problem):  # damped joint Newton to the end
                 joint = JointNewton().init_state(problem, X, Y)
