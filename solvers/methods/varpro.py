@@ -71,11 +71,12 @@ by 0.12 between neighbouring trial points, the damping grew until the steps stal
 (measured one case at a time, 2 s caps at (128, 16)). A small random start (X = 0.01·G: σ_min/σ_max of
 1e-5 to 4e-5 at (128, 16), 9e-6 at (1024, 64)) is ill-conditioned, not degenerate, and begins with the
 reduced iteration: on the matrix's 40 such (128, 16) cases (seeds 0–9, stationarity targets where
-min L > 0) it solved 5 (1.1–1.95 s, two cases side by side), where the joint Newton steps that a cut at eps^(1/4) sent
-them to solved none (`gauss-newton` solves 3, one of them among the 5); at d = 40, where the joint steps would
-be Newton–CG's, it ended 10 s caps 2–44 % lower on all four cases tried. Hence two thresholds: joint steps begin below √eps,
-and give way to the reduced iteration only above ``rcond`` (from X = 0 at d = 40, a hand-over at √eps
-ended four 10 s runs at 1.3–2.2 times the loss). Should the reduced iteration
+min L > 0) it solved 4–5 (1.0–1.95 s, two cases side by side; the full matrix at 61d9912 solved 3 of
+its 20, no method had solved one before), where the joint Newton steps that a cut at eps^(1/4) sent them
+to solved none (`gauss-newton` solves 3, one of them among the 5); at d = 40, where the joint steps
+would be Newton–CG's, it ended 10 s caps 2–44 % lower on all four cases tried. Hence two thresholds:
+joint steps begin below √eps, and give way to the reduced iteration only above eps^(1/4) (from X = 0 at
+d = 40, a hand-over at √eps ended four 10 s runs at 1.3–2.2 times the loss). Should the reduced iteration
 find no decreasing step (its model degenerates where Y(X) is ill-conditioned), joint
 Newton–CG steps continue from that point to the end, so the ending is the joint method's.
 
@@ -201,9 +202,9 @@ class VarPro(IterativeSolver):
         objective becomes too ill-conditioned to descend on; from a start where P is not well conditioned
         the method takes joint steps until it is (module docstring). Default: a start takes them where P is
         singular to working precision (√eps of the dtype, :meth:`entry_cutoff`), and they give way to the
-        reduced iteration above eps^(1/4) (:meth:`cutoff`). Once the reduced iteration runs, its trial points keep P's singular
-        values down to ``lstsq``'s cut-off (eps·max(n, d)), so that f stays continuous: minima of
-        noisy problems can lie beyond eps^(1/4) (module docstring).
+        reduced iteration above eps^(1/4) (:meth:`cutoff`). Once the reduced iteration runs, its trial points
+        keep P's singular values down to ``lstsq``'s cut-off (eps·max(n, d)), so that f stays continuous:
+        minima of noisy problems can lie beyond eps^(1/4) (module docstring).
     restart : bool
         Where the iteration stops (``converged`` or ``stalled``) at a point whose loss is above ``eps`` > 0
         (a spurious minimum of a problem whose minimum is asked to be ≤ eps), run the :meth:`fallbacks` from
