@@ -1,13 +1,12 @@
 """Variable projection (Golub–Pereyra, with Kaufman's Jacobian): Gauss–Newton on X alone.
 
 L is linear in Y: for each X the best Y is the least-squares solution Y(X) (docs/maths.md §3,
-:meth:`solvers.oracle.Oracle.least_squares`). Variable projection minimises the reduced
-objective f(X) = L(X, Y(X)) = ‖(I − QQᵀ) B‖² (Q an orthonormal basis of range(S A3)),
-whose gradient is ∇_X L at (X, Y(X)). Its Gauss–Newton matrix in Kaufman's form,
-2 J_Kᵀ J_K with J_K Δ = (I − QQᵀ)(JΔ V), is the Schur complement of the joint
-Gauss–Newton matrix that eliminates Y: the step is the joint Gauss–Newton step's X part,
-after which Y is solved exactly instead of updated. On d² unknowns instead of 2d², with Y
-always optimal, it needs fewer and cheaper iterations than Gauss–Newton on (X, Y).
+:meth:`solvers.oracle.Oracle.least_squares`). Variable projection minimises the reduced objective f(X) = L(X, Y(X))
+= ‖(I − QQᵀ) B‖² (Q an orthonormal basis of range(S A3)), whose gradient is ∇_X L at (X, Y(X)). Its Gauss–Newton
+matrix in Kaufman's form, 2 J_Kᵀ J_K with J_K Δ = (I − QQᵀ)(JΔ V), is the Schur complement of the joint Gauss–Newton
+matrix that eliminates Y: the step is the joint Gauss–Newton step's X part, after which Y is solved exactly instead
+of updated. On d² unknowns instead of 2d², with Y always optimal, it needs fewer and cheaper iterations than
+Gauss–Newton on (X, Y).
 
 Two ways to take the Gauss–Newton step, chosen by size (:meth:`VarPro.formed_gauss_newton`):
 
@@ -19,71 +18,68 @@ Two ways to take the Gauss–Newton step, chosen by size (:meth:`VarPro.formed_g
   :meth:`solvers.oracle.Oracle.varpro_gn_product` (six n×n×d products each), sharing the
   iterate's oracle and the basis Q of the iterate (:func:`solvers.methods.newton_cg.trust_region_step`).
 
-The formed steps take fewer iterations (6 against 9–11 from X* + 0.5·G at (128, 16)), each costing
-the formation once. Measured with the benchmark matrix's
-runner, varpro alone, one thread per case, two cases side by side: on the matrix's 50 solvable
-(128, 16) cases the formed steps solved 47 against 46, in 0.78× the time (geometric mean over the 46
-both solved; planted X* + 0.5·G: 0.019–0.022 s against 0.028–0.047 s); on 48 cases at (256, 16) and
-(512, 16) (planted and 10 %-noise, X* + σ·G with σ = 0.5, 1.5, 3, seeds 0–3) 34 against 35, in 0.61×
-the time; on 64 at (128, 8) and (256, 8) (σ = 1.5, 3, seeds 0–7) 36 against 35, in 0.73×; at
-(1024, 32) (σ = 0.5, 1.5, seeds 0–1, one case at a time) 8 of 8 both, in 0.55×. Where the model puts
-the formation above 24 products they were slower: (256, 24) planted X* + 0.5·G 0.22–0.25 against
-0.09–0.14 s, (512, 32) planted X* + 1.5·G 2.5–7.1 against 1.5–4.1 s, (1024, 64) 3.3–4.3×. Which basin
-a far start ends in changes with the step either way (the counts above move both ways case by case).
-``matrix_free`` forces either.
+The formed steps take fewer iterations (6 against 9–11 from X* + 0.5·G at (128, 16)), each costing the formation
+once. Measured with the benchmark matrix's runner, varpro alone, one thread per case, two cases side by side: on the
+matrix's 50 solvable (128, 16) cases the formed steps solved 47 against 46, in 0.78× the time (geometric mean over
+the 46 both solved; planted X* + 0.5·G: 0.019–0.022 s against 0.028–0.047 s); on 48 cases at (256, 16) and (512, 16)
+(planted and 10 %-noise, X* + σ·G with σ = 0.5, 1.5, 3, seeds 0–3) 34 against 35, in 0.61× the time; on 64 at
+(128, 8) and (256, 8) (σ = 1.5, 3, seeds 0–7) 36 against 35, in 0.73×; at (1024, 32) (σ = 0.5, 1.5, seeds 0–1, one
+case at a time) 8 of 8 both, in 0.55×. Where the model puts the formation above 24 products they were slower:
+(256, 24) planted X* + 0.5·G 0.22–0.25 against 0.09–0.14 s, (512, 32) planted X* + 1.5·G 2.5–7.1 against 1.5–4.1 s,
+(1024, 64) 3.3–4.3×. Which basin a far start ends in changes with the step either way (the counts above move both
+ways case by case). ``matrix_free`` forces either.
 
-Gauss–Newton drops the curvature that the residual carries, so where the residual stays large
-(noisy or random B: stationarity, not L = 0, is the target) it converges linearly, and near a
-saddle it cannot see the way down. After an accepted step that lowered the loss by less
-than :data:`SLOW_DECREASE` (Fletcher and Xu's rule), the next step takes the exact Hessian of the
-reduced objective, H_XX − H_XY H_YY⁻¹ H_YX (docs/maths.md §6); a step that lowers the loss by more
-goes back to Gauss–Newton. ``info["newton_steps"]`` counts the exact steps. Where dense steps are
-affordable (:meth:`VarPro.dense_affordable`: d ≤ 39) the exact step forms that d²×d² matrix as the
-Schur complement of the joint Hessian's terms (:meth:`solvers.oracle.Oracle.varpro_hessian`) and takes a
-Levenberg–Marquardt step on it, its damping shifting an indefinite matrix until it is positive definite;
-beyond, the Steihaug CG of the trust region runs on its products (:func:`reduced_hessian_product`, two
-joint Hessian–vector products each) and follows negative curvature to the boundary. Measured at
-(128, 16) on the benchmark matrix's 45 planted and noisy cases from X* + σ·G (σ = 0.5, 1.5, 3; 2 s
-caps, one case at a time): the dense exact steps solve 30, the trust region on products 23 (its
-exact steps cost up to d² products of 0.4 ms each, a formed matrix 6 ms); at (512, 32) the six
+Gauss–Newton drops the curvature that the residual carries, so where the residual stays large (noisy or random B:
+stationarity, not L = 0, is the target) it converges linearly, and near a saddle it cannot see the way down. After
+an accepted step that lowered the loss by less than :data:`SLOW_DECREASE` (Fletcher and Xu's rule), the next step
+takes the exact Hessian of the reduced objective, H_XX − H_XY H_YY⁻¹ H_YX (docs/maths.md §6); a step that lowers the
+loss by more goes back to Gauss–Newton. ``info["newton_steps"]`` counts the exact steps. Where dense steps are
+affordable (:meth:`VarPro.dense_affordable`: d ≤ 39) the exact step forms that d²×d² matrix as the Schur complement
+of the joint Hessian's terms (:meth:`solvers.oracle.Oracle.varpro_hessian`) and takes a Levenberg–Marquardt step on
+it, its damping shifting an indefinite matrix until it is positive definite; beyond, the Steihaug CG of the trust
+region runs on its products (:func:`reduced_hessian_product`, two joint Hessian–vector products each) and follows
+negative curvature to the boundary. Measured at (128, 16) on the benchmark matrix's 45 planted and noisy cases from
+X* + σ·G (σ = 0.5, 1.5, 3; 2 s caps, one case at a time): the dense exact steps solve 30, the trust region on
+products 23 (its exact steps cost up to d² products of 0.4 ms each, a formed matrix 6 ms); at (512, 32) the six
 matrix cases from X* + 1.5·G: 6 against 4.
 
-Each trial point costs one forward pass and one thin SVD of the n×d matrix S A3; an accepted one is
-the next iterate, with its loss and gradient. Everything goes through the iterate's oracle, so the
-method runs in every layout (P gathered, n×d; products and matrices summed block by block).
+Each trial point costs one forward pass and one thin SVD of the n×d matrix S A3; an accepted one is the next
+iterate, with its loss and gradient. Everything goes through the iterate's oracle, so the method runs in every
+layout (P gathered, n×d; products and matrices summed block by block).
 
-Where P = S A3 is singular to working precision (X = 0 makes it rank one: near-uniform attention, its
-other singular values below 1e-180·σ_max), Y(X) grows like 1/σ_min(P) and the reduced objective is too
-ill-conditioned to descend on; from such a start (singular values below √eps·σ_max,
-:meth:`VarPro.entry_cutoff`) the method takes joint steps (``info["joint_steps"]`` counts them): where the
-2d²×2d² joint Hessian's Cholesky costs at most :data:`DENSE_JOINT_FLOPS` (d ≤ 39), damped Newton
-steps (:class:`solvers.methods.newton.JointNewton`) to the end — on the benchmark matrix's 13
-solvable cold starts (X = 0, d = 16) Newton–CG followed by the reduced iteration solved none, joint
-damped Newton 11, and this rule solves the same 11 (measured one case at a time, 2 s caps); beyond
-it joint Newton–CG steps (:class:`solvers.methods.newton_cg.NewtonCG`) until P has full rank
-(singular values above ``rcond``·σ_max, eps^(1/4) by default), then the reduced iteration. That
-test only guards the entry: within the reduced iteration Y(X) keeps P's singular values down to
-``lstsq``'s cut-off (eps·max(n, d)). The minimum of a noisy problem can lie where κ(P) passes
-eps^(-1/4) = 8192 (1%-noise (128, 16) seed 2 from X* + 3·G: κ(P) ≈ 8300 there); cut at eps^(1/4), f jumped
-by 0.12 between neighbouring trial points, the damping grew until the steps stalled at
-‖∇L‖/‖∇L₀‖ ≈ 4e-5, and the case was not solved; with lstsq's cut-off it reaches 3e-10 in
-169 iterations, and no case of the benchmark matrix at (128, 16), (512, 32) or (1024, 64) was lost
-(measured one case at a time, 2 s caps at (128, 16)). A small random start (X = 0.01·G: σ_min/σ_max of
-1e-5 to 4e-5 at (128, 16), 9e-6 at (1024, 64)) is ill-conditioned, not degenerate, and begins with the
-reduced iteration: on the matrix's 40 such (128, 16) cases (seeds 0–9, stationarity targets where
-min L > 0) it solved 4–5 (1.0–1.95 s, two cases side by side; the full matrix at 61d9912 solved 3 of
-its 20, no method had solved one before), where the joint Newton steps that a cut at eps^(1/4) sent them
-to solved none (`gauss-newton` solves 3, one of them among the 5); at d = 40, where the joint steps
-would be Newton–CG's, it ended 10 s caps 2–44 % lower on all four cases tried. Hence two thresholds:
-joint steps begin below √eps, and give way to the reduced iteration only above eps^(1/4) (from X = 0 at
-d = 40, a hand-over at √eps ended four 10 s runs at 1.3–2.2 times the loss). Should the reduced iteration
-find no decreasing step (its model degenerates where Y(X) is ill-conditioned), joint
-Newton–CG steps continue from that point to the end, so the ending is the joint method's.
+Where P = S A3 is singular to working precision (X = 0 makes it rank one: near-uniform attention, its other singular
+values below 1e-180·σ_max), Y(X) grows like 1/σ_min(P) and the reduced objective is too ill-conditioned to descend
+on; from such a start (singular values below √eps·σ_max, :meth:`VarPro.entry_cutoff`) the method takes joint steps
+(``info["joint_steps"]`` counts them) until P has full rank (singular values above ``rcond``·σ_max, eps^(1/4) by
+default) and the reduced iteration from there is no higher. Where the 2d²×2d² joint Hessian's Cholesky costs at most
+:data:`DENSE_JOINT_FLOPS` (d ≤ 39) they are damped Newton steps (:class:`solvers.methods.newton.JointNewton`),
+handed over only once they crawl (:func:`crawls`: nearly undamped, yet lowering the loss by less than 1 %), where
+the joint model holds only along the curved valley Y ≈ Y(X) that eliminating Y removes. Measured one case at a time
+(2 s caps) from X = 0 at (128, 16) on the noisy and random cases (stationarity targets): seeds 0–9, 24 of 30 solved
+by joint Newton to the end, 30 with the crawl rule (chosen on them), 21 handing over as soon as P has full rank
+(random cases ended in higher minima); seeds 10–29, 53 and 58 of 60 (two lost, stalled at the float64 floor |g|/|g0|
+≈ 2.7e-8 of lower minima), in a median 0.69× the time where both solved; planted seeds 10–49, 4 and 5 (0 and 0 of
+seeds 0–9). Beyond d = 39 the joint steps are Newton–CG's (:class:`solvers.methods.newton_cg.NewtonCG`), handed over
+as soon as P has full rank (at d = 16 they solved none of the matrix's 13 solvable cold starts, damped Newton steps
+11). That test only guards the entry: within the reduced iteration Y(X) keeps P's singular values down to
+``lstsq``'s cut-off (eps·max(n, d)). The minimum of a noisy problem can lie where κ(P) passes eps^(-1/4) = 8192
+(1%-noise (128, 16) seed 2 from X* + 3·G: κ(P) ≈ 8300 there); cut at eps^(1/4), f jumped by 0.12 between
+neighbouring trial points, the damping grew until the steps stalled at ‖∇L‖/‖∇L₀‖ ≈ 4e-5, and the case was not
+solved; with lstsq's cut-off it reaches 3e-10 in 169 iterations, and no case of the benchmark matrix at (128, 16),
+(512, 32) or (1024, 64) was lost (measured one case at a time, 2 s caps at (128, 16)). A small random start
+(X = 0.01·G: σ_min/σ_max of 1e-5 to 4e-5 at (128, 16), 9e-6 at (1024, 64)) is ill-conditioned, not degenerate, and
+begins with the reduced iteration: on the matrix's 40 such (128, 16) cases (seeds 0–9, stationarity targets where
+min L > 0) it solved 4–5 (1.0–1.95 s, two cases side by side; the full matrix at 61d9912 solved 3 of its 20, no
+method had solved one before), where the joint Newton steps that a cut at eps^(1/4) sent them to solved none
+(`gauss-newton` solves 3, one of them among the 5); at d = 40, where the joint steps would be Newton–CG's, it ended
+10 s caps 2–44 % lower on all four cases tried. Hence two thresholds: joint steps begin below √eps, and give way to
+the reduced iteration only above eps^(1/4) (from X = 0 at d = 40, a hand-over at √eps ended four 10 s runs at
+1.3–2.2 times the loss). Should the reduced iteration find no decreasing step (its model degenerates where Y(X) is
+ill-conditioned), joint Newton–CG steps continue from that point to the end, so the ending is the joint method's.
 
-With a loss target eps > 0, a first attempt that stops at a stationary point above eps, or is still above it
-after :data:`solvers.methods.fallbacks.HANDOVER` iterations, is followed by other methods from the start
-(``restart``; :mod:`solvers.methods.fallbacks` says which, when, and what that was measured to gain).
-"""
+With a loss target eps > 0, a first attempt that stops at a stationary point above eps, or is still above it after
+:data:`solvers.methods.fallbacks.HANDOVER` iterations, is followed by other methods from the start (``restart``;
+:mod:`solvers.methods.fallbacks` says which, when, and what that was measured to gain)."""
 
 from __future__ import annotations
 
@@ -106,10 +102,14 @@ from .restart import HANDED_OVER, ContinuedRun, restart_from_start, stopped_abov
 #: rule, 1987): Gauss–Newton's model misses the curvature of the residual (or of a saddle) there, and
 #: the next step takes the exact reduced Hessian.
 SLOW_DECREASE = 0.2
-#: From a rank-deficient P, joint damped Newton steps to the end where one Cholesky of the 2d²×2d² joint
-#: Hessian would cost at most this many flops ((2d²)³/3: d ≤ 39; the steps eliminate Y instead, at about
-#: half that, :class:`solvers.methods.newton.JointSystem`), else joint Newton–CG (module docstring).
+#: From a rank-deficient P, joint damped Newton steps where one Cholesky of the 2d²×2d² joint Hessian would
+#: cost at most this many flops ((2d²)³/3: d ≤ 39; the steps eliminate Y instead, at about half that,
+#: :class:`solvers.methods.newton.JointSystem`), else joint Newton–CG (module docstring).
 DENSE_JOINT_FLOPS = 1e10
+#: A damped joint Newton step crawls (:func:`crawls`) when the damping it leaves is at most this (relative μ,
+#: the methods' initial damping) and it lowered the loss by less than :data:`CRAWL_DECREASE`.
+CRAWL_DAMPING = 1e-3
+CRAWL_DECREASE = 0.01
 #: Gauss–Newton steps on the formed matrix where forming and factorising it costs at most this many of its
 #: matrix-free products by :func:`formed_gn_products` (module docstring: the formed steps were measured faster
 #: where the model gives 2.6–17.8, slower at 31 and 36).
@@ -125,6 +125,12 @@ def formed_gn_products(n: int, d: int) -> float:
     six n×n×d products (12n²d).
     """
     return (2.0 * n * n * d * d + 3.0 * n * d**4 + d**6 + d**6 / 3.0) / (12.0 * n * n * d)
+
+
+def crawls(before: JointState, after: JointState) -> bool:
+    """Whether the damped joint Newton step from ``before`` to ``after`` crawls: nearly undamped (μ ≤
+    :data:`CRAWL_DAMPING`), yet lowering the loss by less than :data:`CRAWL_DECREASE` (module docstring)."""
+    return after.damping.mu <= CRAWL_DAMPING and before.loss - after.loss < CRAWL_DECREASE * before.loss
 
 
 def reduced_hessian_product(oracle: Oracle, ls: LeastSquaresY, D: Any) -> Any:
@@ -152,8 +158,7 @@ class VarproState(State):
     #: While P is rank deficient: the joint state (damped Newton or Newton–CG) the step continues from.
     joint: JointState | NewtonCGState | None = field(default=None, kw_only=True)
     joint_steps: int = field(default=0, kw_only=True)
-    #: Joint steps from here on: damped Newton from a degenerate start, or Newton–CG after the reduced
-    #: iteration stalled.
+    #: Joint steps from here on: Newton–CG after the reduced iteration stalled.
     joint_only: bool = field(default=False, kw_only=True)
     #: The exact Y step at X (its SVD: the exact reduced Hessian needs (PᵀP)⁻¹).
     ls: LeastSquaresY | None = field(default=None, kw_only=True)
@@ -300,11 +305,8 @@ class VarPro(IterativeSolver):
     def init_state(self, problem: Problem, X: Any, Y: Any) -> VarproState:
         point = reduced_point(problem, X, self.entry_cutoff(problem))
         if point["rank"] < problem.d:  # Y(X) is degenerate here: joint steps (module docstring)
-            if self.dense_affordable(problem):  # damped joint Newton to the end
-                joint = JointNewton().init_state(problem, X, Y)
-                return VarproState(X, Y, loss=joint.loss, grad_norm=joint.grad_norm, joint=joint, joint_only=True,
-                                   formed=self.formed_gauss_newton(problem))
-            joint = NewtonCG(radius0=self.radius0).init_state(problem, X, Y)
+            method = JointNewton() if self.dense_affordable(problem) else NewtonCG(radius0=self.radius0)
+            joint = method.init_state(problem, X, Y)
             return VarproState(X, Y, loss=joint.loss, grad_norm=joint.grad_norm, joint=joint,
                                formed=self.formed_gauss_newton(problem))
         return self.reduced_state(problem, point)
@@ -368,11 +370,12 @@ class VarPro(IterativeSolver):
     def joint_step(self, problem: Problem, state: VarproState) -> VarproState:
         """One joint step (damped Newton from a degenerate start where it is cheap, else Newton–CG) while
         P = S A3 is rank deficient; the reduced iteration takes over (Y re-solved) once P has full rank and
-        that lowers the loss — unless the joint steps go to the end (``joint_only``)."""
-        method = JointNewton() if isinstance(state.joint, JointState) else NewtonCG(radius0=self.radius0)
-        joint = method.step(problem, state.joint)
+        that lowers the loss — after damped Newton steps only once they crawl (:func:`crawls`), and never where
+        the joint steps go to the end (``joint_only``)."""
+        dense = isinstance(state.joint, JointState)
+        joint = (JointNewton() if dense else NewtonCG(radius0=self.radius0)).step(problem, state.joint)
         steps = state.joint_steps + 1
-        if not state.joint_only:
+        if not state.joint_only and (not dense or crawls(state.joint, joint)):
             point = reduced_point(problem, joint.X, self.cutoff(problem))
             if point["rank"] == problem.d and point["loss"] <= joint.loss:
                 return self.reduced_state(problem, point, steps)
