@@ -35,3 +35,13 @@ def test_attnreg_commands_retain_freed_memory_and_record_it():
 def test_environment_variable_turns_it_off():
     record = json.loads(_run("from solvers.cli import main; main(['env', '--json'])", ATTNREG_MALLOC="system"))
     assert record["allocator"] == {"policy": "system", "reason": "ATTNREG_MALLOC=system"}
+
+
+@glibc
+@pytest.mark.parametrize("retained", [True, False])
+def test_matrix_workers_keep_the_allocator_policy_of_the_process_that_records_the_environment(retained):
+    code = ("from solvers.harness.measure.allocator import allocator_policy, retain_freed_memory\n"
+            "from solvers.harness.measure.matrix import _pool\n"
+            f"if {retained}: retain_freed_memory()\n"
+            "with _pool(1) as pool: print(pool.submit(allocator_policy).result()['policy'])")
+    assert _run(code).strip() == ("retain" if retained else "system")

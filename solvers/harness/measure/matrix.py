@@ -25,8 +25,10 @@ With ``time_budget`` no case starts after that many seconds (the first always do
 resume makes progress); the rest wait for a resume.
 
 **Workers.** ``workers`` > 1 runs cases in that many spawned processes, each with its native
-thread pools (BLAS, OpenMP, torch, XLA) limited to ``threads``; a case's methods always run
-one after another in one process, so its ratios compare like with like.
+thread pools (BLAS, OpenMP, torch, XLA) limited to ``threads`` and with this process's allocator
+policy (:mod:`solvers.harness.measure.allocator`: a spawned process starts with glibc's defaults,
+under which the (128, 16) cases' iterations ran up to 1.3× slower than the environment record says);
+a case's methods always run one after another in one process, so its ratios compare like with like.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from typing import Any, Iterator
 
 from ..records import RESUME_KEYS, Provenance, RaceEntry, RaceFile, ResumeConflict, load_race, write_race
 from ..records.cases import Case, matrix_cases
+from .allocator import allocator_policy, retain_freed_memory
 from .cases import case_inputs
 from .environment import collect, measured_under, thread_limit
 from ...methods import DEFAULT_METHOD
@@ -268,14 +271,22 @@ def _ctrl_c_between_waits() -> Iterator[threading.Event]:
         signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
+def _worker_start(retain: bool) -> None:
+    """A worker's set-up: Ctrl-C ignored (the parent handles it), and freed memory retained where the parent
+    retains it (``retain``), so that the environment recorded by the parent holds for the worker's timings."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if retain:
+        retain_freed_memory()
+
+
 @contextmanager
 def _pool(workers: int) -> Iterator[ProcessPoolExecutor]:
-    """``workers`` spawned processes that ignore Ctrl-C; whatever ends the block early (Ctrl-C here included)
+    """``workers`` spawned processes that ignore Ctrl-C and keep this process's allocator policy; whatever ends the block early (Ctrl-C here included)
     terminates them at once instead of waiting for their cases, and is raised again."""
     import multiprocessing
 
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=signal.signal, initargs=(signal.SIGINT, signal.SIG_IGN))
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start,
+                               initargs=(allocator_policy()["policy"] == "retain",))
     try:
         yield pool
     except BaseException:
