@@ -123,16 +123,20 @@ def matrix_methods(methods: Sequence[str] | None = None, default: str = DEFAULT_
     return [(name, name not in (*PEER_METHODS, "adam", "gd")) for name in available(names)]
 
 
-def dense_refusal(method: str, d: int) -> str | None:
-    """Why a dense method is not run at this d (its per-iteration Cholesky above :data:`DENSE_FLOPS`), or None."""
+def dense_cost(method: str, d: int) -> str | None:
+    """What one iteration of a dense method factorises at this d where its Cholesky costs more than
+    :data:`DENSE_FLOPS` (tens of seconds or more on one core), else None."""
     side = DENSE_SIDE.get(method)
-    if side is None:
+    if side is None or cholesky_flops(side * d * d) <= DENSE_FLOPS:
         return None
-    flops = cholesky_flops(side * d * d)
-    if flops <= DENSE_FLOPS:
-        return None
-    return (f"not run at d = {d}: one iteration factorises a {side * d * d}×{side * d * d} matrix "
-            f"({flops:.1e} flops, tens of seconds on one core), beyond any cap of the matrix")
+    return (f"one iteration factorises a {side * d * d}×{side * d * d} matrix ({cholesky_flops(side * d * d):.1e} "
+            f"flops, tens of seconds or more on one core)")
+
+
+def dense_refusal(method: str, d: int) -> str | None:
+    """Why a dense method is not run at this d (:func:`dense_cost`), or None."""
+    cost = dense_cost(method, d)
+    return None if cost is None else f"not run at d = {d}: {cost}, beyond any cap of the matrix"
 
 
 def measure_case(case: Case, options: dict[str, Any]) -> list[RaceEntry]:
