@@ -122,8 +122,11 @@ def test_piped_progress_lines_say_the_time_left(monkeypatch, capsys):
     assert lines[2] == "[    40 s, ~50%, ~40 s left] stage c"
 
 
-def test_solve_says_before_it_starts_when_one_iteration_of_a_dense_method_is_out_of_reach(capsys):
+def test_solve_and_compare_say_before_it_starts_when_one_iteration_of_a_dense_method_is_out_of_reach(capsys):
     main(["solve", "--method", "joint-newton", "--n", "96", "--d", "64", "--max-iter", "0"])
     assert "joint-newton at d = 64: one iteration factorises a 8192×8192 matrix" in capsys.readouterr().err
+    main(["compare", "--methods", "newton-cg,alternating", "--n", "96", "--d", "64", "--max-iter", "0"])
+    err = capsys.readouterr().err
+    assert "alternating at d = 64: one iteration factorises a 4096×4096 matrix" in err and "newton-cg at" not in err
     main(["solve", "--method", "joint-newton", "--n", "96", "--d", "32", "--max-iter", "0"])
     assert "factorises" not in capsys.readouterr().err

@@ -20,9 +20,17 @@ def solve_with_progress(solver: IterativeSolver, problem: Problem, X0: Any = Non
                         *, console: Console | None = None, **solve_options: Any) -> SolveResult:
     """Run ``solver.solve`` showing iteration, loss and solver time as it goes.
 
-    The bar fills towards whichever limit is nearer: ``max_iter`` iterations or ``max_time`` seconds.
+    The bar fills towards whichever limit is nearer: ``max_iter`` iterations or ``max_time`` seconds. A dense
+    method whose one iteration is out of reach at this d (:func:`solvers.harness.measure.matrix.dense_cost`) is
+    named first, since ``max_time`` is checked between iterations.
     """
+    from ..harness.measure.matrix import dense_cost
+
     console = console or Console(stderr=True)
+    cost = dense_cost(solver.name, problem.d)
+    if cost is not None:
+        console.print(f"note: {solver.name} at d = {problem.d}: {cost}; --max-time is checked between iterations",
+                      highlight=False, markup=False, soft_wrap=True)
     max_iter, max_time = solve_options.get("max_iter", 100), solve_options.get("max_time")
     columns = (TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[iteration]} it"),
                TextColumn("loss {task.fields[loss]:.3e}  t={task.fields[t]:.3f}s"), TimeElapsedColumn())

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import sys
 from typing import Any
 
 import numpy as np
@@ -156,7 +155,6 @@ def run(args: argparse.Namespace) -> int:
 
 def _solve(args: argparse.Namespace, options: dict[str, Any], rank: int = 0) -> int:
     """Build the problem, solve, and (on rank 0) print the summary."""
-    from ..harness.measure.matrix import dense_cost
     from ..registry import get_solver
 
     problem, X0 = build_problem(args, **options)
@@ -165,10 +163,6 @@ def _solve(args: argparse.Namespace, options: dict[str, Any], rank: int = 0) -> 
     if rank:
         result = solver.solve(problem, X0, **limits)
         return 0 if result.status in FINISHED else 1
-    cost = dense_cost(args.method, problem.d)
-    if cost is not None:
-        print(f"attnreg solve: note: {args.method} at d = {problem.d}: {cost}; --max-time is checked between "
-              "iterations", file=sys.stderr)
     result = solve_with_progress(solver, problem, X0, **limits)
     if args.distributed:
         print(f"{problem.shard[1]} processes ({problem.backend.describe()['process_group_backend']}), "
