@@ -126,11 +126,11 @@ def matrix_methods(methods: Sequence[str] | None = None, default: str = DEFAULT_
 def dense_cost(method: str, d: int) -> str | None:
     """What one iteration of a dense method factorises at this d where its Cholesky costs more than
     :data:`DENSE_FLOPS` (tens of seconds or more on one core), else None."""
-    side = DENSE_SIDE.get(method)
-    if side is None or cholesky_flops(side * d * d) <= DENSE_FLOPS:
+    side = DENSE_SIDE.get(method, 0) * d * d
+    if cholesky_flops(side) <= DENSE_FLOPS:
         return None
-    return (f"one iteration factorises a {side * d * d}×{side * d * d} matrix ({cholesky_flops(side * d * d):.1e} "
-            f"flops, tens of seconds or more on one core)")
+    return (f"one iteration factorises a {side}×{side} matrix ({cholesky_flops(side):.1e} flops, tens of seconds "
+            "or more on one core)")
 
 
 def dense_refusal(method: str, d: int) -> str | None:
@@ -285,8 +285,9 @@ def _worker_start(retain: bool) -> None:
 
 @contextmanager
 def _pool(workers: int) -> Iterator[ProcessPoolExecutor]:
-    """``workers`` spawned processes that ignore Ctrl-C and keep this process's allocator policy; whatever ends the block early (Ctrl-C here included)
-    terminates them at once instead of waiting for their cases, and is raised again."""
+    """``workers`` spawned processes that ignore Ctrl-C and keep this process's allocator policy; whatever ends
+    the block early (Ctrl-C here included) terminates them at once instead of waiting for their cases, and is
+    raised again."""
     import multiprocessing
 
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_worker_start,
