@@ -103,7 +103,7 @@ MODE_OPTIONS = {
     "race": {"race", "sizes", "seeds", "budget_factor", "methods", "eps", "max_time", "json"},
     "matrix": {"matrix", "sizes", "seeds", "kinds", "starts", "quick", "resume", "overwrite", "time_budget",
                "workers", "threads", "budget_factor", "methods", "max_time", "json"},
-    "report": {"report", "out"},
+    "report": {"report", "out", "against"},
 }
 
 

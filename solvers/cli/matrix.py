@@ -61,6 +61,9 @@ def add_matrix_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--report", type=Path, default=None, metavar="FILE",
                        help="write the matrix report (report.md, profile.png) from FILE into --out")
     group.add_argument("--out", type=Path, default=None, metavar="DIR", help="--report: the report's folder")
+    group.add_argument("--against", type=Path, default=None, metavar="FILE",
+                       help="--report: another run of the same matrix, set beside FILE's (which cases each method "
+                            "solved in one run only, the spread of its times)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,14 +74,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from ..harness.render.profile import write_matrix_report
+    from ..harness.records import load_race
+    from ..harness.render.profile import require_matrix, write_matrix_report
 
     if args.out is None:
         raise UsageError("--report FILE needs --out DIR (where report.md and profile.png go)")
-    if not args.report.is_file():
-        raise UsageError(f"--report: {args.report} is not a file")
+    for option, path in (("--report", args.report), ("--against", args.against)):
+        if path is not None and not path.is_file():
+            raise UsageError(f"{option}: {path} is not a file")
+    if args.against is not None:
+        with _read_as("--against", args.against):
+            require_matrix(load_race(args.against))
     with _read_as("--report", args.report):
-        path = write_matrix_report(args.report, args.out)
+        path = write_matrix_report(args.report, args.out, against=args.against)
     print(f"report: {path}")
     return 0
 

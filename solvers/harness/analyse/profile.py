@@ -27,11 +27,15 @@ def case_times(entries: Iterable[RaceEntry]) -> tuple[dict[str, dict[str, float 
     times: dict[str, dict[str, float | None]] = {}
     kinds: dict[str, str] = {}
     for entry in entries:
-        case = case_from_fields(entry)
-        key = entry.get("case") or case.key
-        kinds[key] = case.kind
+        key = case_key(entry)
+        kinds[key] = case_from_fields(entry).kind
         times.setdefault(key, {})[entry["method"]] = entry.get("wall")
     return times, kinds
+
+
+def case_key(entry: RaceEntry) -> str:
+    """The case an entry measured, as the report names it (``kind/start/NxD/seed``)."""
+    return entry.get("case") or case_from_fields(entry).key
 
 
 def ratios(times: dict[str, dict[str, float | None]], methods: Sequence[str]) -> dict[str, dict[str, float]]:

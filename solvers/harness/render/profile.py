@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from statistics import median
 from pathlib import Path
 from typing import Any
 
+from ..analyse.agreement import agreement
 from ..analyse.profile import TAU_MAX, MatrixAnalysis, analyse_matrix, rho
 from ..records import RaceEntry, RaceFile, load_race, write_atomic
 from .figures import _figure, _save, _styles
@@ -177,7 +179,7 @@ def matrix_markdown(race: RaceFile, figure: str | None = "profile.png") -> list[
     """The matrix section: verdict, figure, profile table, success per kind, endings (Markdown lines)."""
     entries = race["race"]
     analysis = matrix_analysis(race)
-    commits = ", ".join(dict.fromkeys(commit_label(e.get("provenance") or {}) for e in entries)) or "no commit"
+    commits = _commits(entries)
     lines = ["## The benchmark matrix: performance profile", "",
              f"Every method on every case (problem kind × start × size × seed), wall time to the case's target: "
              f"L ≤ 1e-10 where min L = 0 (planted), else ‖∇L‖/‖∇L(start)‖ ≤ 1e-8; measured at {commits} by "
@@ -193,24 +195,79 @@ def matrix_markdown(race: RaceFile, figure: str | None = "profile.png") -> list[
     return lines
 
 
-def write_matrix_report(source: Path | RaceFile, out_dir: Path) -> Path:
+def _commits(entries: Sequence[RaceEntry]) -> str:
+    """The commits the entries were measured at, as the report names them."""
+    return ", ".join(dict.fromkeys(commit_label(e.get("provenance") or {}) for e in entries)) or "no commit"
+
+
+def agreement_markdown(race: RaceFile, other: RaceFile, other_name: str) -> list[str]:
+    """The section that sets this matrix run beside ``other``, another run of its cases (Markdown lines,
+    :func:`solvers.harness.analyse.agreement.agreement`)."""
+    runs = agreement(race["race"], other["race"], matrix_analysis(race).default)
+    default = runs.first.default
+    lines = ["## Run to run", "",
+             f"The {len(runs.cases)} cases both runs measured: this file (measured at {_commits(race['race'])}) and "
+             f"`{other_name}` (at {_commits(other['race'])}), each method within its cap in each. A case solved near "
+             "its cap, or from a start near the edge of a basin, may be solved in one run only.", ""]
+    if default in runs.first.rows:
+        rows = []
+        for what, label in (("solved", "solved (of the cases some method solved)"), ("fastest", "fastest"),
+                            ("within2", "within 2× of the fastest")):
+            rows.append([label, *(f"{getattr(a.rows[default][-1], what)}/{a.rows[default][-1].solvable} "
+                                  f"({fmt_share(a.share(default, what))})" for a in (runs.first, runs.second))])
+        rows.append(["cases where it fails and a peer reaches the target",
+                     *(", ".join(f"`{case}`" for case in a.default_fails_peer_solves) or "none"
+                       for a in (runs.first, runs.second))])
+        lines += [table([f"the default `{default}`", "this run", other_name], rows), ""]
+    rows = []
+    order = {method: k for k, method in enumerate(_ordered(runs.first))}
+    for method in sorted(runs.methods, key=lambda m: order.get(m.method, len(order))):
+        spread = (f"{median(method.ratios):.2f} [{method.ratios[0]:.2f}, {method.ratios[-1]:.2f}]"
+                  if method.ratios else "n/a")
+        rows.append([f"**{method.method}**" if method.method == default else method.method,
+                     f"{method.solved[0]} / {method.solved[1]}", len(method.ratios),
+                     _cases(method.only_first), _cases(method.only_second), spread])
+    lines += ["Each method: cases solved in each run, in both, in one only, and its time in the other run over "
+              "its time in this one where it solved a case in both (median [min, max]):", "",
+              table(["method", "solved: this / other", "both", "this run only", "other run only",
+                     "time other / this"], rows), ""]
+    return lines
+
+
+def _cases(cases: Sequence[str], most: int = 4) -> str:
+    """A count of cases, naming the first ``most``."""
+    if not cases:
+        return "0"
+    named = ", ".join(f"`{case}`" for case in cases[:most])
+    return f"{len(cases)}: {named}" + (" …" if len(cases) > most else "")
+
+
+def write_matrix_report(source: Path | RaceFile, out_dir: Path, against: Path | None = None) -> Path:
     """``out_dir/report.md`` and ``out_dir/profile.png`` from a matrix file alone; returns the report's path.
 
-    No figure where no method solved any case (there is no profile to draw).
+    No figure where no method solved any case (there is no profile to draw). ``against``: another run of the
+    same cases, set beside this one in a last section (:func:`agreement_markdown`).
 
     Raises
     ------
     ValueError
-        ``source`` is not a race file, or not a measured matrix (:func:`require_matrix`).
+        ``source`` or ``against`` is not a race file, or not a measured matrix (:func:`require_matrix`), or the
+        two share no case or no method.
     """
     race = load_race(source) if isinstance(source, (str, Path)) else source
     require_matrix(race)
+    other = None
+    if against is not None:
+        other = load_race(against)
+        require_matrix(other)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     analysis = matrix_analysis(race)
+    lines = ["# The benchmark matrix", "", *matrix_markdown(race, "profile.png" if analysis.ratios else None)]
+    if other is not None:
+        lines += agreement_markdown(race, other, Path(against).name)
     if analysis.ratios:
         plot_profile(analysis, out_dir / "profile.png")
-    lines = ["# The benchmark matrix", "", *matrix_markdown(race, "profile.png" if analysis.ratios else None)]
     path = out_dir / "report.md"
     write_atomic(path, "\n".join(lines))
     return path
