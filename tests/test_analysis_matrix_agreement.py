@@ -4,11 +4,13 @@ cases and methods both runs hold."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from solvers.cli import main
 from solvers.harness.analyse.agreement import agreement
-from solvers.harness.records import RaceEntry, write_race
+from solvers.harness.records import RaceEntry, load_race, write_race
 
 
 def _entry(method: str, seed: int, wall: float | None, start: str = "zero") -> RaceEntry:
@@ -69,3 +71,18 @@ def test_the_report_sets_the_other_run_beside_this_one(tmp_path, capsys):
     assert main(["compare", "--report", str(first), "--against", str(tmp_path / "missing.json"),
                  "--out", str(tmp_path / "out")]) == 2
     assert main(["compare", "--matrix", "--against", str(second), "--json", str(tmp_path / "m.json")]) == 2
+
+
+@pytest.mark.parametrize(("name", "cases", "shares", "fails"), [
+    ("matrix", 104, (67, 51, 66, 69), ["planted/zero/128x16/3"]),
+    ("matrix_heldout", 85, (54, 43, 50, 57), ["planted/near-3/128x16/5", "planted/near-1.5/128x16/8"])])
+def test_the_committed_replicates_read_as_before(name, cases, shares, fails):
+    """The full matrix and the held-out seeds measured twice with no solver changed between: the default's
+    shares in the second run, and the cases where it fails and a peer reaches the target."""
+    race = Path(__file__).resolve().parents[1] / "reports" / "vm" / "race"
+    runs = agreement(load_race(race / f"{name}.json")["race"], load_race(race / "replicate" / f"{name}.json")["race"],
+                     "varpro")
+    assert len(runs.cases) == cases
+    total = runs.second.rows["varpro"][-1]
+    assert (total.solved, total.fastest, total.within2, total.solvable) == shares
+    assert runs.second.default_fails_peer_solves == fails

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from statistics import median
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 from ..analyse.agreement import agreement
@@ -265,7 +265,7 @@ def write_matrix_report(source: Path | RaceFile, out_dir: Path, against: Path | 
     analysis = matrix_analysis(race)
     lines = ["# The benchmark matrix", "", *matrix_markdown(race, "profile.png" if analysis.ratios else None)]
     if other is not None:
-        lines += agreement_markdown(race, other, Path(against).name)
+        lines += agreement_markdown(race, other, str(against))
     if analysis.ratios:
         plot_profile(analysis, out_dir / "profile.png")
     path = out_dir / "report.md"
