@@ -74,19 +74,19 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    from ..harness.records import load_race
-    from ..harness.render.profile import require_matrix, write_matrix_report
+    from ..harness.render.profile import read_matrix, write_matrix_report
 
     if args.out is None:
         raise UsageError("--report FILE needs --out DIR (where report.md and profile.png go)")
     for option, path in (("--report", args.report), ("--against", args.against)):
         if path is not None and not path.is_file():
             raise UsageError(f"{option}: {path} is not a file")
+    other = None
     if args.against is not None:
         with _read_as("--against", args.against):
-            require_matrix(load_race(args.against))
+            other = read_matrix(args.against)
     with _read_as("--report", args.report):
-        path = write_matrix_report(args.report, args.out, against=args.against)
+        path = write_matrix_report(args.report, args.out, against=other, against_name=str(args.against))
     print(f"report: {path}")
     return 0
 

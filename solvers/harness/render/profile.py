@@ -55,10 +55,14 @@ def recorded_settings(race: RaceFile) -> dict[str, Any]:
     return options[0] if options and options[0] and all(o == options[0] for o in options) else {}
 
 
+def default_method(race: RaceFile) -> str:
+    """The matrix's default method: the one its settings record, else the method it ran first."""
+    return recorded_settings(race).get("default") or race["race"][0]["method"]
+
+
 def matrix_analysis(race: RaceFile) -> MatrixAnalysis:
-    """The profile of ``race``'s entries, with the default method its settings record (else the method the
-    matrix ran first)."""
-    return analyse_matrix(race["race"], recorded_settings(race).get("default") or race["race"][0]["method"])
+    """The profile of ``race``'s entries, with its :func:`default_method`."""
+    return analyse_matrix(race["race"], default_method(race))
 
 
 def caps_sentence(settings: dict[str, Any]) -> str:
@@ -203,7 +207,7 @@ def _commits(entries: Sequence[RaceEntry]) -> str:
 def agreement_markdown(race: RaceFile, other: RaceFile, other_name: str) -> list[str]:
     """The section that sets this matrix run beside ``other``, another run of its cases (Markdown lines,
     :func:`solvers.harness.analyse.agreement.agreement`)."""
-    runs = agreement(race["race"], other["race"], matrix_analysis(race).default)
+    runs = agreement(race["race"], other["race"], default_method(race))
     default = runs.first.default
     lines = ["## Run to run", "",
              f"The {len(runs.cases)} cases both runs measured: this file (measured at {_commits(race['race'])}) and "
@@ -242,11 +246,20 @@ def _cases(cases: Sequence[str], most: int = 4) -> str:
     return f"{len(cases)}: {named}" + (" …" if len(cases) > most else "")
 
 
-def write_matrix_report(source: Path | RaceFile, out_dir: Path, against: Path | None = None) -> Path:
+def read_matrix(source: Path | RaceFile) -> RaceFile:
+    """A measured matrix, from its file or as already read (:func:`require_matrix`)."""
+    race = load_race(source) if isinstance(source, (str, Path)) else source
+    require_matrix(race)
+    return race
+
+
+def write_matrix_report(source: Path | RaceFile, out_dir: Path, against: Path | RaceFile | None = None,
+                        against_name: str | None = None) -> Path:
     """``out_dir/report.md`` and ``out_dir/profile.png`` from a matrix file alone; returns the report's path.
 
     No figure where no method solved any case (there is no profile to draw). ``against``: another run of the
-    same cases, set beside this one in a last section (:func:`agreement_markdown`).
+    same cases, set beside this one in a last section (:func:`agreement_markdown`) under ``against_name``
+    (default: its path).
 
     Raises
     ------
@@ -254,18 +267,14 @@ def write_matrix_report(source: Path | RaceFile, out_dir: Path, against: Path | 
         ``source`` or ``against`` is not a race file, or not a measured matrix (:func:`require_matrix`), or the
         two share no case or no method.
     """
-    race = load_race(source) if isinstance(source, (str, Path)) else source
-    require_matrix(race)
-    other = None
-    if against is not None:
-        other = load_race(against)
-        require_matrix(other)
+    race = read_matrix(source)
+    other = None if against is None else read_matrix(against)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     analysis = matrix_analysis(race)
     lines = ["# The benchmark matrix", "", *matrix_markdown(race, "profile.png" if analysis.ratios else None)]
     if other is not None:
-        lines += agreement_markdown(race, other, str(against))
+        lines += agreement_markdown(race, other, against_name or str(against))
     if analysis.ratios:
         plot_profile(analysis, out_dir / "profile.png")
     path = out_dir / "report.md"
