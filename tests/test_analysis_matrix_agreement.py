@@ -11,6 +11,7 @@ import pytest
 from solvers.cli import main
 from solvers.harness.analyse.agreement import agreement
 from solvers.harness.records import RaceEntry, load_race, write_race
+from solvers.harness.render.profile import write_matrix_report
 
 
 def _entry(method: str, seed: int, wall: float | None, start: str = "zero") -> RaceEntry:
@@ -64,6 +65,8 @@ def test_the_report_sets_the_other_run_beside_this_one(tmp_path, capsys):
     assert "| cases where it fails and a peer reaches the target | none | `planted/zero/8x2/1` |" in text
     assert "| **a** | 2 / 2 | 1 | 1: `planted/zero/8x2/1` | 1: `planted/zero/8x2/2` | 1.50 [1.50, 1.50] |" in text
     assert "| peer | 2 / 2 | 2 | 0 | 0 | 0.50 [0.50, 0.50] |" in text
+    read = write_matrix_report(first, tmp_path / "read", against=load_race(second)).read_text()
+    assert "| the default `a` | this run | the other run |" in read
     bad = tmp_path / "bad.json"
     bad.write_text("{")
     assert main(["compare", "--report", str(first), "--against", str(bad), "--out", str(tmp_path / "out")]) == 2

@@ -81,12 +81,12 @@ def _report(args: argparse.Namespace) -> int:
     for option, path in (("--report", args.report), ("--against", args.against)):
         if path is not None and not path.is_file():
             raise UsageError(f"{option}: {path} is not a file")
-    other = None
+    other, name = None, None
     if args.against is not None:
         with _read_as("--against", args.against):
-            other = read_matrix(args.against)
+            other, name = read_matrix(args.against), str(args.against)
     with _read_as("--report", args.report):
-        path = write_matrix_report(args.report, args.out, against=other, against_name=str(args.against))
+        path = write_matrix_report(args.report, args.out, against=other, against_name=name)
     print(f"report: {path}")
     return 0
 

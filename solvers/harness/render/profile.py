@@ -259,7 +259,7 @@ def write_matrix_report(source: Path | RaceFile, out_dir: Path, against: Path | 
 
     No figure where no method solved any case (there is no profile to draw). ``against``: another run of the
     same cases, set beside this one in a last section (:func:`agreement_markdown`) under ``against_name``
-    (default: its path).
+    (default: its path, or "the other run" where it is given as read).
 
     Raises
     ------
@@ -274,7 +274,8 @@ def write_matrix_report(source: Path | RaceFile, out_dir: Path, against: Path | 
     analysis = matrix_analysis(race)
     lines = ["# The benchmark matrix", "", *matrix_markdown(race, "profile.png" if analysis.ratios else None)]
     if other is not None:
-        lines += agreement_markdown(race, other, against_name or str(against))
+        name = against_name or (str(against) if isinstance(against, (str, Path)) else "the other run")
+        lines += agreement_markdown(race, other, name)
     if analysis.ratios:
         plot_profile(analysis, out_dir / "profile.png")
     path = out_dir / "report.md"

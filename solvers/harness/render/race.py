@@ -61,12 +61,12 @@ def race_section(out_dir: Path) -> list[str]:
              "\"> k×\": no peer reached the target within k times the project's time.", ""]
     for path in files:
         try:
-            entries = load_race(path)["race"]
+            race = load_race(path)
         except (OSError, ValueError, KeyError, TypeError) as exc:
             lines += [f"`race/{path.name}`: not readable ({type(exc).__name__}: {exc}).", ""]
             continue
+        entries = race["race"]
         if any("case" in e for e in entries):  # a benchmark matrix: its profile and tables
-            race = load_race(path)
             try:
                 require_matrix(race)
             except ValueError as exc:
