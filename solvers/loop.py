@@ -20,11 +20,15 @@ from .result import HistoryRow, SolveResult
 class StepFailed(RuntimeError):
     """No step from the current iterate decreases the loss in this precision.
 
-    A method raises it only after its globalisation has shrunk the step to the rounding
-    level of the loss; the loop reports it as ``stalled`` ("no further decrease possible
-    in <dtype>") with the relative gradient norm reached (:meth:`Run.no_further_decrease`).
+    A method raises it only after its globalisation has shrunk the step to the rounding level of the loss, or
+    names a rule of its own in ``ending``; the loop reports it as ``stalled`` ("no further decrease possible in
+    <dtype>", or ``ending``) with the relative gradient norm reached (:meth:`Run.no_further_decrease`).
     ``error`` is kept for exceptions.
     """
+
+    def __init__(self, why: str, ending: str | None = None) -> None:
+        super().__init__(why)
+        self.ending = ending
 
 
 def machine_eps(dtype: str) -> float:
@@ -90,10 +94,9 @@ class IterativeSolver:
     Parameters
     ----------
     backend : str or Backend, optional
-        Move the problem to this backend before solving (off the clock). ``None`` keeps
-        the problem's own backend, unless the method cannot run there (see
-        :attr:`backends`): then it runs on :meth:`natural_backend`, and the result says so
-        (``info["moved_from"]``, the message, and ``result.backend``).
+        Move the problem to this backend before solving (off the clock). ``None`` keeps the problem's own
+        backend, unless the method cannot run there (see :attr:`backends`): then it runs on
+        :meth:`natural_backend`, and the result says so (``info["moved_from"]``, the message, and ``result.backend``).
     gtol : float, optional
         Relative gradient-norm tolerance; default :func:`default_gtol` of the problem's dtype.
     divergence_factor : float
@@ -266,7 +269,7 @@ class IterativeSolver:
                 backend.synchronize()
                 elapsed += time.perf_counter() - started
             except StepFailed as exc:
-                return state, iteration, *run.no_further_decrease(str(exc))
+                return state, iteration, *run.no_further_decrease(str(exc), exc.ending)
             except Exception as exc:  # noqa: BLE001 - a failing step is a result, not a crash
                 return state, iteration, "error", describe_exception(exc)
             iteration += 1

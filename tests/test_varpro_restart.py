@@ -1,5 +1,6 @@
 """varpro's restart: its fallbacks (damped joint Newton for a while, then Newton–CG) from the start after a stationary
-point above eps, or after ``handover`` iterations above it, within the same limits."""
+point above eps, or after ``handover`` iterations above it, within the same limits; from a cold start, line-search
+Newton–CG first."""
 
 from __future__ import annotations
 
@@ -232,19 +233,48 @@ def test_an_ill_conditioned_start_is_not_a_cold_one():
     assert cold.info["joint_steps"] == 5
 
 
-def test_which_fallbacks_run_where():
-    """Where d ≤ 39 damped joint Newton for a while, then Newton–CG; beyond, and after a cold start, Newton–CG
-    alone."""
+def test_which_attempts_run_where():
+    """Where d ≤ 39 the reduced iteration, damped joint Newton for a while, then Newton–CG; beyond, no joint Newton;
+    from a cold start line-search Newton–CG, then the reduced iteration (its joint steps first), then Newton–CG."""
     from solvers.methods import fallbacks
 
     solver = get_solver("varpro")
     small, large = Problem.planted(24, 3, seed=0), Problem.planted(48, 40, seed=0)
 
     def chain(problem, X):
-        return [(method.name, until) for method, until in solver.fallbacks(problem, solver.joint_start(problem, X))]
+        chain = solver.attempts(problem, get_solver("varpro", restart=False), solver.joint_start(problem, X))
+        return [(method.name, until) for method, until in chain]
 
-    assert chain(small, small.start_near_solution(1.5)) == [("joint-newton", fallbacks.JOINT_HANDOVER),
+    assert chain(small, small.start_near_solution(1.5)) == [("varpro", fallbacks.HANDOVER),
+                                                            ("joint-newton", fallbacks.JOINT_HANDOVER),
                                                             ("newton-cg", None)]
-    assert chain(large, large.start_near_solution(1.5)) == [("newton-cg", None)]
-    assert chain(small, np.zeros((3, 3))) == [("newton-cg", None)]
-    assert fallbacks.first_handover(50, False) == 50 and fallbacks.first_handover(50, True) is None
+    assert chain(large, large.start_near_solution(1.5)) == [("varpro", fallbacks.HANDOVER), ("newton-cg", None)]
+    assert chain(small, np.zeros((3, 3))) == [("line-search-newton-cg", fallbacks.COLD_HANDOVER), ("varpro", None),
+                                              ("newton-cg", None)]
+
+
+def test_a_cold_start_begins_with_the_line_search():
+    """Planted (128, 16) seed 3 from X = 0, the benchmark matrix's case that SciPy's Newton–CG alone had solved:
+    line-search Newton–CG reaches L ≤ eps with no restart, every step a joint one."""
+    problem = Problem.planted(128, 16, seed=3)
+    result = get_solver("varpro").solve(problem, np.zeros((16, 16)), eps=1e-10, max_iter=150)
+    assert result.status == "converged" and result.loss <= 1e-10, result.message
+    assert "restart" not in result.info and result.info["joint_steps"] == result.iterations
+    assert oracles.loss(problem, result.X, result.Y) == pytest.approx(result.loss, rel=1e-9)
+
+
+def test_after_the_line_search_the_reduced_iteration_runs_from_the_start(monkeypatch):
+    """Planted (24, 3) seed 4 from X = 0, the line search handed over after 3 iterations: the reduced iteration from
+    the start ends lower (L ≈ 6e-4, a spurious minimum), Newton–CG after it does not, and the record says so."""
+    from solvers.methods import fallbacks
+
+    monkeypatch.setattr(fallbacks, "COLD_HANDOVER", 3)
+    problem = Problem.planted(24, 3, seed=4)
+    result = get_solver("varpro").solve(problem, np.zeros((3, 3)), eps=1e-10, max_iter=500)
+    reduced, newton_cg = result.info["restart"]
+    assert reduced["method"] == "varpro" and reduced["after_iterations"] == 3
+    assert reduced["first_status"] == "handed over" and reduced["kept"] == "second"
+    assert newton_cg["method"] == "newton-cg" and newton_cg["kept"] == "first"
+    assert result.loss == pytest.approx(reduced["second_loss"]) and result.loss < reduced["first_loss"]
+    assert "by varpro from the start, after line-search-newton-cg was handed over" in result.message
+    _assert_one_history(result)

@@ -1,4 +1,4 @@
-"""Which methods ``varpro`` runs from the start after its first attempt, and when each hands over to the next.
+"""Which methods ``varpro`` runs from the start, in turn, and when each hands over to the next (:func:`attempts`).
 
 Where a loss target eps > 0 is asked for (min L = 0: a planted problem) and ``varpro`` stops at a stationary
 point above it (``converged`` by gtol, or ``stalled`` where float64 leaves |g|/|g0| just above gtol: planted
@@ -7,16 +7,26 @@ spurious minimum which no local step leaves. Its first attempts that reached eps
 the benchmark matrix ((128, 16) to (1024, 64), seeds 0–9) took 5–36 iterations, those that ended at a
 spurious minimum 139 or more (1–2 s at (128, 16)), by when a restart comes too late. So with ``restart``
 (the default) the first attempt is handed over after :data:`HANDOVER` iterations above eps (or stops
-there), and the :func:`fallbacks` run from the start in turn, within the same ``max_iter`` and
+there), and the fallbacks run from the start in turn, within the same ``max_iter`` and
 ``max_time`` (:mod:`solvers.methods.restart`): damped joint Newton for up to :data:`JOINT_HANDOVER`
 iterations where dense steps are affordable (d ≤ 39), then Newton–CG. The lowest ending is returned, and
 should the last stop by itself above a handed-over point, the reduced iteration goes on from there.
-``eps = 0`` (stationarity asked for) never restarts, nor is a cold start (X = 0, where P = S A3 has rank
-one: a :meth:`solvers.methods.varpro.VarPro.joint_start`) handed over: its damped joint Newton steps solve
-cold starts that the fallbacks do not. Measured one case at a time (one thread, 2 s caps) from X* + 1.5·G
-at (128, 16): over seeds 0–39, 10 solved with a restart only after a stop, 18 with the handover to
+``eps = 0`` (stationarity asked for) never restarts. Measured one case at a time (one thread, 2 s caps) from
+X* + 1.5·G at (128, 16): over seeds 0–39, 10 solved with a restart only after a stop, 18 with the handover to
 Newton–CG, 21 with joint Newton first (alone from the start: joint Newton 16, Newton–CG 15); over seeds
 40–79, on which nothing was chosen, 17 and 21 (none lost); at (256, 24) seeds 0–9 (4.9 s caps) 6 and 7.
+
+**From a cold start** (X = 0, where P = S A3 has rank one: :meth:`solvers.methods.varpro.VarPro.joint_start`) a
+planted problem has many spurious minima (L ≈ 0.05–0.1 at (128, 16)), and which one a method reaches is decided
+early, by its path. Measured from X = 0 at (128, 16), seeds 0–79, one case at a time (one thread, 2 s caps):
+SciPy's line-search Newton–CG solved 9 (seeds 3, 10, 11, 32, 45, 46, 59, 74, 77; 46–121 iterations), ``varpro``'s
+joint steps then the reduced iteration 8 (10, 11, 19, 45, 47, 59, 69, 74), damped joint Newton alone 7;
+:class:`~solvers.methods.line_search_newton_cg.LineSearchNewtonCG`, SciPy's rules on the project's oracles,
+solved SciPy's 9 in 46–119 iterations (0.22–1.54 s). Either first attempt leaves about nine in ten cold starts
+unsolved; the line search goes first, being no worse and the one a user would otherwise reach for (the benchmark
+matrix's planted X = 0 seed 3 was solved by SciPy's Newton–CG alone, in both runs). Its other runs crawl: at
+(128, 16) they were at 85–97 iterations when 2 s ran out, so the hand-over after :data:`COLD_HANDOVER` and
+``varpro``'s own joint steps (then trust-region Newton–CG) matter only under longer limits.
 
 Tried and not kept (commit 9ecb269, measured the same way; the choices made on the seeds below 80, and on
 the cold starts below 40):
@@ -28,7 +38,8 @@ the cold starts below 40):
 * From a cold start, a handover after 70 damped joint Newton iterations to SciPy's line-search Newton–CG
   (its solves from X = 0 on seeds 0–39 had taken 32 and 64 iterations): 5 against 2 of seeds 0–39 (the
   matrix's planted X = 0 seed 3 among them, 1.5 s alone, at the 2 s cap in the matrix), but 6 against 7
-  on seeds 40–79, where joint Newton alone solves seeds 73 and 77 in more than 70 iterations.
+  on seeds 40–79, where joint Newton alone solves seeds 73 and 77 in more than 70 iterations (kept instead:
+  the line search first, above).
 """
 
 from __future__ import annotations
@@ -36,6 +47,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..loop import IterativeSolver
+from .line_search_newton_cg import LineSearchNewtonCG
 from .newton import JointNewton
 from .newton_cg import NewtonCG
 
@@ -45,17 +57,21 @@ HANDOVER = 50
 #: Iterations of the fallback damped joint Newton before Newton–CG: from X* + 1.5·G at (128, 16), seeds 0–39,
 #: its solves took 24–96 iterations (one 192), its other endings 169 and more.
 JOINT_HANDOVER = 100
+#: Iterations of line-search Newton–CG from a cold start before ``varpro``'s own joint steps: from X = 0 at
+#: (128, 16), seeds 0–79, its solves took 46–119 iterations; its other runs were at 85–97 when 2 s ran out.
+COLD_HANDOVER = 150
 
 
-def first_handover(handover: int | None, joint_start: bool) -> int | None:
-    """Iterations above eps after which the first attempt hands over (``None``: only after a stop): ``handover``,
-    none from a cold start (module docstring)."""
-    return None if joint_start else handover
+def attempts(plain: IterativeSolver, cold: bool, dense: bool, handover: int | None,
+             **newton_cg: Any) -> list[tuple[IterativeSolver, int | None]]:
+    """The methods ``varpro`` runs from the start in turn, each with the iterations above eps after which the next
+    takes over (``None``: only after a stop), ``plain`` being ``varpro`` without restarts.
 
-
-def fallbacks(joint_start: bool, dense: bool, **newton_cg: Any) -> list[tuple[IterativeSolver, int | None]]:
-    """The methods run from the start in turn, each with the iterations after which the next takes over (``None``:
-    none): damped joint Newton for :data:`JOINT_HANDOVER` where dense steps are affordable (``dense``) and not after
-    a cold start (whose steps those were), then Newton–CG (options ``newton_cg``)."""
-    chain: list[tuple[IterativeSolver, int | None]] = [(NewtonCG(**newton_cg), None)]
-    return chain if joint_start or not dense else [(JointNewton(), JOINT_HANDOVER), *chain]
+    From a cold start (``cold``): line-search Newton–CG for :data:`COLD_HANDOVER`, then ``plain`` (its joint steps),
+    then trust-region Newton–CG (options ``newton_cg``). Elsewhere ``plain`` for ``handover``, damped joint Newton
+    for :data:`JOINT_HANDOVER` where dense steps are affordable (``dense``), then trust-region Newton–CG.
+    """
+    last = (NewtonCG(**newton_cg), None)
+    if cold:
+        return [(LineSearchNewtonCG(), COLD_HANDOVER), (plain, None), last]
+    return [(plain, handover), *([(JointNewton(), JOINT_HANDOVER)] if dense else []), last]

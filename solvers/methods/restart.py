@@ -109,3 +109,33 @@ def restart_from_start(problem: Problem, start: State, run: Run, first: tuple[St
     continued.record(more, last.time - stop.time, state)
     return state, total, status, (f"{message}; {second.name} from the start ended {other_status} "
                                   f"at loss {last.loss:.3e}, so the first point is kept"), record
+
+
+def run_in_turn(problem: Problem, start: State, run: Run, attempts: list[tuple[IterativeSolver, int | None]],
+                resume: IterativeSolver) -> tuple[State, int, str, str, list[dict[str, Any]]]:
+    """Run ``attempts`` (method, ``until``: iterations after which the next takes over, ``None``: only after a stop)
+    from ``start`` in turn while each stops by itself above eps or is handed over (:func:`restart_from_start`).
+
+    Returns the lowest ending as (state, total iterations, status, message) and one record per attempt after the
+    first. Where the lowest is a handed-over point and nothing followed it to a limit, ``resume`` goes on from there
+    to the end (its record says ``resumed``).
+    """
+    (first, until), *rest = attempts
+    ending, iterations, status, message = first.drive(problem, start, ContinuedRun(run, until=until))
+    records: list[dict[str, Any]] = []
+    after = first.name
+    if not stopped_above_target(run, status):
+        return ending, iterations, status, message, records
+    for second, until in rest:
+        ending, iterations, status, message, record = restart_from_start(
+            problem, start, run, (ending, iterations, status, message), second, after=after, until=until)
+        records.append(record)
+        after = second.name if record["kept"] == "second" else after
+        if not stopped_above_target(run, record["second_status"]):  # the lowest loss is the last recorded
+            break
+    if status == HANDED_OVER:
+        ending, more, status, message = resume.drive(problem, ending, ContinuedRun(run, iterations,
+                                                                                   run.history[-1].time))
+        iterations += more
+        records[-1]["resumed"] = True
+    return ending, iterations, status, message, records

@@ -78,11 +78,13 @@ the reduced iteration only above eps^(1/4) (from X = 0 at d = 40, a hand-over at
 ill-conditioned), joint Newton–CG steps continue from that point to the end, so the ending is the joint method's.
 
 With a loss target eps > 0, a first attempt that stops at a stationary point above eps, or is still above it after
-:data:`solvers.methods.fallbacks.HANDOVER` iterations, is followed by other methods from the start (``restart``;
-:mod:`solvers.methods.fallbacks` says which, when, and what that was measured to gain)."""
+:data:`solvers.methods.fallbacks.HANDOVER` iterations, is followed by other methods from the start (``restart``);
+from a cold start the first attempt is line-search Newton–CG, and these joint steps come second
+(:mod:`solvers.methods.fallbacks` says which, when, and what that was measured to gain)."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -93,10 +95,10 @@ from ..oracle import Oracle
 from ..problem import Problem
 from ..rowterms import LeastSquaresY
 from .damping import Damping, cholesky_flops, damped_newton_step
-from .fallbacks import HANDOVER, fallbacks, first_handover
+from .fallbacks import HANDOVER, attempts
 from .newton import JointNewton, JointState
 from .newton_cg import NewtonCG, NewtonCGState, TrustRegion, trust_region_step
-from .restart import HANDED_OVER, ContinuedRun, restart_from_start, stopped_above_target
+from .restart import run_in_turn
 
 #: A reduced step that lowers the loss by less than this fraction is slow (Fletcher and Xu's switching
 #: rule, 1987): Gauss–Newton's model misses the curvature of the residual (or of a saddle) there, and
@@ -212,13 +214,13 @@ class VarPro(IterativeSolver):
         minima of noisy problems can lie beyond eps^(1/4) (module docstring).
     restart : bool
         Where the iteration stops (``converged`` or ``stalled``) at a point whose loss is above ``eps`` > 0
-        (a spurious minimum of a problem whose minimum is asked to be ≤ eps), run the :meth:`fallbacks` from
+        (a spurious minimum of a problem whose minimum is asked to be ≤ eps), run the :meth:`attempts` after it from
         the start within the same limits and keep the lowest ending (module docstring; ``info["restart"]``,
         one record per attempt). ``eps = 0`` never restarts.
     handover : int, optional
         With ``restart`` and ``eps`` > 0, hand over to the fallbacks after this many iterations above eps
-        (default :data:`HANDOVER`; never from a cold start, :func:`solvers.methods.fallbacks.first_handover`);
-        ``None``: only after a stop above eps.
+        (default :data:`HANDOVER`; from a cold start, where this iteration comes second, only after a stop:
+        :func:`solvers.methods.fallbacks.attempts`); ``None``: only after a stop above eps.
     """
 
     name = "varpro"
@@ -262,44 +264,31 @@ class VarPro(IterativeSolver):
         return cholesky_flops(2 * problem.d**2) <= DENSE_JOINT_FLOPS
 
     def drive(self, problem: Problem, state: State, run: Run) -> tuple[State, int, str, str]:
-        """The reduced iteration (:meth:`IterativeSolver.drive`), then, with ``restart``, the :meth:`fallbacks` from
-        the start in turn while each stops by itself above ``eps`` or is handed over (module docstring)."""
-        restarting = self.restart and run.eps > 0.0
-        joint_start = restarting and self.joint_start(problem, state.X)
-        until = first_handover(self.handover, joint_start) if restarting else None
-        first = super().drive(problem, state, ContinuedRun(run, until=until))
-        ending, iterations, status, message = first
-        if not (restarting and stopped_above_target(run, status)):
-            return first
-        records: list[dict[str, Any]] = []
-        after = self.name
-        for second, until in self.fallbacks(problem, joint_start):
-            ending, iterations, status, message, record = restart_from_start(
-                problem, state, run, (ending, iterations, status, message), second, after=after, until=until)
-            records.append(record)
-            after = second.name if record["kept"] == "second" else after
-            if not stopped_above_target(run, record["second_status"]):  # the lowest loss is the last recorded
-                break
-        if status == HANDED_OVER:
-            ending, more, status, message = super().drive(problem, ending,
-                                                          ContinuedRun(run, iterations, run.history[-1].time))
-            iterations += more
-            records[-1]["resumed"] = True
+        """The reduced iteration (:meth:`IterativeSolver.drive`); with ``restart`` and eps > 0, the :meth:`attempts`
+        from the start in turn while each stops by itself above ``eps`` or is handed over (module docstring)."""
+        if not (self.restart and run.eps > 0.0):
+            return super().drive(problem, state, run)
+        plain = copy.copy(self)
+        plain.restart = False
+        ending, iterations, status, message, records = run_in_turn(
+            problem, state, run, self.attempts(problem, plain, self.joint_start(problem, state.X)), plain)
         if isinstance(ending, VarproState):
-            return replace(ending, restart=records), iterations, status, message
+            return replace(ending, restart=records or ending.restart), iterations, status, message
+        before = records[0]["after_iterations"] if records else 0  # the steps of the last method kept are joint
         return (VarproState(ending.X, ending.Y, loss=ending.loss, grad_norm=ending.grad_norm, joint=ending,
-                            joint_only=True, joint_steps=iterations - records[0]["after_iterations"],
-                            formed=first[0].formed, restart=records),
+                            joint_only=True, joint_steps=iterations - before, formed=self.formed_gauss_newton(problem),
+                            restart=records or None),
                 iterations, status, message)
 
-    def fallbacks(self, problem: Problem, joint_start: bool) -> list[tuple[IterativeSolver, int | None]]:
-        """The methods run from the start after the first attempt, in turn
-        (:func:`solvers.methods.fallbacks.fallbacks`)."""
-        return fallbacks(joint_start, self.dense_affordable(problem), radius0=self.radius0)
+    def attempts(self, problem: Problem, plain: IterativeSolver,
+                 cold: bool) -> list[tuple[IterativeSolver, int | None]]:
+        """The methods run from the start in turn, ``plain`` (this method without restarts) among them
+        (:func:`solvers.methods.fallbacks.attempts`)."""
+        return attempts(plain, cold, self.dense_affordable(problem), self.handover, radius0=self.radius0)
 
     def joint_start(self, problem: Problem, X: Any) -> bool:
         """Whether the iteration from ``X`` begins with joint steps, P = S A3 being singular to working precision
-        there (X = 0, :meth:`entry_cutoff`): a cold start, never handed over (:mod:`solvers.methods.fallbacks`)."""
+        there (X = 0, :meth:`entry_cutoff`): a cold start (:func:`solvers.methods.fallbacks.attempts`)."""
         return reduced_point(problem, X, self.entry_cutoff(problem))["rank"] < problem.d
 
     def init_state(self, problem: Problem, X: Any, Y: Any) -> VarproState:
