@@ -13,17 +13,19 @@ from solvers.methods.line_search_newton_cg import XTOL, LineSearchNewtonCG, cg_d
 from solvers.rowterms import join, split
 
 
-@pytest.mark.parametrize("seed, start", [(2, "zero"), (5, "zero"), (1, "near")])
+@pytest.mark.parametrize("seed, start", [(2, "zero"), (5, "zero"), (0, "zero"), (1, "near")])
 def test_the_iterates_are_scipys(seed, start):
-    """The same losses, step by step, as scipy.optimize.minimize(method="Newton-CG") on the same oracles, from a
-    cold start (X = 0) and from X* + 1.5·G, for eight iterations (rounding in the dot products, BLAS's there, steers
-    the two apart by 5e-7 after eleven)."""
+    """Step by step the losses of scipy.optimize.minimize(method="Newton-CG") on the same oracles, to the last bit,
+    from a cold start (X = 0) and from X* + 1.5·G, to the same ending (seed 0: a spurious minimum, left by SciPy's
+    step-size rule)."""
     problem = Problem.planted(24, 3, seed=seed)
     X0 = np.zeros((3, 3)) if start == "zero" else problem.start_near_solution(1.5)
-    ours = LineSearchNewtonCG().solve(problem, X0, eps=1e-10, max_iter=8)
-    scipys = get_solver("scipy-newton-cg").solve(problem, X0, eps=1e-10, max_iter=8)
-    assert len(ours.history) == len(scipys.history) == 9
-    np.testing.assert_allclose([row.loss for row in ours.history], [row.loss for row in scipys.history], rtol=1e-6)
+    ours = LineSearchNewtonCG().solve(problem, X0, eps=1e-10, max_iter=60)
+    scipys = get_solver("scipy-newton-cg").solve(problem, X0, eps=1e-10, max_iter=60)
+    assert ours.status == scipys.status and ours.iterations >= 15
+    losses = [row.loss for row in ours.history]
+    assert [row.loss for row in scipys.history[:len(losses)]] == losses  # the peer records its ending once more
+    assert {row.loss for row in scipys.history[len(losses):]} <= {ours.loss}
     assert ours.info["hvps"] >= ours.iterations
     assert oracles.loss(problem, ours.X, ours.Y) == pytest.approx(ours.loss, rel=1e-9)
 
@@ -70,7 +72,7 @@ def test_a_crawl_stops_by_scipys_step_rule():
 
 
 def test_torch_takes_the_same_steps():
-    """On torch (CPU, float64) the iterates are NumPy's."""
+    """On torch (CPU, float64) the iterates are NumPy's (to rounding)."""
     pytest.importorskip("torch")
     problem = Problem.planted(24, 3, seed=5)
     numpy_run = LineSearchNewtonCG().solve(problem, np.zeros((3, 3)), eps=1e-10, max_iter=8)

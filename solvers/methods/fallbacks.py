@@ -21,8 +21,8 @@ planted problem has many spurious minima (L ≈ 0.05–0.1 at (128, 16)), and wh
 early, by its path. Measured from X = 0 at (128, 16), seeds 0–79, one case at a time (one thread, 2 s caps):
 SciPy's line-search Newton–CG solved 9 (seeds 3, 10, 11, 32, 45, 46, 59, 74, 77; 46–121 iterations), ``varpro``'s
 joint steps then the reduced iteration 8 (10, 11, 19, 45, 47, 59, 69, 74), damped joint Newton alone 7;
-:class:`~solvers.methods.line_search_newton_cg.LineSearchNewtonCG`, SciPy's rules on the project's oracles,
-solved SciPy's 9 in 46–119 iterations (0.22–1.54 s). Either first attempt leaves about nine in ten cold starts
+:class:`~solvers.methods.line_search_newton_cg.LineSearchNewtonCG`, SciPy's rules on the project's oracles
+(on NumPy SciPy's iterates to the last bit), and ``varpro`` with it first solved SciPy's 9, in the same iterations. Either first attempt leaves about nine in ten cold starts
 unsolved; the line search goes first, being no worse and the one a user would otherwise reach for (the benchmark
 matrix's planted X = 0 seed 3 was solved by SciPy's Newton–CG alone, in both runs). Its other runs crawl: at
 (128, 16) they were at 85–97 iterations when 2 s ran out, so the hand-over after :data:`COLD_HANDOVER` and
@@ -58,7 +58,7 @@ HANDOVER = 50
 #: its solves took 24–96 iterations (one 192), its other endings 169 and more.
 JOINT_HANDOVER = 100
 #: Iterations of line-search Newton–CG from a cold start before ``varpro``'s own joint steps: from X = 0 at
-#: (128, 16), seeds 0–79, its solves took 46–119 iterations; its other runs were at 85–97 when 2 s ran out.
+#: (128, 16), seeds 0–79, its solves took 46–121 iterations; its other runs were at 85–97 when 2 s ran out.
 COLD_HANDOVER = 150
 
 

@@ -8,7 +8,9 @@ gᵀg/|dᵀHd|). A line search for the strong Wolfe conditions (c1 = 1e-4, c2 = 
 then the Nocedal–Wright zoom where that fails) sets the step length, its first trial min(1, 2.02·(L_k −
 L_{k−1})/gᵀp). The iteration stops (``stalled``) once a step's 1-norm is at most 1e-5 × 2d². These are SciPy's
 rules and its scalar line searches (``scalar_search_wolfe1`` and ``…2``), driven here through closures over the
-backend's arrays, so the iterates are SciPy's on any backend (to rounding: its dot products are BLAS's).
+backend's arrays: on NumPy the iterates are SciPy's to the last bit (dot products by ``vecdot``, which is
+``numpy.dot``'s BLAS; loss and gradient at each trial point from one pass, as SciPy asks for them), on the other
+backends to rounding.
 
 Why a second Newton–CG beside the trust-region one (:class:`solvers.methods.newton_cg.NewtonCG`): from a cold
 start (X = 0) of a planted problem, where the landscape has many spurious minima with L ≈ 0.05–0.1, the two
@@ -55,7 +57,7 @@ class LineSearchState(State):
 def cg_direction(problem: Problem, oracle: Oracle, g: Any, max_cg: int) -> tuple[Any, int]:
     """SciPy's truncated CG for H p = −g at ``oracle``'s iterate: ``(p, products used)``."""
     xp = problem.xp
-    magnitude, rr = host_floats(problem.backend, xp.sum(xp.abs(g)), xp.sum(g * g))
+    magnitude, rr = host_floats(problem.backend, xp.sum(xp.abs(g)), xp.vecdot(g, g))
     stop = min(0.5, math.sqrt(magnitude)) * magnitude
     p, r = xp.zeros_like(g), g
     d = -r
@@ -64,14 +66,14 @@ def cg_direction(problem: Problem, oracle: Oracle, g: Any, max_cg: int) -> tuple
         if residual <= stop:
             return p, i
         Hd = join(problem, *oracle.hvp(*split(problem, d)))
-        (curvature,) = host_floats(problem.backend, xp.sum(d * Hd))
+        (curvature,) = host_floats(problem.backend, xp.vecdot(d, Hd))
         if 0.0 <= curvature <= 3.0 * machine_eps("float64"):
             return p, i + 1
         if curvature < 0.0:
             return (p if i > 0 else (rr / -curvature) * (-g)), i + 1
         alpha = rr / curvature
         p, r = p + alpha * d, r + alpha * Hd
-        rr_next, residual = host_floats(problem.backend, xp.sum(r * r), xp.sum(xp.abs(r)))
+        rr_next, residual = host_floats(problem.backend, xp.vecdot(r, r), xp.sum(xp.abs(r)))
         d = -r + (rr_next / rr) * d
         rr = rr_next
     raise StepFailed(f"CG did not converge in {max_cg} products: the Hessian is not positive definite")
@@ -108,14 +110,15 @@ class LineSearchNewtonCG(IterativeSolver):
         points: dict[float, Oracle] = {}
 
         def at(step: float) -> Oracle:
-            if step not in points:
+            if step not in points:  # loss and gradient from one pass, as SciPy asks for them (and so rounded alike)
                 points[step] = problem.oracle(state.X + step * pX, state.Y + step * pY)
+                points[step].value_and_grad()
             return points[step]
 
         def slope(step: float) -> float:
-            return host_floats(problem.backend, xp.sum(at(step).joint_grad * p))[0]
+            return host_floats(problem.backend, xp.vecdot(at(step).joint_grad, p))[0]
 
-        start_slope, length = host_floats(problem.backend, xp.sum(g * p), xp.sum(xp.abs(p)))
+        start_slope, length = host_floats(problem.backend, xp.vecdot(g, p), xp.sum(xp.abs(p)))
         step, _, _ = scalar_search_wolfe1(lambda s: at(s).loss, slope, state.loss, state.previous_loss, start_slope,
                                           c1=C1, c2=C2, amax=50.0, amin=1e-8, xtol=1e-14)
         if step is None:
