@@ -22,11 +22,12 @@ early, by its path. Measured from X = 0 at (128, 16), seeds 0–79, one case at 
 SciPy's line-search Newton–CG solved 9 (seeds 3, 10, 11, 32, 45, 46, 59, 74, 77; 46–121 iterations), ``varpro``'s
 joint steps then the reduced iteration 8 (10, 11, 19, 45, 47, 59, 69, 74), damped joint Newton alone 7;
 :class:`~solvers.methods.line_search_newton_cg.LineSearchNewtonCG`, SciPy's rules on the project's oracles
-(on NumPy SciPy's iterates to the last bit), and ``varpro`` with it first solved SciPy's 9, in the same iterations. Either first attempt leaves about nine in ten cold starts
-unsolved; the line search goes first, being no worse and the one a user would otherwise reach for (the benchmark
-matrix's planted X = 0 seed 3 was solved by SciPy's Newton–CG alone, in both runs). Its other runs crawl: at
-(128, 16) they were at 85–97 iterations when 2 s ran out, so the hand-over after :data:`COLD_HANDOVER` and
-``varpro``'s own joint steps (then trust-region Newton–CG) matter only under longer limits.
+(on NumPy SciPy's iterates to the last bit), and ``varpro`` with it first solved SciPy's 9, in the same
+iterations. Either first attempt leaves about nine in ten cold starts unsolved; the line search goes first,
+being no worse and the one a user would otherwise reach for (the benchmark matrix's planted X = 0 seed 3 was
+solved by SciPy's Newton–CG alone, in both runs). Its other runs crawl: at (128, 16) they were at 85–97
+iterations when 2 s ran out, so the hand-over after :data:`COLD_HANDOVER` and ``varpro``'s own joint steps
+(then trust-region Newton–CG) matter only under longer limits.
 
 Tried and not kept (commit 9ecb269, measured the same way; the choices made on the seeds below 80, and on
 the cold starts below 40):
@@ -47,7 +48,6 @@ from __future__ import annotations
 from typing import Any
 
 from ..loop import IterativeSolver
-from .line_search_newton_cg import LineSearchNewtonCG
 from .newton import JointNewton
 from .newton_cg import NewtonCG
 
@@ -62,6 +62,12 @@ JOINT_HANDOVER = 100
 COLD_HANDOVER = 150
 
 
+def warm_up() -> None:
+    """Import what a cold start's first attempt needs (``scipy.optimize``'s line searches, about 0.15 s the first time
+    in a process), for a harness to call before its clock starts; ``import solvers`` does not."""
+    from . import line_search_newton_cg  # noqa: F401
+
+
 def attempts(plain: IterativeSolver, cold: bool, dense: bool, handover: int | None,
              **newton_cg: Any) -> list[tuple[IterativeSolver, int | None]]:
     """The methods ``varpro`` runs from the start in turn, each with the iterations above eps after which the next
@@ -73,5 +79,7 @@ def attempts(plain: IterativeSolver, cold: bool, dense: bool, handover: int | No
     """
     last = (NewtonCG(**newton_cg), None)
     if cold:
+        from .line_search_newton_cg import LineSearchNewtonCG  # scipy.optimize (0.15 s): only where used (warm_up)
+
         return [(LineSearchNewtonCG(), COLD_HANDOVER), (plain, None), last]
     return [(plain, handover), *([(JointNewton(), JOINT_HANDOVER)] if dense else []), last]

@@ -95,7 +95,7 @@ from ..oracle import Oracle
 from ..problem import Problem
 from ..rowterms import LeastSquaresY
 from .damping import Damping, cholesky_flops, damped_newton_step
-from .fallbacks import HANDOVER, attempts
+from .fallbacks import HANDOVER, attempts, warm_up
 from .newton import JointNewton, JointState
 from .newton_cg import NewtonCG, NewtonCGState, TrustRegion, trust_region_step
 from .restart import run_in_turn
@@ -285,6 +285,11 @@ class VarPro(IterativeSolver):
         """The methods run from the start in turn, ``plain`` (this method without restarts) among them
         (:func:`solvers.methods.fallbacks.attempts`)."""
         return attempts(plain, cold, self.dense_affordable(problem), self.handover, radius0=self.radius0)
+
+    def warm_up(self, problem: Problem) -> None:
+        """Before a harness's clock starts: the imports of a cold start's first attempt
+        (:func:`solvers.methods.fallbacks.warm_up`)."""
+        warm_up()
 
     def joint_start(self, problem: Problem, X: Any) -> bool:
         """Whether the iteration from ``X`` begins with joint steps, P = S A3 being singular to working precision
