@@ -86,3 +86,14 @@ def test_torch_takes_the_same_steps():
 def test_bad_options_are_refused():
     with pytest.raises(ValueError, match="max_cg"):
         LineSearchNewtonCG(max_cg=0)
+
+
+def test_scipy_optimize_is_imported_only_for_a_cold_start():
+    """The registry does not import scipy.optimize (0.15 s); varpro's warm_up does, before a harness's clock."""
+    import subprocess
+    import sys
+
+    code = ("import sys, solvers; solvers.list_solvers(); before = 'scipy.optimize' in sys.modules; "
+            "solvers.get_solver('varpro').warm_up(None); print(before, 'scipy.optimize' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True"]
