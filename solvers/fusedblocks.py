@@ -2,7 +2,8 @@
 
 A call's operands are built once (:func:`operands`); each block of rows then touches its
 n-wide arrays as few times as the maths allows (docs/maths.md §2–§5), with one ``exp`` per
-entry per oracle call:
+entry per oracle call (none for the directional products at an iterate whose oracle kept its one block,
+:class:`solvers.rowblocks.KeptBlock`):
 
 * the softmax is never normalised entry by entry: a block keeps E = exp(Z − shift) and its row
   sums, which come out of the product E [M | 1] (one more column, no pass), and the d-wide

@@ -249,6 +249,8 @@ class BlockedOracle(Oracle):
                  lse: Array | None = None) -> None:
         super().__init__(problem, X, Y, forward)
         self._lse = lse if forward is None else forward.S.lse
+        self._products = 0  # directional products asked for (Hessian–vector, variable-projection Gauss–Newton)
+        self._kept: rowblocks.KeptBlock | None = None
 
     def _forward_and_grad(self) -> tuple[Forward, tuple[Array, Array]]:
         return rowblocks.forward_and_grad(self.problem, self.X, self.Y, self._lse)
@@ -265,10 +267,17 @@ class BlockedOracle(Oracle):
         return BlockedOracle(self.problem, self.X, Y, lse=self._lse)  # the logits depend on X alone
 
     def hvp(self, dX: Array | None, dY: Array | None) -> tuple[Array, Array | None]:
-        """As :meth:`Oracle.hvp`; at a fresh point the forward pass is made in the same pass over the blocks."""
+        """As :meth:`Oracle.hvp`; at a fresh point the forward pass is made in the same pass over the blocks.
+
+        From the second product at this iterate on, where the problem is one block of rows (n ≤ 1024 in float64 by
+        default), the direction-free part is kept (:class:`solvers.rowblocks.HvpPoint`: two n×n arrays while
+        the oracle lives), as a truncated CG solve makes many products at one point.
+        """
         if dX is None and dY is None:
             raise ValueError("hvp needs a direction: dX, dY or both")
-        product, self._forward = rowblocks.hvp(self.problem, self.X, self.Y, dX, dY, self._forward, self._lse)
+        self._products += 1
+        product, self._forward, self._kept = rowblocks.hvp(self.problem, self.X, self.Y, dX, dY, self._forward,
+                                                           self._lse, self._kept, keep=self._products > 1)
         return product
 
     def hessian_x(self, *, gauss_newton: bool = False, rows: Any = None, weights: Any = None) -> Array:
@@ -283,7 +292,10 @@ class BlockedOracle(Oracle):
         return rowblocks.varpro_gauss_newton(self.problem, self.X, self.Y, Q[self.problem.rows, :])
 
     def varpro_gn_product(self, Q: Array, D: Array) -> Array:
-        return rowblocks.varpro_gn_product(self.problem, self.forward, Q[self.problem.rows, :], D)
+        self._products += 1
+        product, self._kept = rowblocks.varpro_gn_product(self.problem, self.forward, Q[self.problem.rows, :], D,
+                                                          self._kept, keep=self._products > 1)
+        return product
 
 
 #: The oracle class of each layout a problem can have (:attr:`solvers.problem.Problem.layout`).

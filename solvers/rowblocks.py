@@ -26,8 +26,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .backends import device_of
-from .fusedblocks import (blocked_call, grad_terms, map_rows, operands, per_row, row_block, row_slices, rowdot,
-                          softmax_times, wide_product, with_column)
+from .fusedblocks import (Block, Call, blocked_call, grad_terms, map_rows, operands, per_row, row_block, row_slices,
+                          rowdot, softmax_times, wide_product, with_column)
 from .rowterms import Forward, JointTerms, ProblemData, hessian_x_terms, joint_hessian_terms, varpro_terms
 
 Array = Any
@@ -95,12 +95,38 @@ def grad_from(problem: ProblemData, fw: Forward) -> tuple[Array, Array]:
     return _reduced(problem, 2.0 * (problem.A1.T @ U), 2.0 * T)
 
 
+class KeptBlock(NamedTuple):
+    """The direction-free part of the directional products at one iterate (:func:`hvp`, :func:`varpro_gn_product`)
+    of a problem that is one block of rows, kept by the oracle for its next products
+    (:class:`solvers.oracle.BlockedOracle`): the block, its softmax E an array of its own, c = rowsum(R ⊙ S V) and,
+    for :func:`hvp`, G = R Vᵀ − c 1ᵀ (transposed, n×n; else ``None``). A product from it makes no logits and no
+    ``exp``: three n-wide products instead of five in :func:`hvp`, two instead of four in :func:`varpro_gn_product`.
+    """
+
+    call: Call
+    blk: Block
+    c: Array
+    G: Array | None
+
+
+def kept_block(problem: ProblemData, call: Call, blk: Block, *, with_G: bool) -> KeptBlock:
+    """The :class:`KeptBlock` of a call's one block ``blk`` (its E copied out of the scratch array)."""
+    xp = problem.xp
+    c = rowdot(xp, blk.R, blk.SV)
+    G = call.V1 @ with_column(problem, blk.R, -c).T if with_G else None
+    return KeptBlock(call, blk._replace(E=xp.asarray(blk.E, copy=True)), c, G)
+
+
 @blocked_call
 def hvp(problem: ProblemData, X: Array, Y: Array, dX: Array | None, dY: Array | None, fw: Forward | None = None,
-        lse: Array | None = None) -> tuple[tuple[Array, Array | None], Forward]:
-    """Joint Hessian–vector product, blocked (see :func:`solvers.kernels.hvp` for the maths), and the
-    forward pass at (X, Y): ``fw``, or computed in the same pass over the blocks when not given
-    (``lse``, the row log-sum-exp at X when known, then spares the blocks their row maxima and sums).
+        lse: Array | None = None, kept: KeptBlock | None = None,
+        keep: bool = False) -> tuple[tuple[Array, Array | None], Forward, KeptBlock | None]:
+    """Joint Hessian–vector product, blocked (see :func:`solvers.kernels.hvp` for the maths), the
+    forward pass at (X, Y) and what it keeps: ``fw``, or computed in the same pass over the
+    blocks when not given (``lse``, the row log-sum-exp at X when known, then spares the blocks their row maxima
+    and sums); ``kept`` (:class:`KeptBlock`), when given, replaces the block's softmax and the products that do
+    not depend on the direction; with ``keep``, where the problem is one block, the returned one holds them
+    (else ``kept`` is returned as given, or ``None``).
 
     Per block, with H = S ⊙ ΔZ (ΔZ = A1 dX A2ᵀ) and m = rowsum(H), the softmax derivative is
     dS = H − m S; with P = S A3, dP = dS A3 = H A3 − m P and dR = dS V + S dV = dP Y + P dY:
@@ -114,13 +140,24 @@ def hvp(problem: ProblemData, X: Array, Y: Array, dX: Array | None, dY: Array | 
     """
     xp = problem.xp
     A2 = problem.A2
+    if kept is not None and dY is not None and kept.blk.P is None:  # kept without P: not enough for this product
+        kept, keep = None, True
     lse, R = (lse, None) if fw is None else (fw.S.lse, fw.R)
-    call = operands(problem, X, Y, lse=lse, R=R, want_P=dY is not None)
+    call = operands(problem, X, Y, lse=lse, R=R, want_P=dY is not None) if kept is None else kept.call
     dL = None if dX is None else problem.A1 @ dX
     right = call.V1 if dY is None else with_column(problem, xp.concat([call.V, problem.A3 @ dY], axis=1))
+    keep = keep and kept is None and call.left.shape[0] <= problem.block_rows
+    made: list[KeptBlock] = []
 
     def work(rows: slice) -> tuple[Array, ...]:
-        blk = row_block(problem, call, rows, want_P=dY is not None)
+        if kept is not None:
+            _, blk, c, G = kept
+        elif keep:  # one block: what the next products read, kept
+            made.append(kept_block(problem, call, row_block(problem, call, rows, want_P=dY is not None), with_G=True))
+            _, blk, c, G = made[0]
+        else:
+            blk = row_block(problem, call, rows, want_P=dY is not None)
+            c, G = rowdot(xp, blk.R, blk.SV), None
         R, SV = blk.R, blk.SV
         dR = None if dY is None else blk.P @ dY
         H = m = dP = None
@@ -135,16 +172,14 @@ def hvp(problem: ProblemData, X: Array, Y: Array, dX: Array | None, dY: Array | 
                 dP = both[:, :-1] - m * blk.P
                 dR = dR + dP @ Y
         a = rowdot(xp, dR, SV + R)
-        c = None if m is None else rowdot(xp, R, SV)
         left = [dR, -a] if m is None else [dR - m * R, m * c - a]
         if dY is not None:
             left.insert(1, R)
         W = wide_product(problem, 2, right, xp.concat(left, axis=1).T)
         W *= blk.E
         if H is not None:
-            W2 = wide_product(problem, 3, call.V1, with_column(problem, R, -c).T)
-            W2 *= H
-            W += W2
+            H *= wide_product(problem, 3, call.V1, with_column(problem, R, -c).T) if G is None else G
+            W += H
         T = None
         if dY is not None:
             T = blk.P.T @ dR if dP is None else blk.P.T @ dR + dP.T @ R
@@ -154,10 +189,11 @@ def hvp(problem: ProblemData, X: Array, Y: Array, dX: Array | None, dY: Array | 
     parts = map_rows(problem, work, "rs" if fw is not None else "rsrr", call.left.shape[0], problem.block_rows)
     if fw is None:
         fw = Forward(RowSoftmax(X, Y, parts[2]), call.V, parts[3])
+    kept = made[0] if made else kept
     hX = 2.0 * (problem.A1.T @ parts[0])
     if dY is None:
-        return (problem.backend.all_reduce(hX), None), fw
-    return _reduced(problem, hX, 2.0 * parts[1]), fw
+        return (problem.backend.all_reduce(hX), None), fw, kept
+    return _reduced(problem, hX, 2.0 * parts[1]), fw, kept
 
 
 @blocked_call
@@ -263,22 +299,32 @@ def varpro_gauss_newton(problem: ProblemData, X: Array, Y: Array, Q: Array) -> A
 
 
 @blocked_call
-def varpro_gn_product(problem: ProblemData, fw: Forward, Q: Array, D: Array) -> Array:
-    """2 J_Kᵀ (I − QQᵀ)(JD V) in two passes over the blocks (``Q``: this process's rows of the basis).
+def varpro_gn_product(problem: ProblemData, fw: Forward, Q: Array, D: Array, kept: KeptBlock | None = None,
+                      keep: bool = False) -> tuple[Array, KeptBlock | None]:
+    """2 J_Kᵀ (I − QQᵀ)(JD V) in two passes over the blocks (``Q``: this process's rows of the basis), and what it
+    keeps (``kept``, ``keep``: as in :func:`hvp`).
 
     Pass one forms W = dS V per block, dS the softmax derivative along A1 D A2ᵀ, from
     H = S ⊙ ΔZ and H [V | 1] (dS V = H V − rowsum(H) S V); the projection takes one all-reduce
     of QᵀW (d×d); pass two applies J_Kᵀ. Each pass recomputes a block of S from the row
-    log-sum-exp (one ``exp``).
+    log-sum-exp (one ``exp``), except where the problem is one block: then both read the same.
     """
     xp = problem.xp
     soft, _, R = fw
     A2 = problem.A2
-    call = operands(problem, soft.X, soft.Y, lse=soft.lse, R=R)
+    call = operands(problem, soft.X, soft.Y, lse=soft.lse, R=R) if kept is None else kept.call
     dL = problem.A1 @ D
+    shared = kept
+    if kept is None and R.shape[0] <= problem.block_rows:  # one block: made once (its E in a scratch array
+        blk = row_block(problem, call, slice(0, R.shape[0]), want_P=False)  # that neither pass writes), or kept
+        shared = kept_block(problem, call, blk, with_G=False) if keep else KeptBlock(call, blk, None, None)
+        kept = shared if keep else None
+
+    def block(rows: slice) -> Block:
+        return row_block(problem, call, rows, want_P=False) if shared is None else shared.blk
 
     def directional(rows: slice) -> tuple[Array]:
-        blk = row_block(problem, call, rows, want_P=False)
+        blk = block(rows)
         H = wide_product(problem, 1, A2, dL[rows, :].T)
         H *= blk.E
         both = (call.V1.T @ H).T
@@ -288,13 +334,13 @@ def varpro_gn_product(problem: ProblemData, fw: Forward, Q: Array, D: Array) -> 
     W = W - Q @ problem.backend.all_reduce(Q.T @ W)
 
     def transposed(rows: slice) -> tuple[Array]:
-        blk = row_block(problem, call, rows, want_P=False)
+        blk = block(rows)
         U = wide_product(problem, 2, call.V1, with_column(problem, W[rows, :], -rowdot(xp, W[rows, :], blk.SV)).T)
         U *= blk.E
         return ((A2.T @ U).T,)
 
     (U,) = map_rows(problem, transposed, "r", R.shape[0], problem.block_rows)
-    return problem.backend.all_reduce(2.0 * (problem.A1.T @ U))
+    return problem.backend.all_reduce(2.0 * (problem.A1.T @ U)), kept
 
 
 def _reduced(problem: ProblemData, first: Array, second: Array) -> tuple[Array, Array]:

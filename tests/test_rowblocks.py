@@ -317,3 +317,50 @@ def test_a_product_at_a_fresh_point_keeps_its_forward_pass(monkeypatch, rng):
     point.hvp_x(Dir)
     monkeypatch.setattr(NumpyBackend, "exp_inplace", lambda *args: pytest.fail("a second pass over the blocks"))
     assert point.loss > 0
+
+
+def _directions(problem: Problem, rng) -> list:
+    return [problem.as_variable(rng.standard_normal((D, D)), "D") for _ in range(4)]
+
+
+@pytest.mark.parametrize("block", [8, 64], ids=["blocks", "one-block"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_directional_products_at_one_oracle_agree_with_fresh_ones(backend, block, rng):
+    """Products in any order at one oracle (from the second on, a one-block problem's are made from what the
+    oracle kept) equal the full-S kernels' at a fresh point, also where a joint product follows one that kept no P."""
+    backend, flags = _backend(backend)
+    with flags:
+        full, blocked = _pair(backend, block)
+        X = full.as_variable(0.7 * rng.standard_normal((D, D)), "X")
+        A, B, C, E = _directions(full, rng)
+        point, step = blocked.oracle(X).least_squares()
+        products = [lambda o, Q: o.hvp_x(A), lambda o, Q: o.hvp_x(B), lambda o, Q: o.hvp(A, C),
+                    lambda o, Q: o.varpro_gn_product(Q, E), lambda o, Q: o.hvp(None, B), lambda o, Q: o.hvp(C, E),
+                    lambda o, Q: o.varpro_gn_product(Q, A)]
+        fresh = [product(fresh_point, fresh_step.Q) for product in products
+                 for fresh_point, fresh_step in [full.oracle(X).least_squares()]]
+        for product, want in zip(products, fresh):
+            for w, g in zip(_flat(want), _flat(product(point, step.Q))):
+                assert _rel(full, g, w) < 1e-12
+        assert (point._kept is not None) == (block > N)
+
+
+@pytest.mark.parametrize("block", [8, 64], ids=["blocks", "one-block"])
+def test_a_one_block_oracle_exponentiates_for_its_first_two_products_only(block, monkeypatch, rng):
+    """Where the problem is one block, the second directional product keeps the block and the next make no
+    ``exp`` (a Gauss–Newton product's two passes share one); with several blocks each pass makes its own."""
+    entries = []
+    inplace = NumpyBackend.exp_inplace
+    monkeypatch.setattr(NumpyBackend, "exp_inplace", lambda self, a, shift=None: entries.append(a.size) or
+                        inplace(self, a, shift))
+    _, blocked = _pair("numpy", block)
+    X = 0.7 * rng.standard_normal((D, D))
+    point, step = blocked.oracle(X).least_squares()
+    assert point.loss > 0  # the forward pass first: the counts below are the products'
+    counts = []
+    for product in [lambda: point.varpro_gn_product(step.Q, X), lambda: point.hvp(X, X)] + [lambda: point.hvp_x(X),
+                    lambda: point.varpro_gn_product(step.Q, X)] * 2:
+        entries.clear()
+        product()
+        counts.append(sum(entries) // (N * N))
+    assert counts == ([1, 1, 0, 0, 0, 0] if block > N else [2, 1, 1, 2, 1, 2])

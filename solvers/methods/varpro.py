@@ -15,8 +15,9 @@ Two ways to take the Gauss–Newton step, chosen by size (:meth:`VarPro.formed_g
   where forming and factorising it costs at most :data:`FORMED_GN_PRODUCTS` of its matrix-free
   products (flop model: :func:`formed_gn_products`) and dense steps are affordable (d ≤ 39);
 * matrix-free elsewhere: a Steihaug–CG trust region on the products
-  :meth:`solvers.oracle.Oracle.varpro_gn_product` (six n×n×d products each), sharing the
-  iterate's oracle and the basis Q of the iterate (:func:`solvers.methods.newton_cg.trust_region_step`).
+  :meth:`solvers.oracle.Oracle.varpro_gn_product` (six n×n×d products each, four where the oracle keeps
+  its one block), sharing the iterate's oracle and the basis Q of the iterate
+  (:func:`solvers.methods.newton_cg.trust_region_step`).
 
 The formed steps take fewer iterations (6 against 9–11 from X* + 0.5·G at (128, 16)), each costing the formation
 once. Measured with the benchmark matrix's runner, varpro alone, one thread per case, two cases side by side: on the
@@ -124,7 +125,8 @@ def formed_gn_products(n: int, d: int) -> float:
 
     Forming: the n×n×d² product of the E_j blocks (2n²d²), the Kronecker sums of H_GN and M (3nd⁴) and the
     symmetric MᵀM (d⁶); factorising: (d²)³/3. A product (:meth:`solvers.oracle.Oracle.varpro_gn_product`):
-    six n×n×d products (12n²d).
+    six n×n×d products (12n²d; the unit :data:`FORMED_GN_PRODUCTS` was measured in, though from an iterate's
+    second product on a one-block oracle makes four).
     """
     return (2.0 * n * n * d * d + 3.0 * n * d**4 + d**6 + d**6 / 3.0) / (12.0 * n * n * d)
 
