@@ -100,7 +100,8 @@ class KeptBlock(NamedTuple):
     of a problem that is one block of rows, kept by the oracle for its next products
     (:class:`solvers.oracle.BlockedOracle`): the block, its softmax E an array of its own, c = rowsum(R ⊙ S V) and,
     for :func:`hvp`, G = R Vᵀ − c 1ᵀ (transposed, n×n; else ``None``). A product from it makes no logits and no
-    ``exp``: three n-wide products instead of five in :func:`hvp`, two instead of four in :func:`varpro_gn_product`.
+    ``exp``: four n×n×d products instead of seven in a joint :func:`hvp`, four instead of six in
+    :func:`varpro_gn_product`.
     """
 
     call: Call
