@@ -269,9 +269,10 @@ class BlockedOracle(Oracle):
     def hvp(self, dX: Array | None, dY: Array | None) -> tuple[Array, Array | None]:
         """As :meth:`Oracle.hvp`; at a fresh point the forward pass is made in the same pass over the blocks.
 
-        From the second product at this iterate on, where the problem is one block of rows (n ≤ 1024 in float64 by
-        default), the direction-free part is kept (:class:`solvers.rowblocks.HvpPoint`: two n×n arrays while
-        the oracle lives), as a truncated CG solve makes many products at one point.
+        From the second directional product at this iterate on (this or :meth:`varpro_gn_product`), where the
+        problem is one block of rows (n ≤ 1024 in float64 by default), their direction-free part is kept
+        (:class:`solvers.rowblocks.KeptBlock`: up to two n×n arrays while the oracle lives), as a truncated CG
+        solve makes many products at one point.
         """
         if dX is None and dY is None:
             raise ValueError("hvp needs a direction: dX, dY or both")
