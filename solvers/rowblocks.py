@@ -99,14 +99,15 @@ class KeptBlock(NamedTuple):
     """The direction-free part of the directional products at one iterate (:func:`hvp`, :func:`varpro_gn_product`)
     of a problem that is one block of rows, kept by the oracle for its next products
     (:class:`solvers.oracle.BlockedOracle`): the block, its softmax E an array of its own, c = rowsum(R ⊙ S V) and,
-    for :func:`hvp`, G = R Vᵀ − c 1ᵀ (transposed, n×n; else ``None``). A product from it makes no logits and no
+    for :func:`hvp`, G = R Vᵀ − c 1ᵀ (transposed, n×n; else ``None``; both ``None`` in the block that
+    :func:`varpro_gn_product`'s two passes share without keeping it). A product from it makes no logits and no
     ``exp``: four n×n×d products instead of seven in a joint :func:`hvp`, four instead of six in
     :func:`varpro_gn_product`.
     """
 
     call: Call
     blk: Block
-    c: Array
+    c: Array | None
     G: Array | None
 
 
