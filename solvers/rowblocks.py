@@ -159,7 +159,7 @@ def hvp(problem: ProblemData, X: Array, Y: Array, dX: Array | None, dY: Array | 
             _, blk, c, G = made[0]
         else:
             blk = row_block(problem, call, rows, want_P=dY is not None)
-            c, G = rowdot(xp, blk.R, blk.SV), None
+            c, G = (None if dL is None else rowdot(xp, blk.R, blk.SV)), None  # c: only the dX terms read it
         R, SV = blk.R, blk.SV
         dR = None if dY is None else blk.P @ dY
         H = m = dP = None
