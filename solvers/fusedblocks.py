@@ -18,7 +18,10 @@ entry per oracle call (none for the directional products at an iterate whose ora
   n-wide Hadamard products and one sum per block;
 * the forward pass runs inside the gradient and the Hessian–vector product when the oracle does
   not have it yet (:func:`solvers.rowblocks.forward_and_grad`, :func:`solvers.rowblocks.hvp`
-  without ``fw``): one pass per call.
+  without ``fw``): one pass per call;
+* where a caller reads no E afterwards (the forward pass alone, the Y step's P), a backend's own
+  ``exp_products`` may make and use it in narrower panels instead (NumPy on one BLAS thread:
+  :meth:`solvers.backends.numpy.NumpyBackend.exp_products`).
 
 On the host (NumPy, torch on the CPU) the ``exp`` overwrites its block (the backend's
 ``exp_inplace``) and the n-wide temporaries reuse per-thread scratch arrays (``product_into``);
@@ -148,36 +151,46 @@ class Block(NamedTuple):
     R: Array
 
 
-def softmax_times(problem: ProblemData, call: Call, rows: slice, M1: Array) -> tuple[Array, Array | None, Array, Array]:
+def softmax_times(problem: ProblemData, call: Call, rows: slice, M1: Array, *,
+                  keep_E: bool = True) -> tuple[Array | None, Array | None, Array, Array]:
     """``(E, total, lse, S M)`` for a block of rows, ``M1`` = [M | 1] (n×(k+1)); E transposed (n×b).
 
     With the row log-sum-exp known the logits arrive shifted and E is the softmax (one ``exp``,
     no row maxima or sums); without, E = exp(Z − rowmax) and E [M | 1] gives E M and the row sums.
+    Without ``keep_E`` (a caller that reads only S M and the row statistics) a backend with its own
+    ``exp_products`` (NumPy) may make and use E in cache-sized panels instead (E is then ``None``).
     """
     xp = problem.xp
-    Z = wide_product(problem, 0, call.right, call.left[rows, :].T)
+    M = M1[:, :-1] if call.shifted else M1  # the shifted logits' E needs no row sums
+    kernel = None if keep_E else getattr(problem.backend, "exp_products", None)
+    panels = None if kernel is None else kernel(call.right, call.left[rows, :], M, not (call.shifted or call.bounded))
+    if panels is not None:
+        (products, top), E = panels, None
+    else:
+        Z = wide_product(problem, 0, call.right, call.left[rows, :].T)
+        top = None if call.shifted or call.bounded else xp.max(Z, axis=0, keepdims=True)
+        E = exp_into(problem, Z, top)
+        products = M.T @ E
     if call.shifted:
-        E = exp_into(problem, Z)
-        return E, None, -call.left[rows, -1:], (M1[:, :-1].T @ E).T
-    top = None if call.bounded else xp.max(Z, axis=0, keepdims=True)
-    E = exp_into(problem, Z, top)
-    both = (M1.T @ E).T
+        return E, None, -call.left[rows, -1:], products.T
+    both = products.T
     total = both[:, -1:]
     lse = xp.log(total)
     return E, total, lse if top is None else top.T + lse, both[:, :-1] / total
 
 
-def row_block(problem: ProblemData, call: Call, rows: slice, *, want_P: bool) -> Block:
+def row_block(problem: ProblemData, call: Call, rows: slice, *, want_P: bool, keep_E: bool = True) -> Block:
     """A block's softmax, P = S A3, S V = P Y and residual: one n-wide product besides the logits.
 
     When the residual is known (``call.R``) and P is not wanted, S V = R + B and no product is made.
+    Without ``keep_E`` the block's E may be ``None`` (:func:`softmax_times`).
     """
     B = problem.B[rows, :]
     if call.R is not None and not want_P:
         Z = wide_product(problem, 0, call.right, call.left[rows, :].T)  # the forward pass gave the log-sum-exp with R: shifted
         R = call.R[rows, :]
         return Block(exp_into(problem, Z), None, -call.left[rows, -1:], None, R + B, R)
-    E, total, lse, P = softmax_times(problem, call, rows, call.A31)
+    E, total, lse, P = softmax_times(problem, call, rows, call.A31, keep_E=keep_E)
     if call.R is not None:
         R = call.R[rows, :]
         return Block(E, total, lse, P, R + B, R)

@@ -55,7 +55,7 @@ def forward(problem: ProblemData, X: Array, Y: Array) -> Forward:
     call = operands(problem, X, Y, want_V=False)
 
     def work(rows: slice) -> tuple[Array, Array]:
-        blk = row_block(problem, call, rows, want_P=False)
+        blk = row_block(problem, call, rows, want_P=False, keep_E=False)
         return blk.lse, blk.R
 
     lse, R = map_rows(problem, work, "rr", call.left.shape[0], problem.block_rows)
@@ -214,7 +214,7 @@ def values_and_targets(problem: ProblemData, X: Array,
     call = operands(problem, X, None, lse=lse, want_P=True)
 
     def work(rows: slice) -> tuple[Array, Array]:
-        _, _, block_lse, P = softmax_times(problem, call, rows, call.A31)
+        _, _, block_lse, P = softmax_times(problem, call, rows, call.A31, keep_E=False)
         return P, block_lse
 
     P, lse = map_rows(problem, work, "rr", call.left.shape[0], problem.block_rows)

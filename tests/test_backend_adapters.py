@@ -165,6 +165,48 @@ def test_numpy_blocked_cholesky_matches_lapack_and_reports_indefinite(monkeypatc
     assert backend.cho_solve(H, b) == (None, False)
 
 
+@pytest.mark.parametrize("scale", [1.0, 300.0], ids=["unshifted", "by-column-maxima"])
+def test_numpy_panel_products_equal_the_block_at_once(scale, monkeypatch, rng):
+    """Mᵀ exp(right leftᵀ − top) made panel by panel (forced at this size: 16 columns, the last one 6) is
+    the block's at once, in base 2 or not; logits of hundreds take the column maxima and stay finite."""
+    from solvers.backends import numpy as numpy_backend
+
+    backend = numpy_backend.NumpyBackend()
+    right, left, M = rng.standard_normal((40, 6)), scale * rng.standard_normal((38, 6)), rng.standard_normal((40, 7))
+    monkeypatch.setattr(numpy_backend, "_blas_threads", lambda: 1)  # the panels run on one thread
+    assert backend.exp_products(right, left, M, False) is None  # 40×38 is in cache: nothing to gain
+    monkeypatch.setattr(numpy_backend, "panel_columns", lambda n, k, m, itemsize: 16)
+    monkeypatch.setattr(numpy_backend, "_blas_threads", lambda: 2)
+    assert backend.exp_products(right, left, M, False) is None  # the block at once on every thread instead
+    monkeypatch.setattr(numpy_backend, "_blas_threads", lambda: 1)
+    on_worker = numpy_backend._workers(2).submit(backend.exp_products, right, left, M, False)
+    assert on_worker.result() is None  # a block worker shares the cores with the others: no panels there
+    Z = right @ left.T
+    top = Z.max(axis=0, keepdims=True) if scale > 1 else None
+    products, got_top = backend.exp_products(right, left, M, scale > 1)
+    want = M.T @ np.exp(Z if top is None else Z - top)
+    assert np.all(np.isfinite(products)) and float(np.max(np.abs(products - want) / np.abs(want).max())) < 1e-13
+    if top is None:
+        assert got_top is None
+    else:
+        np.testing.assert_allclose(got_top, top, rtol=1e-15)
+
+
+def test_numpy_panels_are_chosen_for_the_small_matrix_kernels():
+    """Panels only for float64 blocks past the cache, as wide as OpenBLAS's small-matrix kernels take
+    (M·N·K ≤ 100³), a multiple of 16 and at most 64 columns; none where even 16 columns would leave them."""
+    from solvers.backends.numpy import IN_CACHE_BYTES, MAX_PANEL, PANEL_STEP, SMALL_PRODUCT, panel_columns
+
+    assert panel_columns(256, 25, 256, 8) is None  # 512 KiB: in cache
+    assert panel_columns(1024, 33, 1024, 4) is None  # float32: SGEMM's small-matrix kernels take other shapes
+    assert panel_columns(512, 33, 512, 8) == 48 and panel_columns(512, 17, 512, 8) == MAX_PANEL
+    assert panel_columns(2048, 17, 512, 8) == PANEL_STEP and panel_columns(2048, 33, 512, 8) is None
+    for n, k in [(512, 33), (768, 33), (1024, 17), (1024, 33), (512, 65), (4096, 9)]:
+        width = panel_columns(n, k, 1024, 8)
+        assert width % PANEL_STEP == 0 and PANEL_STEP <= width <= MAX_PANEL and n * k * width <= SMALL_PRODUCT
+        assert n * 1024 * 8 > IN_CACHE_BYTES
+
+
 def test_torch_fused_kernels_agree_with_the_array_api_expressions(rng):
     pytest.importorskip("torch")
     from solvers.rowterms import softmax_backward, softmax_rows

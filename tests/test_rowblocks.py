@@ -292,20 +292,83 @@ def test_torch_autograd_differentiates_the_blocked_forward_pass(transform, rng):
         assert _rel(blocked, g, w) < 1e-12
 
 
+def _force_panels(monkeypatch) -> list[bool]:
+    """NumPy's panels at this test's small size (16 columns: a block of 37 rows makes 16, 16 and 5) and on one
+    BLAS thread, as they are made; the list says, call by call, whether the kernel made them."""
+    from solvers.backends import numpy as numpy_backend
+
+    made: list[bool] = []
+    kernel = numpy_backend.NumpyBackend.exp_products
+
+    def recorded(*args):
+        products = kernel(*args)
+        made.append(products is not None)
+        return products
+
+    monkeypatch.setattr(numpy_backend, "panel_columns", lambda n, k, m, itemsize: 16)
+    monkeypatch.setattr(numpy_backend, "_blas_threads", lambda: 1)
+    monkeypatch.setattr(numpy_backend.NumpyBackend, "exp_products", recorded)
+    return made
+
+
+def _after_loss(product):
+    """``product`` at an oracle whose forward pass came from its loss (the log-sum-exp it reuses, panels' or not)."""
+    def run(p, X, Y, D):
+        point = p.oracle(X, Y)
+        assert point.loss >= 0.0
+        return product(point, X, D)
+    return run
+
+
+AFTER_LOSS = {"grad-after-loss": _after_loss(lambda o, X, D: o.grad),
+              "hvp-after-loss": _after_loss(lambda o, X, D: o.hvp(D, 2.0 * X))}
+
+
+PANEL_CASES = [(oracle, scale) for scale in (0.7, 400.0)
+               for oracle in ("loss", "y_step", "value_and_grad-at-Y(X)", *AFTER_LOSS)
+               if scale < 1 or oracle != "hvp-after-loss"]  # one-hot softmax rows leave a product to rounding
+
+
+@pytest.mark.parametrize("block", [8, 64], ids=["blocks", "one-block"])
+@pytest.mark.parametrize(("oracle", "scale"), PANEL_CASES)
+def test_numpy_panels_equal_full_s(oracle, scale, block, monkeypatch, rng):
+    """The forward pass and the Y step with their softmax products made in panels (NumPy's small-matrix
+    kernels) agree with the full-S kernels, as do the gradient and product that reuse their log-sum-exp,
+    logits of order one (unshifted) and of hundreds (shifted by their maxima)."""
+    made = _force_panels(monkeypatch)
+    full, blocked = _pair("numpy", block)
+    X, Y, Dir = (scale * rng.standard_normal((D, D)) for _ in range(3))
+    assert fusedblocks.operands(blocked, X, Y).bounded == (scale < 1)
+    want, got = (_flat({**ORACLES, **AFTER_LOSS}[oracle](p, X, Y, Dir)) for p in (full, blocked))
+    assert made and all(made)
+    for w, g in zip(want, got):
+        assert np.all(np.isfinite(g)) and _rel(full, g, w) < (1e-12 if scale < 1 else 1e-10)
+
+
+@pytest.mark.parametrize("panels", [False, True], ids=["at-once", "panels"])
 @pytest.mark.parametrize("oracle", ["loss", "grad", "value_and_grad", "hvp_x", "hvp", "y_step"])
-def test_one_exp_per_entry_per_call_at_a_fresh_point(oracle, monkeypatch, rng):
+def test_one_exp_per_entry_per_call_at_a_fresh_point(oracle, panels, monkeypatch, rng):
     """Each oracle at a fresh point exponentiates every n×n entry once (the forward pass runs inside the
-    gradient and the product, and is kept: the loss afterwards costs none)."""
+    gradient and the product, and is kept: the loss afterwards costs none), in panels or not."""
     from solvers.backends.numpy import NumpyBackend
 
     entries = []
-    inplace = NumpyBackend.exp_inplace
+    inplace, paneled = NumpyBackend.exp_inplace, NumpyBackend.exp_products
     monkeypatch.setattr(NumpyBackend, "exp_inplace", lambda self, a, shift=None: entries.append(a.size) or
                         inplace(self, a, shift))
+
+    def counted(self, right, left, M, by_max):
+        made = paneled(self, right, left, M, by_max)
+        entries.append(0 if made is None else right.shape[0] * left.shape[0])
+        return made
+
+    monkeypatch.setattr(NumpyBackend, "exp_products", counted)
+    made = _force_panels(monkeypatch) if panels else []
     _, blocked = _pair("numpy", 8)
     X, Y, Dir = (0.7 * rng.standard_normal((D, D)) for _ in range(3))
     ORACLES[oracle](blocked, X, Y, Dir)
     assert sum(entries) == N * N
+    assert all(made) and bool(made) == (panels and oracle in ("loss", "y_step"))  # the callers that read no E
 
 
 def test_a_product_at_a_fresh_point_keeps_its_forward_pass(monkeypatch, rng):

@@ -44,6 +44,10 @@ class Backend(Protocol):
         exp(Z − shift) written over Z (``shift`` broadcast, ``None``: 0).
     ``product_into(slot, a, b)``
         ``a @ b`` in a scratch array kept under ``slot`` per thread (valid until that thread's next call with it).
+    ``exp_products(right, left, M, by_max)``
+        ``(Mᵀ exp(right leftᵀ − top), top)``, top the column maxima where ``by_max`` (else ``None``), for a
+        block whose E nobody reads afterwards, or ``None``: without it (it has no array-API version), or
+        where it returns ``None``, the core makes the block's products at once.
 
     Without them the array-API versions (:data:`solvers.rowterms.GENERIC_KERNELS`) run. Two more
     optional hooks serve the row blocks: ``traced(array)``, whether autograd records operations on
