@@ -151,26 +151,27 @@ class Block(NamedTuple):
     R: Array
 
 
-def softmax_times(problem: ProblemData, call: Call, rows: slice, M1: Array, *,
+def softmax_times(problem: ProblemData, call: Call, rows: slice, *,
                   keep_E: bool = True) -> tuple[Array | None, Array | None, Array, Array]:
-    """``(E, total, lse, S M)`` for a block of rows, ``M1`` = [M | 1] (n×(k+1)); E transposed (n×b).
+    """``(E, total, lse, P)`` for a block of rows, P = S A3; E transposed (n×b).
 
     With the row log-sum-exp known the logits arrive shifted and E is the softmax (one ``exp``,
-    no row maxima or sums); without, E = exp(Z − rowmax) and E [M | 1] gives E M and the row sums.
-    Without ``keep_E`` (a caller that reads only S M and the row statistics) a backend with its own
+    no row maxima or sums); without, E = exp(Z − rowmax) and E [A3 | 1] gives E A3 and the row sums.
+    Without ``keep_E`` (a caller that reads only P and the row statistics) a backend with its own
     ``exp_products`` (NumPy) may make and use E in cache-sized panels instead (E is then ``None``).
     """
     xp = problem.xp
-    M = M1[:, :-1] if call.shifted else M1  # the shifted logits' E needs no row sums
+    k = -1 if call.shifted else None  # the shifted logits' E needs no row sums
     kernel = None if keep_E else getattr(problem.backend, "exp_products", None)
-    panels = None if kernel is None else kernel(call.right, call.left[rows, :], M, not (call.shifted or call.bounded))
+    panels = None if kernel is None else kernel(call.right, call.left[rows, :], problem.A3_1_t[:k, :],
+                                                not (call.shifted or call.bounded))
     if panels is not None:
         (products, top), E = panels, None
     else:
         Z = wide_product(problem, 0, call.right, call.left[rows, :].T)
         top = None if call.shifted or call.bounded else xp.max(Z, axis=0, keepdims=True)
         E = exp_into(problem, Z, top)
-        products = M.T @ E
+        products = call.A31[:, :k].T @ E
     if call.shifted:
         return E, None, -call.left[rows, -1:], products.T
     both = products.T
@@ -190,7 +191,7 @@ def row_block(problem: ProblemData, call: Call, rows: slice, *, want_P: bool, ke
         Z = wide_product(problem, 0, call.right, call.left[rows, :].T)  # the forward pass gave the log-sum-exp with R: shifted
         R = call.R[rows, :]
         return Block(exp_into(problem, Z), None, -call.left[rows, -1:], None, R + B, R)
-    E, total, lse, P = softmax_times(problem, call, rows, call.A31, keep_E=keep_E)
+    E, total, lse, P = softmax_times(problem, call, rows, keep_E=keep_E)
     if call.R is not None:
         R = call.R[rows, :]
         return Block(E, total, lse, P, R + B, R)

@@ -154,6 +154,8 @@ class Problem:
     A1, A2, A3, B : backend arrays
     A2_1, A3_1 : backend arrays, n×(d+1)
         [A2 | 1] and [A3 | 1], which every row-blocked oracle call reads (:mod:`solvers.fusedblocks`).
+    A3_1_t : backend array, (d+1)×n
+        [A3 | 1]ᵀ stored in its own order, for a backend that multiplies it untransposed (NumPy's panels).
     A1_max_row_norm2, A2_max_row_norm2 : float
         max_j ‖A1_j‖² and max_i ‖A2_i‖² over all n rows, which bound the logits
         (:func:`solvers.fusedblocks.logits_bounded`).
@@ -202,6 +204,7 @@ class Problem:
         ones = np.ones((self.n, 1))
         self.A2_1, self.A3_1 = (self.backend.asarray(np.concatenate([arrays[key], ones], axis=1))
                                 for key in ("A2", "A3"))
+        self.A3_1_t = self.backend.asarray(np.concatenate([arrays["A3"].T, ones.T], axis=0))
         self.A1_max_row_norm2, self.A2_max_row_norm2 = (float(np.max(np.einsum("ij,ij->i", arrays[key], arrays[key])))
                                                         for key in ("A1", "A2"))
         self._choose_blocks(memory_budget, blocked)

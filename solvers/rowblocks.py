@@ -214,7 +214,7 @@ def values_and_targets(problem: ProblemData, X: Array,
     call = operands(problem, X, None, lse=lse, want_P=True)
 
     def work(rows: slice) -> tuple[Array, Array]:
-        _, _, block_lse, P = softmax_times(problem, call, rows, call.A31, keep_E=False)
+        _, _, block_lse, P = softmax_times(problem, call, rows, keep_E=False)
         return P, block_lse
 
     P, lse = map_rows(problem, work, "rr", call.left.shape[0], problem.block_rows)
@@ -232,7 +232,7 @@ def _hessian_blocks(problem: ProblemData, X: Array, Y: Array, A1: Array,
     (few, large: their row terms need b×n×d² products), one at a time, S normalised."""
     call = operands(problem, X, Y, A1=A1, want_P=True, want_V=False)
     for rows in row_slices(A1.shape[0], problem.hessian_block_rows):
-        E, total, _, P = softmax_times(problem, call, rows, call.A31)
+        E, total, _, P = softmax_times(problem, call, rows)
         E /= total.T
         SV = P @ Y
         yield rows, E.T, SV - B[rows, :], SV

@@ -104,3 +104,13 @@ def test_on_moves_identical_numbers():
     moved = problem.on("numpy", "float32")
     assert moved.A1.dtype == np.float32
     np.testing.assert_array_equal(moved.host["A1"], problem.host["A1"])
+
+
+def test_the_blocks_constant_operands_are_the_data_with_a_ones_column():
+    """[A2 | 1], [A3 | 1] and [A3 | 1]ᵀ in its own (C) order, as the row-blocked oracles read them."""
+    problem = Problem.planted(7, 3, seed=2)
+    ones = np.ones((7, 1))
+    np.testing.assert_array_equal(problem.A2_1, np.hstack([problem.host["A2"], ones]))
+    np.testing.assert_array_equal(problem.A3_1, np.hstack([problem.host["A3"], ones]))
+    np.testing.assert_array_equal(problem.A3_1_t, problem.A3_1.T)
+    assert problem.A3_1_t.flags.c_contiguous

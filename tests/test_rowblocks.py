@@ -357,8 +357,8 @@ def test_one_exp_per_entry_per_call_at_a_fresh_point(oracle, panels, monkeypatch
     monkeypatch.setattr(NumpyBackend, "exp_inplace", lambda self, a, shift=None: entries.append(a.size) or
                         inplace(self, a, shift))
 
-    def counted(self, right, left, M, by_max):
-        made = paneled(self, right, left, M, by_max)
+    def counted(self, right, left, M_t, by_max):
+        made = paneled(self, right, left, M_t, by_max)
         entries.append(0 if made is None else right.shape[0] * left.shape[0])
         return made
 

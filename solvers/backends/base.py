@@ -44,8 +44,8 @@ class Backend(Protocol):
         exp(Z − shift) written over Z (``shift`` broadcast, ``None``: 0).
     ``product_into(slot, a, b)``
         ``a @ b`` in a scratch array kept under ``slot`` per thread (valid until that thread's next call with it).
-    ``exp_products(right, left, M, by_max)``
-        ``(Mᵀ exp(right leftᵀ − top), top)``, top the column maxima where ``by_max`` (else ``None``), for a
+    ``exp_products(right, left, M_t, by_max)``
+        ``(M_t exp(right leftᵀ − top), top)``, top the column maxima where ``by_max`` (else ``None``), for a
         block whose E nobody reads afterwards, or ``None``: without it (it has no array-API version), or
         where it returns ``None``, the core makes the block's products at once.
 

@@ -125,6 +125,12 @@ def _blas_threads() -> int:
     return max([lib.num_threads for lib in _blas_controller().lib_controllers] or [1])
 
 
+@lru_cache(maxsize=1)
+def _openblas_only() -> bool:
+    """Whether every BLAS loaded is OpenBLAS, whose small-matrix kernels :func:`panel_columns` is sized for."""
+    return all(lib.internal_api == "openblas" for lib in _blas_controller().lib_controllers)
+
+
 #: Per thread: the workers of the row-blocked oracle call in progress (:meth:`NumpyBackend.blocked_call`), and
 #: whether the thread is a block worker itself (:func:`_mark_worker`).
 _call = threading.local()
@@ -242,30 +248,31 @@ class NumpyBackend:
             np.subtract(array, shift, out=array)
         return np.exp(array, out=array)
 
-    def exp_products(self, right: np.ndarray, left: np.ndarray, M: np.ndarray,
+    def exp_products(self, right: np.ndarray, left: np.ndarray, M_t: np.ndarray,
                      by_max: bool) -> tuple[np.ndarray, np.ndarray | None] | None:
-        """``(Mᵀ E, top)`` with E = exp(right leftᵀ − top), ``top`` (1×m) the column maxima of right leftᵀ where
+        """``(M_t E, top)`` with E = exp(right leftᵀ − top), ``top`` (1×m) the column maxima of right leftᵀ where
         ``by_max``, else ``None`` (no shift): a block's softmax products for a caller that does not read E.
         ``None`` where panels would not pay, and the caller makes them at once: where the block fits in cache
-        (:func:`panel_columns`); where BLAS has more than one thread, as the small-matrix kernels run on one
+        (:func:`panel_columns`); where the BLAS is not OpenBLAS; where it has more than one thread, as the small-matrix kernels run on one
         (at n = 512 on 2 cores, the panels on one took as long as the block at once on two; at (512, 64) 1.2×);
         and on a block worker, whose blocks share the cores: there a panel's short calls wait for the
         interpreter lock (at n = 2048, d = 16 on 2 cores the forward pass took 1.26–1.44× its time at once).
 
         E (n×m) is made and used in panels of its columns, each logits, ``exp`` and product while it is in
         cache, both products in OpenBLAS's small-matrix kernels (:data:`SMALL_PRODUCT`). The logits are made in
-        base 2, from leftᵀ·log₂e (the copy that the kernels need anyway), and exponentiated by ``exp2``:
+        base 2, from leftᵀ·log₂e (the copy that the kernels need anyway; ``M_t``, k×n, is taken in C order as
+        the problem holds it), and exponentiated by ``exp2``:
         0.17 ms against ``exp``'s 0.20 ms per 512² entries on one core here; the scaled operand rounds the
         logits no worse than their own products do. Not part of the Backend protocol.
         """
-        dtype = np.result_type(right, left, M)
+        dtype = np.result_type(right, left, M_t)
         n, m = right.shape[0], left.shape[0]
-        width = panel_columns(n, max(right.shape[1], M.shape[1]), m, dtype.itemsize)
-        if width is None or getattr(_call, "worker", False) or _blas_threads() > 1:
+        width = panel_columns(n, max(right.shape[1], M_t.shape[0]), m, dtype.itemsize)
+        if width is None or not _openblas_only() or getattr(_call, "worker", False) or _blas_threads() > 1:
             return None
         # both in C order: no operand transposed
         left_t = np.multiply(left.T, _LOG2_E, out=np.empty(left.shape[::-1], dtype=dtype))
-        M_t = np.ascontiguousarray(M.T)
+        M_t = np.ascontiguousarray(M_t)
         products = np.empty((M_t.shape[0], m), dtype=dtype)
         top = np.empty((1, m), dtype=dtype) if by_max else None
         panel = _scratch_array(0, n, width, dtype)
