@@ -179,9 +179,10 @@ def test_numpy_panel_products_equal_the_block_at_once(scale, monkeypatch, rng):
     monkeypatch.setattr(numpy_backend, "_blas_threads", lambda: 2)
     assert backend.exp_products(right, left, M, False) is None  # the block at once on every thread instead
     monkeypatch.setattr(numpy_backend, "_blas_threads", lambda: 1)
-    monkeypatch.setattr(numpy_backend, "_openblas_only", lambda: False)
+    counters = numpy_backend._openblas_thread_counters
+    monkeypatch.setattr(numpy_backend, "_openblas_thread_counters", lambda: None)
     assert backend.exp_products(right, left, M, False) is None  # the panels are sized for OpenBLAS's kernels
-    monkeypatch.setattr(numpy_backend, "_openblas_only", lambda: True)
+    monkeypatch.setattr(numpy_backend, "_openblas_thread_counters", counters)
     on_worker = numpy_backend._workers(2).submit(backend.exp_products, right, left, M, False)
     assert on_worker.result() is None  # a block worker shares the cores with the others: no panels there
     Z = right @ left.T
@@ -193,6 +194,19 @@ def test_numpy_panel_products_equal_the_block_at_once(scale, monkeypatch, rng):
         assert got_top is None
     else:
         np.testing.assert_allclose(got_top, top, rtol=1e-15)
+
+
+def test_numpy_asks_openblas_for_its_threads_as_threadpoolctl_does():
+    from threadpoolctl import threadpool_limits
+
+    from solvers.backends import numpy as numpy_backend
+
+    def threadpoolctl_says() -> int:
+        return max(lib.num_threads for lib in numpy_backend._blas_controller().lib_controllers)
+
+    assert numpy_backend._blas_threads() == threadpoolctl_says()
+    with threadpool_limits(1):
+        assert numpy_backend._blas_threads() == threadpoolctl_says() == 1
 
 
 def test_numpy_panels_are_chosen_for_the_small_matrix_kernels():
