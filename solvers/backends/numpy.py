@@ -136,8 +136,10 @@ def _openblas_thread_counters() -> tuple[Callable[[], int], ...] | None:
     libs = _blas_controller().lib_controllers
     if any(lib.internal_api != "openblas" or lib.threading_layer == "openmp" for lib in libs):
         return None
-    return tuple(getattr(lib.dynlib, next(name for name in lib.check_symbols if hasattr(lib.dynlib, name)))
-                 for lib in libs)
+    symbols = [next((name for name in lib.check_symbols if hasattr(lib.dynlib, name)), None) for lib in libs]
+    if None in symbols:
+        return None
+    return tuple(getattr(lib.dynlib, name) for lib, name in zip(libs, symbols))
 
 
 #: Per thread: the workers of the row-blocked oracle call in progress (:meth:`NumpyBackend.blocked_call`), and
@@ -269,11 +271,11 @@ class NumpyBackend:
         interpreter lock (at n = 2048, d = 16 on 2 cores the forward pass took 1.26–1.44× its time at once).
 
         E (n×m) is made and used in panels of its columns, each logits, ``exp`` and product while it is in
-        cache, both products in OpenBLAS's small-matrix kernels (:data:`SMALL_PRODUCT`). The logits are made in
-        base 2, from leftᵀ·log₂e (the copy that the kernels need anyway; ``M_t``, k×n, is taken in C order as
-        the problem holds it), and exponentiated by ``exp2``:
-        0.17 ms against ``exp``'s 0.20 ms per 512² entries on one core here; the scaled operand rounds the
-        logits no worse than their own products do. Not part of the Backend protocol.
+        cache, both products in OpenBLAS's small-matrix kernels (:data:`SMALL_PRODUCT`; ``M_t``, k×n, is taken
+        in C order as the problem holds it). The logits are made in base 2, from leftᵀ·log₂e (the copy that
+        the kernels need anyway), and exponentiated by ``exp2``: 0.17 ms against ``exp``'s 0.20 ms per 512²
+        entries on one core here; the scaled operand rounds the logits no worse than their own products do.
+        Not part of the Backend protocol.
         """
         dtype = np.result_type(right, left, M_t)
         n, m = right.shape[0], left.shape[0]
