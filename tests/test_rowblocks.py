@@ -321,7 +321,8 @@ def _after_loss(product):
 
 
 AFTER_LOSS = {"grad-after-loss": _after_loss(lambda o, X, D: o.grad),
-              "hvp-after-loss": _after_loss(lambda o, X, D: o.hvp(D, 2.0 * X))}
+              "hvp-after-loss": _after_loss(lambda o, X, D: o.hvp(D, 2.0 * X)),
+              "y_step-after-loss": _after_loss(lambda o, X, D: o.least_squares()[1][:2])}  # its logits shifted
 
 
 PANEL_CASES = [(oracle, scale) for scale in (0.7, 400.0)
