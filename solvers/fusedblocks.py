@@ -21,7 +21,9 @@ entry per oracle call (none for the directional products at an iterate whose ora
   without ``fw``): one pass per call;
 * where a caller reads no E afterwards (the forward pass alone, the Y step's P), a backend's own
   ``exp_products`` may make and use it in narrower panels instead (NumPy on one BLAS thread:
-  :meth:`solvers.backends.numpy.NumpyBackend.exp_products`).
+  :meth:`solvers.backends.numpy.NumpyBackend.exp_products`); where it does (the gradient, the
+  Hessian–vector products at a fresh point), its ``panel_rows`` may have the call's rows run as
+  blocks of that width, in turn (:func:`map_rows`).
 
 On the host (NumPy, torch on the CPU) the ``exp`` overwrites its block (the backend's
 ``exp_inplace``) and the n-wide temporaries reuse per-thread scratch arrays (``product_into``);
@@ -239,7 +241,8 @@ def row_slices(m: int, b: int) -> list[slice]:
     return [slice(start, min(start + b, m)) for start in range(0, m, b)]
 
 
-def map_rows(problem: ProblemData, work: Callable[[slice], tuple[Any, ...]], kinds: str, rows: int, b: int) -> list[Any]:
+def map_rows(problem: ProblemData, work: Callable[[slice], tuple[Any, ...]], kinds: str, rows: int, b: int, *,
+             panel_k: int | None = None) -> list[Any]:
     """Run ``work`` on every block of ``b`` of the first ``rows`` rows and combine its outputs.
 
     ``kinds`` has one letter per output of ``work``: ``"r"`` for a block of rows (concatenated
@@ -248,25 +251,38 @@ def map_rows(problem: ProblemData, work: Callable[[slice], tuple[Any, ...]], kin
     partials as it goes, so no more than a group's d×d partials are ever held. A ``"r"`` output must
     be an array of its own (not a view of a scratch buffer, :func:`wide_product`): where all rows are
     one block it is returned as it is.
+
+    ``panel_k``, the widest thin operand of the blocks' n-wide products, lets a backend with ``panel_rows``
+    (NumPy on one BLAS thread) have the rows run in turn, here, in panels of the rows it gives instead:
+    blocks whose n-wide work stays in cache and whose products its BLAS makes without packing.
     """
-    xp = problem.xp
+    panels = getattr(problem.backend, "panel_rows", None) if panel_k is not None else None
+    width = None if panels is None else panels(problem.n, panel_k, rows)
+    if width is not None:
+        return _combined(problem, kinds, [_accumulated(work, kinds, row_slices(rows, width))])
     if rows <= b:  # one block, run here: its outputs as they are, without the groups' bookkeeping or a copy
         return list(work(slice(0, rows)))
     slices = row_slices(rows, b)
     groups = min(GROUPS, len(slices))
     chunks = [slices[k * len(slices) // groups:(k + 1) * len(slices) // groups] for k in range(groups)]
+    return _combined(problem, kinds, problem.backend.map_blocks(functools.partial(_accumulated, work, kinds), chunks))
 
-    def run(chunk: list[slice]) -> list[Any]:
-        out: list[Any] = [[] if kind == "r" else None for kind in kinds]
-        for block in chunk:
-            for k, (kind, part) in enumerate(zip(kinds, work(block))):
-                if kind == "r":
-                    out[k].append(part)
-                elif part is not None:
-                    out[k] = part if out[k] is None else out[k] + part
-        return out
 
-    results = problem.backend.map_blocks(run, chunks)
+def _accumulated(work: Callable[[slice], tuple[Any, ...]], kinds: str, blocks: list[slice]) -> list[Any]:
+    """``work``'s outputs over ``blocks`` in turn: a list of blocks for each ``"r"``, a running sum for each ``"s"``."""
+    out: list[Any] = [[] if kind == "r" else None for kind in kinds]
+    for block in blocks:
+        for k, (kind, part) in enumerate(zip(kinds, work(block))):
+            if kind == "r":
+                out[k].append(part)
+            elif part is not None:
+                out[k] = part if out[k] is None else out[k] + part
+    return out
+
+
+def _combined(problem: ProblemData, kinds: str, results: list[list[Any]]) -> list[Any]:
+    """The outputs of every group of blocks (:func:`_accumulated`) put together: rows concatenated, sums added."""
+    xp = problem.xp
     combined: list[Any] = []
     for k, kind in enumerate(kinds):
         parts = [result[k] for result in results]

@@ -78,7 +78,7 @@ def forward_and_grad(problem: ProblemData, X: Array, Y: Array,
         blk = row_block(problem, call, rows, want_P=True)
         return blk.lse, blk.R, *grad_terms(problem, call, blk)
 
-    lse, R, U, T = map_rows(problem, work, "rrrs", call.left.shape[0], problem.block_rows)
+    lse, R, U, T = map_rows(problem, work, "rrrs", call.left.shape[0], problem.block_rows, panel_k=call.V1.shape[1])
     return Forward(RowSoftmax(X, Y, lse), call.V, R), _reduced(problem, 2.0 * (problem.A1.T @ U), 2.0 * T)
 
 
@@ -91,7 +91,7 @@ def grad_from(problem: ProblemData, fw: Forward) -> tuple[Array, Array]:
     def work(rows: slice) -> tuple[Array, Array]:
         return grad_terms(problem, call, row_block(problem, call, rows, want_P=True))
 
-    U, T = map_rows(problem, work, "rs", R.shape[0], problem.block_rows)
+    U, T = map_rows(problem, work, "rs", R.shape[0], problem.block_rows, panel_k=call.V1.shape[1])
     return _reduced(problem, 2.0 * (problem.A1.T @ U), 2.0 * T)
 
 
@@ -188,7 +188,8 @@ def hvp(problem: ProblemData, X: Array, Y: Array, dX: Array | None, dY: Array | 
         U = per_row((A2.T @ W).T, blk.total)
         return (U, T) if fw is not None else (U, T, blk.lse, R)
 
-    parts = map_rows(problem, work, "rs" if fw is not None else "rsrr", call.left.shape[0], problem.block_rows)
+    parts = map_rows(problem, work, "rs" if fw is not None else "rsrr", call.left.shape[0], problem.block_rows,
+                     panel_k=None if keep or kept is not None else call.V1.shape[1])  # panels keep no block
     if fw is None:
         fw = Forward(RowSoftmax(X, Y, parts[2]), call.V, parts[3])
     kept = made[0] if made else kept

@@ -196,6 +196,24 @@ def test_numpy_panel_products_equal_the_block_at_once(scale, monkeypatch, rng):
         np.testing.assert_allclose(got_top, top, rtol=1e-15)
 
 
+def test_numpy_panel_rows_only_where_the_panels_run_alone_on_one_thread(monkeypatch):
+    """Panels of rows as wide as the rule gives on one BLAS thread; none on two, on a block worker, nor in a
+    call whose blocks go to the workers (those share the cores already)."""
+    from solvers.backends import numpy as numpy_backend
+
+    backend = numpy_backend.NumpyBackend()
+    monkeypatch.setattr(numpy_backend, "_blas_threads", lambda: 1)
+    assert backend.panel_rows(512, 33, 512) == numpy_backend.panel_columns(512, 33, 512, 8) == 48
+    assert backend.panel_rows(256, 33, 256) is None  # in cache
+    assert numpy_backend.NumpyBackend("float32").panel_rows(1024, 33, 1024) is None
+    assert numpy_backend._workers(2).submit(backend.panel_rows, 512, 33, 512).result() is None
+    monkeypatch.setattr(numpy_backend._call, "workers", 2, raising=False)
+    assert backend.panel_rows(512, 33, 512) is None
+    monkeypatch.setattr(numpy_backend._call, "workers", None)
+    monkeypatch.setattr(numpy_backend, "_blas_threads", lambda: 2)
+    assert backend.panel_rows(512, 33, 512) is None
+
+
 def test_numpy_asks_openblas_for_its_threads_as_threadpoolctl_does():
     from threadpoolctl import threadpool_limits
 
@@ -210,15 +228,17 @@ def test_numpy_asks_openblas_for_its_threads_as_threadpoolctl_does():
 
 
 def test_numpy_panels_are_chosen_for_the_small_matrix_kernels():
-    """Panels only for float64 blocks past the cache, as wide as OpenBLAS's small-matrix kernels take
-    (M·N·K ≤ 100³), a multiple of 16 and at most 64 columns; none where even 16 columns would leave them."""
-    from solvers.backends.numpy import IN_CACHE_BYTES, MAX_PANEL, PANEL_STEP, SMALL_PRODUCT, panel_columns
+    """Panels only for float64 blocks past the cache with thin operands of up to 48 columns, as wide as
+    OpenBLAS's small-matrix kernels take (M·N·K ≤ 100³), a multiple of 16 and at most 64 columns; none where
+    even 16 columns would leave them."""
+    from solvers.backends.numpy import IN_CACHE_BYTES, MAX_PANEL, MAX_THIN, PANEL_STEP, SMALL_PRODUCT, panel_columns
 
     assert panel_columns(256, 25, 256, 8) is None  # 512 KiB: in cache
     assert panel_columns(1024, 33, 1024, 4) is None  # float32: SGEMM's small-matrix kernels take other shapes
     assert panel_columns(512, 33, 512, 8) == 48 and panel_columns(512, 17, 512, 8) == MAX_PANEL
     assert panel_columns(2048, 17, 512, 8) == PANEL_STEP and panel_columns(2048, 33, 512, 8) is None
-    for n, k in [(512, 33), (768, 33), (1024, 17), (1024, 33), (512, 65), (4096, 9)]:
+    assert panel_columns(512, MAX_THIN, 512, 8) == 32 and panel_columns(512, MAX_THIN + 1, 512, 8) is None
+    for n, k in [(512, 33), (768, 33), (1024, 17), (1024, 33), (512, 48), (4096, 9)]:
         width = panel_columns(n, k, 1024, 8)
         assert width % PANEL_STEP == 0 and PANEL_STEP <= width <= MAX_PANEL and n * k * width <= SMALL_PRODUCT
         assert n * 1024 * 8 > IN_CACHE_BYTES

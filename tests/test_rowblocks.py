@@ -292,22 +292,24 @@ def test_torch_autograd_differentiates_the_blocked_forward_pass(transform, rng):
         assert _rel(blocked, g, w) < 1e-12
 
 
-def _force_panels(monkeypatch) -> list[bool]:
-    """NumPy's panels at this test's small size (16 columns: a block of 37 rows makes 16, 16 and 5) and on one
-    BLAS thread, as they are made; the list says, call by call, whether the kernel made them."""
+def _force_panels(monkeypatch) -> dict[str, list[bool]]:
+    """NumPy's panels at this test's small size (16 columns or rows: a block of 37 rows makes 16, 16 and 5) and
+    on one BLAS thread, as they are made; the lists say, call by call, whether ``exp_products`` made them (the
+    callers that read no E) and whether ``panel_rows`` had a call's rows run in them (those that do)."""
     from solvers.backends import numpy as numpy_backend
 
-    made: list[bool] = []
-    kernel = numpy_backend.NumpyBackend.exp_products
+    made: dict[str, list[bool]] = {"exp_products": [], "panel_rows": []}
+    for name in made:
+        kernel = getattr(numpy_backend.NumpyBackend, name)
 
-    def recorded(*args):
-        products = kernel(*args)
-        made.append(products is not None)
-        return products
+        def recorded(*args, kernel=kernel, name=name):
+            answer = kernel(*args)
+            made[name].append(answer is not None)
+            return answer
 
+        monkeypatch.setattr(numpy_backend.NumpyBackend, name, recorded)
     monkeypatch.setattr(numpy_backend, "panel_columns", lambda n, k, m, itemsize: 16)
     monkeypatch.setattr(numpy_backend, "_blas_threads", lambda: 1)
-    monkeypatch.setattr(numpy_backend.NumpyBackend, "exp_products", recorded)
     return made
 
 
@@ -325,23 +327,33 @@ AFTER_LOSS = {"grad-after-loss": _after_loss(lambda o, X, D: o.grad),
               "y_step-after-loss": _after_loss(lambda o, X, D: o.least_squares()[1][:2])}  # its logits shifted
 
 
-PANEL_CASES = [(oracle, scale) for scale in (0.7, 400.0)
-               for oracle in ("loss", "y_step", "value_and_grad-at-Y(X)", *AFTER_LOSS)
-               if scale < 1 or oracle != "hvp-after-loss"]  # one-hot softmax rows leave a product to rounding
+#: The oracles whose E nobody reads (their products in ``exp_products``' panels) and those whose blocks read it
+#: (their rows in ``panel_rows``' panels), at a fresh point or after a loss.
+NO_E_READ = ("loss", "y_step")
+E_READ = ("grad", "value_and_grad", "hvp_x", "hvp", "hvp-dY_only", "hvp-shared-forward", "grad-after-loss",
+          "hvp-after-loss", "value_and_grad-at-Y(X)")
+PANEL_CASES = [(oracle, scale) for scale in (0.7, 400.0) for oracle in (*NO_E_READ, *E_READ, "y_step-after-loss")
+               if scale < 1 or oracle != "hvp-after-loss"]  # the panels' log-sum-exp, to rounding, in one-hot rows
 
 
 @pytest.mark.parametrize("block", [8, 64], ids=["blocks", "one-block"])
 @pytest.mark.parametrize(("oracle", "scale"), PANEL_CASES)
 def test_numpy_panels_equal_full_s(oracle, scale, block, monkeypatch, rng):
-    """The forward pass and the Y step with their softmax products made in panels (NumPy's small-matrix
-    kernels) agree with the full-S kernels, as do the gradient and product that reuse their log-sum-exp,
-    logits of order one (unshifted) and of hundreds (shifted by their maxima)."""
-    made = _force_panels(monkeypatch)
+    """Every oracle whose blocks go by panels on NumPy (the softmax products of the forward pass and the Y step
+    in ``exp_products``, the gradient's and products' rows in ``panel_rows``) agrees with the full-S kernels, at
+    a fresh point and where it reuses a log-sum-exp, logits of order one (unshifted) and of hundreds (shifted
+    by their maxima). Logits of hundreds make near one-hot rows, whose gradients cancel to 1e-9 between any two
+    orders of summation, so there the reference is the same blocks at once (whose agreement with the full-S
+    kernels is tested above)."""
     full, blocked = _pair("numpy", block)
     X, Y, Dir = (scale * rng.standard_normal((D, D)) for _ in range(3))
     assert fusedblocks.operands(blocked, X, Y).bounded == (scale < 1)
-    want, got = (_flat({**ORACLES, **AFTER_LOSS}[oracle](p, X, Y, Dir)) for p in (full, blocked))
-    assert made and all(made)
+    compute = {**ORACLES, **AFTER_LOSS}[oracle]
+    want = _flat(compute(full if scale < 1 else blocked, X, Y, Dir))
+    made = _force_panels(monkeypatch)
+    got = _flat(compute(blocked, X, Y, Dir))
+    assert any(made["exp_products"] + made["panel_rows"])
+    assert any(made["panel_rows"]) == (oracle not in (*NO_E_READ, "y_step-after-loss"))
     for w, g in zip(want, got):
         assert np.all(np.isfinite(g)) and _rel(full, g, w) < (1e-12 if scale < 1 else 1e-10)
 
@@ -364,12 +376,14 @@ def test_one_exp_per_entry_per_call_at_a_fresh_point(oracle, panels, monkeypatch
         return made
 
     monkeypatch.setattr(NumpyBackend, "exp_products", counted)
-    made = _force_panels(monkeypatch) if panels else []
+    made = _force_panels(monkeypatch) if panels else {}
     _, blocked = _pair("numpy", 8)
     X, Y, Dir = (0.7 * rng.standard_normal((D, D)) for _ in range(3))
     ORACLES[oracle](blocked, X, Y, Dir)
     assert sum(entries) == N * N
-    assert all(made) and bool(made) == (panels and oracle in ("loss", "y_step"))  # the callers that read no E
+    if panels:  # the callers that read no E make their products in panels, the others run their rows in them
+        assert all(made["exp_products"]) and bool(made["exp_products"]) == (oracle in NO_E_READ)
+        assert all(made["panel_rows"]) and bool(made["panel_rows"]) == (oracle not in NO_E_READ)
 
 
 def test_a_product_at_a_fresh_point_keeps_its_forward_pass(monkeypatch, rng):

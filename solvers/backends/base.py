@@ -48,6 +48,9 @@ class Backend(Protocol):
         ``(M_t exp(right leftᵀ − top), top)``, top the column maxima where ``by_max`` (else ``None``), for a
         block whose E nobody reads afterwards, or ``None``: without it (it has no array-API version), or
         where it returns ``None``, the core makes the block's products at once.
+    ``panel_rows(n, k, m)``
+        Rows per panel, or ``None``: a call over m rows whose blocks' n-wide products have thin operands of up
+        to k columns runs its rows in turn in panels of that many (:func:`solvers.fusedblocks.map_rows`).
 
     Without them the array-API versions (:data:`solvers.rowterms.GENERIC_KERNELS`) run. Two more
     optional hooks serve the row blocks: ``traced(array)``, whether autograd records operations on

@@ -57,6 +57,9 @@ PANEL_STEP = 16
 MAX_PANEL = 64
 #: Blocks up to this size are in a core's L2 cache already (1 MiB here): panels made n = 256 8 % slower.
 IN_CACHE_BYTES = 2**20
+#: Widest thin operand (d or d + 1 columns) panels are made for: at (512, 64) they took 1.0–1.15× the block's
+#: time in every oracle and at every width from 16 to 64; at (512, 48), 0.97 (``hvp_x``).
+MAX_THIN = 48
 #: log₂ e and ln 2: exp(z) = 2^(z·log₂ e) (:meth:`NumpyBackend.exp_products`).
 _LOG2_E, _LN_2 = 1.4426950408889634, 0.6931471805599453
 
@@ -65,15 +68,26 @@ def panel_columns(n: int, k: int, m: int, itemsize: int) -> int | None:
     """Columns per panel of an n×m block of ``itemsize``-byte floats multiplied by an n×k and a k×n operand
     (k: the wider of the two thin sides): the widest multiple of :data:`PANEL_STEP` up to :data:`MAX_PANEL`
     whose products run in OpenBLAS's small-matrix kernels, or ``None`` where the block fits in cache or no
-    such panel exists (n·k > 100³/16), and in float32, whose kernels take other shapes (at (1024, 32)
-    panels of 16 took 1.19× the block's time). Measured in float64 (one thread, the forward pass, panels
-    against the block at once): 0.78–0.90 of the time from n = 512 to 2048 with d = 16 or 32, 1.00 at
-    (512, 64); at n = 256, 1.03–1.19.
+    such panel exists (n·k > 100³/16) or k > :data:`MAX_THIN`, and in float32, whose kernels take other shapes
+    (at (1024, 32) panels of 16 took 1.19× the block's time). Measured in float64 (one thread, panels against
+    the block at once): the forward pass in 0.78–0.90 of the time from n = 512 to 2048 with d = 16 or 32, 1.00
+    at (512, 64), 1.03–1.19 at n = 256; ``hvp_x`` in 0.65–0.91 at (512, 16), (512, 32), (768, 32), (1024,
+    16), (1024, 32), (2048, 16), the value and gradient in 0.87–0.98 there.
     """
-    if itemsize != 8 or n * m * itemsize <= IN_CACHE_BYTES:
+    if itemsize != 8 or k > MAX_THIN or n * m * itemsize <= IN_CACHE_BYTES:
         return None
     width = min(MAX_PANEL, SMALL_PRODUCT // (n * k) // PANEL_STEP * PANEL_STEP)
     return width if width >= PANEL_STEP else None
+
+
+def _panel_width(n: int, k: int, m: int, itemsize: int) -> int | None:
+    """:func:`panel_columns` where panels can run (one BLAS thread, OpenBLAS, not a block worker nor a call
+    whose blocks go to the workers), else ``None``."""
+    width = panel_columns(n, k, m, itemsize)
+    if (width is None or _openblas_thread_counters() is None or getattr(_call, "worker", False)
+            or getattr(_call, "workers", None) or _blas_threads() > 1):
+        return None
+    return width
 
 
 def _panels_of_transpose(left: np.ndarray, width: int, scale: float, dtype: np.dtype) -> np.ndarray:
@@ -293,9 +307,8 @@ class NumpyBackend:
         """
         dtype = np.result_type(right, left, M_t)
         n, m = right.shape[0], left.shape[0]
-        width = panel_columns(n, max(right.shape[1], M_t.shape[0]), m, dtype.itemsize)
-        if (width is None or _openblas_thread_counters() is None or getattr(_call, "worker", False)
-                or _blas_threads() > 1):
+        width = _panel_width(n, max(right.shape[1], M_t.shape[0]), m, dtype.itemsize)
+        if width is None:
             return None
         left_t = _panels_of_transpose(left, width, _LOG2_E, dtype)
         M_t = np.ascontiguousarray(M_t)  # C order: no operand transposed
@@ -311,12 +324,22 @@ class NumpyBackend:
             np.matmul(M_t, np.exp2(Z, out=Z), out=products[:, start:stop])
         return products, None if top is None else top * _LN_2
 
+    def panel_rows(self, n: int, k: int, m: int) -> int | None:
+        """Rows per panel for a call whose m rows would otherwise be blocks of n-wide work with thin operands of
+        up to k columns (:func:`panel_columns`), or ``None``: on one BLAS thread outside the block workers, with
+        OpenBLAS, as for :meth:`exp_products`. Not part of the Backend protocol."""
+        return _panel_width(n, k, m, self._np_dtype.itemsize)
+
     def product_into(self, slot: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """``a @ b`` written into this thread's scratch array number ``slot`` (:mod:`solvers.backends.scratch`),
         valid until the thread asks for that slot again; products above ``SCRATCH_BYTES`` are allocated.
-        Not part of the Backend protocol.
+        ``b``, thin (k×m, where ``a`` is n×k), is copied to C order first where it is not: OpenBLAS's
+        small-matrix kernels take no transposed operand (a 512×32 by 32×48 product on one core here: 52
+        GFLOP/s with both in C order, 40 with the transpose of a C-ordered 48×32). Not part of the Backend
+        protocol.
         """
-        return np.matmul(a, b, out=_scratch_array(slot, a.shape[0], b.shape[1], np.result_type(a, b)))
+        return np.matmul(a, np.ascontiguousarray(b), out=_scratch_array(slot, a.shape[0], b.shape[1],
+                                                                         np.result_type(a, b)))
 
     def all_reduce(self, partial: Any) -> Any:
         return partial
