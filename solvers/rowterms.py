@@ -38,7 +38,7 @@ class ProblemData(Protocol):
     A3: Array
     B: Array
     A2_1: Array
-    A3_1: Array
+    A2_t: Array
     A3_1_t: Array
     A1_max_row_norm2: float
     A2_max_row_norm2: float

@@ -107,10 +107,10 @@ def test_on_moves_identical_numbers():
 
 
 def test_the_blocks_constant_operands_are_the_data_with_a_ones_column():
-    """[A2 | 1], [A3 | 1] and [A3 | 1]ᵀ in its own (C) order, as the row-blocked oracles read them."""
+    """[A2 | 1], and A2ᵀ and [A3 | 1]ᵀ in their own (C) order, as the row-blocked oracles read them."""
     problem = Problem.planted(7, 3, seed=2)
     ones = np.ones((7, 1))
     np.testing.assert_array_equal(problem.A2_1, np.hstack([problem.host["A2"], ones]))
-    np.testing.assert_array_equal(problem.A3_1, np.hstack([problem.host["A3"], ones]))
-    np.testing.assert_array_equal(problem.A3_1_t, problem.A3_1.T)
-    assert problem.A3_1_t.flags.c_contiguous
+    np.testing.assert_array_equal(problem.A2_t, problem.host["A2"].T)
+    np.testing.assert_array_equal(problem.A3_1_t, np.hstack([problem.host["A3"], ones]).T)
+    assert problem.A2_t.flags.c_contiguous and problem.A3_1_t.flags.c_contiguous
