@@ -2,7 +2,7 @@
 
 ``track_jax_over_project``: JAX time / project time for the loss, the value and gradient,
 ``hvp_x`` and the joint ``hvp`` at (512, 32), (2048, 64) and (4096, 64), one thread each,
-interleaved, best of three (> 1: the project is faster). n/a where JAX is not installed
+interleaved, best of five (> 1: the project is faster). n/a where JAX is not installed
 (``pip install -e ".[jax]"``). Each point runs in its own process (asv's forkserver), so
 XLA's one-thread flags take effect. Runs on every grid: a handful of points.
 """

@@ -33,7 +33,7 @@ LAYOUT_STAGES = ("forward", "gradient", "y_solve", "hvp")
 
 
 def versus_jax_table(sizes: Sequence[tuple[int, int]] = _versus_jax.SIZES,
-                     oracles: Sequence[str] = _versus_jax.ORACLES, *, repeat: int = 3,
+                     oracles: Sequence[str] = _versus_jax.ORACLES, *, repeat: int = _versus_jax.REPEAT,
                      progress: Callable[[dict[str, Any]], None] | None = None) -> list[dict[str, Any]]:
     """One row per (size, oracle): ``n``, ``d``, ``oracle``, seconds ``project`` and ``jax``, ``ratio`` = JAX / project."""
     rows = []
