@@ -20,7 +20,7 @@ entry per oracle call (none for the directional products at an iterate whose ora
   not have it yet (:func:`solvers.rowblocks.forward_and_grad`, :func:`solvers.rowblocks.hvp`
   without ``fw``): one pass per call;
 * where a caller reads no E afterwards (the forward pass alone, the Y step's P), a backend's own
-  ``exp_products`` may make and use it in narrower panels instead (NumPy on one BLAS thread:
+  ``exp_products`` may make and use it (NumPy: in base 2, and in narrower panels on one BLAS thread,
   :meth:`solvers.backends.numpy.NumpyBackend.exp_products`); where it does (the gradient, the
   Hessian–vector products at a fresh point), its ``panel_rows`` may have the call's rows run as
   blocks of that width, in turn (:func:`map_rows`).
@@ -170,15 +170,14 @@ def softmax_times(problem: ProblemData, call: Call, rows: slice, *,
     With the row log-sum-exp known the logits arrive shifted and E is the softmax (one ``exp``,
     no row maxima or sums); without, E = exp(Z − rowmax) and E [A3 | 1] gives E A3 and the row sums.
     Without ``keep_E`` (a caller that reads only P and the row statistics) a backend with its own
-    ``exp_products`` (NumPy) may make and use E in cache-sized panels instead (E is then ``None``).
+    ``exp_products`` (NumPy) makes and uses E itself (in cache-sized panels where they pay; E is then ``None``).
     """
     xp = problem.xp
     k = -1 if call.shifted else None  # the shifted logits' E needs no row sums
     kernel = None if keep_E else getattr(problem.backend, "exp_products", None)
-    panels = None if kernel is None else kernel(call.right, call.left[rows, :], problem.A3_1_t[:k, :],
-                                                not (call.shifted or call.bounded))
-    if panels is not None:
-        (products, top), E = panels, None
+    if kernel is not None:
+        (products, top), E = kernel(call.right, call.left[rows, :], call.A31_t[:k, :],
+                                    not (call.shifted or call.bounded)), None
     else:
         Z = wide_product(problem, 0, call.right, call.left[rows, :].T)
         top = None if call.shifted or call.bounded else xp.max(Z, axis=0, keepdims=True)
@@ -207,7 +206,7 @@ def row_block(problem: ProblemData, call: Call, rows: slice, *, want_P: bool, ke
     if call.R is not None:
         R = call.R[rows, :]
         return Block(E, total, lse, P, R + B, R)
-    SV = P @ call.Y  # (S A3) Y in every oracle, so that the loss of each path rounds alike
+    SV = P @ call.Y  # (S A3) Y in every oracle: the losses of the paths differ only as their softmaxes round
     return Block(E, total, lse, P, SV, SV - B)
 
 

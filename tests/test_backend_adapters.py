@@ -167,33 +167,45 @@ def test_numpy_blocked_cholesky_matches_lapack_and_reports_indefinite(monkeypatc
 
 @pytest.mark.parametrize("scale", [1.0, 300.0], ids=["unshifted", "by-column-maxima"])
 def test_numpy_panel_products_equal_the_block_at_once(scale, monkeypatch, rng):
-    """M exp(right leftᵀ − top) made panel by panel (forced at this size: 16 columns, the last one 6) is
-    the block's at once, in base 2 or not; logits of hundreds take the column maxima and stay finite."""
+    """M exp(right leftᵀ − top), made in base 2 panel by panel (forced at this size: 16 columns, the last one
+    6) or at once (where panels would not pay), is the block's in base e; logits of hundreds take the column
+    maxima and stay finite."""
     from solvers.backends import numpy as numpy_backend
 
     backend = numpy_backend.NumpyBackend()
     right, left, M = rng.standard_normal((40, 6)), scale * rng.standard_normal((38, 6)), rng.standard_normal((7, 40))
+    Z = right @ left.T
+    top = Z.max(axis=0, keepdims=True) if scale > 1 else None
+    want = M @ np.exp(Z if top is None else Z - top)
+    widths: list[int] = []
+    panels_of = numpy_backend._panels_of_transpose
+    monkeypatch.setattr(numpy_backend, "_panels_of_transpose", lambda left, width, *rest: widths.append(width) or
+                        panels_of(left, width, *rest))
+
+    def made_in(width: int, on_worker: bool = False) -> None:
+        """Products as wanted, made in panels of ``width`` columns (38: the block at once)."""
+        args = (right, left, M, scale > 1)
+        products, got_top = (numpy_backend._workers(2).submit(backend.exp_products, *args).result() if on_worker
+                             else backend.exp_products(*args))
+        assert widths.pop() == width
+        assert np.all(np.isfinite(products)) and float(np.max(np.abs(products - want) / np.abs(want).max())) < 1e-13
+        if top is None:
+            assert got_top is None
+        else:
+            np.testing.assert_allclose(got_top, top, rtol=1e-15)
+
     monkeypatch.setattr(numpy_backend, "_blas_threads", lambda: 1)  # the panels run on one thread
-    assert backend.exp_products(right, left, M, False) is None  # 40×38 is in cache: nothing to gain
+    made_in(38)  # 40×38 is in cache: nothing to gain from panels
     monkeypatch.setattr(numpy_backend, "panel_columns", lambda n, k, m, itemsize: 16)
+    made_in(16)
     monkeypatch.setattr(numpy_backend, "_blas_threads", lambda: 2)
-    assert backend.exp_products(right, left, M, False) is None  # the block at once on every thread instead
+    made_in(38)  # the block at once on every thread instead
     monkeypatch.setattr(numpy_backend, "_blas_threads", lambda: 1)
     counters = numpy_backend._openblas_thread_counters
     monkeypatch.setattr(numpy_backend, "_openblas_thread_counters", lambda: None)
-    assert backend.exp_products(right, left, M, False) is None  # the panels are sized for OpenBLAS's kernels
+    made_in(38)  # the panels are sized for OpenBLAS's kernels
     monkeypatch.setattr(numpy_backend, "_openblas_thread_counters", counters)
-    on_worker = numpy_backend._workers(2).submit(backend.exp_products, right, left, M, False)
-    assert on_worker.result() is None  # a block worker shares the cores with the others: no panels there
-    Z = right @ left.T
-    top = Z.max(axis=0, keepdims=True) if scale > 1 else None
-    products, got_top = backend.exp_products(right, left, M, scale > 1)
-    want = M @ np.exp(Z if top is None else Z - top)
-    assert np.all(np.isfinite(products)) and float(np.max(np.abs(products - want) / np.abs(want).max())) < 1e-13
-    if top is None:
-        assert got_top is None
-    else:
-        np.testing.assert_allclose(got_top, top, rtol=1e-15)
+    made_in(38, on_worker=True)  # a block worker shares the cores with the others: no panels there
 
 
 def test_numpy_panel_rows_only_where_the_panels_run_alone_on_one_thread(monkeypatch):

@@ -294,20 +294,28 @@ def test_torch_autograd_differentiates_the_blocked_forward_pass(transform, rng):
 
 def _force_panels(monkeypatch) -> dict[str, list[bool]]:
     """NumPy's panels at this test's small size (16 columns or rows: a block of 37 rows makes 16, 16 and 5) and
-    on one BLAS thread, as they are made; the lists say, call by call, whether ``exp_products`` made them (the
-    callers that read no E) and whether ``panel_rows`` had a call's rows run in them (those that do)."""
+    on one BLAS thread, as they are made; the lists say, call by call, whether ``exp_products`` made its products
+    in panels (the callers that read no E) and whether ``panel_rows`` had a call's rows run in them (those that
+    do): whether the panel rule gave each a width."""
     from solvers.backends import numpy as numpy_backend
 
     made: dict[str, list[bool]] = {"exp_products": [], "panel_rows": []}
+    rule, widths = numpy_backend._panel_width, []
+
+    def width(*args):
+        widths.append(rule(*args))
+        return widths[-1]
+
     for name in made:
         kernel = getattr(numpy_backend.NumpyBackend, name)
 
         def recorded(*args, kernel=kernel, name=name):
             answer = kernel(*args)
-            made[name].append(answer is not None)
+            made[name].append(widths[-1] is not None)
             return answer
 
         monkeypatch.setattr(numpy_backend.NumpyBackend, name, recorded)
+    monkeypatch.setattr(numpy_backend, "_panel_width", width)
     monkeypatch.setattr(numpy_backend, "panel_columns", lambda n, k, m, itemsize: 16)
     monkeypatch.setattr(numpy_backend, "_blas_threads", lambda: 1)
     return made
@@ -371,9 +379,8 @@ def test_one_exp_per_entry_per_call_at_a_fresh_point(oracle, panels, monkeypatch
                         inplace(self, a, shift))
 
     def counted(self, right, left, M_t, by_max):
-        made = paneled(self, right, left, M_t, by_max)
-        entries.append(0 if made is None else right.shape[0] * left.shape[0])
-        return made
+        entries.append(right.shape[0] * left.shape[0])
+        return paneled(self, right, left, M_t, by_max)
 
     monkeypatch.setattr(NumpyBackend, "exp_products", counted)
     made = _force_panels(monkeypatch) if panels else {}
