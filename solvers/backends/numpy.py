@@ -53,8 +53,13 @@ from .scratch import SCRATCH_BYTES, scratch
 #: fastest in panels whose width is a multiple of 16 (24 and 40 were 15–30 % slower than 16, 32 and 48).
 SMALL_PRODUCT = 100**3
 PANEL_STEP = 16
-#: Widest panel: at n = 512, d = 16 the forward pass ran fastest in panels of 32 to 64 columns (112 fit).
+#: Widest panel: the passes that read E ran the faster the wider their panels (``hvp_x`` at (512, 16) in 2.82,
+#: 2.77 and 2.62 ms with 32, 48 and 64 rows, the value and gradient in 1.84, 1.75 and 1.70; 112 fit).
 MAX_PANEL = 64
+#: Widest panel of :meth:`NumpyBackend.exp_products` (the forward pass, the Y step), whose panels make two products
+#: and an ``exp2`` each: the cold loss took 1.27 ms in panels of 32 at (512, 32) against 1.31 in panels of 48,
+#: 2.61 against 2.67 ms at (1024, 16); at (512, 16) 32 to 64 alike.
+MAX_PRODUCTS_PANEL = 32
 #: Blocks up to this size are in a core's L2 cache already (1 MiB here): panels made n = 256 8 % slower.
 IN_CACHE_BYTES = 2**20
 #: Widest thin operand (d or d + 1 columns) panels are made for: at (512, 64) they took 1.0–1.15× the block's
@@ -307,7 +312,8 @@ class NumpyBackend:
         """
         dtype = np.result_type(right, left, M_t)
         n, m = right.shape[0], left.shape[0]
-        width = _panel_width(n, max(right.shape[1], M_t.shape[0]), m, dtype.itemsize) or m
+        width = _panel_width(n, max(right.shape[1], M_t.shape[0]), m, dtype.itemsize)
+        width = m if width is None else min(width, MAX_PRODUCTS_PANEL)
         left_t = _panels_of_transpose(left, width, _LOG2_E, dtype)
         M_t = np.ascontiguousarray(M_t)  # C order: no operand transposed
         products = np.empty((M_t.shape[0], m), dtype=dtype)
