@@ -58,13 +58,13 @@ class Call(NamedTuple):
     Y, V : Y and A3 Y (``None`` for the Y step, which has no Y yet; V also where the call reads none)
     V1 : [V | 1] (n×(d+1)): a product with its transpose also gives row sums, one with it
         subtracts a row constant
-    V1_t : [V | 1]ᵀ in its own (C) order, where the blocks multiply it by theirs (else ``None``)
     A31_t : [A3 | 1]ᵀ (``problem.A3_1_t``), or ``None`` when the call needs no P = S A3 (its residual known, P
         not asked for)
     R : (m, d) the forward pass's residual when known, else ``None``
 
-    The blocks' products that sum over the n columns of a block take the transposed operands in their own
-    order (``V1_t``, ``A31_t``, ``problem.A2_t``): OpenBLAS runs them 2–8 % faster so.
+    The blocks' products that sum over the n columns of a block take the transposed operands the problem holds
+    in their own order (``A31_t``, ``problem.A2_t``): OpenBLAS runs them 2–8 % faster so. [V | 1], made per call,
+    is taken transposed: its C-ordered copy would cost an n·d² product for a 2 % faster one.
     """
 
     left: Array
@@ -74,7 +74,6 @@ class Call(NamedTuple):
     Y: Array | None
     V: Array | None
     V1: Array | None
-    V1_t: Array | None
     A31_t: Array | None
     R: Array | None
 
@@ -88,21 +87,17 @@ def with_column(problem: ProblemData, M: Array, column: Array | None = None) -> 
 
 
 def operands(problem: ProblemData, X: Array, Y: Array | None, *, lse: Array | None = None, R: Array | None = None,
-          A1: Array | None = None, want_P: bool = False, want_V: bool = True, want_V1_t: bool = False) -> Call:
+          A1: Array | None = None, want_P: bool = False, want_V: bool = True) -> Call:
     """The operands of a call at (X, Y) over the rows of ``A1`` (default: this process's rows);
     ``want_P``: its blocks form P = S A3; ``want_V``: they read V = A3 Y (an n·d² product the
-    forward pass alone does not need: it forms S V as (S A3) Y); ``want_V1_t``: they multiply
-    [V | 1]ᵀ by a block (the products along a direction of X), made as [Yᵀ A3ᵀ ; 1ᵀ] from [A3 | 1]ᵀ."""
-    xp = problem.xp
+    forward pass alone does not need: it forms S V as (S A3) Y)."""
     L = (problem.A1 if A1 is None else A1) @ X
     V = None if Y is None or not want_V else problem.A3 @ Y
     V1 = None if V is None else with_column(problem, V)
-    V1_t = None if V1 is None or not want_V1_t else xp.concat(
-        [xp.matrix_transpose(Y) @ problem.A3_1_t[:-1, :], problem.A3_1_t[-1:, :]], axis=0)
     A31_t = problem.A3_1_t if want_P or R is None else None
     if lse is None:
-        return Call(L, problem.A2, False, logits_bounded(problem, X, L), Y, V, V1, V1_t, A31_t, R)
-    return Call(with_column(problem, L, -lse), problem.A2_1, True, False, Y, V, V1, V1_t, A31_t, R)
+        return Call(L, problem.A2, False, logits_bounded(problem, X, L), Y, V, V1, A31_t, R)
+    return Call(with_column(problem, L, -lse), problem.A2_1, True, False, Y, V, V1, A31_t, R)
 
 
 #: Largest |logit| for which exp(Z) is used unshifted: half the exponent range, so that neither
@@ -170,14 +165,15 @@ def softmax_times(problem: ProblemData, call: Call, rows: slice, *,
     With the row log-sum-exp known the logits arrive shifted and E is the softmax (one ``exp``,
     no row maxima or sums); without, E = exp(Z − rowmax) and E [A3 | 1] gives E A3 and the row sums.
     Without ``keep_E`` (a caller that reads only P and the row statistics) a backend with its own
-    ``exp_products`` (NumPy) makes and uses E itself (in cache-sized panels where they pay; E is then ``None``).
+    ``exp_products`` (NumPy) may make and use E itself (in cache-sized panels where they pay; E is then ``None``).
     """
     xp = problem.xp
     k = -1 if call.shifted else None  # the shifted logits' E needs no row sums
     kernel = None if keep_E else getattr(problem.backend, "exp_products", None)
-    if kernel is not None:
-        (products, top), E = kernel(call.right, call.left[rows, :], call.A31_t[:k, :],
-                                    not (call.shifted or call.bounded)), None
+    made = None if kernel is None else kernel(call.right, call.left[rows, :], call.A31_t[:k, :],
+                                              not (call.shifted or call.bounded))
+    if made is not None:
+        (products, top), E = made, None
     else:
         Z = wide_product(problem, 0, call.right, call.left[rows, :].T)
         top = None if call.shifted or call.bounded else xp.max(Z, axis=0, keepdims=True)

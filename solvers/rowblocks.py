@@ -145,7 +145,7 @@ def hvp(problem: ProblemData, X: Array, Y: Array, dX: Array | None, dY: Array | 
     if kept is not None and dY is not None and kept.blk.P is None:  # kept without P: not enough for this product
         kept, keep = None, True
     lse, R = (lse, None) if fw is None else (fw.S.lse, fw.R)
-    call = operands(problem, X, Y, lse=lse, R=R, want_P=dY is not None, want_V1_t=True) if kept is None else kept.call
+    call = operands(problem, X, Y, lse=lse, R=R, want_P=dY is not None) if kept is None else kept.call
     dL = None if dX is None else problem.A1 @ dX
     right = call.V1 if dY is None else with_column(problem, xp.concat([call.V, problem.A3 @ dY], axis=1))
     keep = keep and kept is None and call.left.shape[0] <= problem.block_rows
@@ -166,7 +166,7 @@ def hvp(problem: ProblemData, X: Array, Y: Array, dX: Array | None, dY: Array | 
         if dL is not None:
             H = wide_product(problem, 1, A2, dL[rows, :].T)
             H *= blk.E
-            both = per_row(((call.V1_t if dY is None else call.A31_t) @ H).T, blk.total)
+            both = per_row(((call.V1.T if dY is None else call.A31_t) @ H).T, blk.total)
             m = both[:, -1:]
             if dY is None:
                 dR = both[:, :-1] - m * SV
@@ -315,7 +315,7 @@ def varpro_gn_product(problem: ProblemData, fw: Forward, Q: Array, D: Array, kep
     xp = problem.xp
     soft, _, R = fw
     A2 = problem.A2
-    call = operands(problem, soft.X, soft.Y, lse=soft.lse, R=R, want_V1_t=True) if kept is None else kept.call
+    call = operands(problem, soft.X, soft.Y, lse=soft.lse, R=R) if kept is None else kept.call
     dL = problem.A1 @ D
     shared = kept
     if kept is None and R.shape[0] <= problem.block_rows:  # one block: made once (its E in a scratch array
@@ -330,7 +330,7 @@ def varpro_gn_product(problem: ProblemData, fw: Forward, Q: Array, D: Array, kep
         blk = block(rows)
         H = wide_product(problem, 1, A2, dL[rows, :].T)
         H *= blk.E
-        both = (call.V1_t @ H).T
+        both = (call.V1.T @ H).T
         return (both[:, :-1] - both[:, -1:] * blk.SV,)
 
     (W,) = map_rows(problem, directional, "r", R.shape[0], problem.block_rows)

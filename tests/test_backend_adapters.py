@@ -169,7 +169,7 @@ def test_numpy_blocked_cholesky_matches_lapack_and_reports_indefinite(monkeypatc
 def test_numpy_panel_products_equal_the_block_at_once(scale, monkeypatch, rng):
     """M exp(right leftᵀ − top), made in base 2 panel by panel (forced at this size: 16 columns, the last one
     6) or at once (where panels would not pay), is the block's in base e; logits of hundreds take the column
-    maxima and stay finite."""
+    maxima and stay finite. Operands too wide for base 2 to pay are left to the caller."""
     from solvers.backends import numpy as numpy_backend
 
     backend = numpy_backend.NumpyBackend()
@@ -196,6 +196,8 @@ def test_numpy_panel_products_equal_the_block_at_once(scale, monkeypatch, rng):
 
     monkeypatch.setattr(numpy_backend, "_blas_threads", lambda: 1)  # the panels run on one thread
     made_in(38)  # 40×38 is in cache: nothing to gain from panels
+    wide = numpy_backend.AT_ONCE_MAX_THIN + 1  # operands too wide for base 2 to pay at once: left to the caller
+    assert backend.exp_products(rng.standard_normal((40, wide)), rng.standard_normal((38, wide)), M, False) is None
     monkeypatch.setattr(numpy_backend, "panel_columns", lambda n, k, m, itemsize: 16)
     made_in(16)
     monkeypatch.setattr(numpy_backend, "_blas_threads", lambda: 2)

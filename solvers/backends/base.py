@@ -46,8 +46,8 @@ class Backend(Protocol):
         ``a @ b`` in a scratch array kept under ``slot`` per thread (valid until that thread's next call with it).
     ``exp_products(right, left, M_t, by_max)``
         ``(M_t exp(right leftᵀ − top), top)``, top the column maxima where ``by_max`` (else ``None``), for a
-        block whose E nobody reads afterwards; without it (it has no array-API version) the core makes E and
-        the products itself.
+        block whose E nobody reads afterwards, or ``None``; without it (it has no array-API version), or where
+        it returns ``None``, the core makes E and the products itself.
     ``panel_rows(n, k, m)``
         Rows per panel, or ``None``: a call over m rows whose blocks' n-wide products have thin operands of up
         to k columns runs its rows in turn in panels of that many (:func:`solvers.fusedblocks.map_rows`).

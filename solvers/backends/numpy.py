@@ -65,6 +65,10 @@ IN_CACHE_BYTES = 2**20
 #: Widest thin operand (d or d + 1 columns) panels are made for: at (512, 64) they took 1.0–1.15× the block's
 #: time in every oracle and at every width from 16 to 64; at (512, 48), 0.97 (``hvp_x``).
 MAX_THIN = 48
+#: Widest thin operand :meth:`NumpyBackend.exp_products` makes a block at once for: past it the scaled copy of
+#: leftᵀ cost more than ``exp2`` saved (the loss in 1.00–1.02 of the core's time at d = 128, 1.02–1.17 at d = 256,
+#: one or two threads; 0.93–0.99 at d = 64 but for 1.04 at (2048, 64) on two).
+AT_ONCE_MAX_THIN = 96
 #: log₂ e and ln 2: exp(z) = 2^(z·log₂ e) (:meth:`NumpyBackend.exp_products`).
 _LOG2_E, _LN_2 = 1.4426950408889634, 0.6931471805599453
 
@@ -293,9 +297,10 @@ class NumpyBackend:
         return np.exp(array, out=array)
 
     def exp_products(self, right: np.ndarray, left: np.ndarray, M_t: np.ndarray,
-                     by_max: bool) -> tuple[np.ndarray, np.ndarray | None]:
+                     by_max: bool) -> tuple[np.ndarray, np.ndarray | None] | None:
         """``(M_t E, top)`` with E = exp(right leftᵀ − top), ``top`` (1×m) the column maxima of right leftᵀ where
-        ``by_max``, else ``None`` (no shift): a block's softmax products for a caller that does not read E.
+        ``by_max``, else ``None`` (no shift): a block's softmax products for a caller that does not read E; or
+        ``None``, for the caller to make them, where neither panels nor base 2 pay (:data:`AT_ONCE_MAX_THIN`).
 
         The logits are made in base 2, from leftᵀ·log₂e (a copy the products need anyway, C-ordered), and
         exponentiated by ``exp2``: 0.17 ms against ``exp``'s 0.20 ms per 512² entries on one core here, and
@@ -312,7 +317,10 @@ class NumpyBackend:
         """
         dtype = np.result_type(right, left, M_t)
         n, m = right.shape[0], left.shape[0]
-        width = _panel_width(n, max(right.shape[1], M_t.shape[0]), m, dtype.itemsize)
+        k = max(right.shape[1], M_t.shape[0])
+        width = _panel_width(n, k, m, dtype.itemsize)
+        if width is None and k > AT_ONCE_MAX_THIN:
+            return None
         width = m if width is None else min(width, MAX_PRODUCTS_PANEL)
         left_t = _panels_of_transpose(left, width, _LOG2_E, dtype)
         M_t = np.ascontiguousarray(M_t)  # C order: no operand transposed
@@ -337,13 +345,15 @@ class NumpyBackend:
     def product_into(self, slot: int, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """``a @ b`` written into this thread's scratch array number ``slot`` (:mod:`solvers.backends.scratch`),
         valid until the thread asks for that slot again; products above ``SCRATCH_BYTES`` are allocated.
-        ``b``, thin (k×m, where ``a`` is n×k), is copied to C order first where it is not: OpenBLAS's
-        small-matrix kernels take no transposed operand (a 512×32 by 32×48 product on one core here: 52
-        GFLOP/s with both in C order, 40 with the transpose of a C-ordered 48×32). Not part of the Backend
-        protocol.
+        ``b`` (k×m, where ``a`` is n×k) is copied to C order first where it is not and the product is one
+        OpenBLAS makes without packing (n·k·m ≤ :data:`SMALL_PRODUCT`): its small-matrix kernels take no
+        transposed operand (a 512×32 by 32×48 product on one core here: 52 GFLOP/s with both in C order, 40
+        with the transpose of a C-ordered 48×32); larger ones pack their operands anyway. Not part of the
+        Backend protocol.
         """
-        return np.matmul(a, np.ascontiguousarray(b), out=_scratch_array(slot, a.shape[0], b.shape[1],
-                                                                         np.result_type(a, b)))
+        if a.shape[0] * b.shape[0] * b.shape[1] <= SMALL_PRODUCT:
+            b = np.ascontiguousarray(b)
+        return np.matmul(a, b, out=_scratch_array(slot, a.shape[0], b.shape[1], np.result_type(a, b)))
 
     def all_reduce(self, partial: Any) -> Any:
         return partial
