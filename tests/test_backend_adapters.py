@@ -169,7 +169,7 @@ def test_numpy_blocked_cholesky_matches_lapack_and_reports_indefinite(monkeypatc
 def test_numpy_panel_products_equal_the_block_at_once(scale, monkeypatch, rng):
     """M exp(right leftᵀ − top), made in base 2 panel by panel (forced at this size: 16 columns, the last one
     6) or at once (where panels would not pay), is the block's in base e; logits of hundreds take the column
-    maxima and stay finite. Operands too wide for base 2 to pay are left to the caller."""
+    maxima and stay finite. Blocks in cache and operands too wide for base 2 to pay are left to the caller."""
     from solvers.backends import numpy as numpy_backend
 
     backend = numpy_backend.NumpyBackend()
@@ -195,13 +195,14 @@ def test_numpy_panel_products_equal_the_block_at_once(scale, monkeypatch, rng):
             np.testing.assert_allclose(got_top, top, rtol=1e-15)
 
     monkeypatch.setattr(numpy_backend, "_blas_threads", lambda: 1)  # the panels run on one thread
-    made_in(38)  # 40×38 is in cache: nothing to gain from panels
-    wide = numpy_backend.AT_ONCE_MAX_THIN + 1  # operands too wide for base 2 to pay at once: left to the caller
-    assert backend.exp_products(rng.standard_normal((40, wide)), rng.standard_normal((38, wide)), M, False) is None
+    assert backend.exp_products(right, left, M, False) is None  # 40×38 is in cache: nothing to gain, left to the caller
+    monkeypatch.setattr(numpy_backend, "IN_CACHE_BYTES", 0)  # as if it were not
     monkeypatch.setattr(numpy_backend, "panel_columns", lambda n, k, m, itemsize: 16)
     made_in(16)
     monkeypatch.setattr(numpy_backend, "_blas_threads", lambda: 2)
-    made_in(38)  # the block at once on every thread instead
+    made_in(38)  # the block at once on every thread instead, in base 2
+    wide = numpy_backend.AT_ONCE_MAX_THIN + 1  # operands too wide for base 2 to pay at once: left to the caller
+    assert backend.exp_products(rng.standard_normal((40, wide)), rng.standard_normal((38, wide)), M, False) is None
     monkeypatch.setattr(numpy_backend, "_blas_threads", lambda: 1)
     counters = numpy_backend._openblas_thread_counters
     monkeypatch.setattr(numpy_backend, "_openblas_thread_counters", lambda: None)

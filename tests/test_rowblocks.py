@@ -316,6 +316,7 @@ def _force_panels(monkeypatch) -> dict[str, list[bool]]:
 
         monkeypatch.setattr(numpy_backend.NumpyBackend, name, recorded)
     monkeypatch.setattr(numpy_backend, "_panel_width", width)
+    monkeypatch.setattr(numpy_backend, "IN_CACHE_BYTES", 0)
     monkeypatch.setattr(numpy_backend, "panel_columns", lambda n, k, m, itemsize: 16)
     monkeypatch.setattr(numpy_backend, "_blas_threads", lambda: 1)
     return made
@@ -366,6 +367,32 @@ def test_numpy_panels_equal_full_s(oracle, scale, block, monkeypatch, rng):
         assert np.all(np.isfinite(g)) and _rel(full, g, w) < (1e-12 if scale < 1 else 1e-10)
 
 
+@pytest.mark.parametrize("scale", [0.7, 400.0], ids=["unshifted", "by-maxima"])
+@pytest.mark.parametrize("oracle", [*NO_E_READ, "y_step-after-loss"])
+def test_numpy_blocks_at_once_in_base_2_equal_full_s(oracle, scale, monkeypatch, rng):
+    """Past the cache with panels off (two BLAS threads), NumPy's forward pass and Y step make each block's
+    products at once in base 2 (``exp_products``), and agree with the full-S kernels."""
+    from solvers.backends import numpy as numpy_backend
+
+    made: list[bool] = []
+    kernel = numpy_backend.NumpyBackend.exp_products
+
+    def recorded(*args):
+        products = kernel(*args)
+        made.append(products is not None)
+        return products
+
+    monkeypatch.setattr(numpy_backend.NumpyBackend, "exp_products", recorded)
+    monkeypatch.setattr(numpy_backend, "IN_CACHE_BYTES", 0)
+    monkeypatch.setattr(numpy_backend, "_blas_threads", lambda: 2)
+    full, blocked = _pair("numpy", 8)
+    X, Y, Dir = (scale * rng.standard_normal((D, D)) for _ in range(3))
+    want, got = (_flat({**ORACLES, **AFTER_LOSS}[oracle](p, X, Y, Dir)) for p in (full, blocked))
+    assert made and all(made)
+    for w, g in zip(want, got):
+        assert np.all(np.isfinite(g)) and _rel(full, g, w) < (1e-12 if scale < 1 else 1e-10)
+
+
 @pytest.mark.parametrize("panels", [False, True], ids=["at-once", "panels"])
 @pytest.mark.parametrize("oracle", ["loss", "grad", "value_and_grad", "hvp_x", "hvp", "y_step"])
 def test_one_exp_per_entry_per_call_at_a_fresh_point(oracle, panels, monkeypatch, rng):
@@ -379,8 +406,9 @@ def test_one_exp_per_entry_per_call_at_a_fresh_point(oracle, panels, monkeypatch
                         inplace(self, a, shift))
 
     def counted(self, right, left, M_t, by_max):
-        entries.append(right.shape[0] * left.shape[0])
-        return paneled(self, right, left, M_t, by_max)
+        made = paneled(self, right, left, M_t, by_max)
+        entries.append(0 if made is None else right.shape[0] * left.shape[0])
+        return made
 
     monkeypatch.setattr(NumpyBackend, "exp_products", counted)
     made = _force_panels(monkeypatch) if panels else {}

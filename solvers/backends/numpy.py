@@ -300,7 +300,8 @@ class NumpyBackend:
                      by_max: bool) -> tuple[np.ndarray, np.ndarray | None] | None:
         """``(M_t E, top)`` with E = exp(right leftᵀ − top), ``top`` (1×m) the column maxima of right leftᵀ where
         ``by_max``, else ``None`` (no shift): a block's softmax products for a caller that does not read E; or
-        ``None``, for the caller to make them, where neither panels nor base 2 pay (:data:`AT_ONCE_MAX_THIN`).
+        ``None``, for the caller to make them, where neither panels nor base 2 pay (:data:`AT_ONCE_MAX_THIN`, a
+        block in cache).
 
         The logits are made in base 2, from leftᵀ·log₂e (a copy the products need anyway, C-ordered), and
         exponentiated by ``exp2``: 0.17 ms against ``exp``'s 0.20 ms per 512² entries on one core here, and
@@ -315,8 +316,10 @@ class NumpyBackend:
         n = 2048, d = 16 on 2 cores the forward pass took 1.26–1.44× its time at once). Not part of the
         Backend protocol.
         """
-        dtype = np.result_type(right, left, M_t)
         n, m = right.shape[0], left.shape[0]
+        if n * m * right.itemsize <= IN_CACHE_BYTES:
+            return None  # a block in cache gains less from exp2 than the copy and calls cost (n = 256: 1.03–1.11×)
+        dtype = np.result_type(right, left, M_t)
         k = max(right.shape[1], M_t.shape[0])
         width = _panel_width(n, k, m, dtype.itemsize)
         if width is None and k > AT_ONCE_MAX_THIN:
