@@ -22,8 +22,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # this checkout's solvers, whatever is installed
 
-from solvers.harness.measure.versus_jax import REPEAT  # noqa: E402 - this checkout's, after the path
-
 CHILD = """
 import json, sys
 from solvers.harness.measure.allocator import retain_freed_memory
@@ -51,6 +49,7 @@ def main() -> None:
     parser.add_argument("--layout-threads", type=int, default=None,
                         help="BLAS threads for the layout table (default: the machine's; 1 on a busy machine)")
     args = parser.parse_args()
+    repeat = {} if args.repeat is None else {"repeat": args.repeat}  # else each table's own default
     only = set(args.only.split(","))
     if not only <= {"jax", "layout", "lbfgs"}:
         parser.error(f"--only takes jax, layout and lbfgs, comma-separated; got {args.only!r}")
@@ -58,7 +57,7 @@ def main() -> None:
         print("## jax.jit time / project time (one core each; ≥ 1: the project is faster)\n")
         print("| n | d | oracle | project ms | jax ms | ratio |\n| --- | --- | --- | --- | --- | --- |")
         for n, d in ((512, 32), (2048, 64), (4096, 64)):
-            for row in _child("jax", sizes=[[n, d]], repeat=args.repeat or REPEAT):
+            for row in _child("jax", sizes=[[n, d]], **repeat):
                 print(f"| {n} | {d} | {row['oracle']} | {row['project'] * 1e3:.2f} | {row['jax'] * 1e3:.2f} | "
                       f"{row['ratio']:.2f} |", flush=True)
     if "layout" in only:
@@ -69,14 +68,14 @@ def main() -> None:
         threads = "the machine's threads" if args.layout_threads is None else f"{args.layout_threads} thread(s)"
         print(f"\n## default layout / faster of blocked and full ({threads}; target ≤ 1.1)\n")
         print("| stage | n | d | default | blocked ms | full ms | ratio |\n| --- | --- | --- | --- | --- | --- | --- |")
-        layout_table(repeat=args.repeat or 3, threads=args.layout_threads, progress=lambda r: print(
+        layout_table(**repeat, threads=args.layout_threads, progress=lambda r: print(
             f"| {r['stage']} | {r['n']} | {r['d']} | {r['default']} | {r['blocked'] * 1e3:.2f} | {r['full'] * 1e3:.2f} | "
             f"{r['ratio']:.2f} |", flush=True))
     if "lbfgs" in only:
         print("\n## lbfgs / jax-lbfgs, wall time per iteration at (512, 32) (target ≤ 1.1)\n")
         print("| threads | iterations | lbfgs ms/it | jax-lbfgs ms/it | ratio |\n| --- | --- | --- | --- | --- |")
         for one_core in (False, True):
-            row = _child("lbfgs", one_core=one_core, repeat=args.repeat or REPEAT)
+            row = _child("lbfgs", one_core=one_core, **repeat)
             print(f"| {'one core' if one_core else 'the machine'} | {row['iterations']:.0f} | {row['lbfgs'] * 1e3:.3f} | "
                   f"{row['jax-lbfgs'] * 1e3:.3f} | {row['ratio']:.2f} |", flush=True)
 

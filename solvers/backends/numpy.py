@@ -142,7 +142,7 @@ def _workers(count: int) -> ThreadPoolExecutor:
 
 
 def _mark_worker() -> None:
-    """Mark this thread as a block worker (:meth:`NumpyBackend.exp_products` makes no panels there)."""
+    """Mark this thread as a block worker (NumPy makes no panels there: :func:`_panel_width`)."""
     _call.worker = True
 
 

@@ -88,7 +88,7 @@ def _layout_rows(points: Iterable[tuple[int, int]], stages: Sequence[str], repea
 
 
 def lbfgs_versus_jax(n: int = 512, d: int = 32, iterations: int = 100, *, one_core: bool = False, seed: int = 0,
-                     repeat: int = 3) -> dict[str, float]:
+                     repeat: int = _versus_jax.REPEAT) -> dict[str, float]:
     """Seconds per iteration of ``lbfgs`` and of ``jax-lbfgs``, and ``ratio`` = lbfgs / jax-lbfgs.
 
     Both run ``iterations`` L-BFGS-B iterations from the race's start (X* + 0.5·G, Y the exact
